@@ -1,0 +1,126 @@
+"""The one settings file a fork edits (``mlops.yml``), loaded and validated.
+
+``load_settings(path)`` returns a frozen ``Settings`` or raises
+``SettingsError`` whose message names the file and the key at fault. Relative
+paths in the file are resolved against the file's folder. The environment
+variable ``MLOPS_TARGET`` overrides ``target``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_FILE = "mlops.yml"
+TARGET_ENV = "MLOPS_TARGET"
+ASSET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$"
+
+
+class SettingsError(Exception):
+    """The settings file is missing or invalid; the message says where and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureSelection(_Section):
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+class DataSettings(_Section):
+    asset_name: str = Field(pattern=ASSET_NAME)
+    path: Path
+    target_column: str = Field(min_length=1)
+    positive_class: str = "1"
+    sensitive_column: str = Field(min_length=1)
+    features: FeatureSelection = FeatureSelection()
+
+    @field_validator("positive_class", mode="before")
+    @classmethod
+    def _as_text(cls, value: object) -> object:
+        # YAML reads `1` and `true` as numbers and booleans; the data holds text.
+        return str(value) if isinstance(value, int | float | bool) else value
+
+    @model_validator(mode="after")
+    def _columns_do_not_clash(self) -> DataSettings:
+        if self.target_column == self.sensitive_column:
+            raise ValueError("target_column and sensitive_column must be different columns")
+        for key in ("include", "exclude"):
+            clash = {self.target_column, self.sensitive_column} & set(getattr(self.features, key))
+            if clash:
+                raise ValueError(
+                    f"features.{key} names {', '.join(sorted(clash))}: the target and the "
+                    "sensitive column are never features"
+                )
+        return self
+
+
+class PipelineSettings(_Section):
+    file: Path
+    experiment_name: str = Field(min_length=1)
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
+    seed: int = 42
+
+
+class ModelSettings(_Section):
+    name: str = Field(pattern=ASSET_NAME)
+
+
+class LocalSettings(_Section):
+    state_dir: Path = Path(".mlops")
+
+
+class Settings(_Section):
+    target: Literal["local", "azure"] = "local"
+    data: DataSettings
+    pipeline: PipelineSettings
+    model: ModelSettings
+    local: LocalSettings = LocalSettings()
+    source: Path = Field(default=Path(DEFAULT_FILE), exclude=True)
+
+    @property
+    def root(self) -> Path:
+        """The folder the settings file is in; relative paths start here."""
+        return self.source.parent
+
+    def resolve(self, path: Path) -> Path:
+        """Return ``path`` made absolute against the settings file's folder."""
+        return path if path.is_absolute() else (self.root / path).resolve()
+
+
+def load_settings(path: Path | str = DEFAULT_FILE) -> Settings:
+    """Read, validate and return the settings in ``path``."""
+    path = Path(path).absolute()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: settings file not found (pass --settings FILE)") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise SettingsError(f"{path}: not a readable YAML file: {error}") from None
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: expected a mapping of settings at the top level")
+    if os.environ.get(TARGET_ENV):
+        raw = {**raw, "target": os.environ[TARGET_ENV]}
+    try:
+        return Settings.model_validate({**raw, "source": path})
+    except ValidationError as error:
+        raise SettingsError(_describe(path, error)) from None
+
+
+def _describe(path: Path, error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling)"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        problems.append(f"{key}: {message}")
+    return f"{path}: " + "; ".join(problems)

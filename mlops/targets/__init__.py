@@ -1,0 +1,25 @@
+"""Targets by name; ``get_target(settings)`` returns the one the settings name."""
+
+from __future__ import annotations
+
+from mlops.settings import Settings
+from mlops.targets.base import Target
+
+
+def _local() -> type[Target]:
+    from mlops.targets.local import LocalTarget
+
+    return LocalTarget
+
+
+# Imported on demand: a target's SDKs cost seconds to import.
+TARGETS = {"local": _local}
+
+
+def get_target(settings: Settings) -> Target:
+    """Build the target named by ``settings.target``."""
+    if settings.target not in TARGETS:
+        raise NotImplementedError(
+            f"target {settings.target!r} is not available yet; set target: local in mlops.yml"
+        )
+    return TARGETS[settings.target]()(settings)

@@ -1,0 +1,90 @@
+"""Content-addressed data assets on disk, for the local target.
+
+Layout: ``<state>/data/<name>/<version>/<file>`` plus ``asset.json`` beside
+it. The version is the first 12 hex digits of the file's SHA-256. A version
+folder appears in one rename, after the copy was hashed and validated, so a
+failed registration leaves nothing behind and a concurrent reader never sees
+half a version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlops.data_checks import check_table
+from mlops.settings import DataSettings
+from mlops.targets.base import VERSION_LENGTH, DataAsset
+
+ASSET_FILE = "asset.json"
+CHUNK = 1 << 20
+
+
+class LocalDataStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def register(self, source: Path, data: DataSettings) -> DataAsset:
+        """Copy, hash and validate ``source``; return its version (new or existing)."""
+        folder = self.root / data.asset_name
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+        try:
+            copy = staging / source.name
+            digest = _copy_and_hash(source, copy) if source.is_file() else ""
+            existing = self._read(folder / digest[:VERSION_LENGTH]) if digest else None
+            if existing:
+                return existing
+            # Validate the copy, not the source: the bytes checked are the bytes kept.
+            profile = check_table(copy if digest else source, data)
+            version = digest[:VERSION_LENGTH]
+            asset = DataAsset(
+                name=data.asset_name,
+                version=version,
+                path=str(folder / version / source.name),
+                sha256=digest,
+                rows=profile.rows,
+                columns=profile.columns,
+                created=datetime.now(UTC).isoformat(timespec="microseconds"),
+            )
+            (staging / ASSET_FILE).write_text(json.dumps(asdict(asset), indent=2))
+            try:
+                staging.rename(folder / version)
+            except OSError:
+                # Another process registered the same bytes first.
+                if existing := self._read(folder / version):
+                    return existing
+                raise
+            return replace(asset, new=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def latest(self, name: str) -> DataAsset | None:
+        """The most recently created version of ``name``, if any."""
+        assets = [a for d in (self.root / name).glob("*") if (a := self._read(d))]
+        return max(assets, key=lambda a: a.created, default=None)
+
+    def get(self, name: str, version: str) -> DataAsset | None:
+        return self._read(self.root / name / version)
+
+    @staticmethod
+    def _read(folder: Path) -> DataAsset | None:
+        try:
+            fields = json.loads((folder / ASSET_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        return DataAsset(**{**fields, "columns": tuple(fields["columns"]), "new": False})
+
+
+def _copy_and_hash(source: Path, target: Path) -> str:
+    digest = hashlib.sha256()
+    with source.open("rb") as reader, target.open("wb") as writer:
+        while chunk := reader.read(CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,52 @@
+"""Pipeline run records of the local target: ``<state>/runs/<run-id>/run.json``."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlops.targets.base import PipelineRun, RunNotFound, StepRun
+
+RUN_FILE = "run.json"
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable, unique id such as ``20261123-101512-3fa2c1``."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class LocalRunStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def folder(self, run_id: str) -> Path:
+        return self.root / run_id
+
+    def save(self, run: PipelineRun) -> None:
+        folder = self.folder(run.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f".{RUN_FILE}.tmp"
+        temporary.write_text(json.dumps(asdict(run), indent=2))
+        temporary.replace(folder / RUN_FILE)
+
+    def get(self, run_id: str) -> PipelineRun:
+        matches = sorted(p for p in self.root.glob(f"{run_id}*/{RUN_FILE}")) if run_id else []
+        if run_id == "latest":
+            matches = sorted(self.root.glob(f"*/{RUN_FILE}"))[-1:]
+        if len(matches) != 1:
+            reason = "no run" if not matches else f"{len(matches)} runs"
+            raise RunNotFound(f"{reason} matching {run_id!r} (see `mlops runs`)")
+        return _load(matches[0])
+
+    def list(self) -> list[PipelineRun]:
+        return [_load(path) for path in sorted(self.root.glob(f"*/{RUN_FILE}"), reverse=True)]
+
+
+def _load(path: Path) -> PipelineRun:
+    fields = json.loads(path.read_text())
+    fields["steps"] = tuple(StepRun(**step) for step in fields["steps"])
+    return PipelineRun(**fields)

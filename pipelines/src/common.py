@@ -1,0 +1,31 @@
+"""Helpers shared by the step scripts. Standard library only."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def split_list(value: str) -> list[str]:
+    """Parse a comma-separated command-line value into a list of names."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def output_file(folder: Path, name: str) -> Path:
+    """Return ``folder/name``, creating ``folder`` (an Azure ML output folder may not exist yet)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def data_file(folder: Path) -> Path:
+    """Return the single Parquet file of a ``uri_folder`` written by the prep step."""
+    files = sorted(folder.glob("*.parquet"))
+    if len(files) != 1:
+        raise FileNotFoundError(f"expected one .parquet file in {folder}, found {len(files)}")
+    return files[0]
+
+
+def fail(message: str) -> int:
+    """Print a one-line error for the step log and return the exit code for it."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2

@@ -1,0 +1,75 @@
+"""Evaluate step: score the test split with the trained model.
+
+Writes ``<metrics_output>/metrics.json``, a flat object of floats (ROC AUC,
+accuracy, precision, recall, F1, log loss at a 0.5 threshold, plus the
+demographic parity difference and equalized odds difference across the
+groups of the sensitive column, from fairlearn; lower is fairer), and logs
+the same metrics to the active MLflow run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import mlflow
+import mlflow.sklearn
+import pandas as pd
+from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+from sklearn import metrics as skm
+
+from common import data_file, fail, output_file
+
+METRICS_FILE = "metrics.json"
+THRESHOLD = 0.5
+
+
+def evaluate(labels: pd.Series, scores, groups: pd.Series) -> dict[str, float]:
+    """Return the evaluation metrics of probability ``scores`` against 0/1 ``labels``."""
+    predicted = (scores >= THRESHOLD).astype(int)
+    return {
+        "auc": float(skm.roc_auc_score(labels, scores)),
+        "accuracy": float(skm.accuracy_score(labels, predicted)),
+        "precision": float(skm.precision_score(labels, predicted, zero_division=0)),
+        "recall": float(skm.recall_score(labels, predicted, zero_division=0)),
+        "f1": float(skm.f1_score(labels, predicted, zero_division=0)),
+        "log_loss": float(skm.log_loss(labels, scores, labels=[0, 1])),
+        "demographic_parity_difference": float(
+            demographic_parity_difference(labels, predicted, sensitive_features=groups)
+        ),
+        "equalized_odds_difference": float(
+            equalized_odds_difference(labels, predicted, sensitive_features=groups)
+        ),
+        "test_rows": float(len(labels)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--test-data", required=True, type=Path)
+    parser.add_argument("--target-column", required=True)
+    parser.add_argument("--sensitive-column", required=True)
+    parser.add_argument("--metrics-output", required=True, type=Path)
+    args = parser.parse_args(argv)
+
+    try:
+        table = pd.read_parquet(data_file(args.test_data))
+        model = mlflow.sklearn.load_model(str(args.model))
+        features = table.drop(columns=[args.target_column, args.sensitive_column])
+        scores = model.predict_proba(features)[:, 1]
+        results = evaluate(table[args.target_column], scores, table[args.sensitive_column])
+    except (OSError, KeyError, ValueError) as error:
+        return fail(f"{args.test_data}: {error}")
+
+    output_file(args.metrics_output, METRICS_FILE).write_text(json.dumps(results, indent=2))
+    with mlflow.start_run():
+        mlflow.log_metrics(results)
+    print(" ".join(f"{name}={value:.4f}" for name, value in results.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
