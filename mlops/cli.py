@@ -18,13 +18,18 @@ HELP_EPILOG = "Settings come from mlops.yml (or --settings FILE); MLOPS_TARGET o
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mlops", description="Train, gate and deploy a model on Azure ML or locally.",
+        prog="mlops",
+        description="Train, gate and deploy a model on Azure ML or locally.",
         epilog=HELP_EPILOG,
     )
-    parser.add_argument("--settings", default=DEFAULT_FILE, help="settings file (default: %(default)s)")
+    parser.add_argument(
+        "--settings", default=DEFAULT_FILE, help="settings file (default: %(default)s)"
+    )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    verbs.add_parser("register-data", help="validate data.path and register it as a data asset version")
+    verbs.add_parser(
+        "register-data", help="validate data.path and register it as a data asset version"
+    )
     train = verbs.add_parser("train", help="run the training pipeline on a registered data version")
     train.add_argument("--data-version", help="data asset version (default: the latest)")
     verbs.add_parser("runs", help="list the pipeline runs, newest first")
@@ -90,7 +95,12 @@ def _is_user_error(error: Exception) -> bool:
 
     return isinstance(
         error,
-        CommandError | DataError | LifecycleError | PipelineError | SettingsError | RunNotFound
+        CommandError
+        | DataError
+        | LifecycleError
+        | PipelineError
+        | SettingsError
+        | RunNotFound
         | NotImplementedError,
     )
 

@@ -37,4 +37,3 @@ def render_command(
         return shlex.quote(str(value))
 
     return PLACEHOLDER.sub(substitute, OPTIONAL_BLOCK.sub(keep_block, template))
-

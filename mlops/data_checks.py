@@ -75,7 +75,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return table
 
 
-def require_columns(columns: list[str] | tuple[str, ...], data: DataSettings, where: object) -> None:
+def require_columns(
+    columns: list[str] | tuple[str, ...], data: DataSettings, where: object
+) -> None:
     """Raise DataError when a column the settings name is not in ``columns``
     (the columns of ``where``, a file or a data asset)."""
     wanted = {
@@ -87,9 +89,10 @@ def require_columns(columns: list[str] | tuple[str, ...], data: DataSettings, wh
     for key, names in wanted.items():
         missing = [name for name in names if name not in columns]
         if missing:
+            shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
             raise DataError(
                 f"{where}: column {', '.join(map(repr, missing))} named by {key} is not in "
-                f"the data (columns: {', '.join(columns[:12])}{' ...' if len(columns) > 12 else ''})"
+                f"the data (columns: {shown})"
             )
 
 

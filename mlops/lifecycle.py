@@ -56,4 +56,3 @@ def run(target: Target, settings: Settings, show: Printer) -> tuple[DataAsset, P
     asset = register_data(target, settings)
     show(describe_asset(asset))
     return asset, train(target, settings, show, data_version=asset.version)
-

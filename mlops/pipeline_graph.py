@@ -12,6 +12,7 @@ the job or input at fault.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -126,6 +127,10 @@ def load_pipeline(path: Path) -> PipelineGraph:
     """Load, validate and order the pipeline job in ``path``."""
     from azure.ai.ml import Input, load_job
     from marshmallow.exceptions import ValidationError
+
+    # The SDK warns on import of every schema it marks experimental, none of
+    # which the pipeline uses; the warnings would bury the run's own output.
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
 
     path = Path(path).absolute()
     if not path.is_file():

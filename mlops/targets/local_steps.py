@@ -68,7 +68,11 @@ def run_steps(
             step_run = StepRun(step.name, "Failed", exit_code=None)
         else:
             step_run = _execute(step, command, folder, step_env(step), show)
-            mark = "completed" if step_run.status == "Completed" else f"failed (exit code {step_run.exit_code})"
+            mark = (
+                "completed"
+                if step_run.status == "Completed"
+                else f"failed (exit code {step_run.exit_code})"
+            )
             show(f"[{index}/{total}] {step.name} {mark} in {step_run.seconds:.1f} s")
         step_done(step, step_run)
         result.steps.append(step_run)
@@ -102,7 +106,9 @@ def _bind_inputs(
     return values
 
 
-def _execute(step: Step, command: str, folder: Path, env: Mapping[str, str], show: Printer) -> StepRun:
+def _execute(
+    step: Step, command: str, folder: Path, env: Mapping[str, str], show: Printer
+) -> StepRun:
     log = folder / LOG_FILE
     started = time.perf_counter()
     with log.open("w") as log_file:

@@ -99,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, KeyError, ValueError) as error:
         return fail(f"{args.train_data}: {error}")
 
-    example = features.head(5)
+    # Numbers are declared as doubles so that a client may send 3 or 3.0 alike.
+    example = features.head(5).astype(
+        {c: "float64" for c in features.columns if pd.api.types.is_numeric_dtype(features[c])}
+    )
     signature = infer_signature(example, model.predict_proba(example))
     with mlflow.start_run():
         mlflow.log_params({**params, "seed": args.seed, "features": ",".join(features.columns)})

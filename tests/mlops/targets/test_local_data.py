@@ -1,0 +1,90 @@
+import hashlib
+
+import pytest
+
+from mlops.data_checks import DataError
+from mlops.settings import load_settings
+from mlops.targets.local_data import LocalDataStore
+from tests.conftest import sample_frame
+
+
+@pytest.fixture
+def store(project):
+    return LocalDataStore(project / ".mlops" / "data")
+
+
+@pytest.fixture
+def data_settings(project):
+    return load_settings(project / "mlops.yml").data
+
+
+def versions(store, name="credit-default"):
+    folder = store.root / name
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_the_version_is_the_content_hash_and_the_copy_is_byte_identical(
+    project, store, data_settings
+):
+    source = project / "data" / "credit.csv"
+    asset = store.register(source, data_settings)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert (asset.version, asset.sha256, asset.new) == (digest[:12], digest, True)
+    assert asset.rows == 3000
+    assert open(asset.path, "rb").read() == source.read_bytes()
+
+
+def test_registering_the_same_bytes_twice_returns_the_same_version_once(
+    project, store, data_settings
+):
+    source = project / "data" / "credit.csv"
+    first = store.register(source, data_settings)
+    copy = project / "elsewhere.csv"
+    copy.write_bytes(source.read_bytes())
+    second = store.register(copy, data_settings)
+    assert second.version == first.version
+    assert second.new is False
+    assert versions(store) == [first.version]
+
+
+def test_new_bytes_give_a_new_version_that_becomes_the_latest(project, store, data_settings):
+    source = project / "data" / "credit.csv"
+    first = store.register(source, data_settings)
+    sample_frame(2000).to_csv(source, index=False)
+    second = store.register(source, data_settings)
+    assert second.version != first.version
+    assert store.latest("credit-default").version == second.version
+    assert store.get("credit-default", first.version).rows == 3000
+
+
+@pytest.mark.parametrize(
+    ("break_file", "message"),
+    [
+        (lambda p: sample_frame(50).drop(columns=["SEX"]).to_csv(p, index=False), "'SEX' named by"),
+        (
+            lambda p: (
+                sample_frame(50).assign(default_payment_next_month=range(50)).to_csv(p, index=False)
+            ),
+            "exactly two values",
+        ),
+        (lambda p: p.write_text(""), "the file is empty"),
+        (lambda p: p.write_bytes(b"\x00\xff" * 64), "not a readable CSV"),
+        (lambda p: p.unlink(), "file not found"),
+    ],
+    ids=["missing-column", "non-binary-target", "empty", "not-csv-content", "missing-file"],
+)
+def test_bad_input_registers_nothing(project, store, data_settings, break_file, message):
+    source = project / "data" / "credit.csv"
+    break_file(source)
+    with pytest.raises(DataError, match=message):
+        store.register(source, data_settings)
+    assert versions(store) == []
+    assert store.latest("credit-default") is None
+
+
+def test_a_non_csv_file_registers_nothing(project, store, data_settings):
+    source = project / "data" / "credit.parquet"
+    sample_frame(50).to_parquet(source)
+    with pytest.raises(DataError, match="expected a .csv file"):
+        store.register(source, data_settings)
+    assert versions(store) == []

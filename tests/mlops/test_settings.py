@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops.settings import SettingsError, load_settings
+from tests.conftest import REPO, write_settings
+
+
+def test_the_repository_settings_load_and_resolve_paths_against_the_file():
+    settings = load_settings(REPO / "mlops.yml")
+    assert settings.target == "local"
+    assert settings.data.target_column == "default_payment_next_month"
+    assert settings.resolve(settings.data.path) == REPO / "data/credit-default/credit_default.csv"
+
+
+def test_a_numeric_positive_class_is_read_as_text(tmp_path):
+    path = write_settings(tmp_path, data={"positive_class": 1})
+    assert load_settings(path).data.positive_class == "1"
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"target": "gcp"}, "target"),
+        ({"data": {"target_column": ""}}, "data.target_column"),
+        ({"data": {"asset_name": "has spaces"}}, "data.asset_name"),
+        ({"data": {"colour": "blue"}}, "data.colour"),
+        ({"pipeline": {"test_size": 1.5}}, "pipeline.test_size"),
+        ({"model": {"name": None}}, "model.name"),
+    ],
+)
+def test_an_invalid_key_is_named_in_the_error(tmp_path, change, key):
+    path = write_settings(tmp_path, **change)
+    with pytest.raises(SettingsError) as error:
+        load_settings(path)
+    assert str(error.value).startswith(f"{path}: {key}:")
+
+
+def test_a_missing_section_is_named(tmp_path):
+    settings = yaml.safe_load((REPO / "mlops.yml").read_text())
+    del settings["pipeline"]
+    path = tmp_path / "mlops.yml"
+    path.write_text(yaml.safe_dump(settings))
+    with pytest.raises(SettingsError, match="pipeline: required key is missing"):
+        load_settings(path)
+
+
+def test_the_sensitive_column_cannot_be_a_feature(tmp_path):
+    path = write_settings(tmp_path, data={"features": {"include": ["AGE", "SEX"]}})
+    with pytest.raises(SettingsError, match=r"data: features.include names SEX"):
+        load_settings(path)
+
+
+def test_the_target_cannot_be_the_sensitive_column(tmp_path):
+    path = write_settings(tmp_path, data={"sensitive_column": "default_payment_next_month"})
+    with pytest.raises(SettingsError, match="must be different columns"):
+        load_settings(path)
+
+
+def test_a_missing_file_says_how_to_point_at_one(tmp_path):
+    with pytest.raises(SettingsError, match="settings file not found .*--settings"):
+        load_settings(tmp_path / "nowhere.yml")
+
+
+@pytest.mark.parametrize("text", ["- a list\n- not a mapping\n", "key: [unclosed\n"])
+def test_a_file_that_is_not_a_mapping_is_rejected(tmp_path, text):
+    path = tmp_path / "mlops.yml"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=str(path)):
+        load_settings(path)
+
+
+def test_the_environment_overrides_the_target(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLOPS_TARGET", "azure")
+    assert load_settings(write_settings(tmp_path)).target == "azure"
+
+
+def test_paths_are_relative_to_the_settings_file_not_the_working_directory(tmp_path, monkeypatch):
+    path = write_settings(tmp_path)
+    monkeypatch.chdir(Path("/"))
+    settings = load_settings(path)
+    assert settings.resolve(settings.local.state_dir) == tmp_path / ".mlops"
