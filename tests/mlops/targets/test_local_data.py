@@ -1,4 +1,5 @@
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +32,7 @@ def test_the_version_is_the_content_hash_and_the_copy_is_byte_identical(
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     assert (asset.version, asset.sha256, asset.new) == (digest[:12], digest, True)
     assert asset.rows == 3000
-    assert open(asset.path, "rb").read() == source.read_bytes()
+    assert Path(asset.path).read_bytes() == source.read_bytes()
 
 
 def test_registering_the_same_bytes_twice_returns_the_same_version_once(

@@ -118,6 +118,7 @@ def test_pipeline_inputs_can_be_overridden(tmp_path):
 def test_the_first_failing_step_stops_the_run_with_its_exit_code(tmp_path):
     path = make_pipeline(tmp_path, "echo about to fail; exit 7")
     result, lines, finished = run(path, tmp_path / "run")
+    assert finished == [("first", "Completed"), ("second", "Failed")]
     assert not result.ok
     assert [(s.name, s.status, s.exit_code) for s in result.steps] == [
         ("first", "Completed", 0),
