@@ -103,7 +103,8 @@ def _check_target(path: Path, values: pd.Series, data: DataSettings) -> pd.Serie
             f"{path}: target column {column!r} has {int(values.isna().sum())} empty values; "
             "every row needs a label"
         )
-    text = values.astype(str)
+    # Read as the prep step reads it: whole floats are integers ("1.0" is "1").
+    text = values.astype("int64").astype(str) if _whole_floats(values) else values.astype(str)
     distinct = sorted(text.unique())
     if len(distinct) != 2:
         shown = ", ".join(distinct[:5]) + (" ..." if len(distinct) > 5 else "")
@@ -117,6 +118,10 @@ def _check_target(path: Path, values: pd.Series, data: DataSettings) -> pd.Serie
             f"column {column!r} (values: {', '.join(distinct)})"
         )
     return text
+
+
+def _whole_floats(values: pd.Series) -> bool:
+    return pd.api.types.is_float_dtype(values) and bool((values == values.round()).all())
 
 
 def _check_sensitive(path: Path, values: pd.Series, column: str) -> None:

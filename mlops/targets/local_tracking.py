@@ -8,6 +8,7 @@ the step code logs into it, as it does on Azure ML. Browse the store with
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,6 +25,9 @@ def tracking_uri(state_dir: Path) -> str:
 
 class LocalTracking:
     def __init__(self, state_dir: Path, experiment_name: str) -> None:
+        # Creating or migrating the SQLite schema is logged at INFO on stderr,
+        # where the CLI keeps one line for errors.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
         state_dir.mkdir(parents=True, exist_ok=True)
         self.uri = tracking_uri(state_dir)
         self.client = MlflowClient(tracking_uri=self.uri)

@@ -1,7 +1,7 @@
 """Prepare step: clean the raw table and split it into train and test sets.
 
-Reads one CSV file, keeps the named feature columns plus the target and the
-sensitive column, drops rows without a target and exact duplicate rows, maps
+Reads one CSV file, drops exact duplicate records and rows without a target,
+keeps the named feature columns plus the target and the sensitive column, maps
 the target to 0/1 and writes a stratified, seeded split as Parquet:
 ``<train_data>/data.parquet`` and ``<test_data>/data.parquet``. The raw file
 is never modified.
@@ -29,9 +29,18 @@ def check_columns(table: pd.DataFrame, names: list[str]) -> None:
         raise ValueError(f"columns not in the data: {', '.join(missing)}")
 
 
+def label_text(values: pd.Series) -> pd.Series:
+    """Labels as text; whole floats (a label column read with gaps) lose their ".0"."""
+    present = values.dropna()
+    if pd.api.types.is_float_dtype(values) and (present == present.round()).all():
+        return values.map(lambda v: str(int(v)) if pd.notna(v) else "nan")
+    return values.astype(str)
+
+
 def encode_target(values: pd.Series, positive_class: str) -> pd.Series:
-    """Map a two-valued target to 0/1, 1 where the value reads ``positive_class``."""
-    text = values.astype(str)
+    """Map a two-valued target to 0/1, 1 where the value reads ``positive_class``
+    (a float column of whole numbers reads as integers: 1.0 is "1")."""
+    text = label_text(values)
     distinct = sorted(text.unique())
     if len(distinct) != 2:
         raise ValueError(f"target must have exactly two values, found {len(distinct)}")
@@ -69,9 +78,10 @@ def prepare(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Clean and split ``raw``; returns (train, test, summary)."""
     check_columns(raw, [*features, sensitive, target])
-    table = raw[[*features, sensitive, target]]
-    rows_in = len(table)
-    table = table.dropna(subset=[target]).drop_duplicates()
+    rows_in = len(raw)
+    # Duplicates are whole records repeated; rows that merely agree on the
+    # selected columns are different people and stay.
+    table = raw.drop_duplicates().dropna(subset=[target])[[*features, sensitive, target]]
     table = table.assign(**{target: encode_target(table[target], positive_class)})
     train, test = stratified_split(table, target, test_size, seed)
     summary = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -99,11 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, KeyError, ValueError) as error:
         return fail(f"{args.train_data}: {error}")
 
-    # Numbers are declared as doubles so that a client may send 3 or 3.0 alike.
-    example = features.head(5).astype(
-        {c: "float64" for c in features.columns if pd.api.types.is_numeric_dtype(features[c])}
-    )
-    signature = infer_signature(example, model.predict_proba(example))
+    example = features.head(5)
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold missing values; that is
+        # the point here: the schema records the types the model was trained on
+        # (a column with gaps was read as float and is recorded as double).
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        signature = infer_signature(example, model.predict_proba(example))
     with mlflow.start_run():
         mlflow.log_params({**params, "seed": args.seed, "features": ",".join(features.columns)})
         mlflow.log_metrics(metrics)

@@ -1,0 +1,107 @@
+"""The command line: help, exit codes and one-line errors, on a throw-away project."""
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mlops.cli import build_parser, main
+from tests.conftest import sample_frame, write_settings
+
+VERBS = ["register-data", "train", "runs", "show", "run"]
+
+
+@pytest.fixture
+def in_project(project, monkeypatch):
+    monkeypatch.chdir(project)
+    return project
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_has_help(verb, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([verb, "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: mlops {verb}")
+
+
+def test_the_parser_knows_exactly_the_documented_verbs():
+    verbs = next(a for a in build_parser()._actions if a.dest == "verb")
+    assert list(verbs.choices) == VERBS
+
+
+def test_an_unknown_verb_is_a_usage_error():
+    with pytest.raises(SystemExit) as exit_:
+        main(["deploy-everything"])
+    assert exit_.value.code == 2
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ")
+    return err
+
+
+def test_register_data_prints_the_version_and_is_idempotent(in_project, capsys):
+    assert main(["register-data"]) == 0
+    first = capsys.readouterr().out
+    assert main(["register-data"]) == 0
+    second = capsys.readouterr().out
+    assert " registered (3000 rows" in first
+    assert " already registered (3000 rows" in second
+    assert first.split()[1] == second.split()[1]
+
+
+def test_bad_data_is_one_line_and_registers_nothing(in_project, capsys):
+    sample_frame(50).drop(columns=["SEX"]).to_csv(in_project / "data" / "credit.csv", index=False)
+    assert main(["register-data"]) == 1
+    assert "column 'SEX' named by data.sensitive_column" in one_line_error(capsys)
+    assert not any((in_project / ".mlops" / "data").rglob("asset.json"))
+
+
+def test_an_invalid_setting_is_one_line_naming_the_key(in_project, capsys):
+    write_settings(in_project, data={"path": "data/credit.csv", "target_colum": "x"})
+    assert main(["runs"]) == 1
+    assert "data.target_colum: unknown key" in one_line_error(capsys)
+
+
+def test_train_without_registered_data_says_what_to_run(in_project, capsys):
+    assert main(["train"]) == 1
+    assert "run `mlops register-data` first" in one_line_error(capsys)
+
+
+def test_show_of_an_unknown_run_is_one_line(in_project, capsys):
+    assert main(["runs"]) == 0
+    assert "no pipeline runs yet" in capsys.readouterr().out
+    assert main(["show", "nope"]) == 1
+    assert "no run matching 'nope'" in one_line_error(capsys)
+
+
+def test_the_azure_target_is_refused_until_it_exists(in_project, capsys, monkeypatch):
+    monkeypatch.setenv("MLOPS_TARGET", "azure")
+    assert main(["runs"]) == 1
+    assert "target 'azure' is not available yet" in one_line_error(capsys)
+
+
+def test_a_failing_step_stops_the_run_and_is_recorded_as_failed(in_project, capsys):
+    # A train step that crashes: prep runs for real, evaluate must never start.
+    (in_project / "pipelines" / "src" / "train.py").write_text(
+        "import sys\nprint('training blew up', file=sys.stderr)\nsys.exit(4)\n"
+    )
+    assert main(["run"]) == 1
+    captured = capsys.readouterr()
+    assert "  train | training blew up" in captured.out
+    assert captured.err.strip().startswith("error: step 'train' failed with exit code 4")
+
+    (record,) = (in_project / ".mlops" / "runs").glob("*/run.json")
+    run = json.loads(record.read_text())
+    assert run["status"] == "Failed"
+    assert [(s["name"], s["status"]) for s in run["steps"]] == [
+        ("prep", "Completed"),
+        ("train", "Failed"),
+        ("evaluate", "NotStarted"),
+    ]
+    assert run["metrics"] == {}
+    client = MlflowClient(f"sqlite:///{in_project / '.mlops' / 'mlflow.db'}")
+    assert client.get_run(run["tracking_run_id"]).info.status == "FAILED"
