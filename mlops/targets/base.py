@@ -69,10 +69,6 @@ class PipelineRun:
     tracking_run_id: str | None = None
     error: str | None = None
 
-    @property
-    def failed_step(self) -> StepRun | None:
-        return next((step for step in self.steps if step.status == "Failed"), None)
-
 
 class RunNotFound(LookupError):
     """No run with that id on this target."""

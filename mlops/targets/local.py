@@ -13,7 +13,9 @@ import os
 import sys
 import time
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from multiprocessing import get_context
 from pathlib import Path
 
 from mlops.pipeline_graph import PipelineError, load_pipeline
@@ -21,7 +23,6 @@ from mlops.targets.base import DataAsset, PipelineRun, Printer, StepRun, Target
 from mlops.targets.local_data import LocalDataStore
 from mlops.targets.local_runs import LocalRunStore, new_run_id
 from mlops.targets.local_steps import run_steps
-from mlops.targets.local_tracking import LocalTracking
 
 METRICS_OUTPUT = "metrics"
 METRICS_FILE = "metrics.json"
@@ -53,7 +54,15 @@ class LocalTarget(Target):
     def run_pipeline(
         self, asset: DataAsset, inputs: Mapping[str, object], show: Printer
     ) -> PipelineRun:
-        graph = load_pipeline(self.settings.resolve(self.settings.pipeline.file))
+        # azure-ai-ml and MLflow each take seconds to import and set up, and
+        # neither needs the other: the YAML is loaded in a second process
+        # while this one opens the tracking store.
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            loading = pool.submit(load_pipeline, self.settings.resolve(self.settings.pipeline.file))
+            from mlops.targets.local_tracking import LocalTracking  # imports MLflow
+
+            tracking = LocalTracking(self.state_dir, self.settings.pipeline.experiment_name)
+            graph = loading.result()
         unknown = sorted(set(inputs) - set(graph.inputs) | ({DATA_INPUT} - set(graph.inputs)))
         if unknown:
             raise PipelineError(f"{graph.path}: no pipeline input named {', '.join(unknown)}")
@@ -62,7 +71,6 @@ class LocalTarget(Target):
         run_id = new_run_id()
         started = datetime.now(UTC).isoformat(timespec="seconds")
         clock = time.perf_counter()
-        tracking = LocalTracking(self.state_dir, self.settings.pipeline.experiment_name)
         lineage = {"mlops.run_id": run_id, "mlops.data_asset": f"{asset.name}:{asset.version}"}
         parent = tracking.start(run_id, lineage)
         children: dict[str, str] = {}
@@ -76,9 +84,13 @@ class LocalTarget(Target):
                 tracking.finish(children[step.name], result.status == "Completed")
 
         show(f"run {run_id} on data {asset.name}:{asset.version}")
-        result = run_steps(graph, values, self.runs.folder(run_id), show, step_env, step_done)
-        failed = next((s for s in result.steps if s.status == "Failed"), None)
-        error, metrics = _failure(failed), {}
+        try:
+            result = run_steps(graph, values, self.runs.folder(run_id), show, step_env, step_done)
+        except BaseException:
+            # Interrupted: the MLflow run must not stay "running" for ever.
+            tracking.finish(parent, ok=False)
+            raise
+        error, metrics = _failure(result.failed), {}
         if result.ok:
             try:
                 metrics = read_metrics(result.outputs.get(METRICS_OUTPUT))

@@ -33,6 +33,10 @@ class StepsResult:
     def ok(self) -> bool:
         return all(step.status == "Completed" for step in self.steps)
 
+    @property
+    def failed(self) -> StepRun | None:
+        return next((step for step in self.steps if step.status == "Failed"), None)
+
 
 def run_steps(
     graph: PipelineGraph,

@@ -105,3 +105,17 @@ def test_a_failing_step_stops_the_run_and_is_recorded_as_failed(in_project, caps
     assert run["metrics"] == {}
     client = MlflowClient(f"sqlite:///{in_project / '.mlops' / 'mlflow.db'}")
     assert client.get_run(run["tracking_run_id"]).info.status == "FAILED"
+
+
+def test_a_mis_wired_pipeline_is_one_line_and_runs_nothing(in_project, capsys):
+    pipeline = in_project / "pipelines" / "train.yml"
+    pipeline.write_text(
+        pipeline.read_text().replace(
+            "parent.jobs.prep.outputs.test_data", "parent.jobs.prepp.outputs.test_data"
+        )
+    )
+    assert main(["register-data"]) == 0
+    capsys.readouterr()
+    assert main(["train"]) == 1
+    assert "jobs.evaluate.inputs.test_data: no job named 'prepp'" in one_line_error(capsys)
+    assert not (in_project / ".mlops" / "runs").exists()

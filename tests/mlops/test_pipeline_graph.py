@@ -115,24 +115,23 @@ command: echo ${{inputs.seed}} $[[${{inputs.data}}]] > ${{outputs.out}}/seed.txt
     return path
 
 
-def test_a_binding_to_a_sibling_that_does_not_exist_is_caught_at_load(tmp_path):
-    # azure-ai-ml's own validation accepts this pipeline; the run would fail late.
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        (
+            "{seed: '${{parent.inputs.seed}}', data: '${{parent.jobs.z.outputs.out}}'}",
+            r"jobs.a.inputs.data: no job named 'z'",
+        ),
+        ("{seed: '${{parent.inputs.sed}}'}", r"jobs.a.inputs.seed: no pipeline input named 'sed'"),
+    ],
+    ids=["missing-job", "missing-pipeline-input"],
+)
+def test_a_binding_to_something_that_does_not_exist_is_caught_at_load(tmp_path, inputs, message):
+    # azure-ai-ml's own validation accepts these pipelines; the run would fail late.
     path = write_pipeline(
-        tmp_path,
-        "  a:\n    type: command\n    component: ./step.yml\n"
-        "    inputs: {seed: '${{parent.inputs.seed}}', data: '${{parent.jobs.z.outputs.out}}'}\n",
+        tmp_path, f"  a:\n    type: command\n    component: ./step.yml\n    inputs: {inputs}\n"
     )
-    with pytest.raises(PipelineError, match=r"jobs.a.inputs.data: no job named 'z'"):
-        load_pipeline(path)
-
-
-def test_a_binding_to_a_pipeline_input_that_does_not_exist_is_caught_at_load(tmp_path):
-    path = write_pipeline(
-        tmp_path,
-        "  a:\n    type: command\n    component: ./step.yml\n"
-        "    inputs: {seed: '${{parent.inputs.sed}}'}\n",
-    )
-    with pytest.raises(PipelineError, match=r"jobs.a.inputs.seed: no pipeline input named 'sed'"):
+    with pytest.raises(PipelineError, match=message):
         load_pipeline(path)
 
 

@@ -1,0 +1,134 @@
+"""How much the local pipeline adds over running its step scripts by hand.
+
+Runs, on the data in mlops.yml (registered first, outside the timing):
+
+- baseline: the three step scripts of pipelines/src as a user would run them
+  by hand, one after the other, with the same arguments and an MLflow SQLite
+  store (created beforehand, so neither side pays for the schema);
+- pipeline: `mlops train` on the same data version (YAML loading, step
+  processes, tracking, run record).
+
+Each is run ROUNDS times, alternating; the medians and their ratio are
+printed. The target is a ratio of at most 1.10.
+
+    .venv/bin/python bench/pipeline_overhead.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def timed(command: list[str], **kwargs) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, **kwargs)
+    return time.perf_counter() - started
+
+
+def by_hand(data: Path, features: str, folder: Path, env: dict[str, str]) -> float:
+    src = REPO / "pipelines" / "src"
+    columns = ["--target-column", "default_payment_next_month", "--sensitive-column", "SEX"]
+    steps = [
+        [
+            "prep.py",
+            "--raw-data",
+            str(data),
+            *columns,
+            "--positive-class",
+            "1",
+            "--features",
+            features,
+            "--test-size",
+            "0.2",
+            "--seed",
+            "42",
+            "--train-data",
+            f"{folder}/train",
+            "--test-data",
+            f"{folder}/test",
+        ],
+        [
+            "train.py",
+            "--train-data",
+            f"{folder}/train",
+            *columns,
+            "--learning-rate",
+            "0.1",
+            "--max-iter",
+            "200",
+            "--max-leaf-nodes",
+            "31",
+            "--seed",
+            "42",
+            "--model-output",
+            f"{folder}/model",
+        ],
+        [
+            "evaluate.py",
+            "--model",
+            f"{folder}/model",
+            "--test-data",
+            f"{folder}/test",
+            *columns,
+            "--metrics-output",
+            f"{folder}/metrics",
+        ],
+    ]
+    return sum(timed([str(BIN / "python"), *step], cwd=src, env=env) for step in steps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    mlops = str(BIN / "mlops")
+    registered = subprocess.run(
+        [mlops, "register-data"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()[1]
+    data = next((REPO / ".mlops" / "data").glob(f"{registered.replace(':', '/')}/*.csv"))
+    features = ",".join(
+        c
+        for c in data.open().readline().strip().split(",")
+        if c not in {"SEX", "default_payment_next_month"}
+    )
+    version = registered.split(":")[1]
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/mlflow.db",
+            "MLFLOW_EXPERIMENT_NAME": "bench",
+            "PYTHONUNBUFFERED": "1",
+        }
+        subprocess.run(
+            [str(BIN / "python"), "-c", "import mlflow; mlflow.set_experiment('bench')"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [mlops, "train", "--data-version", version], cwd=REPO, check=True, capture_output=True
+        )  # warm: creates the local store's schema
+        hand, pipeline = [], []
+        for round_ in range(args.rounds):
+            hand.append(by_hand(data, features, Path(scratch) / f"r{round_}", env))
+            pipeline.append(timed([mlops, "train", "--data-version", version], cwd=REPO))
+            print(f"round {round_ + 1}: by hand {hand[-1]:.1f} s, pipeline {pipeline[-1]:.1f} s")
+    baseline, measured = statistics.median(hand), statistics.median(pipeline)
+    print(f"median by hand   {baseline:.1f} s")
+    print(f"median pipeline  {measured:.1f} s")
+    print(f"ratio            {measured / baseline:.2f}  (target <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()
