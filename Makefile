@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format mlflow-ui clean
+.PHONY: help setup run test lint format bench mlflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ lint: $(STAMP) ## check style with ruff
 format: $(STAMP) ## reformat with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+bench: $(STAMP) ## benchmarks: the local pipeline against its steps run by hand (ratio)
+	$(BIN)/python -u bench/pipeline_overhead.py
 
 mlflow-ui: $(STAMP) ## browse local runs in the MLflow UI (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///.mlops/mlflow.db --host 127.0.0.1
