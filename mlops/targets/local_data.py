@@ -78,7 +78,11 @@ class LocalDataStore:
             fields = json.loads((folder / ASSET_FILE).read_text())
         except (OSError, ValueError):
             return None
-        return DataAsset(**{**fields, "columns": tuple(fields["columns"]), "new": False})
+        # The copy's path follows the folder, so a moved checkout keeps its assets.
+        path = str(folder / Path(fields["path"]).name)
+        return DataAsset(
+            **{**fields, "path": path, "columns": tuple(fields["columns"]), "new": False}
+        )
 
 
 def _copy_and_hash(source: Path, target: Path) -> str:

@@ -89,3 +89,11 @@ def test_a_non_csv_file_registers_nothing(project, store, data_settings):
     with pytest.raises(DataError, match="expected a .csv file"):
         store.register(source, data_settings)
     assert versions(store) == []
+
+
+def test_a_moved_state_folder_keeps_its_assets_usable(project, store, data_settings, tmp_path):
+    asset = store.register(project / "data" / "credit.csv", data_settings)
+    moved = tmp_path / "moved"
+    (project / ".mlops").rename(moved)
+    found = LocalDataStore(moved / "data").get("credit-default", asset.version)
+    assert Path(found.path).read_bytes() == (project / "data" / "credit.csv").read_bytes()
