@@ -10,7 +10,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mlops import lifecycle
 from mlops.settings import DEFAULT_FILE, load_settings
 
 HELP_EPILOG = "Settings come from mlops.yml (or --settings FILE); MLOPS_TARGET overrides target."
@@ -54,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from mlops import summary
+    # Imported here, not at the top: they pull in pandas and the target's
+    # SDKs, which `--help` and usage errors do not need.
+    from mlops import lifecycle, summary
     from mlops.targets import get_target
 
     settings = load_settings(args.settings)

@@ -20,7 +20,7 @@ class CommandError(Exception):
 
 
 def render_command(
-    template: str, inputs: Mapping[str, object | None], outputs: Mapping[str, str]
+    template: str, inputs: Mapping[str, object | None], outputs: Mapping[str, object]
 ) -> str:
     """Return ``template`` with every placeholder replaced; raises CommandError
     for a placeholder outside an optional block that has no value."""

@@ -58,9 +58,14 @@ def check_table(path: Path, data: DataSettings) -> TableProfile:
     )
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def require_file(path: Path) -> None:
+    """Raise DataError when ``path`` is not an existing file."""
     if not path.is_file():
         raise DataError(f"{path}: file not found; check data.path in mlops.yml")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    require_file(path)
     if path.suffix.lower() != ".csv":
         raise DataError(f"{path}: expected a .csv file, got {path.suffix or 'no extension'!r}")
     if path.stat().st_size == 0:

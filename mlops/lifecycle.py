@@ -26,7 +26,7 @@ def register_data(target: Target, settings: Settings) -> DataAsset:
 def pipeline_inputs(settings: Settings, asset: DataAsset) -> dict[str, object]:
     """The pipeline inputs the settings decide, for a run on ``asset``."""
     data = settings.data
-    require_columns(asset.columns, data, where=f"data asset {asset.name}:{asset.version}")
+    require_columns(asset.columns, data, where=f"data asset {asset.ref}")
     return {
         "target_column": data.target_column,
         "sensitive_column": data.sensitive_column,

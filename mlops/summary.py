@@ -31,7 +31,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 def describe_asset(asset: DataAsset) -> str:
     state = "registered" if asset.new else "already registered"
-    return f"data {asset.name}:{asset.version} {state} ({asset.rows} rows, {asset.path})"
+    return f"data {asset.ref} {state} ({asset.rows} rows, {asset.path})"
 
 
 def describe_run(run: PipelineRun) -> str:

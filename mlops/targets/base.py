@@ -44,6 +44,11 @@ class DataAsset:
     created: str  # ISO 8601, UTC
     new: bool = False  # True when this call registered it, False when it existed
 
+    @property
+    def ref(self) -> str:
+        """``name:version``, as runs and lineage tags name it."""
+        return f"{self.name}:{self.version}"
+
 
 @dataclass(frozen=True)
 class StepRun:

@@ -63,7 +63,7 @@ class LocalTarget(Target):
 
             tracking = LocalTracking(self.state_dir, self.settings.pipeline.experiment_name)
             graph = loading.result()
-        unknown = sorted(set(inputs) - set(graph.inputs) | ({DATA_INPUT} - set(graph.inputs)))
+        unknown = sorted((set(inputs) | {DATA_INPUT}) - set(graph.inputs))
         if unknown:
             raise PipelineError(f"{graph.path}: no pipeline input named {', '.join(unknown)}")
         values = {**graph.inputs, **inputs, DATA_INPUT: asset.path}
@@ -71,19 +71,20 @@ class LocalTarget(Target):
         run_id = new_run_id()
         started = datetime.now(UTC).isoformat(timespec="seconds")
         clock = time.perf_counter()
-        lineage = {"mlops.run_id": run_id, "mlops.data_asset": f"{asset.name}:{asset.version}"}
+        lineage = {"mlops.run_id": run_id, "mlops.data_asset": asset.ref}
         parent = tracking.start(run_id, lineage)
         children: dict[str, str] = {}
+        base_env = _process_env()
 
         def step_env(step) -> dict[str, str]:
             children[step.name] = tracking.start(step.name, lineage, parent=parent)
-            return {**_process_env(), **tracking.step_env(children[step.name])}
+            return {**base_env, **tracking.step_env(children[step.name])}
 
         def step_done(step, result: StepRun) -> None:
             if step.name in children:
                 tracking.finish(children[step.name], result.status == "Completed")
 
-        show(f"run {run_id} on data {asset.name}:{asset.version}")
+        show(f"run {run_id} on data {asset.ref}")
         try:
             result = run_steps(graph, values, self.runs.folder(run_id), show, step_env, step_done)
         except BaseException:
@@ -99,7 +100,7 @@ class LocalTarget(Target):
         run = PipelineRun(
             run_id=run_id,
             status="Failed" if error else "Completed",
-            data_asset=f"{asset.name}:{asset.version}",
+            data_asset=asset.ref,
             started=started,
             seconds=round(time.perf_counter() - clock, 3),
             steps=tuple(result.steps),

@@ -17,7 +17,7 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops.data_checks import check_table
+from mlops.data_checks import check_table, require_file
 from mlops.settings import DataSettings
 from mlops.targets.base import VERSION_LENGTH, DataAsset
 
@@ -31,18 +31,18 @@ class LocalDataStore:
 
     def register(self, source: Path, data: DataSettings) -> DataAsset:
         """Copy, hash and validate ``source``; return its version (new or existing)."""
+        require_file(source)
         folder = self.root / data.asset_name
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
         try:
             copy = staging / source.name
-            digest = _copy_and_hash(source, copy) if source.is_file() else ""
-            existing = self._read(folder / digest[:VERSION_LENGTH]) if digest else None
-            if existing:
+            digest = _copy_and_hash(source, copy)
+            version = digest[:VERSION_LENGTH]
+            if existing := self._read(folder / version):
                 return existing
             # Validate the copy, not the source: the bytes checked are the bytes kept.
-            profile = check_table(copy if digest else source, data)
-            version = digest[:VERSION_LENGTH]
+            profile = check_table(copy, data)
             asset = DataAsset(
                 name=data.asset_name,
                 version=version,

@@ -34,9 +34,10 @@ class LocalRunStore:
         temporary.replace(folder / RUN_FILE)
 
     def get(self, run_id: str) -> PipelineRun:
-        matches = sorted(p for p in self.root.glob(f"{run_id}*/{RUN_FILE}")) if run_id else []
         if run_id == "latest":
             matches = sorted(self.root.glob(f"*/{RUN_FILE}"))[-1:]
+        else:
+            matches = list(self.root.glob(f"{run_id}*/{RUN_FILE}")) if run_id else []
         if len(matches) != 1:
             reason = "no run" if not matches else f"{len(matches)} runs"
             raise RunNotFound(f"{reason} matching {run_id!r} (see `mlops runs`)")

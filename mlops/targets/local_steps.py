@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops.commands import CommandError, render_command
-from mlops.pipeline_graph import PipelineGraph, Step
+from mlops.pipeline_graph import Binding, PipelineGraph, Step
 from mlops.targets.base import Printer, StepRun
 
 FILE_TYPES = {"uri_file"}
@@ -66,7 +66,7 @@ def run_steps(
         show(f"[{index}/{total}] {step.name}: {step.display_name}")
         try:
             values = _bind_inputs(step, inputs, produced)
-            command = render_command(step.command, values, {k: str(v) for k, v in outputs.items()})
+            command = render_command(step.command, values, outputs)
         except CommandError as error:
             show(f"[{index}/{total}] {step.name} cannot start: {error}")
             step_run = StepRun(step.name, "Failed", exit_code=None)
@@ -98,13 +98,12 @@ def _bind_inputs(
 ) -> dict[str, object]:
     values: dict[str, object] = {}
     for name, port in step.inputs.items():
-        binding = step.bindings.get(name)
-        value = None
-        if binding is not None and binding.parent_input:
+        binding = step.bindings.get(name, Binding())
+        if binding.parent_input:
             value = inputs.get(binding.parent_input)
-        elif binding is not None and binding.step_output:
+        elif binding.step_output:
             value = produced[binding.step_output]
-        elif binding is not None:
+        else:
             value = binding.literal
         values[name] = port.default if value is None else value
     return values
