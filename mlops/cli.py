@@ -1,7 +1,8 @@
 """`mlops`: the command line of the template. Thin: parse, call lifecycle, print.
 
-Exit codes: 0 success; 1 the work failed (a pipeline step, invalid data or
-settings), with a one-line reason on stderr; 2 a usage error.
+Exit codes: 0 success (for ``gate``: promote); 1 the work failed (a pipeline
+step, invalid data or settings, a failed deploy), with the reason on stderr;
+2 a usage error; 3 the gate rejected the model (``gate``).
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from mlops.settings import DEFAULT_FILE, load_settings
 
 HELP_EPILOG = "Settings come from mlops.yml (or --settings FILE); MLOPS_TARGET overrides target."
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +37,36 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser("runs", help="list the pipeline runs, newest first")
     show = verbs.add_parser("show", help="show one pipeline run: steps, times, outputs, metrics")
     show.add_argument("run", metavar="RUN", help="run id, a unique prefix of one, or 'latest'")
-    verbs.add_parser("run", help="the main job: register-data, then train, then a summary")
+    gate = verbs.add_parser(
+        "gate", help="compare a run's model with the serving one (exit 0 promote, 3 reject)"
+    )
+    gate.add_argument("run", metavar="RUN", help="run id, a unique prefix of one, or 'latest'")
+    gate.add_argument("--report-dir", type=Path, help="where to write gate.json/.md/.png")
+    register = verbs.add_parser(
+        "register", help="gate a run's model and register it with its lineage and verdict"
+    )
+    register.add_argument("run", metavar="RUN", help="run id, a unique prefix of one, or 'latest'")
+    register.add_argument("--report-dir", type=Path, help="where to write gate.json/.md/.png")
+    verbs.add_parser("models", help="list the registered model versions, newest first")
+    deploy = verbs.add_parser(
+        "deploy", help="deploy a promoted model version blue/green to the endpoint"
+    )
+    deploy.add_argument("version", metavar="MODEL_VERSION", help="model version, or 'latest'")
+    endpoint = verbs.add_parser("endpoint", help="the online endpoint: show, invoke, stop")
+    actions = endpoint.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("show", help="scoring URL, deployments, models and traffic")
+    invoke = actions.add_parser("invoke", help="send a scoring request and print the answer")
+    invoke.add_argument(
+        "--request-file",
+        type=Path,
+        help="JSON request (default: the sample request of the "
+        "last deploy); - reads standard input",
+    )
+    invoke.add_argument("--deployment", help="score on this deployment, bypassing the traffic map")
+    actions.add_parser("stop", help="stop the endpoint and remove its deployments")
+    verbs.add_parser(
+        "run", help="the main job: register data, train, gate, register, deploy, summary"
+    )
     return parser
 
 
@@ -62,24 +94,68 @@ def _dispatch(args: argparse.Namespace) -> int:
     target = get_target(settings)
     if args.verb == "register-data":
         print(summary.describe_asset(lifecycle.register_data(target, settings)))
-        return 0
-    if args.verb == "runs":
+    elif args.verb == "runs":
         print(summary.describe_runs(target.list_runs()))
-        return 0
-    if args.verb == "show":
+    elif args.verb == "show":
         run = target.get_run(args.run)
         print(summary.describe_run(run))
         print("\n" + summary.table(["output", "path"], sorted(run.outputs.items())))
-        return 0
+    elif args.verb in ("train", "run"):
+        return _train(args, target, settings)
+    elif args.verb == "gate":
+        decision, reports = lifecycle.gate(target, settings, args.run, args.report_dir)
+        print(summary.describe_decision(decision))
+        print(summary.describe_reports(reports))
+        return EXIT_OK if decision.promote else EXIT_REJECTED
+    elif args.verb == "register":
+        model, decision, reports = lifecycle.register(target, settings, args.run, args.report_dir)
+        print(summary.describe_decision(decision))
+        print(summary.describe_reports(reports))
+        state = "registered" if model.new else "already registered"
+        print(f"\nmodel {model.ref} {state} (gate: {model.tags.get('mlops.gate')})")
+    elif args.verb == "models":
+        print(summary.describe_models(target.list_models(), target.get_endpoint()))
+    elif args.verb == "deploy":
+        result = lifecycle.deploy(target, settings, args.version, _echo)
+        print("\n" + summary.describe_deploy(result, lifecycle.sample_request(settings)))
+    else:
+        return _endpoint(args, target, settings)
+    return EXIT_OK
+
+
+def _train(args: argparse.Namespace, target, settings) -> int:
+    from mlops import lifecycle, summary
+
     if args.verb == "train":
         run = lifecycle.train(target, settings, _echo, data_version=args.data_version)
+        print("\n" + summary.describe_run(run))
     else:
-        _, run = lifecycle.run(target, settings, _echo)
-    print("\n" + summary.describe_run(run))
+        outcome = lifecycle.run(target, settings, _echo)
+        run = outcome.run
+        print("\n" + summary.describe_outcome(outcome, lifecycle.sample_request(settings)))
     if run.status != "Completed":
         print(f"error: {run.error}", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _endpoint(args: argparse.Namespace, target, settings) -> int:
+    from mlops import lifecycle, summary
+
+    if args.action == "show":
+        print(summary.describe_endpoint(target.get_endpoint(), settings.endpoint.name))
+        return EXIT_OK
+    if args.action == "stop":
+        target.delete_endpoint()
+        print(f"endpoint {settings.endpoint.name} stopped")
+        return EXIT_OK
+    body = lifecycle.read_request(settings, args.request_file)
+    status, answer = target.invoke(body, deployment=args.deployment)
+    print(answer.decode(errors="replace"))
+    if status != 200:
+        print(f"error: the endpoint answered HTTP {status}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _echo(line: str) -> None:
@@ -89,17 +165,23 @@ def _echo(line: str) -> None:
 def _is_user_error(error: Exception) -> bool:
     from mlops.commands import CommandError
     from mlops.data_checks import DataError
+    from mlops.deployment_spec import DeploymentSpecError
     from mlops.lifecycle import LifecycleError
     from mlops.pipeline_graph import PipelineError
+    from mlops.promotion import PromotionError
     from mlops.settings import SettingsError
-    from mlops.targets.base import RunNotFound
+    from mlops.targets.base import DeploymentError, ModelNotFound, RunNotFound
 
     return isinstance(
         error,
         CommandError
         | DataError
+        | DeploymentError
+        | DeploymentSpecError
         | LifecycleError
+        | ModelNotFound
         | PipelineError
+        | PromotionError
         | SettingsError
         | RunNotFound
         | NotImplementedError,

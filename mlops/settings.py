@@ -74,6 +74,55 @@ class ModelSettings(_Section):
 
 class LocalSettings(_Section):
     state_dir: Path = Path(".mlops")
+    # Port of the local endpoint's scoring URL on 127.0.0.1.
+    endpoint_port: int = Field(default=5050, ge=1024, le=65535)
+
+
+Direction = Literal["higher", "lower"]
+
+
+class ThresholdRule(_Section):
+    """``metric`` must be at least ``min`` or at most ``max``; ``better`` says
+    which way the metric improves (never assumed)."""
+
+    metric: str = Field(min_length=1)
+    better: Direction
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> ThresholdRule:
+        if (self.min is None) == (self.max is None):
+            raise ValueError(f"rule for {self.metric}: give exactly one of min or max")
+        return self
+
+
+class ImprovementRule(_Section):
+    """The candidate must beat the champion on ``metric`` by ``min_delta``
+    (in the metric's units, or as a fraction of the champion's value when
+    ``relative``)."""
+
+    metric: str = Field(min_length=1)
+    better: Direction
+    min_delta: float = Field(default=0.001, ge=0.0)
+    relative: bool = False
+
+
+class GateSettings(_Section):
+    thresholds: tuple[ThresholdRule, ...] = ()
+    fairness: tuple[ThresholdRule, ...] = ()
+    improvement: ImprovementRule | None = None
+
+
+ENDPOINT_NAME = r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$"
+
+
+class EndpointSettings(_Section):
+    # Azure ML online endpoint names: 3-32 letters, digits and hyphens, unique per region.
+    name: str = Field(pattern=ENDPOINT_NAME)
+    deployment: Path = Path("pipelines/endpoints/deployment.yml")
+    # Rows of the candidate's test split sent to a new deployment before it takes traffic.
+    smoke_rows: int = Field(default=20, ge=1, le=1000)
 
 
 class Settings(_Section):
@@ -81,6 +130,8 @@ class Settings(_Section):
     data: DataSettings
     pipeline: PipelineSettings
     model: ModelSettings
+    gate: GateSettings = GateSettings()
+    endpoint: EndpointSettings
     local: LocalSettings = LocalSettings()
     source: Path = Field(default=Path(DEFAULT_FILE), exclude=True)
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlops.targets.base import DataAsset, PipelineRun
+from mlops.gate import Decision
+from mlops.targets.base import DataAsset, Endpoint, ModelVersion, PipelineRun
+
+if TYPE_CHECKING:  # imported for types only: they pull in pandas
+    from mlops.deploy import DeployResult
+    from mlops.lifecycle import Outcome
 
 # Shown first, in this order; any other metric follows alphabetically.
 METRIC_ORDER = (
@@ -67,3 +75,121 @@ def ordered(metrics: dict[str, float]) -> list[tuple[str, float]]:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def describe_decision(decision: Decision) -> str:
+    """The gate's checks as a table, then the verdict and why."""
+    rows = [
+        (
+            c.kind,
+            c.metric,
+            c.better,
+            _fmt(c.candidate),
+            _fmt(c.champion),
+            c.threshold,
+            "pass" if c.passed else "FAIL",
+        )
+        for c in decision.checks
+    ]
+    header = ["rule", "metric", "better", "candidate", "champion", "threshold", "result"]
+    against = (
+        f"champion {decision.champion_version}" if decision.champion_version else "no champion"
+    )
+    lines = [table(header, rows), "", f"gate: {decision.verdict.upper()} (against {against})"]
+    lines += [f"  - {c.reason}" for c in (decision.failed() or decision.checks)]
+    return "\n".join(lines)
+
+
+def describe_reports(reports: Mapping[str, Path]) -> str:
+    if not reports:
+        return "reports: none written (the run was registered before)"
+    return "reports: " + ", ".join(str(path) for path in reports.values())
+
+
+def describe_models(models: Sequence[ModelVersion], endpoint: Endpoint | None) -> str:
+    if not models:
+        return "no model registered yet (run `mlops register RUN` or `mlops run`)"
+    serving = endpoint.serving() if endpoint else None
+    rows = [
+        (
+            m.version,
+            m.tags.get("mlops.gate", "-"),
+            m.run_id or "-",
+            m.tags.get("mlops.data_asset", "-"),
+            _fmt(_float(m.tags.get("metric.auc"))),
+            m.tags.get("mlops.git_commit", "-")[:10],
+            "serving" if serving and serving.model == m.ref else "",
+        )
+        for m in models
+    ]
+    return table(["version", "gate", "run", "data", "auc", "commit", "endpoint"], rows)
+
+
+def describe_endpoint(endpoint: Endpoint | None, name: str) -> str:
+    if endpoint is None:
+        return f"endpoint {name}: not created yet (run `mlops deploy` or `mlops run`)"
+    rows = [
+        (d.name, d.model, f"{endpoint.traffic.get(d.name, 0)} %", d.state, d.scoring_uri)
+        for d in endpoint.deployments
+    ]
+    uri = endpoint.scoring_uri or "(router not running: `mlops endpoint stop`, then deploy)"
+    return "\n".join(
+        [
+            f"endpoint {endpoint.name}: {uri}",
+            table(["deployment", "model", "traffic", "state", "direct URI"], rows),
+        ]
+    )
+
+
+def curl_line(scoring_uri: str, request_file: Path) -> str:
+    """A command that scores the sample request on the endpoint."""
+    return (
+        f"curl -s -X POST {scoring_uri} -H 'Content-Type: application/json' "
+        f"-d @{shlex.quote(str(request_file))}"
+    )
+
+
+def describe_deploy(result: DeployResult, request_file: Path) -> str:
+    if result.smoke is None:
+        head = f"{result.model} was already serving on deployment {result.deployment}"
+    else:
+        replaced = f", replacing {result.replaced}" if result.replaced else ""
+        head = f"deployed {result.model} to deployment {result.deployment}{replaced}"
+    return "\n".join(
+        [
+            head,
+            f"endpoint: {result.scoring_uri}",
+            f"try it:   {curl_line(result.scoring_uri, _relative(request_file))}",
+        ]
+    )
+
+
+def describe_outcome(outcome: Outcome, request_file: Path) -> str:
+    """The main job's summary: the run, the gate, the model and the endpoint."""
+    parts = [describe_run(outcome.run)]
+    if outcome.decision is not None:
+        parts.append(describe_decision(outcome.decision))
+        parts.append(describe_reports(outcome.reports))
+    if outcome.model is not None:
+        if outcome.deployed is not None:
+            parts.append(describe_deploy(outcome.deployed, request_file))
+        else:
+            parts.append(
+                f"model {outcome.model.ref} registered, not deployed: the gate rejected it; "
+                "the endpoint keeps serving its champion"
+            )
+    return "\n\n".join(parts)
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path

@@ -14,13 +14,24 @@ Contract shared by all implementations:
   progress to the given printer, waits for the end and returns the run,
   failed or not. The pipeline's output ``metrics`` is a folder holding
   ``metrics.json`` (a flat object of floats); its output ``model`` is an
-  MLflow model.
+  MLflow model; its output ``test_data`` holds the held-out split.
+- ``register_model`` registers a run's ``model`` output as a new version of
+  ``model.name`` with the given tags, once per run: registering the same run
+  again returns the existing version.
+- The endpoint verbs are the steps of a blue/green deploy, which
+  ``mlops.deploy`` composes: ``create_deployment`` starts a deployment at 0 %
+  traffic and returns once it is ready (or raises ``DeploymentError``, leaving
+  nothing behind); ``invoke`` scores through the endpoint, or straight
+  against one deployment; ``set_traffic`` returns once the new map is in
+  force and no request is still on its way to a deployment it took traffic
+  from.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +90,58 @@ class RunNotFound(LookupError):
     """No run with that id on this target."""
 
 
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered model version and its lineage tags."""
+
+    name: str
+    version: str
+    source: str  # where the registry keeps the model's files
+    tags: Mapping[str, str]
+    created: str  # ISO 8601, UTC
+    new: bool = False  # True when this call registered it
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def run_id(self) -> str | None:
+        return self.tags.get("mlops.run_id")
+
+
+class ModelNotFound(LookupError):
+    """No such model version in the registry."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str  # "blue" or "green"
+    model: str  # "name:version"
+    scoring_uri: str  # where the deployment itself answers (bypassing the traffic map)
+    state: str  # "Succeeded" when ready, otherwise what went wrong
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    scoring_uri: str
+    traffic: Mapping[str, int]  # deployment name -> percent
+    deployments: tuple[Deployment, ...] = ()
+
+    def serving(self) -> Deployment | None:
+        """The deployment taking the most traffic (the champion's), if any takes some."""
+        live = [d for d in self.deployments if self.traffic.get(d.name, 0) > 0]
+        return max(live, key=lambda d: self.traffic[d.name], default=None)
+
+    def deployment(self, name: str) -> Deployment | None:
+        return next((d for d in self.deployments if d.name == name), None)
+
+
+class DeploymentError(Exception):
+    """A deployment could not be created or did not pass its checks."""
+
+
 class Target(ABC):
     """Where the lifecycle runs. Implementations take the settings and nothing else."""
 
@@ -111,3 +174,63 @@ class Target(ABC):
     @abstractmethod
     def get_run(self, run_id: str) -> PipelineRun:
         """The run ``run_id``; raises ``RunNotFound``."""
+
+    @abstractmethod
+    def output_path(self, run: PipelineRun, name: str) -> Path:
+        """A local folder or file holding the pipeline output ``name`` of ``run``."""
+
+    @abstractmethod
+    def log_files(self, run: PipelineRun, folder: Path, artifact_path: str) -> None:
+        """Attach the files in ``folder`` to ``run``'s tracking record under ``artifact_path``."""
+
+    # Model registry
+
+    @abstractmethod
+    def register_model(self, run: PipelineRun, tags: Mapping[str, str]) -> ModelVersion:
+        """Register the ``model`` output of ``run`` as a new version of
+        ``model.name`` with ``tags``; the existing version if ``run`` has one."""
+
+    @abstractmethod
+    def get_model(self, version: str) -> ModelVersion:
+        """Version ``version`` of ``model.name``; raises ``ModelNotFound``."""
+
+    @abstractmethod
+    def list_models(self) -> list[ModelVersion]:
+        """Every version of ``model.name``, newest first."""
+
+    @abstractmethod
+    def find_model(self, run_id: str) -> ModelVersion | None:
+        """The version registered from pipeline run ``run_id``, if any."""
+
+    # Online endpoint (``endpoint.name``)
+
+    @abstractmethod
+    def get_endpoint(self) -> Endpoint | None:
+        """The endpoint and its deployments, or None when it does not exist."""
+
+    @abstractmethod
+    def endpoint_lock(self) -> AbstractContextManager[None]:
+        """Held for the whole of a deploy so that two never interleave."""
+
+    @abstractmethod
+    def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
+        """Create the endpoint if needed, then deployment ``name`` serving ``model``
+        at 0 % traffic; return once it is ready. Raises ``DeploymentError``."""
+
+    @abstractmethod
+    def invoke(self, body: bytes, deployment: str | None = None) -> tuple[int, bytes]:
+        """POST ``body`` to the endpoint's scoring URI (or straight to ``deployment``);
+        return the HTTP status and the response body."""
+
+    @abstractmethod
+    def set_traffic(self, traffic: Mapping[str, int]) -> None:
+        """Make ``traffic`` (deployment name -> percent, summing to 100 or 0) the
+        endpoint's traffic map."""
+
+    @abstractmethod
+    def delete_deployment(self, name: str) -> None:
+        """Stop and remove deployment ``name`` (which must take no traffic)."""
+
+    @abstractmethod
+    def delete_endpoint(self) -> None:
+        """Stop and remove the endpoint and all its deployments."""

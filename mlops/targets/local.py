@@ -17,13 +17,27 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
+from mlops.deployment_spec import load_deployment_spec
 from mlops.pipeline_graph import PipelineError, load_pipeline
-from mlops.targets.base import DataAsset, PipelineRun, Printer, StepRun, Target
+from mlops.targets.base import (
+    DataAsset,
+    Deployment,
+    Endpoint,
+    ModelNotFound,
+    ModelVersion,
+    PipelineRun,
+    Printer,
+    StepRun,
+    Target,
+)
 from mlops.targets.local_data import LocalDataStore
+from mlops.targets.local_endpoint import LocalEndpoint
 from mlops.targets.local_runs import LocalRunStore, new_run_id
 from mlops.targets.local_steps import run_steps
 
+MODEL_OUTPUT = "model"
 METRICS_OUTPUT = "metrics"
 METRICS_FILE = "metrics.json"
 DATA_INPUT = "raw_data"
@@ -37,6 +51,22 @@ class LocalTarget(Target):
         self.state_dir = settings.resolve(settings.local.state_dir)
         self.data = LocalDataStore(self.state_dir / "data")
         self.runs = LocalRunStore(self.state_dir / "runs")
+        self.endpoint = LocalEndpoint(
+            self.state_dir / "endpoints", settings.endpoint.name, settings.local.endpoint_port
+        )
+        self._registry = None
+        self._spec = None  # the deployment YAML, once read
+
+    @property
+    def registry(self):
+        # MLflow costs seconds to import; only the registry verbs need it.
+        if self._registry is None:
+            from mlops.targets.local_registry import LocalRegistry
+            from mlops.targets.local_tracking import tracking_uri
+
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._registry = LocalRegistry(tracking_uri(self.state_dir), self.settings.model.name)
+        return self._registry
 
     def register_data(self, path: Path) -> DataAsset:
         return self.data.register(path, self.settings.data)
@@ -51,6 +81,57 @@ class LocalTarget(Target):
     def get_run(self, run_id: str) -> PipelineRun:
         return self.runs.get(run_id)
 
+    def output_path(self, run: PipelineRun, name: str) -> Path:
+        if name not in run.outputs:
+            raise ModelNotFound(f"run {run.run_id} has no output {name!r}")
+        return Path(run.outputs[name])
+
+    def log_files(self, run: PipelineRun, folder: Path, artifact_path: str) -> None:
+        if run.tracking_run_id:
+            self.registry.client.log_artifacts(run.tracking_run_id, str(folder), artifact_path)
+
+    # model registry: MLflow's, in the SQLite store
+
+    def register_model(self, run: PipelineRun, tags: Mapping[str, str]) -> ModelVersion:
+        return self.registry.register(run, self.output_path(run, MODEL_OUTPUT), tags)
+
+    def get_model(self, version: str) -> ModelVersion:
+        return self.registry.get(version)
+
+    def list_models(self) -> list[ModelVersion]:
+        return self.registry.list()
+
+    def find_model(self, run_id: str) -> ModelVersion | None:
+        return self.registry.find(run_id)
+
+    # endpoint: a router and azureml-inference-server-http processes
+
+    def get_endpoint(self) -> Endpoint | None:
+        return self.endpoint.get()
+
+    def endpoint_lock(self):
+        return self.endpoint.lock()
+
+    def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
+        spec = self._spec or load_deployment_spec(self._spec_path())
+        model_dir = Path(unquote(urlparse(model.source).path))
+        return self.endpoint.create_deployment(name, model.ref, model_dir, spec, show)
+
+    def _spec_path(self) -> Path:
+        return self.settings.resolve(self.settings.endpoint.deployment)
+
+    def invoke(self, body: bytes, deployment: str | None = None) -> tuple[int, bytes]:
+        return self.endpoint.invoke(body, deployment)
+
+    def set_traffic(self, traffic: Mapping[str, int]) -> None:
+        self.endpoint.set_traffic(traffic)
+
+    def delete_deployment(self, name: str) -> None:
+        self.endpoint.delete_deployment(name)
+
+    def delete_endpoint(self) -> None:
+        self.endpoint.delete()
+
     def run_pipeline(
         self, asset: DataAsset, inputs: Mapping[str, object], show: Printer
     ) -> PipelineRun:
@@ -59,10 +140,15 @@ class LocalTarget(Target):
         # while this one opens the tracking store.
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
             loading = pool.submit(load_pipeline, self.settings.resolve(self.settings.pipeline.file))
+            # The deploy that follows a run needs the deployment YAML, read by the
+            # same loader; reading it here, where that is imported, is nearly free.
+            spec = pool.submit(load_deployment_spec, self._spec_path())
             from mlops.targets.local_tracking import LocalTracking  # imports MLflow
 
             tracking = LocalTracking(self.state_dir, self.settings.pipeline.experiment_name)
             graph = loading.result()
+        if spec.exception() is None:
+            self._spec = spec.result()
         unknown = sorted((set(inputs) | {DATA_INPUT}) - set(graph.inputs))
         if unknown:
             raise PipelineError(f"{graph.path}: no pipeline input named {', '.join(unknown)}")

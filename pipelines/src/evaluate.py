@@ -4,7 +4,9 @@ Writes ``<metrics_output>/metrics.json``, a flat object of floats (ROC AUC,
 accuracy, precision, recall, F1, log loss at a 0.5 threshold, plus the
 demographic parity difference and equalized odds difference across the
 groups of the sensitive column, from fairlearn; lower is fairer), and logs
-the same metrics to the active MLflow run.
+the same metrics to the active MLflow run. Beside it, ``curves.json`` holds
+what the gate report draws: the ROC curve (at most 201 points) and, per
+group of the sensitive column, its size, selection rate, TPR and FPR.
 """
 
 from __future__ import annotations
@@ -16,14 +18,24 @@ from pathlib import Path
 
 import mlflow
 import mlflow.sklearn
+import numpy as np
 import pandas as pd
-from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+from fairlearn.metrics import (
+    MetricFrame,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
 from sklearn import metrics as skm
 
 from common import data_file, fail, output_file
 
 METRICS_FILE = "metrics.json"
+CURVES_FILE = "curves.json"
 THRESHOLD = 0.5
+ROC_POINTS = 201
 
 
 def evaluate(labels: pd.Series, scores, groups: pd.Series) -> dict[str, float]:
@@ -46,6 +58,33 @@ def evaluate(labels: pd.Series, scores, groups: pd.Series) -> dict[str, float]:
     }
 
 
+def curves(labels: pd.Series, scores, groups: pd.Series) -> dict:
+    """The ROC curve and the per-group rates at the 0.5 threshold, as plain JSON."""
+    fpr, tpr, _ = skm.roc_curve(labels, scores)
+    if len(fpr) > ROC_POINTS:  # keep the shape, not every threshold
+        keep = np.unique(np.linspace(0, len(fpr) - 1, ROC_POINTS).round().astype(int))
+        fpr, tpr = fpr[keep], tpr[keep]
+    predicted = (scores >= THRESHOLD).astype(int)
+    by_group = MetricFrame(
+        metrics={
+            "count": lambda y, p: len(y),
+            "selection_rate": selection_rate,
+            "tpr": true_positive_rate,
+            "fpr": false_positive_rate,
+        },
+        y_true=labels,
+        y_pred=predicted,
+        sensitive_features=groups,
+    ).by_group
+    return {
+        "roc": {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()},
+        "groups": {
+            str(group): {name: float(value) for name, value in row.items()}
+            for group, row in by_group.iterrows()
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, type=Path)
@@ -60,11 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         model = mlflow.sklearn.load_model(str(args.model))
         features = table.drop(columns=[args.target_column, args.sensitive_column])
         scores = model.predict_proba(features)[:, 1]
-        results = evaluate(table[args.target_column], scores, table[args.sensitive_column])
+        labels, groups = table[args.target_column], table[args.sensitive_column]
+        results = evaluate(labels, scores, groups)
+        drawn = curves(labels, scores, groups)
     except (OSError, KeyError, ValueError) as error:
         return fail(f"{args.test_data}: {error}")
 
     output_file(args.metrics_output, METRICS_FILE).write_text(json.dumps(results, indent=2))
+    output_file(args.metrics_output, CURVES_FILE).write_text(json.dumps(drawn))
     with mlflow.start_run():
         mlflow.log_metrics(results)
     print(" ".join(f"{name}={value:.4f}" for name, value in results.items()))

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import make_project, stop_endpoints
+
 MLOPS = str(Path(sys.executable).parent / "mlops")
 
 
@@ -19,19 +21,13 @@ def mlops(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
-    import shutil
-
-    from tests.conftest import REPO, sample_frame, write_settings
-
-    project = tmp_path_factory.mktemp("project")
-    shutil.copytree(REPO / "pipelines", project / "pipelines")
-    shutil.copytree(REPO / "environments", project / "environments")
-    (project / "data").mkdir()
-    sample_frame().to_csv(project / "data" / "credit.csv", index=False)
-    write_settings(project, data={"path": "data/credit.csv"})
-    first = mlops(project, "run")
-    second = mlops(project, "run")
-    return project, first, second
+    project = make_project(tmp_path_factory.mktemp("project"))
+    try:
+        first = mlops(project, "run")
+        second = mlops(project, "run")
+        yield project, first, second
+    finally:
+        stop_endpoints(project)
 
 
 def test_both_runs_succeed_and_print_the_metrics(two_runs):
@@ -89,3 +85,65 @@ def test_show_latest_lists_steps_outputs_and_metrics(two_runs):
     assert shown.returncode == 0
     for text in ("prep", "train", "evaluate", "model", "metrics", "auc"):
         assert text in shown.stdout
+
+
+def test_the_first_run_promotes_deploys_and_prints_a_curl_line_that_works(two_runs):
+    project, first, _ = two_runs
+    assert "model credit-default-classifier:1 registered; gate: promote" in first.stdout
+    assert "deployed credit-default-classifier:1 to deployment blue" in first.stdout
+    (curl,) = [line for line in first.stdout.splitlines() if line.startswith("try it:")]
+    answered = subprocess.run(
+        curl.removeprefix("try it:").strip(),
+        shell=True,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    answer = json.loads(answered.stdout)
+    assert len(answer["probabilities"]) == 2
+    assert all(0.0 <= p <= 1.0 for p in answer["probabilities"])
+
+
+def test_the_second_run_is_registered_but_does_not_replace_the_champion(two_runs):
+    project, _, second = two_runs
+    # Same data, same code, same seed: no better than the serving model.
+    assert "model credit-default-classifier:2 registered; gate: reject" in second.stdout
+    assert "gate: REJECT (against champion 1)" in second.stdout
+    assert "not higher by 0.001" in second.stdout
+    assert "the endpoint keeps serving its champion" in second.stdout
+    shown = mlops(project, "endpoint", "show")
+    assert "credit-default-classifier:1  100 %" in shown.stdout
+    assert "credit-default-classifier:2" not in shown.stdout
+    models = mlops(project, "models")
+    assert [line.split()[:2] for line in models.stdout.splitlines()[2:]] == [
+        ["2", "reject"],
+        ["1", "promote"],
+    ]
+    assert models.stdout.splitlines()[3].rstrip().endswith("serving")
+
+
+def test_every_model_version_carries_its_lineage(two_runs):
+    project, *_ = two_runs
+    store = f"sqlite:///{project / '.mlops' / 'mlflow.db'}"
+    client = MlflowClient(store, registry_uri=store)
+    runs = {json.loads(p.read_text())["run_id"] for p in project.glob(".mlops/runs/*/run.json")}
+    versions = client.search_model_versions("name = 'credit-default-classifier'")
+    assert {v.tags["mlops.run_id"] for v in versions} == runs
+    for version in versions:
+        tags = version.tags
+        assert tags["mlops.data_asset"].startswith("credit-default:")
+        assert tags["mlops.git_commit"]  # a commit hash, or "unknown" outside a git tree
+        assert tags["mlops.git_dirty"] in {"true", "false", "unknown"}
+        assert float(tags["metric.auc"]) > 0.6
+        assert tags["mlops.gate"] in {"promote", "reject"}
+
+
+def test_each_run_leaves_a_gate_report_for_ci(two_runs):
+    project, *_ = two_runs
+    for folder in project.glob(".mlops/reports/*"):
+        report = json.loads((folder / "gate.json").read_text())
+        assert report["verdict"] in {"promote", "reject"}
+        assert "| improvement | auc | higher |" in (folder / "gate.md").read_text()
+        assert (folder / "gate.png").read_bytes().startswith(b"\x89PNG")

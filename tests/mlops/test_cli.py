@@ -8,7 +8,18 @@ from mlflow.tracking import MlflowClient
 from mlops.cli import build_parser, main
 from tests.conftest import sample_frame, write_settings
 
-VERBS = ["register-data", "train", "runs", "show", "run"]
+VERBS = [
+    "register-data",
+    "train",
+    "runs",
+    "show",
+    "gate",
+    "register",
+    "models",
+    "deploy",
+    "endpoint",
+    "run",
+]
 
 
 @pytest.fixture
@@ -119,3 +130,53 @@ def test_a_mis_wired_pipeline_is_one_line_and_runs_nothing(in_project, capsys):
     assert main(["train"]) == 1
     assert "jobs.evaluate.inputs.test_data: no job named 'prepp'" in one_line_error(capsys)
     assert not (in_project / ".mlops" / "runs").exists()
+
+
+def test_gate_exits_0_to_promote_3_to_reject_and_1_on_error(in_project, capsys):
+    assert main(["gate", "latest"]) == 1
+    assert "no run matching 'latest'" in one_line_error(capsys)
+    assert main(["register-data"]) == 0
+    assert main(["train"]) == 0
+    capsys.readouterr()
+    assert main(["gate", "latest"]) == 0
+    assert "gate: PROMOTE (against no champion)" in capsys.readouterr().out
+    write_settings(
+        in_project,
+        data={"path": "data/credit.csv"},
+        gate={"thresholds": [{"metric": "auc", "better": "higher", "min": 0.99}]},
+    )
+    assert main(["gate", "latest", "--report-dir", "gate-report"]) == 3
+    out = capsys.readouterr().out
+    assert "gate: REJECT" in out
+    assert "auc 0." in out and "fails >= 0.99" in out
+    report = json.loads((in_project / "gate-report" / "gate.json").read_text())
+    assert report["verdict"] == "reject"
+
+
+def test_register_records_a_rejected_model_that_deploy_then_refuses(in_project, capsys):
+    write_settings(
+        in_project,
+        data={"path": "data/credit.csv"},
+        gate={"thresholds": [{"metric": "auc", "better": "higher", "min": 0.99}]},
+    )
+    assert main(["register-data"]) == 0
+    assert main(["train"]) == 0
+    assert main(["register", "latest"]) == 0
+    assert "model credit-default-classifier:1 registered (gate: reject)" in capsys.readouterr().out
+    assert main(["register", "latest"]) == 0
+    assert "credit-default-classifier:1 already registered" in capsys.readouterr().out
+    assert main(["deploy", "1"]) == 1
+    assert "was not promoted by the gate (reject; failed: auc)" in capsys.readouterr().err
+    assert main(["deploy", "7"]) == 1
+    assert "has no version '7'" in one_line_error(capsys)
+
+
+def test_the_endpoint_verbs_say_when_there_is_no_endpoint(in_project, capsys):
+    assert main(["endpoint", "show"]) == 0
+    assert "endpoint credit-default: not created yet" in capsys.readouterr().out
+    assert main(["endpoint", "invoke"]) == 1
+    assert "cannot read the request file" in one_line_error(capsys)
+    (in_project / "request.json").write_text("{}")
+    assert main(["endpoint", "invoke", "--request-file", "request.json"]) == 1
+    assert "is not running; run `mlops deploy` first" in one_line_error(capsys)
+    assert main(["endpoint", "stop"]) == 0

@@ -82,7 +82,11 @@ def test_an_unbound_required_input_is_an_error_but_a_default_or_optional_one_is_
 def test_the_training_pipeline_loads_in_dependency_order():
     graph = load_pipeline(REPO / "pipelines" / "train.yml")
     assert [s.name for s in graph.steps] == ["prep", "train", "evaluate"]
-    assert graph.outputs == {"model": "mlflow_model", "metrics": "uri_folder"}
+    assert graph.outputs == {
+        "model": "mlflow_model",
+        "metrics": "uri_folder",
+        "test_data": "uri_folder",
+    }
     assert graph.inputs["raw_data"] == REPO / "data/credit-default/credit_default.csv"
     train = graph.steps[1]
     assert train.code == REPO / "pipelines" / "src"

@@ -28,6 +28,18 @@ def test_a_numeric_positive_class_is_read_as_text(tmp_path):
         ({"data": {"colour": "blue"}}, "data.colour"),
         ({"pipeline": {"test_size": 1.5}}, "pipeline.test_size"),
         ({"model": {"name": None}}, "model.name"),
+        ({"endpoint": {"name": "x"}}, "endpoint.name"),
+        ({"endpoint": {"name": "9starts-with-a-digit"}}, "endpoint.name"),
+        ({"local": {"endpoint_port": 80}}, "local.endpoint_port"),
+        ({"gate": {"thresholds": [{"metric": "auc", "min": 0.7}]}}, "gate.thresholds.0.better"),
+        (
+            {"gate": {"thresholds": [{"metric": "auc", "better": "up", "min": 0.7}]}},
+            "gate.thresholds.0.better",
+        ),
+        (
+            {"gate": {"improvement": {"metric": "auc", "better": "higher", "min_delta": -1}}},
+            "gate.improvement.min_delta",
+        ),
     ],
 )
 def test_an_invalid_key_is_named_in_the_error(tmp_path, change, key):
@@ -81,3 +93,21 @@ def test_paths_are_relative_to_the_settings_file_not_the_working_directory(tmp_p
     monkeypatch.chdir(Path("/"))
     settings = load_settings(path)
     assert settings.resolve(settings.local.state_dir) == tmp_path / ".mlops"
+
+
+@pytest.mark.parametrize("bounds", [{}, {"min": 0.1, "max": 0.2}], ids=["none", "both"])
+def test_a_threshold_rule_has_exactly_one_bound(tmp_path, bounds):
+    rule = {"metric": "log_loss", "better": "lower", **bounds}
+    path = write_settings(tmp_path, gate={"fairness": [rule]})
+    with pytest.raises(SettingsError, match="gate.fairness.0: rule for log_loss: give exactly one"):
+        load_settings(path)
+
+
+def test_the_repository_gate_names_a_direction_for_every_rule():
+    gate = load_settings(REPO / "mlops.yml").gate
+    rules = [*gate.thresholds, *gate.fairness, gate.improvement]
+    assert {rule.metric for rule in gate.fairness} == {
+        "demographic_parity_difference",
+        "equalized_odds_difference",
+    }
+    assert all(rule.better in {"higher", "lower"} for rule in rules)

@@ -5,12 +5,20 @@ import tomllib
 
 import pytest
 import yaml
-from azure.ai.ml import load_component, load_environment, load_job
+from azure.ai.ml import (
+    load_component,
+    load_environment,
+    load_job,
+    load_online_deployment,
+    load_online_endpoint,
+)
 
 from tests.conftest import REPO
 
 COMPONENTS = sorted((REPO / "pipelines" / "components").glob("*.yml"))
 CONDA = REPO / "environments" / "train" / "conda.yml"
+SCORE_CONDA = REPO / "environments" / "score" / "conda.yml"
+ENDPOINTS = REPO / "pipelines" / "endpoints"
 
 
 def test_the_pipeline_job_validates():
@@ -38,17 +46,37 @@ def test_the_named_environment_validates():
     assert environment.conda_file == yaml.safe_load(CONDA.read_text())
 
 
-def test_the_training_environment_pins_what_runs_locally():
-    # A model trained on Azure ML must behave as one trained by `make run`.
+def pinned(conda_file):
+    return next(
+        d["pip"]
+        for d in yaml.safe_load(conda_file.read_text())["dependencies"]
+        if isinstance(d, dict)
+    )
+
+
+@pytest.mark.parametrize("conda_file", [CONDA, SCORE_CONDA], ids=["train", "score"])
+def test_the_azure_environments_pin_what_runs_locally(conda_file):
+    # A model trained or served on Azure ML must behave as it does under `make run`.
     lock = tomllib.loads((REPO / "uv.lock").read_text())
     locked = {package["name"]: package["version"] for package in lock["package"]}
-    pip = next(
-        d["pip"] for d in yaml.safe_load(CONDA.read_text())["dependencies"] if isinstance(d, dict)
-    )
     compared = 0
-    for requirement in pip:
+    for requirement in pinned(conda_file):
         name, version = requirement.split("==")
         if name in locked:
-            assert locked[name] == version, f"{name}: conda.yml {version}, uv.lock {locked[name]}"
+            assert locked[name] == version, (
+                f"{name}: {conda_file.name} {version}, uv.lock {locked[name]}"
+            )
             compared += 1
-    assert compared >= 6
+    assert compared >= 4
+
+
+def test_the_online_endpoint_and_deployment_validate():
+    endpoint = load_online_endpoint(ENDPOINTS / "endpoint.yml")
+    assert endpoint.auth_mode == "key"
+    deployment = load_online_deployment(ENDPOINTS / "deployment.yml")
+    assert deployment.endpoint_name == endpoint.name
+    code = (ENDPOINTS / deployment.code_configuration.code).resolve()
+    assert (code / deployment.code_configuration.scoring_script).is_file()
+    assert deployment.environment.conda_file == yaml.safe_load(SCORE_CONDA.read_text())
+    assert any(r.startswith("azureml-inference-server-http==") for r in pinned(SCORE_CONDA))
+    assert deployment.request_settings.max_concurrent_requests_per_instance == 1

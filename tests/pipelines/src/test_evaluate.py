@@ -29,3 +29,16 @@ def test_fairness_metrics_measure_the_gap_between_groups(scores, gap):
     metrics = evaluate.evaluate(labels, np.array(scores), groups)
     assert metrics["demographic_parity_difference"] == gap
     assert metrics["equalized_odds_difference"] == gap
+
+
+def test_the_curves_hold_a_bounded_roc_and_the_rates_of_each_group():
+    rng = np.random.default_rng(0)
+    labels = pd.Series(rng.integers(0, 2, 5000))
+    groups = pd.Series(np.where(rng.random(5000) < 0.4, "f", "m"))
+    scores = np.where(groups == "f", 0.9, 0.1)  # group f always predicted positive
+    drawn = evaluate.curves(labels, scores, groups)
+    assert len(drawn["roc"]["fpr"]) == len(drawn["roc"]["tpr"]) <= evaluate.ROC_POINTS
+    assert drawn["roc"]["fpr"][0] == 0.0 and drawn["roc"]["tpr"][-1] == 1.0
+    assert drawn["groups"]["f"]["selection_rate"] == 1.0
+    assert drawn["groups"]["m"]["selection_rate"] == 0.0
+    assert drawn["groups"]["f"]["count"] + drawn["groups"]["m"]["count"] == 5000

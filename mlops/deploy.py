@@ -1,0 +1,139 @@
+"""Blue/green deployment of a registered model, written once for every target.
+
+1. The new deployment (``blue`` or ``green``, whichever is not serving)
+   starts at 0 % traffic and must become ready.
+2. It is smoke-tested directly, bypassing the traffic map: rows of the
+   model's own test split must come back as one probability in [0, 1] per
+   row, and a request missing a column must get a client error.
+3. Traffic moves to it in one step; only then is the old deployment removed.
+
+If anything fails before the traffic has moved, the old traffic map is put
+back and the new deployment removed, so the endpoint serves throughout.
+Callers hold ``target.endpoint_lock()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from mlops.settings import Settings
+from mlops.targets.base import DeploymentError, ModelVersion, Printer, Target
+
+DEPLOYMENT_NAMES = ("blue", "green")
+TEST_DATA_OUTPUT = "test_data"
+
+
+@dataclass(frozen=True)
+class SmokeTest:
+    rows: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    deployment: str
+    model: str
+    scoring_uri: str
+    replaced: str | None  # the model that served before, if any
+    smoke: SmokeTest | None  # None when the model was already serving
+    sample: bytes = b""  # a scoring request of two test rows, for the user to try
+
+
+def deploy(target: Target, settings: Settings, model: ModelVersion, show: Printer) -> DeployResult:
+    """Deploy ``model`` blue/green to ``endpoint.name``; see the module docstring."""
+    endpoint = target.get_endpoint()
+    serving = endpoint.serving() if endpoint else None
+    if serving is not None and serving.model == model.ref:
+        show(f"{model.ref} is already serving on deployment {serving.name}")
+        sample = request_body(smoke_rows(target, settings, model).head(2))
+        return DeployResult(serving.name, model.ref, endpoint.scoring_uri, None, None, sample)
+    old_traffic = dict(endpoint.traffic) if endpoint else {}
+    for leftover in endpoint.deployments if endpoint else ():
+        if old_traffic.get(leftover.name, 0) == 0:
+            show(f"removing deployment {leftover.name}: it takes no traffic")
+            target.delete_deployment(leftover.name)
+            old_traffic.pop(leftover.name, None)
+    name = next(n for n in DEPLOYMENT_NAMES if serving is None or n != serving.name)
+    rows = smoke_rows(target, settings, model)
+    try:
+        target.create_deployment(name, model, show)
+        smoke = smoke_test(target, name, rows)
+        show(f"deployment {name}: smoke test passed ({smoke.rows} rows, {smoke.seconds:.2f} s)")
+        target.set_traffic({**dict.fromkeys(old_traffic, 0), name: 100})
+    except BaseException:
+        show(f"deployment {name}: failed; restoring traffic {old_traffic or 'none'}")
+        # Best effort: the error that stopped the deploy is the one to report.
+        with contextlib.suppress(Exception):
+            target.set_traffic(old_traffic)
+        with contextlib.suppress(Exception):
+            target.delete_deployment(name)
+        raise
+    show(f"deployment {name}: takes 100 % of traffic")
+    for old in old_traffic:
+        target.delete_deployment(old)
+        show(f"deployment {old}: removed")
+    scoring_uri = target.get_endpoint().scoring_uri
+    replaced = serving.model if serving else None
+    return DeployResult(name, model.ref, scoring_uri, replaced, smoke, request_body(rows.head(2)))
+
+
+def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.DataFrame:
+    """The first ``endpoint.smoke_rows`` complete rows of ``model``'s test split,
+    without the target and sensitive columns."""
+    if not model.run_id:
+        raise DeploymentError(f"model {model.ref} has no mlops.run_id tag: no test split to use")
+    run = target.get_run(model.run_id)
+    folder = target.output_path(run, TEST_DATA_OUTPUT)
+    files = sorted(folder.glob("*.parquet"))
+    if not files:
+        raise DeploymentError(f"{folder}: run {run.run_id} left no test split")
+    table = pd.read_parquet(files[0])
+    data = settings.data
+    rows = table.drop(columns=[data.target_column, data.sensitive_column], errors="ignore")
+    rows = rows.dropna().head(settings.endpoint.smoke_rows)
+    if rows.empty:
+        raise DeploymentError(f"{files[0]}: no complete row to smoke-test the deployment with")
+    return rows
+
+
+def request_body(rows: pd.DataFrame) -> bytes:
+    """The scoring request for ``rows`` (the ``input_data`` split form score.py takes)."""
+    split = json.loads(rows.to_json(orient="split", index=False))
+    return json.dumps({"input_data": split}).encode()
+
+
+def smoke_test(target: Target, deployment: str, rows: pd.DataFrame) -> SmokeTest:
+    """Score ``rows`` straight on ``deployment``; raise ``DeploymentError`` unless every
+    answer is a probability and a malformed request is refused as the client's fault."""
+    started = time.perf_counter()
+    status, body = target.invoke(request_body(rows), deployment=deployment)
+    seconds = time.perf_counter() - started
+    where = f"smoke test of deployment {deployment}"
+    if status != 200:
+        raise DeploymentError(f"{where}: HTTP {status}: {body[:300].decode(errors='replace')}")
+    try:
+        answer = json.loads(body)
+        probabilities = [float(p) for p in answer["probabilities"]]
+        predictions = [int(p) for p in answer["predictions"]]
+    except (ValueError, KeyError, TypeError):
+        raise DeploymentError(f"{where}: the answer is not the scoring contract's JSON") from None
+    if len(probabilities) != len(rows) or len(predictions) != len(rows):
+        raise DeploymentError(f"{where}: {len(probabilities)} answers for {len(rows)} rows")
+    if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in probabilities):
+        raise DeploymentError(f"{where}: answers that are not probabilities in [0, 1]")
+    if any(label != int(p >= 0.5) for label, p in zip(predictions, probabilities, strict=True)):
+        raise DeploymentError(f"{where}: labels that disagree with their probabilities")
+    broken = rows.drop(columns=rows.columns[0])
+    status, _ = target.invoke(request_body(broken), deployment=deployment)
+    if not 400 <= status < 500:
+        raise DeploymentError(
+            f"{where}: a request missing column {rows.columns[0]} got HTTP {status}, not a "
+            "client error (4xx)"
+        )
+    return SmokeTest(rows=len(rows), seconds=seconds)

@@ -1,0 +1,126 @@
+"""The gate's decision as files a CI job can publish: JSON, Markdown and a PNG.
+
+``write_gate_report(folder, report)`` writes ``gate.json``, ``gate.md`` and,
+when curves are given, ``gate.png`` into ``folder``. When the environment has
+``GITHUB_STEP_SUMMARY`` (inside a GitHub Actions job), the Markdown is also
+appended to the job summary. The text builders are pure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlops.gate import Champion, Decision
+
+JSON_FILE = "gate.json"
+MARKDOWN_FILE = "gate.md"
+PICTURE_FILE = "gate.png"
+
+
+@dataclass(frozen=True)
+class GateReport:
+    decision: Decision
+    run_id: str
+    data_asset: str
+    candidate_metrics: Mapping[str, float]
+    champion: Champion | None
+    endpoint: str
+    model: str | None = None  # "name:version" once registered
+    # ROC curve and per-group rates (evaluate's curves.json) of each model, if known
+    candidate_curves: Mapping | None = None
+    champion_curves: Mapping | None = field(default=None)
+
+
+def report_json(report: GateReport) -> str:
+    champion = report.champion
+    document = {
+        **report.decision.to_dict(),
+        "candidate": {
+            "run_id": report.run_id,
+            "data_asset": report.data_asset,
+            "model": report.model,
+            "metrics": dict(report.candidate_metrics),
+        },
+        "champion": None
+        if champion is None
+        else {
+            "version": champion.version,
+            "metrics": champion.metrics,
+            "problem": champion.problem,
+        },
+        "endpoint": report.endpoint,
+    }
+    return json.dumps(_finite(document), indent=2)
+
+
+def report_markdown(report: GateReport, picture: str | None = None) -> str:
+    decision = report.decision
+    verdict = "PROMOTE" if decision.promote else "REJECT"
+    champion = report.champion
+    if champion is None:
+        versus = f"no model is serving on endpoint `{report.endpoint}`"
+    else:
+        versus = f"champion: version {champion.version}, serving on endpoint `{report.endpoint}`"
+    lines = [
+        f"### Promotion gate: **{verdict}**",
+        "",
+        f"Candidate: run `{report.run_id}` on data `{report.data_asset}`"
+        + (f", registered as `{report.model}`" if report.model else "")
+        + f"; {versus}.",
+        "",
+        "| rule | metric | better | candidate | champion | threshold | result |",
+        "|---|---|---|---:|---:|---|---|",
+    ]
+    for check in decision.checks:
+        lines.append(
+            f"| {check.kind} | {check.metric} | {check.better} | {_number(check.candidate)} "
+            f"| {_number(check.champion)} | {check.threshold} "
+            f"| {'pass' if check.passed else '**fail**'} |"
+        )
+    failed = decision.failed()
+    lines += ["", "Why:" if failed else "Every rule holds."]
+    lines += [f"- {check.reason}" for check in failed]
+    if picture:
+        lines += ["", f"![ROC curves and per-group rates]({picture})"]
+    return "\n".join(lines) + "\n"
+
+
+def write_gate_report(folder: Path, report: GateReport) -> dict[str, Path]:
+    """Write the report files into ``folder``; return them by kind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {"json": folder / JSON_FILE, "markdown": folder / MARKDOWN_FILE}
+    if report.candidate_curves:
+        from mlops.report_plot import draw_gate_picture  # matplotlib: imported when drawn
+
+        written["picture"] = folder / PICTURE_FILE
+        draw_gate_picture(report, written["picture"])
+    written["json"].write_text(report_json(report) + "\n")
+    markdown = report_markdown(report, PICTURE_FILE if "picture" in written else None)
+    written["markdown"].write_text(markdown)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(report_markdown(report) + "\n")
+    return written
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if math.isfinite(value) else str(value)
+
+
+def _finite(value):
+    # JSON has no NaN or infinity; a failed metric is written as text.
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,225 @@
+"""Register, deploy and score on the local target, with real scoring servers.
+
+One model is trained for the module; the tests then deploy it, break it and
+swap it, in order, against the same endpoint.
+"""
+
+import json
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import replace
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from mlops import lifecycle, promotion
+from mlops.deploy import request_body, smoke_rows
+from mlops.gate import Champion, decide
+from mlops.settings import load_settings
+from mlops.targets import get_target
+from mlops.targets.base import DeploymentError
+from tests.conftest import make_project, stop_endpoints
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A project whose first model is trained, registered, promoted and serving."""
+    project = make_project(tmp_path_factory.mktemp("served"))
+    settings = load_settings(project / "mlops.yml")
+    target = get_target(settings)
+    lifecycle.register_data(target, settings)
+    run = lifecycle.train(target, settings, lambda line: None)
+    assert run.status == "Completed", run.error
+    model, decision, _ = lifecycle.register(target, settings, run.run_id)
+    assert decision.promote, decision.failed()
+    lifecycle.deploy(target, settings, model.version, lambda line: None)
+    try:
+        yield project, settings, target, run
+    finally:
+        stop_endpoints(project)
+
+
+def post(url: str, body: bytes, headers: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def register_variant(target, settings, run, name, change=None, verdict_promote=True):
+    """Register a copy of ``run``'s model (changed by ``change``) as a new version."""
+    source = target.output_path(run, "model")
+    copy = source.parent.parent / f"model-{name}"
+    shutil.copytree(source, copy)
+    if change:
+        change(copy)
+    tracking = MlflowClient(f"sqlite:///{settings.resolve(settings.local.state_dir)}/mlflow.db")
+    holder = tracking.create_run(
+        tracking.get_experiment_by_name(settings.pipeline.experiment_name).experiment_id
+    )
+    variant = replace(
+        run,
+        run_id=f"{run.run_id}-{name}",
+        tracking_run_id=holder.info.run_id,
+        outputs={**run.outputs, "model": str(copy)},
+    )
+    target.runs.save(variant)
+    metrics = dict(run.metrics) if verdict_promote else {**run.metrics, "auc": 0.1}
+    decision = decide(metrics, None, settings.gate)
+    assert decision.promote is verdict_promote
+    return promotion.register(target, settings, variant, decision)
+
+
+def test_the_promoted_model_serves_through_the_endpoint(served):
+    _, settings, target, _ = served
+    endpoint = target.get_endpoint()
+    assert endpoint.traffic == {"blue": 100}
+    assert endpoint.serving().model == "credit-default-classifier:1"
+    rows = smoke_rows(target, settings, target.get_model("1"))
+    status, answer = post(endpoint.scoring_uri, request_body(rows.head(3)))
+    assert status == 200
+    assert len(answer["probabilities"]) == 3
+    assert answer["predictions"] == [int(p >= 0.5) for p in answer["probabilities"]]
+
+
+def test_the_champion_is_the_serving_model_with_its_metrics(served):
+    _, _, target, run = served
+    champion = promotion.champion(target)
+    assert champion == Champion("1", {k: pytest.approx(v) for k, v in run.metrics.items()})
+
+
+def missing_column(rows):
+    return request_body(rows.drop(columns=["AGE"]))
+
+
+def wrong_type(rows):
+    split = json.loads(request_body(rows))
+    split["input_data"]["data"][0][0] = "SECRET-VALUE"
+    return json.dumps(split).encode()
+
+
+def nan_value(rows):
+    split = json.loads(request_body(rows))
+    split["input_data"]["data"][0][0] = float("nan")
+    return json.dumps(split).encode()  # Python writes NaN, as some clients do
+
+
+def too_many_rows(rows):
+    return request_body(rows.sample(1001, replace=True, random_state=0))
+
+
+BAD_PAYLOADS = {
+    "missing column": (missing_column, 400, "missing column(s): AGE"),
+    "wrong type": (wrong_type, 400, "column LIMIT_BAL, row 0: expected an integer"),
+    "NaN": (nan_value, 400, "NaN is not allowed"),
+    "empty": (lambda rows: b"", 400, "request body is empty"),
+    "no rows": (lambda rows: request_body(rows.head(0)), 400, "input_data has no rows"),
+    "too large": (too_many_rows, 413, "at most 1000 per request"),
+    "not JSON": (lambda rows: b"{'input_data': ", 400, "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PAYLOADS, ids=list(BAD_PAYLOADS))
+def test_a_bad_payload_gets_a_client_error_that_says_what_is_wrong(served, case):
+    _, settings, target, _ = served
+    make, status, message = BAD_PAYLOADS[case]
+    rows = smoke_rows(target, settings, target.get_model("1"))
+    code, answer = post(target.get_endpoint().scoring_uri, make(rows))
+    assert code == status
+    assert message in answer["message"]
+    assert "SECRET-VALUE" not in answer["message"]
+    assert "Traceback" not in answer["message"]
+
+
+def test_a_rejected_model_cannot_be_deployed(served):
+    _, settings, target, run = served
+    rejected = register_variant(target, settings, run, "rejected", verdict_promote=False)
+    with pytest.raises(promotion.PromotionError, match="not promoted by the gate"):
+        lifecycle.deploy(target, settings, rejected.version, lambda line: None)
+    assert target.get_endpoint().traffic == {"blue": 100}
+
+
+def answers_labels_not_probabilities(model_dir):
+    spec = yaml.safe_load((model_dir / "MLmodel").read_text())
+    spec["flavors"]["python_function"]["predict_fn"] = "predict"
+    (model_dir / "MLmodel").write_text(yaml.safe_dump(spec))
+
+
+def cannot_be_loaded(model_dir):
+    (model_dir / "model.skops").write_bytes(b"not a model")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [
+        (answers_labels_not_probabilities, "smoke test of deployment green: HTTP 500"),
+        (cannot_be_loaded, "the scoring server exited"),
+    ],
+)
+def test_a_broken_model_is_rolled_back_and_the_old_one_keeps_serving(served, breakage, reason):
+    project, settings, target, run = served
+    broken = register_variant(target, settings, run, breakage.__name__, change=breakage)
+    before = target.get_endpoint()
+    with pytest.raises(DeploymentError, match=reason):
+        lifecycle.deploy(target, settings, broken.version, lambda line: None)
+    after = target.get_endpoint()
+    assert after.traffic == before.traffic == {"blue": 100}
+    assert [d.name for d in after.deployments] == ["blue"]
+    assert after.serving().model == "credit-default-classifier:1"
+    assert not (
+        project / ".mlops" / "endpoints" / "credit-default" / "deployments" / "green"
+    ).exists()
+    status, _ = post(after.scoring_uri, request_body(smoke_rows(target, settings, broken)))
+    assert status == 200
+
+
+def test_a_blue_green_swap_never_fails_a_request(served):
+    _, settings, target, run = served
+    newer = register_variant(target, settings, run, "newer")
+    url = target.get_endpoint().scoring_uri
+    body = request_body(smoke_rows(target, settings, newer).head(1))
+    results: list[tuple[int, str]] = []
+    done = threading.Event()
+
+    def score_in_a_loop():
+        while not done.is_set():
+            request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    results.append((answer.status, answer.headers["azureml-model-deployment"]))
+            except (urllib.error.HTTPError, OSError) as error:
+                results.append((getattr(error, "code", 0), str(error)))
+
+    client = threading.Thread(target=score_in_a_loop)
+    client.start()
+    try:
+        result = lifecycle.deploy(target, settings, newer.version, lambda line: None)
+    finally:
+        done.set()
+        client.join()
+    assert result.deployment == "green"
+    assert result.replaced == "credit-default-classifier:1"
+    failed = [r for r in results if r[0] != 200]
+    assert not failed, failed[:5]
+    served_by = [name for _, name in results]
+    assert "blue" in served_by and served_by[-1] == "green"
+    endpoint = target.get_endpoint()
+    assert endpoint.traffic == {"green": 100}
+    assert [d.name for d in endpoint.deployments] == ["green"]
+    assert promotion.champion(target).version == newer.version
+
+
+def test_stop_removes_the_endpoint(served):
+    _, _, target, _ = served
+    url = target.get_endpoint().scoring_uri
+    target.delete_endpoint()
+    assert target.get_endpoint() is None
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=5)

@@ -1,0 +1,63 @@
+"""Lineage tags: what a registered model version says about where it came from."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlops.gate import Champion, decide
+from mlops.lineage import git_state, metrics_from_tags, model_tags
+from mlops.settings import GateSettings, ImprovementRule
+
+
+def git(folder: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def test_the_commit_and_a_dirty_tree_are_recorded(tmp_path):
+    git(tmp_path, "init", "-q")
+    (tmp_path / "a.txt").write_text("a")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "first")
+    head = git(tmp_path, "rev-parse", "HEAD")
+    assert git_state(tmp_path) == (head, False)
+    (tmp_path / "new.py").write_text("")  # untracked code changes what trains
+    assert git_state(tmp_path) == (head, True)
+
+
+def test_outside_git_the_ci_commit_or_unknown_is_recorded(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    monkeypatch.delenv("GITHUB_SHA", raising=False)
+    assert git_state(tmp_path) == ("unknown", None)
+    monkeypatch.setenv("GITHUB_SHA", "abc123")
+    assert git_state(tmp_path) == ("abc123", None)
+
+
+def test_tags_carry_lineage_metrics_and_verdict_and_metrics_read_back():
+    rule = ImprovementRule(metric="auc", better="higher", min_delta=0.01)
+    decision = decide({"auc": 0.7}, Champion("3", {"auc": 0.75}), GateSettings(improvement=rule))
+    tags = model_tags(
+        commit="c0ffee",
+        dirty=None,
+        data_asset="credit:abc",
+        run_id="r1",
+        metrics={"auc": 0.7, "log_loss": 0.123456789012345},
+        decision=decision,
+    )
+    assert tags["mlops.git_dirty"] == "unknown"
+    assert tags["mlops.gate"] == "reject"
+    assert tags["mlops.gate_champion"] == "3"
+    assert tags["mlops.gate_failed"] == "auc"
+    assert all(isinstance(value, str) for value in tags.values())
+    assert metrics_from_tags(tags) == {"auc": 0.7, "log_loss": 0.123456789012345}
+
+
+def test_an_unreadable_metric_tag_is_named():
+    with pytest.raises(ValueError, match="tag metric.auc is not a number"):
+        metrics_from_tags({"metric.auc": "high"})

@@ -1,0 +1,71 @@
+"""Gate reports: JSON, Markdown for a job summary or PR comment, and the picture."""
+
+import json
+import math
+
+from mlops.gate import Champion, decide
+from mlops.reports import GateReport, report_markdown, write_gate_report
+from mlops.settings import GateSettings, ImprovementRule, ThresholdRule
+
+CURVES = {
+    "roc": {"fpr": [0.0, 0.2, 1.0], "tpr": [0.0, 0.7, 1.0]},
+    "groups": {"1": {"selection_rate": 0.15}, "2": {"selection_rate": 0.11}},
+}
+
+
+def report(candidate, champion=None, **extra) -> GateReport:
+    rules = GateSettings(
+        thresholds=(ThresholdRule(metric="auc", better="higher", min=0.7),),
+        improvement=ImprovementRule(metric="auc", better="higher", min_delta=0.001),
+    )
+    return GateReport(
+        decision=decide(candidate, champion, rules),
+        run_id="20261123-000000-abcdef",
+        data_asset="credit-default:0123456789ab",
+        candidate_metrics=candidate,
+        champion=champion,
+        endpoint="credit-default",
+        **extra,
+    )
+
+
+def test_the_markdown_has_a_row_per_rule_and_says_why_it_rejects():
+    text = report_markdown(report({"auc": 0.76}, Champion("4", {"auc": 0.77})))
+    assert text.startswith("### Promotion gate: **REJECT**")
+    assert "champion: version 4, serving on endpoint `credit-default`" in text
+    assert "| threshold | auc | higher | 0.7600 | 0.7700 | >= 0.7 | pass |" in text
+    assert (
+        "| improvement | auc | higher | 0.7600 | 0.7700 | >= champion + 0.001 | **fail** |" in text
+    )
+    assert "- auc 0.7600 vs champion 0.7700 (-0.0100): not higher by 0.001" in text
+
+
+def test_the_files_are_written_and_the_job_summary_appended(tmp_path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    written = write_gate_report(
+        tmp_path / "out",
+        report(
+            {"auc": 0.8},
+            Champion("1", {"auc": 0.75}),
+            candidate_curves=CURVES,
+            champion_curves=CURVES,
+        ),
+    )
+    assert set(written) == {"json", "markdown", "picture"}
+    assert written["picture"].read_bytes().startswith(b"\x89PNG")
+    assert "![ROC curves and per-group rates](gate.png)" in written["markdown"].read_text()
+    document = json.loads(written["json"].read_text())
+    assert document["verdict"] == "promote"
+    assert document["champion"] == {"version": "1", "metrics": {"auc": 0.75}, "problem": None}
+    assert summary.read_text().startswith("earlier step\n### Promotion gate: **PROMOTE**")
+
+
+def test_a_nan_metric_is_written_as_valid_json(tmp_path, monkeypatch):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    written = write_gate_report(tmp_path, report({"auc": math.nan}))
+    document = json.loads(written["json"].read_text())  # strict JSON: no bare NaN
+    assert document["verdict"] == "reject"
+    assert document["candidate"]["metrics"]["auc"] == "nan"
+    assert "picture" not in written
