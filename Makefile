@@ -39,11 +39,13 @@ format: $(STAMP) ## reformat with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) ## benchmarks: the local pipeline against its steps run by hand (ratio)
+bench: $(STAMP) ## benchmarks: pipeline vs its steps by hand; endpoint vs mlflow models serve
 	$(BIN)/python -u bench/pipeline_overhead.py
+	$(BIN)/python -u bench/endpoint_latency.py
 
 mlflow-ui: $(STAMP) ## browse local runs in the MLflow UI (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///.mlops/mlflow.db --host 127.0.0.1
 
-clean: ## remove the local state (.mlops): data assets, runs, MLflow store
+clean: ## stop the local endpoint, then remove the local state (.mlops)
+	@if [ -x $(BIN)/mlops ] && [ -d .mlops ]; then $(BIN)/mlops endpoint stop; fi
 	rm -rf .mlops

@@ -103,7 +103,7 @@ def describe_decision(decision: Decision) -> str:
 def describe_reports(reports: Mapping[str, Path]) -> str:
     if not reports:
         return "reports: none written (the run was registered before)"
-    return "reports: " + ", ".join(str(path) for path in reports.values())
+    return "reports: " + ", ".join(str(_relative(path)) for path in reports.values())
 
 
 def describe_models(models: Sequence[ModelVersion], endpoint: Endpoint | None) -> str:

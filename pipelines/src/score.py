@@ -98,7 +98,10 @@ def input_schema(loaded) -> dict[str, str]:
 def init() -> None:
     global model, schema
     model_dir = find_model_dir(Path(os.environ["AZUREML_MODEL_DIR"]))
-    model = mlflow.pyfunc.load_model(str(model_dir))
+    # suppress_warnings skips MLflow's comparison of the model's requirements with
+    # the installed packages (a second of start-up): environments/score pins the
+    # training versions, and a test keeps both equal to uv.lock.
+    model = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=True)
     schema = input_schema(model)
     logger.info("loaded model from %s with %d input columns", model_dir, len(schema))
 
