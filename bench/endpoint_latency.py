@@ -116,7 +116,7 @@ def main() -> None:
     }
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in cases}
     try:
-        for name, (url, body) in cases.items():
+        for url, body in cases.values():
             measure(url, body, 50)  # warm up
         for round_ in range(1, args.rounds + 1):
             for name, (url, body) in cases.items():
@@ -125,7 +125,7 @@ def main() -> None:
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
-    print(f"\nmodel {model.ref}, one row per request, {args.requests} requests x {args.rounds} rounds")
+    print(f"\nmodel {model.ref}: one row per request, {args.requests} requests x {args.rounds}")
     print(f"{'server':32} {'median ms':>10} {'p99 ms':>8} {'req/s':>8}")
     medians = {}
     for name, runs in results.items():
