@@ -61,16 +61,19 @@ def deploy(target: Target, settings: Settings, model: ModelVersion, show: Printe
             old_traffic.pop(leftover.name, None)
     name = next(n for n in DEPLOYMENT_NAMES if serving is None or n != serving.name)
     rows = smoke_rows(target, settings, model)
+    shifting = False
     try:
         target.create_deployment(name, model, show)
         smoke = smoke_test(target, name, rows)
         show(f"deployment {name}: smoke test passed ({smoke.rows} rows, {smoke.seconds:.2f} s)")
+        shifting = True
         target.set_traffic({**dict.fromkeys(old_traffic, 0), name: 100})
     except BaseException:
-        show(f"deployment {name}: failed; restoring traffic {old_traffic or 'none'}")
+        show(f"deployment {name}: failed; the endpoint keeps its traffic {old_traffic or 'none'}")
         # Best effort: the error that stopped the deploy is the one to report.
-        with contextlib.suppress(Exception):
-            target.set_traffic(old_traffic)
+        if shifting:
+            with contextlib.suppress(Exception):
+                target.set_traffic(old_traffic)
         with contextlib.suppress(Exception):
             target.delete_deployment(name)
         raise

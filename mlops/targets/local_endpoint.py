@@ -86,11 +86,13 @@ class LocalEndpoint:
                 name=name,
                 model=item["model"],
                 scoring_uri=f"http://127.0.0.1:{item['port']}/score",
-                state="Succeeded" if _alive(item["pid"]) else "Failed: the server is not running",
+                state="Succeeded"
+                if _alive(item["pid"], _bind(item["port"]))
+                else "Failed: the server is not running",
             )
             for name, item in sorted(state["deployments"].items())
         )
-        router_up = _alive(state.get("router_pid"))
+        router_up = _alive(state.get("router_pid"), str(self.state_path))
         return Endpoint(
             name=self.name,
             scoring_uri=f"http://127.0.0.1:{state['port']}/score" if router_up else "",
@@ -115,9 +117,10 @@ class LocalEndpoint:
     def start_router(self) -> subprocess.Popen | None:
         """Start the router unless it is running and answering; returns the new process."""
         state = self.read_state() or {"name": self.name, "traffic": {}, "deployments": {}}
-        if _alive(state.get("router_pid")) and self._router_status(state["port"]) is not None:
+        router = str(self.state_path)
+        if _alive(state.get("router_pid"), router) and self._router_status(state["port"]):
             return None
-        _stop(state.get("router_pid"))
+        _stop(state.get("router_pid"), router)
         state["port"] = self.port
         log = self.folder / "router.log"
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -262,7 +265,7 @@ class LocalEndpoint:
             return None
         if state["traffic"].get(name, 0) > 0:
             raise DeploymentError(f"deployment {name} takes traffic; move it elsewhere first")
-        _stop(item["pid"])
+        _stop(item["pid"], _bind(item["port"]))
         del state["deployments"][name]
         state["traffic"].pop(name, None)
         self._write_state(state)
@@ -276,17 +279,18 @@ class LocalEndpoint:
         return kept
 
     def delete(self) -> None:
-        state = self.read_state()
-        if state is None:
-            return
+        try:
+            state = self.read_state() or {"deployments": {}}
+        except DeploymentError:
+            state = {"deployments": {}}  # unreadable: nothing to stop by pid, remove the files
         for item in state["deployments"].values():
-            _stop(item["pid"])
-        _stop(state.get("router_pid"))
+            _stop(item["pid"], _bind(item["port"]))
+        _stop(state.get("router_pid"), str(self.state_path))
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def invoke(self, body: bytes, deployment: str | None = None) -> tuple[int, bytes]:
         state = self.read_state()
-        if state is None or not _alive(state.get("router_pid")):
+        if state is None or not _alive(state.get("router_pid"), str(self.state_path)):
             raise DeploymentError(f"endpoint {self.name} is not running; run `mlops deploy` first")
         headers = {"Content-Type": "application/json"}
         if deployment:
@@ -332,7 +336,13 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _alive(pid: int | None) -> bool:
+def _bind(port: int) -> str:
+    return f"127.0.0.1:{port}"
+
+
+def _alive(pid: int | None, marker: str | None = None) -> bool:
+    """Whether ``pid`` runs and, given ``marker``, its command line holds it: a pid
+    read back from the state file may since have been reused by another program."""
     if not pid:
         return False
     with contextlib.suppress(ChildProcessError):
@@ -343,13 +353,23 @@ def _alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        return False  # another user's process: not one of ours
+    return marker is None or marker in _command_line(pid)
 
 
-def _stop(pid: int | None, grace: float = 10.0) -> None:
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:  # no /proc (macOS): ask ps
+        done = subprocess.run(
+            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+        )
+        return done.stdout
+
+
+def _stop(pid: int | None, marker: str | None = None, grace: float = 10.0) -> None:
     """Stop the process group led by ``pid``: SIGTERM, then SIGKILL after ``grace`` s."""
-    if not _alive(pid):
+    if not _alive(pid, marker):
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
