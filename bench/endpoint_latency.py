@@ -1,8 +1,9 @@
 """Single-row scoring on the local endpoint, against `mlflow models serve`.
 
 Uses the model serving on the endpoint of mlops.yml (runs `mlops run` first
-when nothing serves) and measures, one request at a time over a kept-alive
-connection where the server allows it:
+when nothing serves, `mlops endpoint start` when its processes have
+stopped) and measures, one request at a time over a kept-alive connection
+where the server allows it:
 
 - endpoint: the scoring URL (router -> azureml-inference-server-http -> score.py);
 - deployment: the serving deployment straight, without the router;
@@ -65,10 +66,18 @@ def measure(url: str, body: bytes, requests: int) -> tuple[float, float, float]:
 def serving(settings):
     target = get_target(settings)
     endpoint = target.get_endpoint()
-    if endpoint is None or endpoint.serving() is None or not endpoint.scoring_uri:
+    if endpoint is None or endpoint.serving() is None:
         print("no model serving: running `mlops run` first", flush=True)
         subprocess.run([str(BIN / "mlops"), "run"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-        endpoint = target.get_endpoint()
+    elif not endpoint.scoring_uri or endpoint.serving().state != "Succeeded":
+        print("the endpoint is not running: `mlops endpoint start`", flush=True)
+        subprocess.run(
+            [str(BIN / "mlops"), "endpoint", "start"],
+            cwd=REPO,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    endpoint = target.get_endpoint()
     deployment = endpoint.serving()
     model = target.get_model(deployment.model.rpartition(":")[2])
     return target, endpoint, deployment, model

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "deploy", help="deploy a promoted model version blue/green to the endpoint"
     )
     deploy.add_argument("version", metavar="MODEL_VERSION", help="model version, or 'latest'")
-    endpoint = verbs.add_parser("endpoint", help="the online endpoint: show, invoke, stop")
+    endpoint = verbs.add_parser("endpoint", help="the online endpoint: show, invoke, start, stop")
     actions = endpoint.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("show", help="scoring URL, deployments, models and traffic")
     invoke = actions.add_parser("invoke", help="send a scoring request and print the answer")
@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         "last deploy); - reads standard input",
     )
     invoke.add_argument("--deployment", help="score on this deployment, bypassing the traffic map")
+    actions.add_parser(
+        "start", help="start again what of the endpoint has stopped (e.g. after a reboot)"
+    )
     actions.add_parser("stop", help="stop the endpoint and remove its deployments")
     verbs.add_parser(
         "run", help="the main job: register data, train, gate, register, deploy, summary"
@@ -143,6 +146,10 @@ def _endpoint(args: argparse.Namespace, target, settings) -> int:
     from mlops import lifecycle, summary
 
     if args.action == "show":
+        print(summary.describe_endpoint(target.get_endpoint(), settings.endpoint.name))
+        return EXIT_OK
+    if args.action == "start":
+        lifecycle.start_endpoint(target, settings, _echo)
         print(summary.describe_endpoint(target.get_endpoint(), settings.endpoint.name))
         return EXIT_OK
     if args.action == "stop":

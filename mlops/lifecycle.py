@@ -97,9 +97,20 @@ def deploy(target: Target, settings: Settings, version: str, show: Printer) -> D
     model = target.get_model(version)
     promotion.require_promoted(model)
     with target.endpoint_lock():
+        target.resume_endpoint(show)
         result = blue_green.deploy(target, settings, model, show)
     _save_sample(settings, result)
     return result
+
+
+def start_endpoint(target: Target, settings: Settings, show: Printer) -> None:
+    """Start again whatever of the endpoint has stopped (after a reboot)."""
+    if target.get_endpoint() is None:
+        raise LifecycleError(
+            f"endpoint {settings.endpoint.name} does not exist; deploy a model with `mlops run`"
+        )
+    with target.endpoint_lock():
+        target.resume_endpoint(show)
 
 
 def sample_request(settings: Settings) -> Path:
@@ -150,6 +161,9 @@ def run(target: Target, settings: Settings, show: Printer) -> Outcome:
     # Held from the gate to the end of the deploy: the champion cannot change
     # between the comparison and the swap.
     with target.endpoint_lock():
+        # A local endpoint does not outlive a reboot: bring the champion back
+        # first, so that the endpoint serves whatever the gate decides.
+        target.resume_endpoint(show)
         decision, serving = promotion.gate(target, settings, trained)
         model = promotion.register(target, settings, trained, decision)
         show(f"model {model.ref} registered; gate: {decision.verdict}")

@@ -132,7 +132,7 @@ def describe_endpoint(endpoint: Endpoint | None, name: str) -> str:
         (d.name, d.model, f"{endpoint.traffic.get(d.name, 0)} %", d.state, d.scoring_uri)
         for d in endpoint.deployments
     ]
-    uri = endpoint.scoring_uri or "(router not running: `mlops endpoint stop`, then deploy)"
+    uri = endpoint.scoring_uri or "(not running: `mlops endpoint start`)"
     return "\n".join(
         [
             f"endpoint {endpoint.name}: {uri}",

@@ -213,6 +213,11 @@ class Target(ABC):
         """Held for the whole of a deploy so that two never interleave."""
 
     @abstractmethod
+    def resume_endpoint(self, show: Printer) -> None:
+        """Bring back whatever of the endpoint has stopped, as it was deployed
+        (a local endpoint does not outlive a reboot; Azure's need nothing)."""
+
+    @abstractmethod
     def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
         """Create the endpoint if needed, then deployment ``name`` serving ``model``
         at 0 % traffic; return once it is ready. Raises ``DeploymentError``."""

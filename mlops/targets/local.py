@@ -112,6 +112,9 @@ class LocalTarget(Target):
     def endpoint_lock(self):
         return self.endpoint.lock()
 
+    def resume_endpoint(self, show: Printer) -> None:
+        self.endpoint.resume(show)
+
     def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
         spec = self._spec or load_deployment_spec(self._spec_path())
         model_dir = Path(unquote(urlparse(model.source).path))

@@ -171,45 +171,89 @@ class LocalEndpoint:
         shutil.copytree(model_dir, model_root / model_dir.name)
         code = folder / "code"
         shutil.copytree(spec.code, code, ignore=shutil.ignore_patterns("__pycache__"))
-        port = _free_port()
+        state["deployments"][name] = {
+            "model": model_ref,
+            "port": _free_port(),
+            "pid": None,
+            "scoring_script": spec.scoring_script,
+            "environment_variables": dict(spec.environment_variables),
+            "request_timeout_ms": spec.request_timeout_ms,
+            "readiness_seconds": spec.readiness_seconds,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        state["traffic"].setdefault(name, 0)
+        process = self._start_server(state, name)
+        port = state["deployments"][name]["port"]
+        show(f"deployment {name}: starting {model_ref} on port {port}")
+        started = time.monotonic()
+        try:
+            self.wait_router(router, show)
+            self._wait_ready(process, port, spec.readiness_seconds, folder / "server.log")
+        except DeploymentError as error:
+            kept = self.delete_deployment(name, keep_log=True)
+            raise DeploymentError(f"deployment {name}: {error}\nfull log: {kept}") from None
+        show(f"deployment {name}: ready in {time.monotonic() - started:.1f} s")
+        return self.get().deployment(name)
+
+    def _start_server(self, state: dict, name: str) -> subprocess.Popen:
+        """Start the scoring server of deployment ``name`` from its folder and its
+        entry in ``state`` (on its recorded port, or a free one if that is taken)
+        and save the state with the new pid."""
+        item = state["deployments"][name]
+        folder = self.folder / "deployments" / name
+        model_name, version = item["model"].split(":")
+        code = folder / "code"
+        if not _port_free(item["port"]):
+            item["port"] = _free_port()
         env = {
             **_server_env(),
-            **spec.environment_variables,
-            "AZUREML_MODEL_DIR": str(model_root),
-            "AZUREML_ENTRY_SCRIPT": str(code / spec.scoring_script),
+            **item["environment_variables"],
+            "AZUREML_MODEL_DIR": str(folder / "azureml-models" / model_name / version),
+            "AZUREML_ENTRY_SCRIPT": str(code / item["scoring_script"]),
             "AML_APP_ROOT": str(code),
             "SERVICE_NAME": f"{self.name}/{name}",
         }
-        log = folder / "server.log"
         command = [
             sys.executable, "-m", "gunicorn",
-            "--bind", f"127.0.0.1:{port}",
+            "--bind", _bind(item["port"]),
             "--workers", env.get("WORKER_COUNT", "1"),
             "--timeout", WORKER_TIMEOUT_SECONDS,
             "--access-logfile", "-",
             "--no-control-socket",
             "azureml_inference_server_http.server.entry:app",
         ]  # fmt: skip
-        process = _spawn(command, log, cwd=code, env=env)
-        state["deployments"][name] = {
-            "model": model_ref,
-            "port": port,
-            "pid": process.pid,
-            "request_timeout_ms": spec.request_timeout_ms,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        state["traffic"].setdefault(name, 0)
+        process = _spawn(command, folder / "server.log", cwd=code, env=env)
+        item["pid"] = process.pid
         self._write_state(state)
-        show(f"deployment {name}: starting {model_ref} on port {port}")
-        started = time.monotonic()
-        try:
-            self.wait_router(router, show)
-            self._wait_ready(process, port, spec.readiness_seconds, log)
-        except DeploymentError as error:
-            kept = self.delete_deployment(name, keep_log=True)
-            raise DeploymentError(f"deployment {name}: {error}\nfull log: {kept}") from None
-        show(f"deployment {name}: ready in {time.monotonic() - started:.1f} s")
-        return self.get().deployment(name)
+        return process
+
+    def resume(self, show: Printer) -> None:
+        """Start again whatever of the endpoint is not running (the router, any
+        deployment's server), from the files and settings it was deployed with:
+        after a reboot the endpoint comes back as it was. A deployment that does
+        not become ready raises ``DeploymentError`` and is left as it is."""
+        state = self.read_state()
+        if state is None:
+            return
+        router = self.start_router()
+        state = self.read_state()
+        started = {}
+        for name, item in sorted(state["deployments"].items()):
+            if not _alive(item["pid"], _bind(item["port"])):
+                show(f"deployment {name}: not running; starting {item['model']} again")
+                started[name] = self._start_server(state, name)
+        self.wait_router(router, show)
+        for name, process in started.items():
+            item = state["deployments"][name]
+            log = self.folder / "deployments" / name / "server.log"
+            try:
+                self._wait_ready(process, item["port"], item["readiness_seconds"], log)
+            except DeploymentError as error:
+                raise DeploymentError(
+                    f"deployment {name}: {error}\nfull log: {log}\nremove the endpoint with "
+                    "`mlops endpoint stop` and deploy again"
+                ) from None
+            show(f"deployment {name}: ready")
 
     def _wait_ready(self, process: subprocess.Popen, port: int, limit: float, log: Path) -> None:
         deadline = time.monotonic() + limit
@@ -291,7 +335,10 @@ class LocalEndpoint:
     def invoke(self, body: bytes, deployment: str | None = None) -> tuple[int, bytes]:
         state = self.read_state()
         if state is None or not _alive(state.get("router_pid"), str(self.state_path)):
-            raise DeploymentError(f"endpoint {self.name} is not running; run `mlops deploy` first")
+            raise DeploymentError(
+                f"endpoint {self.name} is not running; start it with `mlops endpoint start` "
+                "(or deploy a model with `mlops run`)"
+            )
         headers = {"Content-Type": "application/json"}
         if deployment:
             headers[DEPLOYMENT_HEADER] = deployment
@@ -334,6 +381,15 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _bind(port: int) -> str:

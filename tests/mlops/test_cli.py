@@ -178,5 +178,7 @@ def test_the_endpoint_verbs_say_when_there_is_no_endpoint(in_project, capsys):
     assert "cannot read the request file" in one_line_error(capsys)
     (in_project / "request.json").write_text("{}")
     assert main(["endpoint", "invoke", "--request-file", "request.json"]) == 1
-    assert "is not running; run `mlops deploy` first" in one_line_error(capsys)
+    assert "is not running; start it with `mlops endpoint start`" in one_line_error(capsys)
+    assert main(["endpoint", "start"]) == 1
+    assert "endpoint credit-default does not exist; deploy a model" in one_line_error(capsys)
     assert main(["endpoint", "stop"]) == 0

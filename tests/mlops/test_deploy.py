@@ -5,7 +5,9 @@ swap it, in order, against the same endpoint.
 """
 
 import json
+import os
 import shutil
+import signal
 import threading
 import urllib.error
 import urllib.request
@@ -214,6 +216,30 @@ def test_a_blue_green_swap_never_fails_a_request(served):
     assert endpoint.traffic == {"green": 100}
     assert [d.name for d in endpoint.deployments] == ["green"]
     assert promotion.champion(target).version == newer.version
+
+
+def test_an_endpoint_whose_processes_died_comes_back_as_deployed(served):
+    _, settings, target, _ = served
+    before = target.get_endpoint()
+    state = json.loads(target.endpoint.state_path.read_text())
+    pids = [state["router_pid"], *(d["pid"] for d in state["deployments"].values())]
+    for pid in pids:  # what a reboot does to them
+        os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)  # started by this process: reap them
+    down = target.get_endpoint()
+    assert down.scoring_uri == ""
+    assert all(d.state.startswith("Failed") for d in down.deployments)
+    shown: list[str] = []
+    lifecycle.start_endpoint(target, settings, shown.append)
+    after = target.get_endpoint()
+    assert after.traffic == before.traffic
+    assert [(d.name, d.model, d.state) for d in after.deployments] == [
+        (d.name, d.model, "Succeeded") for d in before.deployments
+    ]
+    assert any("not running; starting" in line for line in shown)
+    rows = smoke_rows(target, settings, target.get_model(after.serving().model.split(":")[1]))
+    status, answer = post(after.scoring_uri, request_body(rows.head(2)))
+    assert status == 200 and len(answer["probabilities"]) == 2
 
 
 def test_stop_removes_the_endpoint(served):
