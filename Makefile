@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format bench mlflow-ui clean
+.PHONY: help setup run test lint format bench mlflow-ui infra-plan clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ format: $(STAMP) ## reformat with ruff
 bench: $(STAMP) ## benchmarks: pipeline vs its steps by hand; endpoint vs mlflow models serve
 	$(BIN)/python -u bench/pipeline_overhead.py
 	$(BIN)/python -u bench/endpoint_latency.py
+
+STACK ?= dev
+infra-plan: $(STAMP) ## what a Pulumi stack would create, and its policy verdicts, offline (STACK=dev|staging|prod)
+	$(BIN)/python infra/plan.py $(STACK)
 
 mlflow-ui: $(STAMP) ## browse local runs in the MLflow UI (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///.mlops/mlflow.db --host 127.0.0.1

@@ -1,0 +1,51 @@
+"""Role assignments, made one way everywhere.
+
+Each assignment's name (which Azure requires to be a GUID) is derived from
+its scope, principal and role, so it is stable across runs and the same
+grant is never made twice under two names.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pulumi
+from pulumi_azure_native import authorization
+
+import roles
+
+
+def assign(
+    name: str,
+    *,
+    role: str,
+    principal_id: pulumi.Input[str],
+    principal_type: str,
+    scope: pulumi.Input[str],
+    subscription_id: str,
+    parent: pulumi.Resource,
+    condition: str | None = None,
+) -> authorization.RoleAssignment:
+    """Grant built-in ``role`` (a key of ``roles.ALLOWED``) to a principal on ``scope``.
+
+    ``principal_type`` is ``ServicePrincipal`` for managed identities (it spares
+    Azure the directory lookup that fails while a new identity replicates) or
+    ``Group``. Roles in ``roles.CONDITIONAL`` need a ``condition``."""
+    if role in roles.CONDITIONAL and not condition:
+        raise ValueError(f"{name}: {role} is only granted with a condition")
+    definition = roles.role_definition_id(subscription_id, role)
+    assignment_name = pulumi.Output.all(scope, principal_id).apply(
+        lambda values: str(uuid.uuid5(uuid.NAMESPACE_URL, f"{values[0]}|{values[1]}|{definition}"))
+    )
+    return authorization.RoleAssignment(
+        name,
+        role_assignment_name=assignment_name,
+        principal_id=principal_id,
+        principal_type=principal_type,
+        role_definition_id=definition,
+        scope=scope,
+        description=f"{role}, granted by the mlops-infra stack",
+        condition=condition,
+        condition_version="2.0" if condition else None,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

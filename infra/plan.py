@@ -1,0 +1,113 @@
+"""Print what a stack would create, and the policy verdicts, with no cloud access.
+
+    .venv/bin/python infra/plan.py prod [--subscription-id ID]
+
+Runs the Pulumi program under mocks (offline.py): each resource with its
+type, Azure name and security properties, then every policy of
+policy/rules.py with the resources it checked. Exits 1 if a policy fails,
+as `pulumi preview --policy-pack policy` would. Global names end in a
+suffix derived from the subscription: pass yours to see the real ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import offline
+from config import ConfigError
+from policy.rules import RULES, get
+from roles import role_name
+
+# Per resource type, the properties a reviewer checks.
+SHOWN: dict[str, list[str]] = {
+    "storage:StorageAccount": [
+        "publicNetworkAccess", "allowBlobPublicAccess", "allowSharedKeyAccess",
+        "minimumTlsVersion", "enableHttpsTrafficOnly",
+    ],
+    "keyvault:Vault": [
+        "properties.publicNetworkAccess", "properties.enableRbacAuthorization",
+        "properties.enableSoftDelete", "properties.enablePurgeProtection",
+        "properties.softDeleteRetentionInDays",
+    ],
+    "containerregistry:Registry": [
+        "sku.name", "publicNetworkAccess", "adminUserEnabled", "anonymousPullEnabled",
+    ],
+    "machinelearningservices:Workspace": [
+        "publicNetworkAccess", "managedNetwork.isolationMode", "systemDatastoresAuthMode",
+        "identity.type",
+    ],
+    "machinelearningservices:Compute": [
+        "properties.properties.vmSize", "properties.properties.scaleSettings.minNodeCount",
+        "properties.properties.scaleSettings.maxNodeCount",
+        "properties.properties.scaleSettings.nodeIdleTimeBeforeScaleDown",
+        "properties.disableLocalAuth", "properties.properties.enableNodePublicIp",
+        "properties.properties.remoteLoginPortPublicAccess",
+    ],
+    "applicationinsights:Component": ["disableLocalAuth", "ingestionMode"],
+    "operationalinsights:Workspace": ["retentionInDays"],
+    "managedidentity:FederatedIdentityCredential": ["subject"],
+}  # fmt: skip
+
+
+def describe(resource: offline.Declared) -> str:
+    short = resource.type.removeprefix("azure-native:")
+    if short == "authorization:RoleAssignment":
+        role = role_name(str(resource.inputs.get("roleDefinitionId", ""))) or "unknown role"
+        scope = str(resource.inputs.get("scope", "")).split("/providers/")[-1]
+        return f"{role} for {resource.name} on {scope or 'resource group'}"
+    details = [
+        f"{path.rsplit('.', 1)[-1]}={_plain(get(resource.inputs, path))}"
+        for path in SHOWN.get(short, [])
+    ]
+    return ", ".join(details)
+
+
+def _plain(value: object) -> object:
+    # Numbers inside union-typed inputs reach the provider as floats.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stack", nargs="?", default="dev")
+    parser.add_argument("--subscription-id", default=offline.SUBSCRIPTION_ID)
+    args = parser.parse_args(argv)
+    try:
+        plan = offline.run_stack(args.stack, subscription_id=args.subscription_id)
+    except (ConfigError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"stack {plan.stack}: {len(plan.resources)} resources in {plan.config.location}\n")
+    rows = sorted(plan.resources, key=lambda r: (r.type, r.azure_name or ""))
+    width = max(len(r.type.removeprefix("azure-native:")) for r in rows)
+    for resource in rows:
+        short = resource.type.removeprefix("azure-native:")
+        name = resource.azure_name if short != "authorization:RoleAssignment" else ""
+        print(f"  + {short:{width}}  {name}  {describe(resource)}".rstrip())
+    print("\npolicies (mandatory):")
+    failed = 0
+    for rule in RULES:
+        checked = [r for r in plan.resources if r.type == rule.resource_type]
+        problems = [
+            f"{r.name}: {message}" for r in checked for message in rule.check(r.inputs, plan.stack)
+        ]
+        failed += bool(problems)
+        verdict = "FAIL" if problems else "pass"
+        print(f"  {verdict}  {rule.name} ({len(checked)} resources)")
+        for problem in problems:
+            print(f"        - {problem}")
+    print("\noutputs:")
+    for key, value in sorted(plan.outputs.items()):
+        print(f"  {key}: {value}")
+    if failed:
+        print(f"\n{failed} policies failed: `pulumi up` would be refused", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
