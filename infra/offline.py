@@ -71,6 +71,7 @@ class Declared:
     azure_name: str | None
     inputs: dict[str, Any]
     id: str
+    state: dict[str, Any] = field(default_factory=dict)  # what Azure would answer
 
 
 @dataclass
@@ -115,7 +116,7 @@ class AzureMocks(pulumi.runtime.Mocks):
             state["principalId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, resource_id + "#principal"))
             state["clientId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, resource_id + "#client"))
             state["tenantId"] = TENANT_ID
-        self.declared.append(Declared(args.typ, args.name, azure_name, inputs, resource_id))
+        self.declared.append(Declared(args.typ, args.name, azure_name, inputs, resource_id, state))
         return resource_id, state
 
     def _arm_id(self, typ: str, arm_type: str, inputs: dict, name: str) -> str:
