@@ -1,12 +1,13 @@
 """Print what a stack would create, and the policy verdicts, with no cloud access.
 
-    .venv/bin/python infra/plan.py prod [--subscription-id ID]
+    .venv/bin/python infra/plan.py prod [--subscription-id ID] [--set KEY=VALUE ...]
 
 Runs the Pulumi program under mocks (offline.py): each resource with its
 type, Azure name and security properties, then every policy of
 policy/rules.py with the resources it checked. Exits 1 if a policy fails,
 as `pulumi preview --policy-pack policy` would. Global names end in a
 suffix derived from the subscription: pass yours to see the real ones.
+``--set`` tries a config value without editing the stack file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -75,9 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stack", nargs="?", default="dev")
     parser.add_argument("--subscription-id", default=offline.SUBSCRIPTION_ID)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config value (YAML: true, 3, [a, b])",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item!r}: expected KEY=VALUE")
+        overrides[key.removeprefix("mlops-infra:")] = yaml.safe_load(value)
     try:
-        plan = offline.run_stack(args.stack, subscription_id=args.subscription_id)
+        plan = offline.run_stack(args.stack, overrides, subscription_id=args.subscription_id)
     except (ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

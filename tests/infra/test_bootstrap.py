@@ -1,0 +1,173 @@
+"""bootstrap.py against the real azure-mgmt-resource client and azure-core's
+requests transport; only the HTTP connection is replaced, by a requests
+adapter that plays Azure Resource Manager."""
+
+import io
+import json
+import re
+import time
+from urllib.parse import urlparse
+
+import bootstrap
+import pytest
+import requests
+import urllib3
+from azure.core.credentials import AccessToken
+from azure.core.pipeline.transport import RequestsTransport
+from azure.mgmt.resource.resources import ResourceManagementClient
+
+SUBSCRIPTION = "3f1c0b8e-1111-2222-3333-444455556666"
+
+
+class Token:
+    def get_token(self, *scopes, **kwargs):
+        return AccessToken("token", int(time.time()) + 3600)
+
+
+class FakeArm(requests.adapters.HTTPAdapter):
+    """Answers the ARM calls bootstrap makes, from a dict of provider states."""
+
+    def __init__(self, providers: dict[str, str]):
+        super().__init__()
+        self.providers = providers
+        self.calls: list[tuple[str, str, dict | None]] = []
+        self.queries: list[str] = []
+
+    def send(self, request, **kwargs):
+        path = urlparse(request.url).path
+        body = json.loads(request.body) if request.body else None
+        self.calls.append((request.method, path, body))
+        self.queries.append(urlparse(request.url).query)
+        status, answer = self.answer(request.method, path, body)
+        data = json.dumps(answer).encode()
+        raw = urllib3.HTTPResponse(
+            body=io.BytesIO(data),
+            headers={"Content-Type": "application/json", "Content-Length": str(len(data))},
+            status=status,
+            preload_content=False,
+        )
+        return self.build_response(request, raw)
+
+    def answer(self, method, path, body):
+        provider = re.match(rf"^/subscriptions/{SUBSCRIPTION}/providers/([^/]+)(/register)?$", path)
+        if provider:
+            namespace, register = provider.groups()
+            if register:
+                self.providers[namespace] = "Registering"
+            state = self.providers.get(namespace, "NotRegistered")
+            types = []
+            if namespace == "Microsoft.MachineLearningServices":
+                types = [
+                    {"resourceType": "workspaces", "locations": ["West Europe", "East US 2"]},
+                    {"resourceType": "operations", "locations": []},
+                ]
+            return 200, {"namespace": namespace, "registrationState": state, "resourceTypes": types}
+        if method == "PUT":
+            return 200, {
+                "id": path,
+                "name": path.rsplit("/", 1)[-1],
+                **(body or {}),
+                "properties": {
+                    **(body or {}).get("properties", {}),
+                    "provisioningState": "Succeeded",
+                },
+            }
+        return 404, {"error": {"code": "NotFound", "message": path}}
+
+
+def client(arm: FakeArm) -> ResourceManagementClient:
+    session = requests.Session()
+    session.mount("https://", arm)
+    transport = RequestsTransport(session=session, session_owner=False)
+    return ResourceManagementClient(Token(), SUBSCRIPTION, transport=transport, retry_total=0)
+
+
+ALL_REGISTERED = dict.fromkeys(bootstrap.REQUIRED_PROVIDERS, "Registered")
+
+
+def test_a_ready_subscription_passes_and_nothing_is_written():
+    arm = FakeArm(dict(ALL_REGISTERED))
+    shown: list[str] = []
+    assert bootstrap.preflight(client(arm), SUBSCRIPTION, "westeurope", shown.append)
+    assert all(line.startswith("ok") for line in shown)
+    assert {method for method, _, _ in arm.calls} == {"GET"}
+
+
+def test_missing_providers_are_named_and_registered_only_when_asked():
+    arm = FakeArm({**ALL_REGISTERED, "Microsoft.MachineLearningServices": "NotRegistered"})
+    shown: list[str] = []
+    assert not bootstrap.preflight(client(arm), SUBSCRIPTION, "westeurope", shown.append)
+    assert "NO  Microsoft.MachineLearningServices: NotRegistered" in shown
+    assert not [c for c in arm.calls if c[1].endswith("/register")]
+
+    shown.clear()
+    assert not bootstrap.preflight(
+        client(arm), SUBSCRIPTION, "westeurope", shown.append, register=True
+    )
+    assert "NO  Microsoft.MachineLearningServices: Registering (registration requested)" in shown
+    registered = [c[1] for c in arm.calls if c[1].endswith("/register")]
+    assert registered == [
+        f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.MachineLearningServices/register"
+    ]
+
+
+def test_a_location_without_azure_ml_is_refused_with_the_choices():
+    arm = FakeArm(dict(ALL_REGISTERED))
+    shown: list[str] = []
+    assert not bootstrap.preflight(client(arm), SUBSCRIPTION, "antarctica", shown.append)
+    assert shown[-1] == (
+        "NO  location antarctica: Azure ML offers no workspaces in 'antarctica' to this "
+        "subscription; choose one of: eastus2, westeurope"
+    )
+    assert bootstrap.location_problem(client(arm), "East US 2") is None
+
+
+def test_state_storage_is_created_keyless_private_and_versioned():
+    arm = FakeArm(dict(ALL_REGISTERED))
+    shown: list[str] = []
+    assert bootstrap.preflight(
+        client(arm), SUBSCRIPTION, "westeurope", shown.append,
+        state_storage=("rg-pulumi-state", "stpulumistate01"),
+    )  # fmt: skip
+    puts = {path: body for method, path, body in arm.calls if method == "PUT"}
+    group = f"/subscriptions/{SUBSCRIPTION}/resourcegroups/rg-pulumi-state"
+    account = (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-pulumi-state"
+        "/providers/Microsoft.Storage/storageAccounts/stpulumistate01"
+    )
+    assert puts[group]["location"] == "westeurope"
+    assert puts[account]["properties"] == {
+        "allowBlobPublicAccess": False,
+        "allowSharedKeyAccess": False,
+        "minimumTlsVersion": "TLS1_2",
+        "supportsHttpsTrafficOnly": True,
+        "defaultToOAuthAuthentication": True,
+    }
+    assert puts[f"{account}/blobServices/default"]["properties"] == {"isVersioningEnabled": True}
+    assert puts[f"{account}/blobServices/default/containers/pulumi-state"]["properties"] == {
+        "publicAccess": "None"
+    }
+    storage_queries = [
+        query
+        for (method, path, _), query in zip(arm.calls, arm.queries, strict=True)
+        if method == "PUT" and "storageAccounts" in path
+    ]
+    assert storage_queries == ["api-version=2023-05-01"] * 3
+    assert "ok  Pulumi state: https://stpulumistate01.blob.core.windows.net/pulumi-state" in shown
+
+
+def test_no_state_storage_is_created_where_the_location_is_unusable():
+    arm = FakeArm(dict(ALL_REGISTERED))
+    bootstrap.preflight(
+        client(arm), SUBSCRIPTION, "antarctica", lambda line: None,
+        state_storage=("rg-pulumi-state", "stpulumistate01"),
+    )  # fmt: skip
+    assert not [c for c in arm.calls if c[0] == "PUT"]
+
+
+@pytest.mark.parametrize("namespace", bootstrap.REQUIRED_PROVIDERS)
+def test_each_required_provider_is_checked(namespace):
+    arm = FakeArm({**ALL_REGISTERED, namespace: "Unregistered"})
+    states = {p.namespace: p for p in bootstrap.check_providers(client(arm))}
+    assert not states[namespace].ready
+    assert all(p.ready for name, p in states.items() if name != namespace)
