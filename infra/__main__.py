@@ -40,7 +40,7 @@ clusters = {
         f"mlops-{kind}",
         ComputeArgs(
             cluster=cluster,
-            identity_name=f"{names.compute_identity}-{kind}",
+            identity_name=names.compute_identity(kind),
             resource_group_name=workspace.resource_group_name,
             workspace_name=workspace.workspace_name,
             workspace_id=workspace.workspace_id,

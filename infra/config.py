@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import github_oidc
+
 PROJECT = "mlops-infra"
 
 STACK_PATTERN = r"^[a-z][a-z0-9]{1,7}$"
@@ -82,7 +84,7 @@ class InfraConfig:
     def federated_subjects(self, job: str) -> list[str]:
         """The exact OIDC subjects GitHub sends for ``job``'s environments."""
         return [
-            f"repo:{self.github_repository}:environment:{environment}"
+            github_oidc.subject(self.github_repository, environment)
             for environment in self.github_environments[job]
         ]
 

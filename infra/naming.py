@@ -49,6 +49,7 @@ def stable_suffix(subscription_id: str, stack: str, prefix: str) -> str:
 class Names:
     """Every resource name of one stack."""
 
+    base: str  # <prefix>-<stack>
     resource_group: str
     storage_account: str
     key_vault: str
@@ -57,10 +58,12 @@ class Names:
     app_insights: str
     workspace: str
     workspace_identity: str
-    compute_identity: str
+
+    def compute_identity(self, cluster: str) -> str:
+        return f"id-{self.base}-compute-{cluster}"
 
     def ci_identity(self, job: str) -> str:
-        return f"id-{self.workspace.removeprefix('mlw-')}-ci-{job}"
+        return f"id-{self.base}-ci-{job}"
 
 
 def names(prefix: str, stack: str, suffix: str) -> Names:
@@ -68,6 +71,7 @@ def names(prefix: str, stack: str, suffix: str) -> Names:
     base = f"{prefix}-{stack}"
     compact = f"{prefix}{stack}{suffix}"
     return Names(
+        base=base,
         resource_group=f"rg-{base}",
         storage_account=f"st{compact}",
         key_vault=f"kv{compact}",
@@ -76,7 +80,6 @@ def names(prefix: str, stack: str, suffix: str) -> Names:
         app_insights=f"appi-{base}",
         workspace=f"mlw-{base}",
         workspace_identity=f"id-{base}-workspace",
-        compute_identity=f"id-{base}-compute",
     )
 
 

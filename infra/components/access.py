@@ -23,13 +23,11 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import managedidentity
 
+import github_oidc
 import roles
 from components.grants import assign
 from config import CI_JOBS, InfraConfig
 from naming import Names
-
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-TOKEN_AUDIENCE = "api://AzureADTokenExchange"
 
 
 @dataclass(frozen=True)
@@ -96,9 +94,9 @@ class Access(pulumi.ComponentResource):
                     federated_identity_credential_resource_name=credential_name(environment),
                     resource_name_=identity.name,
                     resource_group_name=args.resource_group_name,
-                    issuer=GITHUB_ISSUER,
+                    issuer=github_oidc.ISSUER,
                     subject=subject,
-                    audiences=[TOKEN_AUDIENCE],
+                    audiences=[github_oidc.AUDIENCE],
                     opts=pulumi.ResourceOptions(parent=identity, depends_on=previous),
                 )
                 previous = [credential]

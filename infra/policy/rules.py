@@ -14,13 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import github_oidc
 import roles
 
 # The one stack whose resources may accept traffic from the internet.
 PUBLIC_STACKS = {"dev"}
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-TOKEN_AUDIENCE = "api://AzureADTokenExchange"
-SUBJECT_PATTERN = r"^repo:[A-Za-z0-9-]+/[A-Za-z0-9._-]+:environment:[^*\s]+$"
 
 Props = Mapping[str, Any]
 
@@ -162,9 +160,9 @@ def role_assignment(props: Props, stack: str) -> list[str]:
 
 
 def federated_credential(props: Props, stack: str) -> list[str]:
-    problems = _require(props, {"issuer": GITHUB_ISSUER, "audiences": [TOKEN_AUDIENCE]})
+    problems = _require(props, {"issuer": github_oidc.ISSUER, "audiences": [github_oidc.AUDIENCE]})
     subject = str(props.get("subject") or "")
-    if not re.match(SUBJECT_PATTERN, subject):
+    if not re.match(github_oidc.SUBJECT_PATTERN, subject):
         problems.append(
             f"subject must be repo:OWNER/REPO:environment:ENV (one GitHub environment), "
             f"not {subject!r}"

@@ -1,0 +1,11 @@
+"""What GitHub Actions presents when a job signs in to Azure with OIDC."""
+
+ISSUER = "https://token.actions.githubusercontent.com"
+AUDIENCE = "api://AzureADTokenExchange"
+# A subject naming one environment of one repository: no branch, no wildcard.
+SUBJECT_PATTERN = r"^repo:[A-Za-z0-9-]+/[A-Za-z0-9._-]+:environment:[^*\s]+$"
+
+
+def subject(repository: str, environment: str) -> str:
+    """The token subject of a job of ``repository`` (OWNER/NAME) in ``environment``."""
+    return f"repo:{repository}:environment:{environment}"
