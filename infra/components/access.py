@@ -25,7 +25,7 @@ from pulumi_azure_native import managedidentity
 
 import github_oidc
 import roles
-from components.grants import assign
+from components.grants import assign_all
 from config import CI_JOBS, InfraConfig
 from naming import Names
 
@@ -100,36 +100,30 @@ class Access(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=identity, depends_on=previous),
                 )
                 previous = [credential]
-            for slug, role, scope in needs[job]:
-                assign(
-                    f"{name}-ci-{job}-{slug}",
-                    role=role,
-                    principal_id=identity.principal_id,
-                    principal_type="ServicePrincipal",
-                    scope=scope,
-                    subscription_id=args.subscription_id,
-                    parent=self,
-                    condition=roles.delegation_condition(delegable)
-                    if role in roles.CONDITIONAL
-                    else None,
-                )
+            assign_all(
+                f"{name}-ci-{job}",
+                needs[job],
+                principal_id=identity.principal_id,
+                principal_type="ServicePrincipal",
+                subscription_id=args.subscription_id,
+                parent=self,
+                conditions={roles.ROLE_ADMIN: roles.delegation_condition(delegable)},
+            )
             client_ids[job] = identity.client_id
             principal_ids[job] = identity.principal_id
 
         for index, group in enumerate(config.data_scientists_group_object_ids):
-            for slug, role, scope in [
-                ("workspace", "AzureML Data Scientist", args.workspace_id),
-                ("storage", "Storage Blob Data Reader", args.storage_account_id),
-            ]:
-                assign(
-                    f"{name}-data-scientists-{index}-{slug}",
-                    role=role,
-                    principal_id=group,
-                    principal_type="Group",
-                    scope=scope,
-                    subscription_id=args.subscription_id,
-                    parent=self,
-                )
+            assign_all(
+                f"{name}-data-scientists-{index}",
+                [
+                    ("workspace", "AzureML Data Scientist", args.workspace_id),
+                    ("storage", "Storage Blob Data Reader", args.storage_account_id),
+                ],
+                principal_id=group,
+                principal_type="Group",
+                subscription_id=args.subscription_id,
+                parent=self,
+            )
 
         self.ci_client_ids = pulumi.Output.from_input(client_ids)
         self.ci_principal_ids = pulumi.Output.from_input(principal_ids)

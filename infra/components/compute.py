@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import machinelearningservices, managedidentity
 
-from components.grants import assign
+from components.grants import assign_all
 from config import Cluster
 
 
@@ -56,18 +56,14 @@ class ComputeCluster(pulumi.ComponentResource):
             ("registry", "AcrPull", args.registry_id),
             ("metrics", "AzureML Metrics Writer (preview)", args.workspace_id),
         ]
-        granted = [
-            assign(
-                f"{name}-identity-{slug}",
-                role=role,
-                principal_id=identity.principal_id,
-                principal_type="ServicePrincipal",
-                scope=scope,
-                subscription_id=args.subscription_id,
-                parent=self,
-            )
-            for slug, role, scope in needs
-        ]
+        granted = assign_all(
+            f"{name}-identity",
+            needs,
+            principal_id=identity.principal_id,
+            principal_type="ServicePrincipal",
+            subscription_id=args.subscription_id,
+            parent=self,
+        )
         cluster = args.cluster
         compute = machinelearningservices.Compute(
             f"{name}-cluster",

@@ -49,3 +49,30 @@ def assign(
         condition_version="2.0" if condition else None,
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+def assign_all(
+    prefix: str,
+    needs: list[tuple[str, str, pulumi.Input[str]]],
+    *,
+    principal_id: pulumi.Input[str],
+    principal_type: str,
+    subscription_id: str,
+    parent: pulumi.Resource,
+    conditions: dict[str, str] | None = None,
+) -> list[authorization.RoleAssignment]:
+    """``assign`` each (slug, role, scope) of ``needs`` to one principal, naming
+    the assignments ``<prefix>-<slug>``; ``conditions`` maps a role to its condition."""
+    return [
+        assign(
+            f"{prefix}-{slug}",
+            role=role,
+            principal_id=principal_id,
+            principal_type=principal_type,
+            scope=scope,
+            subscription_id=subscription_id,
+            parent=parent,
+            condition=(conditions or {}).get(role),
+        )
+        for slug, role, scope in needs
+    ]

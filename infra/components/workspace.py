@@ -23,7 +23,7 @@ from pulumi_azure_native import (
     storage,
 )
 
-from components.grants import assign
+from components.grants import assign_all
 from config import InfraConfig
 from naming import Names
 
@@ -146,18 +146,14 @@ class Workspace(pulumi.ComponentResource):
             ("registry", "Contributor", registry.id),
             ("insights", "Contributor", insights.id),
         ]
-        granted = [
-            assign(
-                f"{name}-identity-{slug}",
-                role=role,
-                principal_id=principal,
-                principal_type="ServicePrincipal",
-                scope=scope,
-                subscription_id=args.subscription_id,
-                parent=self,
-            )
-            for slug, role, scope in needs
-        ]
+        granted = assign_all(
+            f"{name}-identity",
+            needs,
+            principal_id=principal,
+            principal_type="ServicePrincipal",
+            subscription_id=args.subscription_id,
+            parent=self,
+        )
 
         outbound = {}
         if config.approved_outbound_only:
