@@ -10,7 +10,6 @@ ARM resource ids, and principal and client ids for identities.
 
 from __future__ import annotations
 
-import json
 import runpy
 import uuid
 from dataclasses import dataclass, field
@@ -177,7 +176,3 @@ def run_stack(
     pulumi.runtime.test(program)()
     plan.resources = list(mocks.declared)
     return plan
-
-
-def to_json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, default=str)
