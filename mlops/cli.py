@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlops.errors import UserError
 from mlops.settings import DEFAULT_FILE, load_settings
 
 HELP_EPILOG = "Settings come from mlops.yml (or --settings FILE); MLOPS_TARGET overrides target."
@@ -80,11 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as error:  # one line for the user; the cause is in the message
-        if not _is_user_error(error):
-            raise
+    except UserError as error:  # one line for the user; the cause is in the message
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -167,32 +166,6 @@ def _endpoint(args: argparse.Namespace, target, settings) -> int:
 
 def _echo(line: str) -> None:
     print(line, flush=True)
-
-
-def _is_user_error(error: Exception) -> bool:
-    from mlops.commands import CommandError
-    from mlops.data_checks import DataError
-    from mlops.deployment_spec import DeploymentSpecError
-    from mlops.lifecycle import LifecycleError
-    from mlops.pipeline_graph import PipelineError
-    from mlops.promotion import PromotionError
-    from mlops.settings import SettingsError
-    from mlops.targets.base import DeploymentError, ModelNotFound, RunNotFound
-
-    return isinstance(
-        error,
-        CommandError
-        | DataError
-        | DeploymentError
-        | DeploymentSpecError
-        | LifecycleError
-        | ModelNotFound
-        | PipelineError
-        | PromotionError
-        | SettingsError
-        | RunNotFound
-        | NotImplementedError,
-    )
 
 
 if __name__ == "__main__":

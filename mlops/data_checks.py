@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlops.errors import UserError
 from mlops.settings import DataSettings
 
 # HistGradientBoosting bins a categorical column into at most 255 categories.
 MAX_CATEGORIES = 255
 
 
-class DataError(Exception):
+class DataError(UserError):
     """The data file cannot be used as it is; the message says why and what to do."""
 
 

@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops.errors import UserError
 
-class DeploymentSpecError(Exception):
+
+class DeploymentSpecError(UserError):
     """The deployment YAML is missing or invalid."""
 
 

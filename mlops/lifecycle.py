@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops import deploy as blue_green
 from mlops import promotion
 from mlops.data_checks import feature_columns, require_columns
 from mlops.deploy import DeployResult
+from mlops.errors import UserError
 from mlops.gate import Champion, Decision
+from mlops.outcome import Outcome
 from mlops.reports import GateReport, write_gate_report
 from mlops.settings import Settings
 from mlops.summary import describe_asset
@@ -29,7 +30,7 @@ CURVES_FILE = "curves.json"
 SAMPLE_REQUEST = "sample-request.json"
 
 
-class LifecycleError(Exception):
+class LifecycleError(UserError):
     """A stage cannot go ahead; the message says why and what to do."""
 
 
@@ -136,18 +137,6 @@ def _save_sample(settings: Settings, result: DeployResult) -> None:
     path = sample_request(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(result.sample)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the main job did: the run, the model, the verdict and the deploy."""
-
-    asset: DataAsset
-    run: PipelineRun
-    model: ModelVersion | None = None
-    decision: Decision | None = None
-    reports: dict[str, Path] = field(default_factory=dict)
-    deployed: DeployResult | None = None
 
 
 def run(target: Target, settings: Settings, show: Printer) -> Outcome:

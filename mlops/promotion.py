@@ -8,13 +8,14 @@ verdict as tags; only a promoted version can be deployed.
 
 from __future__ import annotations
 
+from mlops.errors import UserError
 from mlops.gate import PROMOTE, Champion, Decision, decide
 from mlops.lineage import git_state, metrics_from_tags, model_tags
 from mlops.settings import Settings
 from mlops.targets.base import DeploymentError, ModelNotFound, ModelVersion, PipelineRun, Target
 
 
-class PromotionError(Exception):
+class PromotionError(UserError):
     """A run cannot be gated or registered; the message says why."""
 
 

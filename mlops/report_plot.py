@@ -7,6 +7,7 @@ positive (the rate the demographic parity difference compares) for each model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -15,16 +16,24 @@ matplotlib.use("Agg")  # files only; no display on CI runners
 
 import matplotlib.pyplot as plt
 
-from mlops.reports import GateReport
-
 CANDIDATE, CHAMPION = "#1f77b4", "#7f7f7f"
 
 
-def draw_gate_picture(report: GateReport, path: Path) -> None:
+def draw_gate_picture(
+    path: Path,
+    title: str,
+    candidate: Mapping,
+    champion: Mapping | None = None,
+    champion_label: str = "champion",
+) -> None:
+    """Draw the curves of ``candidate`` (and ``champion``, if given) into the PNG ``path``.
+
+    Each curves mapping is evaluate's ``curves.json``: ``roc`` (``fpr``, ``tpr``)
+    and ``groups`` (group -> ``selection_rate`` ...)."""
     curves = {}
-    if report.champion_curves and report.champion:
-        curves[f"champion v{report.champion.version}"] = (report.champion_curves, CHAMPION)
-    curves["candidate"] = (report.candidate_curves, CANDIDATE)
+    if champion:
+        curves[champion_label] = (champion, CHAMPION)
+    curves["candidate"] = (candidate, CANDIDATE)
     figure, (roc, rates) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
     for label, (data, colour) in curves.items():
         auc = _auc(data["roc"]["fpr"], data["roc"]["tpr"])
@@ -46,8 +55,7 @@ def draw_gate_picture(report: GateReport, path: Path) -> None:
     rates.set_xticks(range(len(groups)), groups)
     rates.set(xlabel="group", ylabel="share predicted positive", title="Selection rate by group")
     rates.legend(fontsize=8)
-    verdict = "promote" if report.decision.promote else "reject"
-    figure.suptitle(f"Gate: {verdict} (run {report.run_id})", fontsize=11)
+    figure.suptitle(title, fontsize=11)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

@@ -98,7 +98,14 @@ def write_gate_report(folder: Path, report: GateReport) -> dict[str, Path]:
         from mlops.report_plot import draw_gate_picture  # matplotlib: imported when drawn
 
         written["picture"] = folder / PICTURE_FILE
-        draw_gate_picture(report, written["picture"])
+        champion = report.champion
+        draw_gate_picture(
+            written["picture"],
+            title=f"Gate: {report.decision.verdict} (run {report.run_id})",
+            candidate=report.candidate_curves,
+            champion=report.champion_curves if champion else None,
+            champion_label=f"champion v{champion.version}" if champion else "champion",
+        )
     written["json"].write_text(report_json(report) + "\n")
     markdown = report_markdown(report, PICTURE_FILE if "picture" in written else None)
     written["markdown"].write_text(markdown)

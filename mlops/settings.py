@@ -15,12 +15,14 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlops.errors import UserError
+
 DEFAULT_FILE = "mlops.yml"
 TARGET_ENV = "MLOPS_TARGET"
 ASSET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$"
 
 
-class SettingsError(Exception):
+class SettingsError(UserError):
     """The settings file is missing or invalid; the message says where and why."""
 
 

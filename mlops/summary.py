@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops.gate import Decision
+from mlops.outcome import Outcome
 from mlops.targets.base import DataAsset, Endpoint, ModelVersion, PipelineRun
 
-if TYPE_CHECKING:  # imported for types only: they pull in pandas
+if TYPE_CHECKING:  # imported for types only: it pulls in pandas
     from mlops.deploy import DeployResult
-    from mlops.lifecycle import Outcome
 
 # Shown first, in this order; any other metric follows alphabetically.
 METRIC_ORDER = (

@@ -69,7 +69,7 @@ def make_project(root: Path) -> Path:
 
 def stop_endpoints(root: Path) -> None:
     """Stop every local endpoint a test started under ``root`` (its processes outlive it)."""
-    from mlops.targets.local_endpoint import LocalEndpoint
+    from mlops.targets.local.endpoint import LocalEndpoint
 
     for state in (root / ".mlops" / "endpoints").glob("*/endpoint.json"):
         LocalEndpoint(state.parent.parent, state.parent.name, 0).delete()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlops.errors import UserError
 from mlops.settings import Settings
 from mlops.targets.base import Target
 
@@ -19,7 +20,7 @@ TARGETS = {"local": _local}
 def get_target(settings: Settings) -> Target:
     """Build the target named by ``settings.target``."""
     if settings.target not in TARGETS:
-        raise NotImplementedError(
+        raise UserError(
             f"target {settings.target!r} is not available yet; set target: local in mlops.yml"
         )
     return TARGETS[settings.target]()(settings)

@@ -35,6 +35,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops.errors import UserError
 from mlops.settings import Settings
 
 Printer = Callable[[str], None]
@@ -86,7 +87,7 @@ class PipelineRun:
     error: str | None = None
 
 
-class RunNotFound(LookupError):
+class RunNotFound(UserError, LookupError):
     """No run with that id on this target."""
 
 
@@ -110,7 +111,7 @@ class ModelVersion:
         return self.tags.get("mlops.run_id")
 
 
-class ModelNotFound(LookupError):
+class ModelNotFound(UserError, LookupError):
     """No such model version in the registry."""
 
 
@@ -138,7 +139,7 @@ class Endpoint:
         return next((d for d in self.deployments if d.name == name), None)
 
 
-class DeploymentError(Exception):
+class DeploymentError(UserError):
     """A deployment could not be created or did not pass its checks."""
 
 

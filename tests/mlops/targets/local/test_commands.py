@@ -1,6 +1,6 @@
 import pytest
 
-from mlops.commands import CommandError, render_command
+from mlops.targets.local.commands import CommandError, render_command
 
 
 def test_placeholders_are_replaced_and_quoted_for_the_shell():

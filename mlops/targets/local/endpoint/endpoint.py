@@ -39,7 +39,7 @@ from mlops.deployment_spec import DeploymentSpec
 from mlops.targets.base import Deployment, DeploymentError, Endpoint, Printer
 
 STATE_FILE = "endpoint.json"
-ROUTER_MODULE = "mlops.targets.local_router"
+ROUTER_MODULE = "mlops.targets.local.endpoint.router"
 ADMIN_PATH = "/-/router"
 DEPLOYMENT_HEADER = "azureml-model-deployment"
 WORKER_TIMEOUT_SECONDS = "300"  # as azmlinfsrv sets it

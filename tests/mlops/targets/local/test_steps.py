@@ -3,8 +3,8 @@
 import os
 from pathlib import Path
 
-from mlops.pipeline_graph import load_pipeline
-from mlops.targets.local_steps import run_steps
+from mlops.targets.local.pipeline_graph import load_pipeline
+from mlops.targets.local.steps import run_steps
 
 COMPONENT = """\
 $schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json

@@ -11,11 +11,13 @@ import re
 import shlex
 from collections.abc import Mapping
 
+from mlops.errors import UserError
+
 PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_]\w*)\s*\}\}")
 OPTIONAL_BLOCK = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
 
 
-class CommandError(Exception):
+class CommandError(UserError):
     """A placeholder of the command has no value."""
 
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from mlops.targets.base import DeploymentError
-from mlops.targets.local_endpoint import LocalEndpoint
+from mlops.targets.local.endpoint import LocalEndpoint
 
 
 @pytest.fixture

@@ -18,8 +18,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops.errors import UserError
 
-class PipelineError(Exception):
+
+class PipelineError(UserError):
     """The pipeline YAML cannot be loaded or wired; the message says where."""
 
 

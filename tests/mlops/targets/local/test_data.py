@@ -5,7 +5,7 @@ import pytest
 
 from mlops.data_checks import DataError
 from mlops.settings import load_settings
-from mlops.targets.local_data import LocalDataStore
+from mlops.targets.local.data import LocalDataStore
 from tests.conftest import sample_frame
 
 

@@ -10,7 +10,7 @@ next request. ``GET /-/router`` reports the state revision in force and the
 requests in flight per deployment, so a deploy knows when an old deployment
 has drained.
 
-Run as ``python -m mlops.targets.local_router --state FILE --port N``.
+Run as ``python -m mlops.targets.local.endpoint.router --state FILE --port N``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from mlops.deployment_spec import load_deployment_spec
-from mlops.pipeline_graph import PipelineError, load_pipeline
 from mlops.targets.base import (
     DataAsset,
     Deployment,
@@ -32,10 +31,11 @@ from mlops.targets.base import (
     StepRun,
     Target,
 )
-from mlops.targets.local_data import LocalDataStore
-from mlops.targets.local_endpoint import LocalEndpoint
-from mlops.targets.local_runs import LocalRunStore, new_run_id
-from mlops.targets.local_steps import run_steps
+from mlops.targets.local.data import LocalDataStore
+from mlops.targets.local.endpoint import LocalEndpoint
+from mlops.targets.local.pipeline_graph import PipelineError, load_pipeline
+from mlops.targets.local.runs import LocalRunStore, new_run_id
+from mlops.targets.local.steps import run_steps
 
 MODEL_OUTPUT = "model"
 METRICS_OUTPUT = "metrics"
@@ -61,8 +61,8 @@ class LocalTarget(Target):
     def registry(self):
         # MLflow costs seconds to import; only the registry verbs need it.
         if self._registry is None:
-            from mlops.targets.local_registry import LocalRegistry
-            from mlops.targets.local_tracking import tracking_uri
+            from mlops.targets.local.registry import LocalRegistry
+            from mlops.targets.local.tracking import tracking_uri
 
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self._registry = LocalRegistry(tracking_uri(self.state_dir), self.settings.model.name)
@@ -146,7 +146,7 @@ class LocalTarget(Target):
             # The deploy that follows a run needs the deployment YAML, read by the
             # same loader; reading it here, where that is imported, is nearly free.
             spec = pool.submit(load_deployment_spec, self._spec_path())
-            from mlops.targets.local_tracking import LocalTracking  # imports MLflow
+            from mlops.targets.local.tracking import LocalTracking  # imports MLflow
 
             tracking = LocalTracking(self.state_dir, self.settings.pipeline.experiment_name)
             graph = loading.result()

@@ -1,0 +1,11 @@
+"""The one base class of every error a user can act on.
+
+An error derived from ``UserError`` says what was wrong, where (the file,
+column, key or resource) and what to do, in its message. The CLI prints it
+as one line on stderr and exits with code 1; any other exception is a bug and
+keeps its traceback.
+"""
+
+
+class UserError(Exception):
+    """Something the user can fix; the message says what, where and how."""
