@@ -4,23 +4,25 @@ Run by ``azureml-inference-server-http`` (on a managed online endpoint, and
 by the local target's endpoint). ``init()`` loads the MLflow model found under
 ``AZUREML_MODEL_DIR``; ``run()`` answers ``POST /score``.
 
-Request body (JSON), either the column-oriented form Azure ML uses for MLflow
-models or a list of records::
+Request body (JSON, sent with ``Content-Type: application/json``), either the
+column-oriented form Azure ML uses for MLflow models or a list of records::
 
     {"input_data": {"columns": ["LIMIT_BAL", ...], "data": [[20000, ...], ...]}}
     {"input_data": [{"LIMIT_BAL": 20000, ...}, ...]}
 
 Every column of the model's signature must be present, with no others; values
-must match the signature's types (``long``: integers, ``double``: numbers,
-``string``: text) and be finite (no null, NaN or infinity). At most
-``MAX_BATCH_ROWS`` rows (default 1000) and ``MAX_REQUEST_BYTES`` bytes
-(default 1 MiB) per request.
+must match the signature's types and fit their range (``integer``: 32-bit
+integers, ``long``: 64-bit integers, ``float``: numbers within float32's range,
+``double``: finite numbers, ``string``: text, ``boolean``: true or false), with
+no null, NaN or infinity. At most ``MAX_BATCH_ROWS`` rows (default 1000) and
+``MAX_REQUEST_BYTES`` bytes (default 1 MiB) per request, UTF-8 encoded, nested
+no deeper than 32 levels.
 
 Answer: ``{"predictions": [0, 1, ...], "probabilities": [0.12, 0.81, ...]}``,
 the probability of the positive class per row and the label at 0.5. Bad input
-gets HTTP 400 (413 when too large, 405 for other methods) with
-``{"message": ...}`` naming the column or key at fault; the payload's values
-are never echoed and no stack trace is returned.
+gets HTTP 400 (413 when too large, 415 for another Content-Type, 405 for
+other methods) with ``{"message": ...}`` naming the column or key at fault;
+the payload's values are never echoed and no stack trace is returned.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import json
 import logging
 import math
 import os
+import re
+import sys
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -40,8 +44,15 @@ from azureml_inference_server_http.api.aml_response import AMLResponse
 THRESHOLD = 0.5
 MAX_ROWS = int(os.environ.get("MAX_BATCH_ROWS", "1000"))
 MAX_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", str(1024 * 1024)))
+READ_CHUNK = 64 * 1024
 # Column names quoted in error messages are clipped: they come from the caller.
 NAME_LIMIT = 64
+# Arrays and objects nested deeper than this are refused before parsing (a
+# request needs 4 levels; json recursion on deeper input can exhaust the stack).
+MAX_DEPTH = 32
+# Integers are parsed up to this many digits (int64 takes 19); a longer one is
+# out of range for every column type, and Python refuses to convert beyond 4300.
+MAX_INT_DIGITS = 20
 
 # MLflow signature type -> (accepted JSON types, pandas dtype)
 _TYPES = {
@@ -60,6 +71,41 @@ _TYPE_WORDS = {
     "string": "a string",
     "boolean": "true or false",
 }
+
+
+def _integers(bits: int) -> tuple[int, int, str]:
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return low, high, f"integers from {low} to {high}"
+
+
+# The largest double that rounds to a finite float32: FLT_MAX plus half a unit
+# in the last place (2**128 - 2**103) is the first that rounds to infinity.
+_FLOAT32_LIMIT = math.nextafter(2.0**128 - 2.0**103, 0)
+_FLOAT32_MAX = str(np.finfo(np.float32).max)  # 3.4028235e+38
+_FLOAT64_MAX = sys.float_info.max
+# MLflow signature type -> (lowest, highest, the range in words) of its values
+_RANGES = {
+    "integer": _integers(32),
+    "long": _integers(64),
+    "float": (-_FLOAT32_LIMIT, _FLOAT32_LIMIT, f"numbers from -{_FLOAT32_MAX} to {_FLOAT32_MAX}"),
+    "double": (-_FLOAT64_MAX, _FLOAT64_MAX, f"numbers from -{_FLOAT64_MAX} to {_FLOAT64_MAX}"),
+}
+
+# A JSON string, up to its closing quote or the end of the body if unterminated
+# (possessive, so a scan is linear in the body's length).
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+# Bytes to nesting steps: [ and { open a level (+1), ] and } close one (-1 as int8).
+_STEPS = bytes(1 if byte in b"[{" else 255 if byte in b"]}" else 0 for byte in range(256))
+
+
+class _LongInteger:
+    """What the parser gives for an integer of more than ``MAX_INT_DIGITS`` digits."""
+
+    def __repr__(self) -> str:
+        return "<integer too long>"
+
+
+_LONG_INTEGER = _LongInteger()
 
 logger = logging.getLogger("score")
 model = None
@@ -110,9 +156,9 @@ def init() -> None:
 def run(request):
     if request.method != "POST":
         return _error("use POST with a JSON body", 405)
-    body = request.get_data(cache=False)
     try:
-        frame = parse_request(body, schema)
+        check_content_type(request.mimetype, request.mimetype_params)
+        frame = parse_request(read_body(request), schema)
         probabilities = positive_probabilities(model.predict(frame), len(frame))
     except BadRequest as problem:
         return _error(str(problem), problem.status)
@@ -123,20 +169,59 @@ def run(request):
     return AMLResponse(answer, 200, json_str=True)
 
 
+def check_content_type(mimetype: str, params: dict[str, str]) -> None:
+    """Refuse (415) a body not declared as JSON in UTF-8. ``mimetype`` is the
+    request's media type in lower case, ``params`` the parameters that follow it."""
+    if mimetype != "application/json":
+        raise BadRequest("Content-Type must be application/json; send the body as JSON", 415)
+    if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
+        raise BadRequest(
+            "Content-Type declares a charset other than utf-8; send JSON in UTF-8", 415
+        )
+
+
+def read_body(request) -> bytes:
+    """The body of ``request`` (a werkzeug request), read no further than one
+    byte past ``MAX_BYTES``: a Content-Length over the limit is refused (413)
+    before reading, a body without one (chunked) once it passes the limit."""
+    declared = request.content_length
+    if declared is not None and declared > MAX_BYTES:
+        raise _too_large()
+    wanted = MAX_BYTES + 1 if declared is None else declared
+    stream, parts, size = request.stream, [], 0
+    while size < wanted:
+        part = stream.read(min(READ_CHUNK, wanted - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > MAX_BYTES:
+        raise _too_large()
+    return b"".join(parts)
+
+
 def parse_request(body: bytes, columns: dict[str, str]) -> pd.DataFrame:
     """Validate a request body against ``columns`` (name -> MLflow type) and
     return it as a frame with the signature's column order and dtypes.
     Raises ``BadRequest`` whose message names what is wrong, never a value."""
     if len(body) > MAX_BYTES:
-        raise BadRequest(f"request body is larger than {MAX_BYTES} bytes; send fewer rows", 413)
+        raise _too_large()
     if not body.strip():
         raise BadRequest('request body is empty; send {"input_data": ...} as JSON')
+    text = _utf8(body)
+    if _too_deep(body):
+        raise BadRequest(f"request body nests arrays or objects deeper than {MAX_DEPTH} levels")
     try:
-        payload = json.loads(body, parse_constant=_no_constant)
+        payload = _JSON.decode(text)
     except BadRequest:
         raise
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("request body is not valid JSON") from None
+    except json.JSONDecodeError as error:
+        # The parser's reasons are fixed phrases ("Expecting value"), never the input;
+        # some end in "at" ("Unterminated string starting at").
+        reason = error.msg.removesuffix(" at")
+        raise BadRequest(
+            f"request body is not valid JSON: {reason} at line {error.lineno}, column {error.colno}"
+        ) from None
     if not isinstance(payload, dict) or "input_data" not in payload:
         raise BadRequest('expected a JSON object with the key "input_data"')
     names, rows = _rows(payload["input_data"])
@@ -205,19 +290,68 @@ def _check_names(names: list, columns: dict[str, str]) -> None:
 
 def _check_value(value, kind: str, name: str, row: int) -> None:
     accepted, _ = _TYPES.get(kind, ((object,), "object"))
-    # bool is a subclass of int in Python, and never a valid number here.
     if value is None:
         raise BadRequest(f"column {name}, row {row}: missing value (null)")
+    limits = _RANGES.get(kind)
+    if value is _LONG_INTEGER and limits is not None:
+        advice = (
+            f"{kind} columns take {limits[2]}"
+            if isinstance(limits[0], int)
+            else "write a number this large with an exponent, like 1e25"
+        )
+        raise BadRequest(
+            f"column {name}, row {row}: integer too long (more than {MAX_INT_DIGITS} digits); "
+            + advice
+        )
+    # bool is a subclass of int in Python, and never a valid number here.
     if (isinstance(value, bool) and bool not in accepted) or not isinstance(value, accepted):
         raise BadRequest(f"column {name}, row {row}: expected {_TYPE_WORDS.get(kind, kind)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise BadRequest(f"column {name}, row {row}: not a finite number")
-    if isinstance(value, int) and kind == "long" and not -(2**63) <= value < 2**63:
-        raise BadRequest(f"column {name}, row {row}: integer out of range")
+    if limits is not None and not limits[0] <= value <= limits[1]:
+        number = "number" if isinstance(value, float) else "integer"
+        raise BadRequest(
+            f"column {name}, row {row}: {number} out of range; {kind} columns take {limits[2]}"
+        )
+
+
+def _utf8(body: bytes) -> str:
+    """The body as text: JSON is read as UTF-8 only, a leading byte order mark allowed."""
+    message = "request body is not UTF-8 text; send JSON encoded in UTF-8"
+    # JSON starts with an ASCII character: a NUL byte among the first four is
+    # UTF-16 or UTF-32, which json.loads would otherwise decode from bytes.
+    if b"\x00" in body[:4]:
+        raise BadRequest(message)
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRequest(message) from None
+
+
+def _too_deep(body: bytes) -> bool:
+    """Whether arrays and objects nest deeper than ``MAX_DEPTH`` in ``body``, by
+    its brackets outside strings, without parsing it. Every prefix counts, so an
+    invalid body is measured as far as a parser would recurse into it."""
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return False  # it cannot nest deeper than it opens
+    steps = np.frombuffer(_STRING.sub(b"", body).translate(_STEPS), dtype=np.int8)
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0)) > MAX_DEPTH
+
+
+def _parse_int(text: str):
+    if len(text) > MAX_INT_DIGITS and len(text.lstrip("-")) > MAX_INT_DIGITS:
+        return _LONG_INTEGER  # refused by _check_value, which knows the column
+    return int(text)
+
+
+def _too_large() -> BadRequest:
+    return BadRequest(f"request body is larger than {MAX_BYTES} bytes; send fewer rows", 413)
 
 
 def _no_constant(word: str):
     raise BadRequest(f"column values must be finite numbers; {word} is not allowed")
+
+
+# One decoder for every request: json.loads with options builds one per call.
+_JSON = json.JSONDecoder(parse_int=_parse_int, parse_constant=_no_constant)
 
 
 def _clip(name: str) -> str:

@@ -1,11 +1,14 @@
 """The scoring script's request checks, without a server (see tests/mlops/test_deploy.py)."""
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import score
+from flask import Request
+from werkzeug.test import EnvironBuilder
 
 COLUMNS = {"LIMIT_BAL": "long", "AGE": "long", "RATIO": "double", "CITY": "string"}
 ROW = [20000, 35, 0.5, "Paris"]
@@ -17,6 +20,29 @@ def body(payload) -> bytes:
 
 def split(*rows, columns=tuple(COLUMNS)) -> bytes:
     return body({"input_data": {"columns": list(columns), "data": [list(r) for r in rows]}})
+
+
+class Model:
+    def predict(self, frame):
+        return np.tile([0.3, 0.7], (len(frame), 1))
+
+
+@pytest.fixture
+def serving(monkeypatch):
+    """``score.run`` with a model of ``COLUMNS`` loaded."""
+    monkeypatch.setattr(score, "model", Model())
+    monkeypatch.setattr(score, "schema", COLUMNS)
+
+
+def post(data: bytes, content_type: str | None = "application/json") -> tuple[int, dict]:
+    """Status and JSON answer of ``score.run`` for a POST of ``data``, as the server calls it."""
+    environ = EnvironBuilder(method="POST", data=data, content_type=content_type).get_environ()
+    return answer(environ)
+
+
+def answer(environ: dict) -> tuple[int, dict]:
+    response = score.run(Request(environ))
+    return response.status_code, json.loads(response.get_data())
 
 
 def test_a_valid_split_request_becomes_a_typed_frame_in_signature_order():
@@ -38,6 +64,9 @@ def test_records_are_accepted_in_any_column_order():
     [
         (b"", "request body is empty"),
         (b"{not json", "not valid JSON"),
+        (b'{"input_data": [}', "not valid JSON: Expecting value at line 1, column 17"),
+        (b'{"input_data":\n {"columns": [1 2]}}', "Expecting ',' delimiter at line 2, column 17"),
+        (b'{"input_data": "Paris', "Unterminated string starting at line 1, column 16"),
         (body([1, 2]), 'expected a JSON object with the key "input_data"'),
         (body({"data": []}), 'the key "input_data"'),
         (body({"input_data": "rows"}), "input_data must be an object"),
@@ -63,6 +92,209 @@ def test_a_bad_request_is_refused_with_a_reason(request_body, message):
         score.parse_request(request_body, COLUMNS)
     assert refused.value.status == 400
     assert message in str(refused.value)
+
+
+INT64 = "integers from -9223372036854775808 to 9223372036854775807"
+
+
+def one_value(token: str) -> bytes:
+    """A request of one row with ``token`` (raw JSON) as the value of column X."""
+    return f'{{"input_data": {{"columns": ["X"], "data": [[{token}]]}}}}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("kind", "inside", "outside", "allowed"),
+    [
+        (
+            "integer",
+            ["-2147483648", "2147483647"],
+            ["-2147483649", "2147483648"],
+            "integers from -2147483648 to 2147483647",
+        ),
+        (
+            "long",
+            ["-9223372036854775808", "9223372036854775807"],
+            ["-9223372036854775809", "9223372036854775808"],
+            INT64,
+        ),
+        (
+            "float",
+            ["-3.4028235e38", "3.4028235e38", "9223372036854775808"],
+            ["-3.5e38", "1e39", "1e400"],
+            "numbers from -3.4028235e+38 to 3.4028235e+38",
+        ),
+        (
+            "double",
+            ["-1.7976931348623157e308", "1e308", "9223372036854775808"],
+            ["-1e400", "1e309"],
+            "numbers from -1.7976931348623157e+308 to 1.7976931348623157e+308",
+        ),
+    ],
+    ids=["integer", "long", "float", "double"],
+)
+def test_each_numeric_type_takes_numbers_in_its_range_only(kind, inside, outside, allowed):
+    for token in inside:
+        frame = score.parse_request(one_value(token), {"X": kind})
+        assert np.isfinite(frame["X"]).all(), token
+    for token in outside:
+        with pytest.raises(score.BadRequest) as refused:
+            score.parse_request(one_value(token), {"X": kind})
+        number = "integer" if token.isdigit() or token[1:].isdigit() else "number"
+        assert (refused.value.status, str(refused.value)) == (
+            400,
+            f"column X, row 0: {number} out of range; {kind} columns take {allowed}",
+        ), token
+    expected = "an integer" if kind in ("integer", "long") else "a number"
+    for token in ("true", "false", '"12"'):  # booleans and strings are not numbers
+        with pytest.raises(score.BadRequest, match=f"^column X, row 0: expected {expected}$"):
+            score.parse_request(one_value(token), {"X": kind})
+
+
+TOO_LONG = "integer too long (more than 20 digits); "
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("long", TOO_LONG + "long columns take " + INT64),
+        ("integer", TOO_LONG + "integer columns take integers from -2147483648 to 2147483647"),
+        ("double", TOO_LONG + "write a number this large with an exponent, like 1e25"),
+        ("float", TOO_LONG + "write a number this large with an exponent, like 1e25"),
+        ("string", "expected a string"),
+    ],
+    ids=["long", "integer", "double", "float", "string"],
+)
+def test_an_integer_of_more_than_20_digits_is_refused_with_its_column(kind, message):
+    # Python converts no more than 4300 digits: that used to read as invalid JSON.
+    for token in ("1" * 21, "-" + "9" * 21, "1" + "0" * 5000):
+        with pytest.raises(score.BadRequest) as refused:
+            score.parse_request(one_value(token), {"X": kind})
+        assert (refused.value.status, str(refused.value)) == (400, f"column X, row 0: {message}")
+
+
+def nested(levels: int) -> bytes:
+    """A request whose AGE value is a list nested so that the body is ``levels`` deep."""
+    value = "[" * (levels - 4) + "1" + "]" * (levels - 4)
+    return split(ROW).replace(b"[[20000, 35", f"[[20000, {value}".encode())
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        b"[" * 10_000 + b"]" * 10_000,
+        b"[" * 10_000,  # never closed: measured as deep as a parser would go
+        b'{"a": ' * 10_000 + b"1" + b"}" * 10_000,
+        nested(33),
+    ],
+    ids=["arrays", "unclosed", "objects", "33 levels"],
+)
+def test_nesting_deeper_than_32_levels_is_refused_before_parsing(request_body):
+    with pytest.raises(score.BadRequest) as refused:
+        score.parse_request(request_body, COLUMNS)
+    assert (refused.value.status, str(refused.value)) == (
+        400,
+        "request body nests arrays or objects deeper than 32 levels",
+    )
+
+
+def test_nesting_is_counted_outside_strings_only():
+    with pytest.raises(score.BadRequest, match="deeper than 32 levels"):
+        score.parse_request(nested(33), COLUMNS)
+    with pytest.raises(score.BadRequest, match="column AGE, row 0: expected an integer"):
+        score.parse_request(nested(32), COLUMNS)
+    # Brackets in strings, after an escaped quote and before an escaped backslash.
+    city = '"' + "[{" * 40 + "\\"
+    frame = score.parse_request(split([1, 2, 0.5, city], [1, 2, 0.5, "]}" * 40]), COLUMNS)
+    assert frame["CITY"].tolist() == [city, "]}" * 40]
+
+
+def test_a_body_is_read_as_utf8_only():
+    text = json.dumps(
+        {"input_data": {"columns": list(COLUMNS), "data": [[1, 2, 0.5, "Zürich"]]}},
+        ensure_ascii=False,
+    )
+    for encoding in ("utf-16", "utf-16-le", "utf-32", "latin-1"):
+        with pytest.raises(score.BadRequest) as refused:
+            score.parse_request(text.encode(encoding), COLUMNS)
+        assert (refused.value.status, str(refused.value)) == (
+            400,
+            "request body is not UTF-8 text; send JSON encoded in UTF-8",
+        ), encoding
+    frame = score.parse_request(text.encode("utf-8-sig"), COLUMNS)  # a byte order mark is fine
+    assert frame["CITY"].tolist() == ["Zürich"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b"],
+)
+def test_a_body_not_declared_as_json_is_refused_as_unsupported(serving, content_type):
+    assert post(split(ROW), content_type) == (
+        415,
+        {"message": "Content-Type must be application/json; send the body as JSON"},
+    )
+
+
+def test_a_json_content_type_may_carry_a_utf8_charset_only(serving):
+    for content_type in ("application/json; charset=utf-8", 'Application/JSON;charset="UTF-8"'):
+        assert post(split(ROW), content_type) == (200, {"predictions": [1], "probabilities": [0.7]})
+    for charset in ("latin-1", "utf-16"):
+        assert post(split(ROW), f"application/json; charset={charset}") == (
+            415,
+            {"message": "Content-Type declares a charset other than utf-8; send JSON in UTF-8"},
+        )
+
+
+class Stream(io.RawIOBase):
+    """A request body that counts the bytes read from it: ``data``, then spaces
+    without end if ``endless``. Reading a million bytes fails the test."""
+
+    def __init__(self, data: bytes = b"", endless: bool = False) -> None:
+        self.data, self.endless, self.taken = data, endless, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = len(buffer) if self.endless else min(len(buffer), len(self.data) - self.taken)
+        assert self.taken + count < 10**6, "read on and on"
+        buffer[:count] = self.data[self.taken : self.taken + count].ljust(count)
+        self.taken += count
+        return count
+
+
+def streamed(stream: Stream, content_length: int | None) -> dict:
+    """The environ of a JSON POST whose body is ``stream``; chunked when there
+    is no ``content_length``, as gunicorn presents it (input_terminated)."""
+    environ = EnvironBuilder(method="POST", content_type="application/json").get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ.update({"wsgi.input": stream, "wsgi.input_terminated": True})
+    if content_length is None:
+        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+    else:
+        environ["CONTENT_LENGTH"] = str(content_length)
+    return environ
+
+
+TOO_LARGE = {"message": "request body is larger than 1000 bytes; send fewer rows"}
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(serving, monkeypatch):
+    monkeypatch.setattr(score, "MAX_BYTES", 1000)
+    stream = Stream(endless=True)
+    assert answer(streamed(stream, 1001)) == (413, TOO_LARGE)
+    assert stream.taken == 0
+
+
+def test_a_chunked_body_is_read_up_to_one_byte_past_the_limit(serving, monkeypatch):
+    monkeypatch.setattr(score, "MAX_BYTES", 1000)
+    monkeypatch.setattr(score, "READ_CHUNK", 300)
+    stream = Stream(split(ROW), endless=True)
+    assert answer(streamed(stream, None)) == (413, TOO_LARGE)
+    assert stream.taken == 1001
+    # One within the limit is scored: it ends where the stream does.
+    stream = Stream(split(ROW))
+    assert answer(streamed(stream, None)) == (200, {"predictions": [1], "probabilities": [0.7]})
 
 
 def test_an_unknown_column_name_is_clipped_in_the_message():
