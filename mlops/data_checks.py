@@ -1,15 +1,18 @@
 """Checks a raw CSV file against the data settings before it is registered.
 
-``check_table(path, data)`` returns a ``TableProfile`` or raises
+``check_table(path, data, test_size=...)`` returns a ``TableProfile`` or raises
 ``DataError`` naming the file, the column and the settings key to change.
-It reads the file once and writes nothing.
+It reads the file once (and its header line again) and writes nothing.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mlops.errors import UserError
@@ -17,6 +20,9 @@ from mlops.settings import DataSettings
 
 # HistGradientBoosting bins a categorical column into at most 255 categories.
 MAX_CATEGORIES = 255
+# Rows of each class the split must leave on each side (see min_rows_per_class).
+MIN_TEST_ROWS_PER_CLASS = 1
+MIN_TRAIN_ROWS_PER_CLASS = 2
 
 
 class DataError(UserError):
@@ -29,6 +35,7 @@ class TableProfile:
     columns: tuple[str, ...]
     features: tuple[str, ...]
     positive_rate: float
+    classes: tuple[str, ...]
 
 
 def feature_columns(columns: list[str] | tuple[str, ...], data: DataSettings) -> tuple[str, ...]:
@@ -39,8 +46,9 @@ def feature_columns(columns: list[str] | tuple[str, ...], data: DataSettings) ->
     return tuple(c for c in columns if c in chosen and c not in dropped)
 
 
-def check_table(path: Path, data: DataSettings) -> TableProfile:
-    """Validate the CSV file at ``path`` for the columns and target in ``data``."""
+def check_table(path: Path, data: DataSettings, *, test_size: float = 0.2) -> TableProfile:
+    """Validate the CSV file at ``path`` for the columns and target in ``data``,
+    and for a stratified train/test split of ``test_size`` (``pipeline.test_size``)."""
     table = _read_csv(path)
     columns = [str(c) for c in table.columns]
     require_columns(columns, data, where=path)
@@ -51,12 +59,52 @@ def check_table(path: Path, data: DataSettings) -> TableProfile:
     _check_sensitive(path, table[data.sensitive_column], data.sensitive_column)
     for column in features:
         _check_feature(path, table[column], column)
+    _check_class_sizes(path, table, target, data, test_size)
     return TableProfile(
         rows=len(table),
         columns=tuple(columns),
         features=features,
         positive_rate=float((target == data.positive_class).mean()),
+        classes=tuple(sorted(target.unique())),
     )
+
+
+def min_rows_per_class(test_size: float) -> int:
+    """The fewest rows each class of the target needs so that the prep step's
+    stratified split of ``test_size`` leaves at least one row of it in the test
+    set and at least two in the train set.
+
+    Why those counts: the evaluate step scores the test set with metrics such
+    as AUC that need both classes in it, so one test row of each class. The
+    train step needs the class too, and one train row is not enough: on more
+    than 10,000 rows HistGradientBoostingClassifier holds out a stratified
+    validation set for early stopping, which refuses a class with a single row.
+
+    How the split counts: ``stratified_split`` in pipelines/src/prep.py puts
+    ``round(n * test_size)`` of a class's ``n`` rows in the test set and the
+    rest in the train set, and Python rounds halves to even (``round(0.5)`` is
+    0, ``round(1.5)`` is 2). So the answer is found by counting as it does, not
+    by a formula. As ``n`` grows by one, the test count and the train count each
+    grow by zero or one (``test_size`` is below 1), so once both are enough they
+    stay enough: the first ``n`` that works is the minimum. The search starts
+    from bounds no rounding can beat: a test count of 1 needs ``n * test_size``
+    of at least 0.5, a train count of 2 needs ``n * (1 - test_size)`` of at
+    least 1.5. With ``test_size`` 0.2 the minimum is 3 (1 test row, 2 train
+    rows); with 0.5 it is 4 (3 rows would put round(1.5) = 2 in the test set).
+    """
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
+    rows = max(
+        MIN_TEST_ROWS_PER_CLASS + MIN_TRAIN_ROWS_PER_CLASS,
+        math.floor((MIN_TEST_ROWS_PER_CLASS - 0.5) / test_size) - 1,
+        math.floor((MIN_TRAIN_ROWS_PER_CLASS - 0.5) / (1 - test_size)) - 1,
+    )
+    while not (
+        round(rows * test_size) >= MIN_TEST_ROWS_PER_CLASS
+        and rows - round(rows * test_size) >= MIN_TRAIN_ROWS_PER_CLASS
+    ):
+        rows += 1
+    return rows
 
 
 def require_file(path: Path) -> None:
@@ -78,7 +126,25 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: not a readable CSV file ({reason})") from None
     if table.empty:
         raise DataError(f"{path}: the file has a header but no rows")
+    _check_header(path)
     return table
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a header that names a column twice. pandas renames the second
+    ``x`` to ``x.1``, so the duplicates are found in the header line as written
+    (read again, alone, with no renaming). Blank names are left to pandas,
+    which calls each one ``Unnamed: <position>``."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(name) for name in header.iloc[0]]
+    seen = Counter(name for name in names if name.strip())
+    repeated = [name for name, count in seen.items() if count > 1]
+    if repeated:
+        shown = ", ".join(f"{name!r} ({seen[name]} times)" for name in repeated)
+        raise DataError(
+            f"{path}: the header repeats column {shown}; rename or remove the repeated "
+            "columns so that each column has its own name"
+        )
 
 
 def require_columns(
@@ -104,6 +170,7 @@ def require_columns(
 
 def _check_target(path: Path, values: pd.Series, data: DataSettings) -> pd.Series:
     column = data.target_column
+    _check_finite(path, values, f"target column {column!r}")
     if values.isna().any():
         raise DataError(
             f"{path}: target column {column!r} has {int(values.isna().sum())} empty values; "
@@ -131,6 +198,7 @@ def _whole_floats(values: pd.Series) -> bool:
 
 
 def _check_sensitive(path: Path, values: pd.Series, column: str) -> None:
+    _check_finite(path, values, f"sensitive column {column!r}")
     if values.isna().any():
         raise DataError(
             f"{path}: sensitive column {column!r} has {int(values.isna().sum())} empty values; "
@@ -143,12 +211,56 @@ def _check_sensitive(path: Path, values: pd.Series, column: str) -> None:
         )
 
 
+def _check_finite(path: Path, values: pd.Series, name: str) -> None:
+    """Refuse infinite numbers (``inf``, ``-inf``, ``Infinity`` in the file), which
+    the model cannot fit on; empty cells stay allowed where they were."""
+    if not pd.api.types.is_float_dtype(values):
+        return
+    infinite = int(np.isinf(values).sum())
+    if infinite:
+        raise DataError(
+            f"{path}: {name} has an infinite number (inf or -inf) in {infinite} of "
+            f"{len(values)} rows; fix those values or remove those rows"
+        )
+
+
+def _check_class_sizes(
+    path: Path, table: pd.DataFrame, target: pd.Series, data: DataSettings, test_size: float
+) -> None:
+    """Refuse a class with too few rows for the split, counted as the prep step
+    counts them: it drops repeated records before it splits."""
+    minimum = min_rows_per_class(test_size)
+    repeated = table.duplicated()
+    counts = target[~repeated].value_counts()
+    counted = " (a record repeated in the file counts once)" if repeated.any() else ""
+    column, positive = data.target_column, data.positive_class
+    needs = (
+        f"the split of pipeline.test_size {test_size} needs at least {minimum} rows of each "
+        f"class ({MIN_TEST_ROWS_PER_CLASS} for the test set, {MIN_TRAIN_ROWS_PER_CLASS} for "
+        "the train set)"
+    )
+    if counts.get(positive, 0) == 1:
+        raise DataError(
+            f"{path}: data.positive_class {positive!r} has a single row in target column "
+            f"{column!r}{counted}; the model can neither learn that class nor be tested on it, "
+            f"and {needs}: add rows of that class or check data.positive_class"
+        )
+    for value, count in sorted(counts.items()):
+        if count < minimum:
+            raise DataError(
+                f"{path}: target column {column!r} has {count} rows of class {value!r}"
+                f"{counted}, fewer than {minimum} rows per class for the split; {needs}: "
+                "add rows of that class"
+            )
+
+
 def _check_feature(path: Path, values: pd.Series, column: str) -> None:
     if values.isna().all():
         raise DataError(
             f"{path}: feature column {column!r} is empty; add it to data.features.exclude"
         )
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        _check_finite(path, values, f"feature column {column!r}")
         return
     categories = values.nunique()
     if categories > MAX_CATEGORIES:

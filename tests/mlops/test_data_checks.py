@@ -1,6 +1,8 @@
+import pandas as pd
+import prep
 import pytest
 
-from mlops.data_checks import DataError, check_table, feature_columns
+from mlops.data_checks import DataError, check_table, feature_columns, min_rows_per_class
 from mlops.settings import load_settings
 from tests.conftest import REPO, sample_frame
 
@@ -18,6 +20,14 @@ def write(tmp_path, table, name="data.csv"):
     return path
 
 
+def with_class_rows(negatives, positives=30):
+    """Sample rows with ``negatives`` rows of class 0 and ``positives`` of class 1."""
+    table = sample_frame(500)
+    return pd.concat(
+        [table[table[TARGET] == 0].head(negatives), table[table[TARGET] == 1].head(positives)]
+    )
+
+
 def test_the_sample_data_passes_and_is_profiled(tmp_path, data_settings):
     profile = check_table(write(tmp_path, sample_frame(500)), data_settings)
     assert profile.rows == 500
@@ -25,6 +35,19 @@ def test_the_sample_data_passes_and_is_profiled(tmp_path, data_settings):
     assert TARGET not in profile.features
     assert len(profile.features) == 22
     assert 0.1 < profile.positive_rate < 0.4
+    assert profile.classes == ("0", "1")
+
+
+def test_the_classes_are_the_target_values_as_text_sorted(tmp_path, data_settings):
+    table = sample_frame(50)
+    table[TARGET] = table[TARGET].map({0: "no", 1: "yes"})
+    settings = data_settings.model_copy(update={"positive_class": "yes"})
+    assert check_table(write(tmp_path, table), settings).classes == ("no", "yes")
+
+
+def test_whole_float_classes_read_as_integers(tmp_path, data_settings):
+    table = sample_frame(50).astype({TARGET: "float64"})
+    assert check_table(write(tmp_path, table), data_settings).classes == ("0", "1")
 
 
 def test_the_shipped_file_with_its_own_line_endings_passes(data_settings):
@@ -84,6 +107,105 @@ def test_a_target_with_empty_values_is_refused(tmp_path, data_settings):
     table.loc[3, TARGET] = None
     with pytest.raises(DataError, match="has 1 empty values; every row needs a label"):
         check_table(write(tmp_path, table), data_settings)
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path, data_settings):
+    # pandas would read the second one as "AGE.1", a feature of its own.
+    table = sample_frame(50).rename(columns={"PAY_2": "AGE"})
+    with pytest.raises(DataError, match=r"data.csv: the header repeats column 'AGE' \(2 times\)"):
+        check_table(write(tmp_path, table), data_settings)
+
+
+def test_a_repeated_target_column_is_named(tmp_path, data_settings):
+    table = sample_frame(50)
+    table = table.assign(copy=table[TARGET]).rename(columns={"copy": TARGET})
+    with pytest.raises(DataError, match=rf"repeats column '{TARGET}' \(2 times\); rename or"):
+        check_table(write(tmp_path, table), data_settings)
+
+
+def test_infinite_numbers_in_a_feature_are_counted_in_every_spelling(tmp_path, data_settings):
+    table = sample_frame(50).astype({"AGE": object})
+    table.loc[[1, 2, 3], "AGE"] = ["inf", "-inf", "Infinity"]
+    with pytest.raises(DataError, match=r"'AGE' has an infinite number \(inf or -inf\) in 3 of 50"):
+        check_table(write(tmp_path, table), data_settings)
+
+
+def test_empty_cells_in_a_numeric_feature_still_pass(tmp_path, data_settings):
+    table = sample_frame(50).astype({"AGE": "float64"})
+    table.loc[[1, 2], "AGE"] = None
+    assert check_table(write(tmp_path, table), data_settings).rows == 50
+
+
+def test_an_infinite_number_in_the_target_is_refused(tmp_path, data_settings):
+    table = sample_frame(50).astype({TARGET: "float64"})
+    table.loc[4, TARGET] = float("inf")
+    with pytest.raises(DataError, match=rf"target column '{TARGET}' has an infinite .* in 1 of 50"):
+        check_table(write(tmp_path, table), data_settings)
+
+
+def test_an_infinite_number_in_the_sensitive_column_is_refused(tmp_path, data_settings):
+    table = sample_frame(50).astype({"SEX": "float64"})
+    table.loc[[0, 9], "SEX"] = float("-inf")
+    with pytest.raises(DataError, match="column 'SEX' has an infinite .* 2 of 50 rows; fix"):
+        check_table(write(tmp_path, table), data_settings)
+
+
+@pytest.mark.parametrize(("test_size", "rows"), [(0.2, 3), (0.1, 6), (0.5, 4), (0.8, 8)])
+def test_the_minimum_rows_per_class_follow_the_rounding_of_the_split(test_size, rows):
+    assert min_rows_per_class(test_size) == rows
+
+
+@pytest.mark.parametrize("test_size", [0.01, 0.1, 0.2, 0.25, 1 / 3, 0.5, 0.75, 0.9])
+def test_the_minimum_rows_per_class_is_what_the_prep_split_needs(test_size):
+    def split(rows):
+        """(train, test) rows of a class of ``rows`` rows in the prep step's split."""
+        table = pd.DataFrame({"label": [0] * rows + [1] * 50})
+        train, test = prep.stratified_split(table, "label", test_size, seed=0)
+        return int((train["label"] == 0).sum()), int((test["label"] == 0).sum())
+
+    rows = min_rows_per_class(test_size)
+    train, test = split(rows)
+    assert train >= 2 and test >= 1
+    train, test = split(rows - 1)
+    assert train < 2 or test < 1
+
+
+def test_a_class_with_too_few_rows_for_the_split_is_refused(tmp_path, data_settings):
+    with pytest.raises(
+        DataError,
+        match=rf"'{TARGET}' has 2 rows of class '0', fewer than 3 rows per class for the split",
+    ):
+        check_table(write(tmp_path, with_class_rows(2)), data_settings)
+
+
+def test_the_minimum_rows_per_class_follows_the_test_size(tmp_path, data_settings):
+    path = write(tmp_path, with_class_rows(3))
+    assert check_table(path, data_settings).rows == 33
+    with pytest.raises(DataError, match=r"has 3 rows of class '0', fewer than 4 rows per class"):
+        check_table(path, data_settings, test_size=0.5)
+
+
+def test_a_repeated_record_counts_once_for_the_split(tmp_path, data_settings):
+    table = with_class_rows(2)
+    table = pd.concat([table, table.head(1)])
+    with pytest.raises(DataError, match=r"has 2 rows of class '0' \(a record repeated"):
+        check_table(write(tmp_path, table), data_settings)
+
+
+def test_a_positive_class_with_a_single_row_is_named(tmp_path, data_settings):
+    with pytest.raises(
+        DataError,
+        match=rf"data.positive_class '1' has a single row in target column '{TARGET}'",
+    ):
+        check_table(write(tmp_path, with_class_rows(30, positives=1)), data_settings)
+
+
+def test_a_text_positive_class_with_a_single_row_is_named(tmp_path, data_settings):
+    table = with_class_rows(30, positives=1)
+    table[TARGET] = table[TARGET].map({0: "no", 1: "yes"})
+    settings = data_settings.model_copy(update={"positive_class": "yes"})
+    with pytest.raises(DataError, match="data.positive_class 'yes' has a single row"):
+        check_table(write(tmp_path, table), settings)
 
 
 def test_a_text_column_with_too_many_values_is_refused(tmp_path, data_settings):

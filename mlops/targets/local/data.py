@@ -4,13 +4,16 @@ Layout: ``<state>/data/<name>/<version>/<file>`` plus ``asset.json`` beside
 it. The version is the first 12 hex digits of the file's SHA-256. A version
 folder appears in one rename, after the copy was hashed and validated, so a
 failed registration leaves nothing behind and a concurrent reader never sees
-half a version.
+half a version. The staging folder's name holds the registering process's
+id (``.staging-<pid>-...``), so a registration killed outright leaves a
+folder the next one recognises as stale and removes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import asdict, replace
@@ -23,18 +26,21 @@ from mlops.targets.base import VERSION_LENGTH, DataAsset
 
 ASSET_FILE = "asset.json"
 CHUNK = 1 << 20
+STAGING = ".staging-"
 
 
 class LocalDataStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def register(self, source: Path, data: DataSettings) -> DataAsset:
-        """Copy, hash and validate ``source``; return its version (new or existing)."""
+    def register(self, source: Path, data: DataSettings, test_size: float = 0.2) -> DataAsset:
+        """Copy, hash and validate ``source`` (for a split of ``test_size``); return
+        its version (new or existing)."""
         require_file(source)
         folder = self.root / data.asset_name
         folder.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+        _remove_stale_staging(folder)
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=folder))
         try:
             copy = staging / source.name
             digest = _copy_and_hash(source, copy)
@@ -42,7 +48,7 @@ class LocalDataStore:
             if existing := self._read(folder / version):
                 return existing
             # Validate the copy, not the source: the bytes checked are the bytes kept.
-            profile = check_table(copy, data)
+            profile = check_table(copy, data, test_size=test_size)
             asset = DataAsset(
                 name=data.asset_name,
                 version=version,
@@ -50,6 +56,7 @@ class LocalDataStore:
                 sha256=digest,
                 rows=profile.rows,
                 columns=profile.columns,
+                classes=profile.classes,
                 created=datetime.now(UTC).isoformat(timespec="microseconds"),
             )
             (staging / ASSET_FILE).write_text(json.dumps(asdict(asset), indent=2))
@@ -81,8 +88,33 @@ class LocalDataStore:
         # The copy's path follows the folder, so a moved checkout keeps its assets.
         path = str(folder / Path(fields["path"]).name)
         return DataAsset(
-            **{**fields, "path": path, "columns": tuple(fields["columns"]), "new": False}
+            **{
+                **fields,
+                "path": path,
+                "columns": tuple(fields["columns"]),
+                "classes": tuple(fields.get("classes", ())),
+                "new": False,
+            }
         )
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    # A registration killed before its `finally` ran (kill -9, power loss) leaves
+    # its staging folder; one whose process is gone is removed.
+    for staging in folder.glob(f"{STAGING}*"):
+        pid = staging.name.removeprefix(STAGING).partition("-")[0]
+        if not pid.isdigit() or not _alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: not ours to judge
+    return True
 
 
 def _copy_and_hash(source: Path, target: Path) -> str:

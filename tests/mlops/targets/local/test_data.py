@@ -1,4 +1,6 @@
 import hashlib
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,25 @@ def test_a_moved_state_folder_keeps_its_assets_usable(project, store, data_setti
     (project / ".mlops").rename(moved)
     found = LocalDataStore(moved / "data").get("credit-default", asset.version)
     assert Path(found.path).read_bytes() == (project / "data" / "credit.csv").read_bytes()
+
+
+def test_a_registration_killed_outright_leaves_a_folder_the_next_one_removes(
+    project, store, data_settings
+):
+    source = project / "data" / "credit.csv"
+    folder = store.root / "credit-default"
+    killed = folder / f".staging-{_ended_pid()}-abc"
+    killed.mkdir(parents=True)
+    (killed / "credit.csv").write_bytes(source.read_bytes())
+    running = folder / f".staging-{os.getpid()}-def"  # a registration still at work
+    running.mkdir()
+    asset = store.register(source, data_settings)
+    assert not killed.exists()
+    assert running.exists()
+    assert Path(asset.path).exists()
+
+
+def _ended_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
