@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,14 @@ def write_settings(root: Path, **sections) -> Path:
     path = root / "mlops.yml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
     return path
+
+
+def wait_until(condition, seconds: float = 15) -> None:
+    """Wait for ``condition()`` to hold, failing the test after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def free_port() -> int:

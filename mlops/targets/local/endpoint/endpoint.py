@@ -1,157 +1,252 @@
 """The local online endpoint: a router and one scoring server per deployment.
 
-Everything lives under ``<state>/endpoints/<name>/``:
+Everything lives under ``<state>/endpoints/<name>/`` (owner-only):
 
-- ``endpoint.json``, the state: router port and pid, a revision number, the
-  traffic map, and per deployment its model, port, pid and request timeout.
-  It is replaced atomically on every change; the router re-reads it.
-- ``deployments/<deployment>/``: the code snapshot, the model files under
-  ``azureml-models/<model>/<version>/`` (``AZUREML_MODEL_DIR``, laid out as
-  Azure ML mounts it) and ``server.log``.
-- ``router.log``, and ``logs/`` with the server logs of failed deployments.
+- ``endpoint.json``, the state (``state.py``), and ``endpoint.json.prev``;
+- ``deployments/<deployment>/``: the code snapshot, the model files and
+  ``server.log`` of each deployment (``servers.py``);
+- ``router.log``.
 
-A deployment is ``azureml-inference-server-http`` (the server Azure ML's
-managed online endpoints run) serving the scoring script, under gunicorn as
-its ``azmlinfsrv`` command runs it, but bound to 127.0.0.1 rather than all
-interfaces. Processes run in their own sessions so they outlive the command
-that started them; ``delete`` stops them.
+The router (``router.py``) and the servers run in their own sessions, so
+they outlive the command that started them, and carry markers by which they
+are found and stopped (``processes.py``). A deployment goes through the
+statuses ``creating`` (started by a deploy), ``ready`` (it answered) and
+``live`` (it took traffic); from ``ready`` on, the router restarts its server
+if it dies. Whatever holds the endpoint lock first calls ``resume``, which
+restores the state file from its previous revision if it is unreadable,
+removes what an interrupted deploy left behind and starts what has stopped.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
-import os
+import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops.deployment_spec import DeploymentSpec
+from mlops.errors import UserError
+from mlops.lineage import model_digest
 from mlops.targets.base import Deployment, DeploymentError, Endpoint, Printer
+from mlops.targets.local.child_env import child_env
+from mlops.targets.local.endpoint import lock, processes, servers
+from mlops.targets.local.endpoint.ports import HOST, free_port, port_free
+from mlops.targets.local.endpoint.probes import router_status, server_ready, tail, wait_ready
+from mlops.targets.local.endpoint.router import DEPLOYMENT_HEADER, TOKEN_ENV
+from mlops.targets.local.endpoint.state import EndpointState, StateUnreadable
+from mlops.targets.local.files import private_folder
 
-STATE_FILE = "endpoint.json"
 ROUTER_MODULE = "mlops.targets.local.endpoint.router"
-ADMIN_PATH = "/-/router"
-DEPLOYMENT_HEADER = "azureml-model-deployment"
-WORKER_TIMEOUT_SECONDS = "300"  # as azmlinfsrv sets it
-LOG_TAIL_LINES = 15
+ROUTER_START_SECONDS = 30
+# How long a deploy waits for the router to take a new state revision; a
+# router that has not taken it by then is not serving the endpoint.
+ROUTER_TAKES_SECONDS = 5
 
 
 class LocalEndpoint:
-    def __init__(self, root: Path, name: str, port: int) -> None:
+    def __init__(self, root: Path, name: str, port: int, lock_wait_seconds: float = 900) -> None:
         self.name = name
         self.port = port
+        self.lock_wait_seconds = lock_wait_seconds
+        self.root = root
         self.folder = root / name
-        self.state_path = self.folder / STATE_FILE
-
-    # state
-
-    def read_state(self) -> dict | None:
-        try:
-            return json.loads(self.state_path.read_text())
-        except FileNotFoundError:
-            return None
-        except ValueError:
-            raise DeploymentError(
-                f"{self.state_path}: not readable; stop the endpoint with "
-                "`mlops endpoint stop` (it removes the file)"
-            ) from None
-
-    def _write_state(self, state: dict) -> None:
-        state["revision"] = state.get("revision", 0) + 1
-        self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = self.state_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(state, indent=2))
-        temporary.replace(self.state_path)
+        self.state = EndpointState(self.folder)
+        self.lock_path = root / f".{name}.lock"
 
     @property
-    def scoring_uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}/score"
+    def router_marker(self) -> str:
+        return str(self.state.path)
+
+    def _deployment_folder(self, name: str) -> Path:
+        return self.folder / "deployments" / name
+
+    def server_marker(self, deployment: str) -> str:
+        """The argument by which deployment ``deployment``'s server processes are found."""
+        return servers.marker(self._deployment_folder(deployment))
+
+    # reading
 
     def get(self) -> Endpoint | None:
-        state = self.read_state()
+        """The endpoint as its state says, with each deployment's server checked;
+        None when there is none. Raises ``StateUnreadable``."""
+        state, _ = self.state.read()
         if state is None:
             return None
+        markers = {
+            name: servers.marker(self._deployment_folder(name)) for name in state["deployments"]
+        }
+        running = processes.running({*markers.values(), self.router_marker})
         deployments = tuple(
             Deployment(
                 name=name,
                 model=item["model"],
-                scoring_uri=f"http://127.0.0.1:{item['port']}/score",
-                state="Succeeded"
-                if _alive(item["pid"], _bind(item["port"]))
-                else "Failed: the server is not running",
+                scoring_uri=f"http://{HOST}:{item['port']}/score",
+                state=_state_of(item, markers[name] in running),
+                model_digest=item.get("model_digest"),
             )
             for name, item in sorted(state["deployments"].items())
         )
-        router_up = _alive(state.get("router_pid"), str(self.state_path))
+        router_up = self.router_marker in running
         return Endpoint(
             name=self.name,
-            scoring_uri=f"http://127.0.0.1:{state['port']}/score" if router_up else "",
+            scoring_uri=f"http://{HOST}:{state['port']}/score" if router_up else "",
             traffic=dict(state["traffic"]),
             deployments=deployments,
         )
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.folder.parent / f".{self.name}.lock", "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise DeploymentError(
-                    f"another deploy to endpoint {self.name!r} is in progress; wait for it"
-                ) from None
-            yield
+    def versions_in_use(self, model_name: str) -> list[int]:
+        """The version numbers of ``model_name`` that the endpoint's state names."""
+        try:
+            state, _ = self.state.read()
+        except StateUnreadable:
+            return []
+        found = []
+        for item in (state or {"deployments": {}})["deployments"].values():
+            name, _, version = item["model"].rpartition(":")
+            if name == model_name and version.isdigit():
+                found.append(int(version))
+        return found
 
-    # router
+    def check_port(self, setting: str) -> None:
+        """Raise ``UserError`` when the endpoint's port is taken by something that is
+        not this endpoint's router (``setting`` names the key that sets the port)."""
+        if port_free(self.port) or processes.alive(self.router_marker):
+            return
+        raise UserError(
+            f"{setting}: port {self.port} is in use by another program; set {setting} to a "
+            "free port, or stop that program"
+        )
 
-    def start_router(self) -> subprocess.Popen | None:
-        """Start the router unless it is running and answering; returns the new process."""
-        state = self.read_state() or {"name": self.name, "traffic": {}, "deployments": {}}
-        router = str(self.state_path)
-        if _alive(state.get("router_pid"), router) and self._router_status(state["port"]):
+    # the lock, and coming back to a known state
+
+    def lock(self, show: Printer):
+        private_folder(self.root)
+        return lock.hold(self.lock_path, self.name, self.lock_wait_seconds, show)
+
+    def resume(self, show: Printer) -> None:
+        """Called with the lock held: see the module docstring. Raises
+        ``DeploymentError`` when a server does not come back."""
+        try:
+            state, note = self.state.read()
+        except StateUnreadable as error:
+            show(f"endpoint {self.name}: {error}")
+            self.delete()
+            show(f"endpoint {self.name}: its processes are stopped and it is removed")
+            return
+        if state is None:
+            processes.stop(str(self.folder) + "/", prefix=True)  # orphans of a lost folder
+            return
+        if note:
+            show(f"endpoint {self.name}: {note}")
+            state = self.state.write(state)
+        self._remove_leftovers(state, show)
+        state, _ = self.state.read()
+        if not state["deployments"]:
+            show(f"endpoint {self.name}: no deployment is left (a first deploy was interrupted)")
+            self.delete()
+            show(f"endpoint {self.name}: removed")
+            return
+        self._bring_back(state, show)
+
+    def _remove_leftovers(self, state: dict, show: Printer) -> None:
+        traffic = state["traffic"]
+        serving = any(share > 0 for share in traffic.values())
+        for name, item in sorted(state["deployments"].items()):
+            if traffic.get(name, 0) > 0 or (item["status"] == "live" and not serving):
+                continue
+            why = "it never took traffic (an interrupted deploy)"
+            if item["status"] == "live":
+                why = "it takes no traffic (an interrupted swap)"
+            show(f"deployment {name}: {why}; removing it")
+            self.delete_deployment(name)
+
+    def _bring_back(self, state: dict, show: Printer) -> None:
+        router = self._start_router(state)
+        markers = {n: servers.marker(self._deployment_folder(n)) for n in state["deployments"]}
+        running = processes.running(set(markers.values()))
+        stopped = [n for n in state["deployments"] if markers[n] not in running]
+        for name in stopped:
+            item = state["deployments"][name]
+            if not port_free(item["port"]):
+                item["port"] = free_port()
+        if stopped:
+            state = self.state.write(state)
+        self._wait_router(router, show)
+        for name in stopped:  # the router starts them again: they had been ready
+            show(f"deployment {name}: not running; starting {state['deployments'][name]['model']}")
+        deadline = time.monotonic() + max(
+            (state["deployments"][n]["readiness_seconds"] for n in stopped), default=0
+        )
+        for name in stopped:
+            item, log = state["deployments"][name], self._deployment_folder(name) / "server.log"
+            # Ready once its server answers and the router has seen it answer.
+            while not server_ready(item["port"]) or name in self._router_down(state):
+                if time.monotonic() > deadline:
+                    raise DeploymentError(
+                        f"deployment {name} did not come back; {tail(log)}\nfull log: {log}\n"
+                        "remove the endpoint with `mlops endpoint stop` and deploy again"
+                    )
+                time.sleep(0.1)
+            show(f"deployment {name}: ready")
+
+    def _router_down(self, state: dict) -> list[str]:
+        status = router_status(self.port, state["router"]["token"])
+        return list(status.get("down", [])) if status else list(state["deployments"])
+
+    # the router
+
+    def _start_router(self, state: dict):
+        """Start the router unless it runs and answers; save its token in ``state``
+        first (the router refuses a state without it). Returns the new process."""
+        token = state.get("router", {}).get("token", "")
+        up = processes.alive(self.router_marker)
+        if up and state["port"] == self.port and router_status(self.port, token):
             return None
-        _stop(state.get("router_pid"), router)
+        # Stuck, orphaned or on an old port: replaced.
+        processes.stop(self.router_marker)
         state["port"] = self.port
-        log = self.folder / "router.log"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", ROUTER_MODULE, "--state", str(self.state_path)]
-        process = _spawn([*command, "--port", str(self.port)], log, cwd=self.folder)
-        state["router_pid"] = process.pid
-        self._write_state(state)
-        return process
+        state["router"] = {"token": secrets.token_urlsafe(24)}
+        self.state.write(state)
+        command = [sys.executable, "-m", ROUTER_MODULE, "--state", self.router_marker]
+        env = child_env({TOKEN_ENV: state["router"]["token"]})
+        return processes.spawn(
+            [*command, "--port", str(self.port)], self.folder / "router.log", self.folder, env
+        )
 
-    def wait_router(self, process: subprocess.Popen | None, show: Printer) -> None:
-        """Return once a router started by ``start_router`` answers."""
+    def _wait_router(self, process, show: Printer) -> None:
         if process is None:
             return
+        token = self.state.read()[0]["router"]["token"]
         log = self.folder / "router.log"
-        deadline = time.monotonic() + 30
-        while self._router_status(self.port) is None:
+        deadline = time.monotonic() + ROUTER_START_SECONDS
+        while router_status(self.port, token) is None:
             if process.poll() is not None or time.monotonic() > deadline:
-                _stop(process.pid)
+                processes.stop(self.router_marker)
                 raise DeploymentError(
                     f"the endpoint router did not start on port {self.port} (is the port in "
-                    f"use? set local.endpoint_port); {_tail(log)}\nfull log: {log}"
+                    f"use? set local.endpoint_port); {tail(log)}\nfull log: {log}"
                 )
             time.sleep(0.05)
-        show(f"endpoint {self.name}: {self.scoring_uri}")
+        show(f"endpoint {self.name}: http://{HOST}:{self.port}/score")
 
-    def _router_status(self, port: int) -> dict | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{ADMIN_PATH}", timeout=2) as r:
-                return json.loads(r.read())
-        except (OSError, ValueError):
-            return None
+    def _router_takes(self, revision: int, drained: list[str], limit: float) -> bool:
+        """Wait until the router serves state ``revision`` and has no request in
+        flight to ``drained``, up to ``limit`` s; whether it took the revision."""
+        token = self.state.read()[0]["router"]["token"]
+        deadline = time.monotonic() + limit
+        took = False
+        while time.monotonic() < deadline:
+            status = router_status(self.port, token)
+            took = status is not None and status["revision"] >= revision
+            if took and not any(status["inflight"].get(name) for name in drained):
+                return True
+            time.sleep(0.02)
+        return took
 
     # deployments
 
@@ -159,122 +254,58 @@ class LocalEndpoint:
         self, name: str, model_ref: str, model_dir: Path, spec: DeploymentSpec, show: Printer
     ) -> Deployment:
         """Start the router if needed and deployment ``name`` at 0 % traffic; return
-        once both answer. The two start side by side: each takes seconds."""
-        router = self.start_router()
-        state = self.read_state()
+        once both answer. On ``DeploymentError`` the caller removes the deployment."""
+        state, _ = self.state.read()
+        state = state or {"name": self.name, "port": self.port, "traffic": {}, "deployments": {}}
         if name in state["deployments"]:
             raise DeploymentError(f"deployment {name} already exists on endpoint {self.name}")
-        folder = self.folder / "deployments" / name
+        folder = self._deployment_folder(name)
         shutil.rmtree(folder, ignore_errors=True)
-        model_name, version = model_ref.split(":")
-        model_root = folder / "azureml-models" / model_name / version
-        shutil.copytree(model_dir, model_root / model_dir.name)
-        code = folder / "code"
-        shutil.copytree(spec.code, code, ignore=shutil.ignore_patterns("__pycache__"))
-        state["deployments"][name] = {
+        private_folder(folder)
+        model_name, version = model_ref.rsplit(":", 1)
+        served = folder / "azureml-models" / model_name / version / model_dir.name
+        shutil.copytree(model_dir, served)
+        shutil.copytree(spec.code, folder / "code", ignore=shutil.ignore_patterns("__pycache__"))
+        item = {
             "model": model_ref,
-            "port": _free_port(),
-            "pid": None,
+            "model_digest": model_digest(served),
+            "port": free_port(),
+            "status": "creating",
             "scoring_script": spec.scoring_script,
             "environment_variables": dict(spec.environment_variables),
             "request_timeout_ms": spec.request_timeout_ms,
             "readiness_seconds": spec.readiness_seconds,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+        state["deployments"][name] = item
         state["traffic"].setdefault(name, 0)
-        process = self._start_server(state, name)
-        port = state["deployments"][name]["port"]
-        show(f"deployment {name}: starting {model_ref} on port {port}")
+        router = self._start_router(state)
+        if router is None:
+            self.state.write(state)
+        # The router and the server start side by side: each takes seconds.
+        process = self._start_server(name, item)
+        show(f"deployment {name}: starting {model_ref} on port {item['port']}")
         started = time.monotonic()
-        try:
-            self.wait_router(router, show)
-            self._wait_ready(process, port, spec.readiness_seconds, folder / "server.log")
-        except DeploymentError as error:
-            kept = self.delete_deployment(name, keep_log=True)
-            raise DeploymentError(f"deployment {name}: {error}\nfull log: {kept}") from None
+        self._wait_router(router, show)
+        wait_ready(process, item["port"], spec.readiness_seconds, folder / servers.LOG_FILE)
+        self._set_status(name, "ready")
         show(f"deployment {name}: ready in {time.monotonic() - started:.1f} s")
         return self.get().deployment(name)
 
-    def _start_server(self, state: dict, name: str) -> subprocess.Popen:
-        """Start the scoring server of deployment ``name`` from its folder and its
-        entry in ``state`` (on its recorded port, or a free one if that is taken)
-        and save the state with the new pid."""
-        item = state["deployments"][name]
-        folder = self.folder / "deployments" / name
-        model_name, version = item["model"].split(":")
-        code = folder / "code"
-        if not _port_free(item["port"]):
-            item["port"] = _free_port()
-        env = {
-            **_server_env(),
-            **item["environment_variables"],
-            "AZUREML_MODEL_DIR": str(folder / "azureml-models" / model_name / version),
-            "AZUREML_ENTRY_SCRIPT": str(code / item["scoring_script"]),
-            "AML_APP_ROOT": str(code),
-            "SERVICE_NAME": f"{self.name}/{name}",
-        }
-        command = [
-            sys.executable, "-m", "gunicorn",
-            "--bind", _bind(item["port"]),
-            "--workers", env.get("WORKER_COUNT", "1"),
-            "--timeout", WORKER_TIMEOUT_SECONDS,
-            "--access-logfile", "-",
-            "--no-control-socket",
-            "azureml_inference_server_http.server.entry:app",
-        ]  # fmt: skip
-        process = _spawn(command, folder / "server.log", cwd=code, env=env)
-        item["pid"] = process.pid
-        self._write_state(state)
-        return process
+    def _start_server(self, name: str, item: dict):
+        return servers.start(self._deployment_folder(name), item, f"{self.name}/{name}")
 
-    def resume(self, show: Printer) -> None:
-        """Start again whatever of the endpoint is not running (the router, any
-        deployment's server), from the files and settings it was deployed with:
-        after a reboot the endpoint comes back as it was. A deployment that does
-        not become ready raises ``DeploymentError`` and is left as it is."""
-        state = self.read_state()
-        if state is None:
-            return
-        router = self.start_router()
-        state = self.read_state()
-        started = {}
-        for name, item in sorted(state["deployments"].items()):
-            if not _alive(item["pid"], _bind(item["port"])):
-                show(f"deployment {name}: not running; starting {item['model']} again")
-                started[name] = self._start_server(state, name)
-        self.wait_router(router, show)
-        for name, process in started.items():
-            item = state["deployments"][name]
-            log = self.folder / "deployments" / name / "server.log"
-            try:
-                self._wait_ready(process, item["port"], item["readiness_seconds"], log)
-            except DeploymentError as error:
-                raise DeploymentError(
-                    f"deployment {name}: {error}\nfull log: {log}\nremove the endpoint with "
-                    "`mlops endpoint stop` and deploy again"
-                ) from None
-            show(f"deployment {name}: ready")
-
-    def _wait_ready(self, process: subprocess.Popen, port: int, limit: float, log: Path) -> None:
-        deadline = time.monotonic() + limit
-        while True:
-            if process.poll() is not None:
-                raise DeploymentError(
-                    f"the scoring server exited with code {process.returncode} before it was "
-                    f"ready; {_tail(log)}"
-                )
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise DeploymentError(f"the scoring server was not ready after {limit:.0f} s")
-            time.sleep(0.1)
+    def _set_status(self, name: str, status: str) -> dict:
+        state, _ = self.state.read()
+        state["deployments"][name]["status"] = status
+        return self.state.write(state)
 
     def set_traffic(self, traffic: Mapping[str, int]) -> None:
-        state = self.read_state()
+        """Make ``traffic`` the map; return once the router serves it and the
+        deployments it took traffic from have no request in flight (or their
+        request timeout has passed). Raises ``DeploymentError`` if the router did
+        not take the new map."""
+        state, _ = self.state.read()
         unknown = sorted(set(traffic) - set(state["deployments"]))
         if unknown:
             raise DeploymentError(f"no deployment named {', '.join(unknown)}")
@@ -282,59 +313,62 @@ class LocalEndpoint:
         if any(share < 0 for share in traffic.values()) or total not in (0, 100):
             raise DeploymentError(f"traffic shares must be >= 0 and add up to 100, not {total}")
         state["traffic"] = {name: int(traffic.get(name, 0)) for name in state["deployments"]}
-        self._write_state(state)
+        for name, share in state["traffic"].items():
+            if share > 0:
+                state["deployments"][name]["status"] = "live"
+        state = self.state.write(state)
         drained = [name for name, share in state["traffic"].items() if share == 0]
+        # A forwarded request ends within its deployment's timeout: that bounds the drain.
         timeout = max(
             [d["request_timeout_ms"] / 1000 for d in state["deployments"].values()], default=5
         )
-        deadline = time.monotonic() + timeout + 5
-        while True:
-            status = self._router_status(state["port"])
-            if (
-                status is not None
-                and status["revision"] >= state["revision"]
-                and not any(status["inflight"].get(name) for name in drained)
-            ):
-                return
-            if time.monotonic() > deadline:
-                raise DeploymentError("the endpoint router did not take the new traffic map")
-            time.sleep(0.02)
+        if not self._router_takes(state["revision"], drained, timeout + ROUTER_TAKES_SECONDS):
+            raise DeploymentError("the endpoint router did not take the new traffic map")
 
-    def delete_deployment(self, name: str, keep_log: bool = False) -> Path | None:
+    def delete_deployment(self, name: str, keep_log: Path | None = None) -> Path | None:
         """Stop and remove deployment ``name``; with ``keep_log``, its server log is
-        kept under ``logs/`` and its new path returned."""
-        state = self.read_state()
+        moved there and that path returned."""
+        state, _ = self.state.read()
         item = state["deployments"].get(name) if state else None
         if item is None:
             return None
         if state["traffic"].get(name, 0) > 0:
             raise DeploymentError(f"deployment {name} takes traffic; move it elsewhere first")
-        _stop(item["pid"], _bind(item["port"]))
         del state["deployments"][name]
         state["traffic"].pop(name, None)
-        self._write_state(state)
-        folder = self.folder / "deployments" / name
+        state = self.state.write(state)
+        if processes.alive(self.router_marker):
+            # Once the router no longer knows the deployment, it does not restart it.
+            self._router_takes(state["revision"], [], ROUTER_TAKES_SECONDS)
+        folder = self._deployment_folder(name)
+        left = processes.stop(servers.marker(folder))
+        if left:
+            raise DeploymentError(f"deployment {name}: processes {left} did not stop")
         kept = None
-        if keep_log and (folder / "server.log").is_file():
-            kept = self.folder / "logs" / f"{name}-{datetime.now(UTC):%Y%m%d-%H%M%S}.log"
-            kept.parent.mkdir(exist_ok=True)
-            shutil.copy(folder / "server.log", kept)
+        if keep_log and (folder / servers.LOG_FILE).is_file():
+            keep_log.parent.mkdir(parents=True, exist_ok=True)
+            kept = Path(shutil.move(folder / servers.LOG_FILE, keep_log))
         shutil.rmtree(folder, ignore_errors=True)
         return kept
 
     def delete(self) -> None:
-        try:
-            state = self.read_state() or {"deployments": {}}
-        except DeploymentError:
-            state = {"deployments": {}}  # unreadable: nothing to stop by pid, remove the files
-        for item in state["deployments"].values():
-            _stop(item["pid"], _bind(item["port"]))
-        _stop(state.get("router_pid"), str(self.state_path))
+        """Stop every process of the endpoint, found by marker whatever the state
+        file says, and remove its folder. Raises ``DeploymentError`` naming the
+        processes that keep running (the folder is then kept)."""
+        # The router first: it would restart the servers stopped after it.
+        left = processes.stop(self.router_marker)
+        left += processes.stop(str(self.folder) + "/", prefix=True)
+        if left:
+            raise DeploymentError(
+                f"endpoint {self.name}: processes {sorted(set(left))} keep running; stop "
+                "them by hand, then run `mlops endpoint stop` again"
+            )
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def invoke(self, body: bytes, deployment: str | None = None) -> tuple[int, bytes]:
-        state = self.read_state()
-        if state is None or not _alive(state.get("router_pid"), str(self.state_path)):
+        """POST ``body`` to the endpoint (to ``deployment`` by the header, as on Azure)."""
+        state, _ = self.state.read()
+        if state is None or not processes.alive(self.router_marker):
             raise DeploymentError(
                 f"endpoint {self.name} is not running; start it with `mlops endpoint start` "
                 "(or deploy a model with `mlops run`)"
@@ -343,7 +377,7 @@ class LocalEndpoint:
         if deployment:
             headers[DEPLOYMENT_HEADER] = deployment
         request = urllib.request.Request(
-            f"http://127.0.0.1:{state['port']}/score", data=body, headers=headers, method="POST"
+            f"http://{HOST}:{state['port']}/score", data=body, headers=headers, method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as answer:
@@ -354,92 +388,7 @@ class LocalEndpoint:
             raise DeploymentError(f"endpoint {self.name} did not answer: {error}") from None
 
 
-def _server_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AZUREML_"))}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _spawn(
-    command: list[str], log: Path, cwd: Path, env: Mapping[str, str] | None = None
-) -> subprocess.Popen:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # survives the command; stopped by process group
-        )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _bind(port: int) -> str:
-    return f"127.0.0.1:{port}"
-
-
-def _alive(pid: int | None, marker: str | None = None) -> bool:
-    """Whether ``pid`` runs and, given ``marker``, its command line holds it: a pid
-    read back from the state file may since have been reused by another program."""
-    if not pid:
-        return False
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False  # our child, and it has exited
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False  # another user's process: not one of ours
-    return marker is None or marker in _command_line(pid)
-
-
-def _command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:  # no /proc (macOS): ask ps
-        done = subprocess.run(
-            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
-        )
-        return done.stdout
-
-
-def _stop(pid: int | None, marker: str | None = None, grace: float = 10.0) -> None:
-    """Stop the process group led by ``pid``: SIGTERM, then SIGKILL after ``grace`` s."""
-    if not _alive(pid, marker):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-        time.sleep(0.05)
-
-
-def _tail(log: Path) -> str:
-    try:
-        lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-    except OSError:
-        return "it wrote no log"
-    return "its log ends with:\n" + "\n".join(lines)
+def _state_of(item: dict, running: bool) -> str:
+    if not running:
+        return "Failed: the server is not running"
+    return "Creating" if item["status"] == "creating" else "Succeeded"

@@ -1,60 +1,149 @@
-"""The local endpoint's state file and process handling, without scoring servers
-(tests/mlops/test_deploy.py runs real ones)."""
+"""The local endpoint's recovery and stopping, with stand-in deployments and the real router
+(tests/mlops/test_deploy.py runs real scoring servers)."""
 
-import json
+import socket
 import subprocess
+import urllib.request
 
 import pytest
 
+from mlops.errors import UserError
 from mlops.targets.base import DeploymentError
-from mlops.targets.local.endpoint import LocalEndpoint
+from mlops.targets.local.endpoint import LocalEndpoint, processes
+from tests.conftest import free_port, wait_until
+from tests.mlops.targets.local.endpoint.conftest import deployment_entry, environ_of, respawning
 
 
 @pytest.fixture
-def bystander():
-    """A process that is not the endpoint's, as a reused pid would be."""
-    process = subprocess.Popen(["sleep", "60"], start_new_session=True)
-    yield process
-    process.kill()
-    process.wait()
+def endpoint(tmp_path):
+    endpoint = LocalEndpoint(tmp_path, "e", free_port(), lock_wait_seconds=5)
+    yield endpoint
+    processes.stop(str(endpoint.folder) + "/", prefix=True, grace=2)
 
 
-def test_stop_never_kills_a_process_that_only_has_a_recorded_pid(tmp_path, bystander):
-    endpoint = LocalEndpoint(tmp_path, "credit", 5999)
-    endpoint.folder.mkdir()
-    endpoint.state_path.write_text(
-        json.dumps(
-            {
-                "port": 5999,
-                "router_pid": bystander.pid,
-                "traffic": {"blue": 100},
-                "deployments": {"blue": {"model": "m:1", "port": 6000, "pid": bystander.pid}},
-            }
-        )
+def write(endpoint, traffic, **deployments):
+    state = {"port": endpoint.port, "router": {"token": "old"}, "traffic": traffic}
+    return endpoint.state.write({**state, "deployments": deployments})
+
+
+def score(endpoint) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{endpoint.port}/score", data=b"{}", method="POST"
     )
-    shown = endpoint.get()
-    assert shown.scoring_uri == ""  # the recorded router is not running
-    assert shown.deployments[0].state.startswith("Failed")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.status
+
+
+def test_resume_removes_a_deployment_that_never_took_traffic_and_starts_the_router(
+    endpoint, standins
+):
+    blue, _ = standins("blue")
+    green, green_process = standins("green")
+    write(
+        endpoint,
+        {"blue": 100, "green": 0},
+        blue=deployment_entry(blue),
+        green=deployment_entry(green, status="ready"),
+    )
+    shown = []
+    with endpoint.lock(shown.append):
+        endpoint.resume(shown.append)
+    assert "deployment green: it never took traffic (an interrupted deploy); removing it" in shown
+    assert green_process.wait(10) is not None
+    now = endpoint.get()
+    assert [d.name for d in now.deployments] == ["blue"] and now.traffic == {"blue": 100}
+    assert score(endpoint) == 200
+
+
+def test_an_endpoint_left_without_deployments_is_removed(endpoint):
+    write(endpoint, {})
+    assert endpoint.get().deployments == ()  # shown, not a crash
+    shown = []
+    endpoint.resume(shown.append)
+    assert "endpoint e: no deployment is left (a first deploy was interrupted)" in shown
+    assert endpoint.get() is None and not endpoint.folder.exists()
+
+
+def test_an_unreadable_state_is_restored_from_its_previous_revision(endpoint, standins):
+    blue, _ = standins("blue")
+    write(endpoint, {"blue": 100}, blue=deployment_entry(blue))
+    write(endpoint, {"blue": 100}, blue=deployment_entry(blue))
+    endpoint.state.path.write_text('{"port": ')
+    shown = []
+    endpoint.resume(shown.append)
+    assert any("endpoint.json was unreadable; using the previous good state" in s for s in shown)
+    assert endpoint.state.read()[1] is None  # the file itself is good again
+    assert score(endpoint) == 200
+
+
+def test_stop_finds_the_processes_by_marker_when_no_state_is_readable(endpoint, standins):
+    blue, blue_process = standins("blue")
+    write(endpoint, {"blue": 100}, blue=deployment_entry(blue))
+    endpoint.resume(lambda line: None)  # starts the router
+    router = processes.find(endpoint.router_marker)
+    assert router
+    endpoint.state.path.write_text("")
+    endpoint.state.previous.write_text("")
+    with pytest.raises(DeploymentError, match="unreadable"):
+        endpoint.get()
     endpoint.delete()
-    assert bystander.poll() is None
+    assert blue_process.wait(10) is not None
+    assert not processes.find(str(endpoint.folder) + "/", prefix=True)
     assert not endpoint.folder.exists()
 
 
-def test_an_unreadable_state_file_is_named_and_stop_still_clears_it(tmp_path):
-    endpoint = LocalEndpoint(tmp_path, "credit", 5999)
-    endpoint.folder.mkdir()
-    endpoint.state_path.write_text("{half written")
-    with pytest.raises(DeploymentError, match="endpoint.json: not readable"):
-        endpoint.get()
-    endpoint.delete()
-    assert endpoint.get() is None
+def test_stop_never_touches_a_process_without_the_endpoints_marker(endpoint):
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        write(endpoint, {"blue": 100}, blue=deployment_entry(free_port()))
+        endpoint.delete()
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
-def test_a_second_deploy_does_not_wait_and_says_one_is_running(tmp_path):
-    second = LocalEndpoint(tmp_path, "credit", 5999).lock()
-    with (
-        LocalEndpoint(tmp_path, "credit", 5999).lock(),
-        pytest.raises(DeploymentError, match="another deploy"),
-        second,
-    ):
-        pass
+def test_stop_says_so_when_something_keeps_running(endpoint):
+    marker = str(endpoint.folder / "deployments" / "blue")
+    loop = respawning(marker)
+    try:
+        wait_until(lambda: processes.find(marker))
+        write(endpoint, {"blue": 100}, blue=deployment_entry(free_port()))
+        with pytest.raises(DeploymentError, match=r"processes \[\d+.*keep running"):
+            endpoint.delete()
+        assert endpoint.folder.exists()
+    finally:
+        loop.kill()
+        loop.wait()
+        processes.stop(marker, grace=0.5)
+
+
+def test_a_port_taken_by_another_program_is_named_by_its_setting(endpoint):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", endpoint.port))
+        other.listen()
+        with pytest.raises(UserError, match=f"local.endpoint_port: port {endpoint.port} is in use"):
+            endpoint.check_port("local.endpoint_port")
+    endpoint.check_port("local.endpoint_port")
+
+
+def test_the_router_gets_no_secret_of_the_caller(endpoint, standins, monkeypatch):
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "planted-secret")
+    monkeypatch.setenv("GITHUB_TOKEN", "planted-token")
+    blue, _ = standins("blue")
+    write(endpoint, {"blue": 100}, blue=deployment_entry(blue))
+    endpoint.resume(lambda line: None)
+    (router,) = processes.find(endpoint.router_marker)
+    env = environ_of(router)
+    assert "planted" not in " ".join(env.values())
+    assert "AZURE_CLIENT_SECRET" not in env and "GITHUB_TOKEN" not in env
+
+
+def test_the_versions_the_endpoint_names_are_known(endpoint):
+    write(
+        endpoint,
+        {"blue": 100, "green": 0},
+        blue=deployment_entry(1, model="credit:7"),
+        green=deployment_entry(2, model="other:9"),
+    )
+    assert endpoint.versions_in_use("credit") == [7]

@@ -1,0 +1,147 @@
+"""The endpoint's processes: started in their own sessions, found again by a marker.
+
+Every process of an endpoint carries a marker among its command-line
+arguments: the router its state file's path, a deployment's server its
+folder's path (``--name``). They are found by that marker, not by a pid
+kept in a file, so a reused pid is never signalled, a process the state
+file lost track of is still found, and a server restarted by the router
+needs no bookkeeping. Only this user's processes are considered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+PROC = Path("/proc")
+# After the last one ended, how long to look for a process started anew.
+SETTLE_SECONDS = 0.3
+
+
+def spawn(command: list[str], log: Path, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen:
+    """Start ``command`` in a new session (it outlives the caller; stopped by its
+    process group) with ``env`` exactly, appending its output to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def find(marker: str, prefix: bool = False) -> list[int]:
+    """Pids of this user's processes with an argument equal to ``marker`` (or, with
+    ``prefix``, starting with it), oldest first."""
+    found = []
+    for pid, args in _processes():
+        if any(arg == marker or (prefix and arg.startswith(marker)) for arg in args):
+            found.append(pid)
+    return sorted(found)
+
+
+def alive(marker: str) -> bool:
+    return bool(find(marker))
+
+
+def running(markers: set[str]) -> set[str]:
+    """Which of ``markers`` some process of this user carries, in one look."""
+    return {arg for _, args in _processes() for arg in args if arg in markers}
+
+
+def stop(
+    marker: str,
+    prefix: bool = False,
+    grace: float = 10.0,
+    rounds: int = 3,
+    settle: float = SETTLE_SECONDS,
+) -> list[int]:
+    """Stop the process groups of every process ``find`` returns: SIGTERM, then
+    SIGKILL after ``grace`` seconds; look again ``settle`` seconds later, in case
+    something started one anew, up to ``rounds`` times. Returns the pids still
+    running (none on success)."""
+    for _ in range(rounds):
+        if not find(marker, prefix):
+            time.sleep(settle)
+            if not find(marker, prefix):
+                return []
+        _stop_once(marker, prefix, grace)
+    return find(marker, prefix)
+
+
+def _stop_once(marker: str, prefix: bool, grace: float) -> None:
+    pids = find(marker, prefix)
+    groups = {_group(pid) for pid in pids} - {None, os.getpgrp()}
+    for group in groups:
+        _signal_group(group, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while (left := find(marker, prefix)) and time.monotonic() < deadline:
+        _reap(pids)
+        time.sleep(0.05)
+    for group in groups if left else ():
+        _signal_group(group, signal.SIGKILL)
+    if left:
+        time.sleep(0.2)
+        _reap(pids)
+
+
+def _processes() -> list[tuple[int, list[str]]]:
+    if not PROC.is_dir():  # macOS and the BSDs: ask ps (arguments split on spaces)
+        return _from_ps()
+    me, listed = os.getuid(), []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != me:
+                continue
+            raw = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # it ended while we looked
+        if raw:  # empty for kernel threads and zombies
+            listed.append((int(entry.name), raw.rstrip(b"\0").decode(errors="replace").split("\0")))
+    return listed
+
+
+def _from_ps() -> list[tuple[int, list[str]]]:
+    done = subprocess.run(
+        ["ps", "-U", str(os.getuid()), "-o", "pid=,command="],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    listed = []
+    for line in done.stdout.splitlines():
+        pid, _, command = line.strip().partition(" ")
+        if pid.isdigit():
+            listed.append((int(pid), command.split()))
+    return listed
+
+
+def _group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def _signal_group(group: int, number: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, number)
+
+
+def _reap(pids: list[int]) -> None:
+    # A server this process started stays a zombie until waited for; only the
+    # processes stopped here are waited for, never another child of the caller.
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)

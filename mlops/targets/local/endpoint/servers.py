@@ -1,0 +1,60 @@
+"""How one deployment's scoring server is started, by a deploy or by the router.
+
+A deployment is ``azureml-inference-server-http`` (the server Azure ML's
+managed online endpoints run) serving the scoring script, under gunicorn as
+its ``azmlinfsrv`` command runs it, but bound to 127.0.0.1 rather than all
+interfaces. Its folder holds the code snapshot (``code/``), the model files
+as Azure ML mounts them (``azureml-models/<model>/<version>/``,
+``AZUREML_MODEL_DIR``) and ``server.log``. The folder's path is the
+process's marker (``--name``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from mlops.targets.local.child_env import child_env
+from mlops.targets.local.endpoint import processes
+from mlops.targets.local.endpoint.ports import bind_address
+
+WORKER_TIMEOUT_SECONDS = "300"  # as azmlinfsrv sets it
+LOG_FILE = "server.log"
+
+
+def marker(folder: Path) -> str:
+    """What identifies the server of the deployment in ``folder`` among all processes."""
+    return str(folder)
+
+
+def model_dir(folder: Path, item: dict) -> Path:
+    """``AZUREML_MODEL_DIR`` of the deployment: where its model files are."""
+    name, version = item["model"].rsplit(":", 1)
+    return folder / "azureml-models" / name / version
+
+
+def start(folder: Path, item: dict, service: str) -> subprocess.Popen:
+    """Start the server of the deployment in ``folder`` described by its state entry
+    ``item`` (model, port, scoring script, environment variables)."""
+    code = folder / "code"
+    env = child_env(
+        {
+            **item["environment_variables"],
+            "AZUREML_MODEL_DIR": str(model_dir(folder, item)),
+            "AZUREML_ENTRY_SCRIPT": str(code / item["scoring_script"]),
+            "AML_APP_ROOT": str(code),
+            "SERVICE_NAME": service,
+        }
+    )
+    command = [
+        sys.executable, "-m", "gunicorn",
+        "--name", marker(folder),
+        "--bind", bind_address(item["port"]),
+        "--workers", env.get("WORKER_COUNT", "1"),
+        "--timeout", WORKER_TIMEOUT_SECONDS,
+        "--access-logfile", "-",
+        "--no-control-socket",
+        "azureml_inference_server_http.server.entry:app",
+    ]  # fmt: skip
+    return processes.spawn(command, folder / LOG_FILE, cwd=code, env=env)

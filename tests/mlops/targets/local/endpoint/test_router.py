@@ -1,0 +1,157 @@
+"""The router as a process: routing, its admin view, limits, slow clients, replacement.
+
+Deployments are stand-ins (conftest.py); the router is the real one."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from mlops.targets.local.child_env import child_env
+from mlops.targets.local.endpoint.probes import TOKEN_HEADER
+from mlops.targets.local.endpoint.state import EndpointState
+from tests.conftest import free_port, wait_until
+from tests.mlops.targets.local.endpoint.conftest import deployment_entry
+
+TOKEN = "router-test-token"
+
+
+@pytest.fixture
+def routed(tmp_path, standins):
+    """A router in front of stand-ins blue (100 %) and green (0 %)."""
+    blue, _ = standins("blue")
+    green, _ = standins("green")
+    state = EndpointState(tmp_path / "e")
+    port = free_port()
+    state.write(
+        {
+            "port": port,
+            "router": {"token": TOKEN},
+            "traffic": {"blue": 100, "green": 0},
+            "deployments": {
+                "blue": deployment_entry(blue),
+                "green": deployment_entry(green, status="creating"),
+            },
+        }
+    )
+    module = "mlops.targets.local.endpoint.router"
+    router = subprocess.Popen(
+        [sys.executable, "-m", module, "--state", str(state.path), "--port", str(port)],
+        env=child_env({"MLOPS_ROUTER_TOKEN": TOKEN}),
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: status(url) is not None)
+    yield url, state, router
+    router.kill()
+    router.wait()
+
+
+def post(url, body=b"{}", headers=None):
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.headers.get("azureml-model-deployment"), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, None, error.read()
+
+
+def status(url, token=TOKEN):
+    request = urllib.request.Request(f"{url}/-/router", headers={TOKEN_HEADER: token})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as answer:
+            return json.loads(answer.read())
+    except OSError:
+        return None
+
+
+def raw(url: str, data: bytes) -> tuple[socket.socket, bytes]:
+    port = int(url.rsplit(":", 1)[1])
+    connection = socket.create_connection(("127.0.0.1", port), timeout=5)
+    connection.sendall(data)
+    return connection, connection.recv(65536)
+
+
+def test_scoring_goes_by_the_map_or_by_the_header(routed):
+    url, *_ = routed
+    assert {post(f"{url}/score")[1] for _ in range(10)} == {"blue"}
+    assert post(f"{url}/score", headers={"azureml-model-deployment": "green"})[:2] == (200, "green")
+    code, _, body = post(f"{url}/score", headers={"azureml-model-deployment": "purple"})
+    assert code == 404 and b"no deployment named 'purple'" in body
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/-/router"), ("GET", "/"), ("POST", "/admin"), ("GET", "/score")]
+)
+def test_only_scoring_is_reachable_without_the_token(routed, method, path):
+    url, *_ = routed
+    request = urllib.request.Request(f"{url}{path}", method=method)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 404
+    assert status(url, token="guess") is None
+    assert status(url)["revision"] == 1
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(routed):
+    url, *_ = routed
+    started = time.monotonic()
+    connection, answer = raw(
+        url,
+        b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 50000000\r\n\r\n",
+    )
+    connection.close()
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert b"larger than 4096 bytes" in answer
+    assert time.monotonic() - started < 3
+
+
+def test_a_chunked_body_over_the_limit_is_refused(routed):
+    url, *_ = routed
+    code, _, body = post(f"{url}/score", body=iter([b"x" * 3000] * 3))
+    assert code == 413 and b"larger than 4096 bytes" in body
+
+
+def test_a_request_line_too_long_to_parse_is_refused_without_echoing_it(routed):
+    url, *_ = routed
+    connection, answer = raw(url, b"GET /" + b"A" * 9000 + b"SECRET HTTP/1.1\r\nHost: x\r\n\r\n")
+    connection.close()
+    assert answer.split(b" ")[1] == b"400"
+    assert b"SECRET" not in answer and b"AAAA" not in answer
+
+
+def test_a_slow_upload_is_not_in_flight_until_it_is_forwarded(routed):
+    url, *_ = routed
+    port = int(url.rsplit(":", 1)[1])
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    connection.sendall(
+        b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"x-delay: 1\r\nContent-Length: 20\r\n\r\n{}" + b" " * 8
+    )
+    time.sleep(0.5)
+    assert status(url)["inflight"] == {}  # uploading: no deployment is held by it
+    connection.sendall(b" " * 10)
+    wait_until(lambda: status(url)["inflight"] == {"blue": 1}, 5)  # forwarded, answered in 1 s
+    assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+    connection.close()
+
+
+def test_an_unreadable_state_file_leaves_the_map_in_force(routed):
+    url, state, _ = routed
+    state.path.write_text('{"traffic": ')
+    time.sleep(0.2)
+    assert post(f"{url}/score")[:2] == (200, "blue")
+
+
+def test_a_router_whose_state_names_another_router_exits(routed):
+    _, state, router = routed
+    current, _ = state.read()
+    state.write({**current, "router": {"token": "someone-else"}})
+    assert router.wait(10) == 0
