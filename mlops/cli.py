@@ -8,6 +8,7 @@ step, invalid data or settings, a failed deploy), with the reason on stderr;
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         "deploy", help="deploy a promoted model version blue/green to the endpoint"
     )
     deploy.add_argument("version", metavar="MODEL_VERSION", help="model version, or 'latest'")
+    deploy.add_argument(
+        "--rollback",
+        metavar="REASON",
+        help="return to a version that served before, without the gate; REASON is recorded",
+    )
     endpoint = verbs.add_parser("endpoint", help="the online endpoint: show, invoke, start, stop")
     actions = endpoint.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("show", help="scoring URL, deployments, models and traffic")
@@ -76,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A CI runner cancels a job with SIGTERM: treated as Ctrl-C, so a running
+    # step is stopped and the run recorded as Canceled, not left behind.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
@@ -84,6 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:  # one line for the user; the cause is in the message
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(number: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -94,6 +109,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.settings)
     target = get_target(settings)
+    if _writes(args):
+        lifecycle.preflight(target, settings, deploying=_deploys(args))
     if args.verb == "register-data":
         print(summary.describe_asset(lifecycle.register_data(target, settings)))
     elif args.verb == "runs":
@@ -111,14 +128,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK if decision.promote else EXIT_REJECTED
     elif args.verb == "register":
         model, decision, reports = lifecycle.register(target, settings, args.run, args.report_dir)
-        print(summary.describe_decision(decision))
-        print(summary.describe_reports(reports))
-        state = "registered" if model.new else "already registered"
-        print(f"\nmodel {model.ref} {state} (gate: {model.tags.get('mlops.gate')})")
+        if decision is None:
+            print(summary.describe_recorded_verdict(model))
+        else:
+            print(summary.describe_decision(decision))
+            print(summary.describe_reports(reports))
+            print(f"\nmodel {model.ref} registered (gate: {decision.verdict})")
     elif args.verb == "models":
         print(summary.describe_models(target.list_models(), target.get_endpoint()))
     elif args.verb == "deploy":
-        result = lifecycle.deploy(target, settings, args.version, _echo)
+        result = lifecycle.deploy(target, settings, args.version, _echo, rollback=args.rollback)
         print("\n" + summary.describe_deploy(result, lifecycle.sample_request(settings)))
     else:
         return _endpoint(args, target, settings)
@@ -152,7 +171,7 @@ def _endpoint(args: argparse.Namespace, target, settings) -> int:
         print(summary.describe_endpoint(target.get_endpoint(), settings.endpoint.name))
         return EXIT_OK
     if args.action == "stop":
-        target.delete_endpoint()
+        lifecycle.stop_endpoint(target, _echo)
         print(f"endpoint {settings.endpoint.name} stopped")
         return EXIT_OK
     body = lifecycle.read_request(settings, args.request_file)
@@ -162,6 +181,17 @@ def _endpoint(args: argparse.Namespace, target, settings) -> int:
         print(f"error: the endpoint answered HTTP {status}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _writes(args: argparse.Namespace) -> bool:
+    reads_only = args.verb in ("runs", "show", "models") or (
+        args.verb == "endpoint" and args.action in ("show", "invoke")
+    )
+    return not reads_only
+
+
+def _deploys(args: argparse.Namespace) -> bool:
+    return args.verb in ("run", "deploy") or (args.verb == "endpoint" and args.action == "start")
 
 
 def _echo(line: str) -> None:

@@ -5,11 +5,14 @@
 2. It is smoke-tested directly, bypassing the traffic map: rows of the
    model's own test split must come back as one probability in [0, 1] per
    row, and a request missing a column must get a client error.
-3. Traffic moves to it in one step; only then is the old deployment removed.
+3. Traffic moves to it in one step; only then is the old deployment removed,
+   and the registry records the version as deployed (``DEPLOYED_TAG``, the
+   durable record the champion is read from when nothing serves).
 
 If anything fails before the traffic has moved, the old traffic map is put
-back and the new deployment removed, so the endpoint serves throughout.
-Callers hold ``target.endpoint_lock()``.
+back and the new deployment removed (only a deployment this deploy created),
+its server log kept in ``log_dir``, so the endpoint serves throughout and the
+evidence stays. Callers hold ``target.endpoint_lock()``.
 """
 
 from __future__ import annotations
@@ -19,11 +22,20 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 
 from mlops.settings import Settings
-from mlops.targets.base import DeploymentError, ModelVersion, Printer, Target
+from mlops.targets.base import (
+    DEPLOYED_TAG,
+    ROLLBACK_TAG,
+    DeploymentError,
+    ModelVersion,
+    Printer,
+    Target,
+)
 
 DEPLOYMENT_NAMES = ("blue", "green")
 TEST_DATA_OUTPUT = "test_data"
@@ -45,12 +57,22 @@ class DeployResult:
     sample: bytes = b""  # a scoring request of two test rows, for the user to try
 
 
-def deploy(target: Target, settings: Settings, model: ModelVersion, show: Printer) -> DeployResult:
-    """Deploy ``model`` blue/green to ``endpoint.name``; see the module docstring."""
+def deploy(
+    target: Target,
+    settings: Settings,
+    model: ModelVersion,
+    show: Printer,
+    log_dir: Path,
+    rollback: str | None = None,
+) -> DeployResult:
+    """Deploy ``model`` blue/green to ``endpoint.name``; see the module docstring.
+    ``rollback`` is the reason recorded when this returns to an older version."""
     endpoint = target.get_endpoint()
     serving = endpoint.serving() if endpoint else None
-    if serving is not None and serving.model == model.ref:
+    if serving is not None and serving.serves(model):
         show(f"{model.ref} is already serving on deployment {serving.name}")
+        if not model.deployed_at:
+            _record(target, model, rollback)
         sample = request_body(smoke_rows(target, settings, model).head(2))
         return DeployResult(serving.name, model.ref, endpoint.scoring_uri, None, None, sample)
     old_traffic = dict(endpoint.traffic) if endpoint else {}
@@ -68,22 +90,34 @@ def deploy(target: Target, settings: Settings, model: ModelVersion, show: Printe
         show(f"deployment {name}: smoke test passed ({smoke.rows} rows, {smoke.seconds:.2f} s)")
         shifting = True
         target.set_traffic({**dict.fromkeys(old_traffic, 0), name: 100})
-    except BaseException:
+    except BaseException as error:
         show(f"deployment {name}: failed; the endpoint keeps its traffic {old_traffic or 'none'}")
         # Best effort: the error that stopped the deploy is the one to report.
         if shifting:
             with contextlib.suppress(Exception):
                 target.set_traffic(old_traffic)
+        kept = None
         with contextlib.suppress(Exception):
-            target.delete_deployment(name)
+            kept = target.delete_deployment(name, keep_log=log_dir / f"deployment-{name}.log")
+        if kept is not None and isinstance(error, DeploymentError):
+            raise DeploymentError(f"{error}\nits server log is kept in {kept}") from None
         raise
     show(f"deployment {name}: takes 100 % of traffic")
+    _record(target, model, rollback)
     for old in old_traffic:
         target.delete_deployment(old)
         show(f"deployment {old}: removed")
     scoring_uri = target.get_endpoint().scoring_uri
     replaced = serving.model if serving else None
     return DeployResult(name, model.ref, scoring_uri, replaced, smoke, request_body(rows.head(2)))
+
+
+def _record(target: Target, model: ModelVersion, rollback: str | None) -> None:
+    now = datetime.now(UTC).isoformat(timespec="microseconds")
+    tags = {DEPLOYED_TAG: now}
+    if rollback is not None:
+        tags[ROLLBACK_TAG] = f"{now}: {rollback}"
+    target.set_model_tags(model.version, tags)
 
 
 def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.DataFrame:

@@ -22,12 +22,16 @@ REJECT = "reject"
 
 @dataclass(frozen=True)
 class Champion:
-    """The model serving on the endpoint: its version and its evaluation metrics,
-    or the reason its metrics could not be read (``metrics`` is then None)."""
+    """The model a candidate must beat: its version and its evaluation metrics, or
+    the reason its metrics could not be read (``metrics`` is then None).
+
+    It is the model serving on the endpoint; when nothing serves, the version
+    most recently deployed, and ``note`` says so."""
 
     version: str
     metrics: Mapping[str, float] | None
     problem: str | None = None
+    note: str | None = None  # set when the champion is not the model serving now
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,15 @@ class Decision:
     promote: bool
     checks: tuple[Check, ...]
     champion_version: str | None
+    champion_note: str | None = None
+
+    @property
+    def against(self) -> str:
+        """Whom the candidate was judged against, in words."""
+        if self.champion_version is None:
+            return "no champion: no version was ever deployed"
+        note = f"; {self.champion_note}" if self.champion_note else ""
+        return f"champion {self.champion_version}{note}"
 
     @property
     def verdict(self) -> str:
@@ -59,6 +72,7 @@ class Decision:
         return {
             "verdict": self.verdict,
             "champion_version": self.champion_version,
+            "champion_note": self.champion_note,
             "checks": [asdict(check) for check in self.checks],
         }
 
@@ -91,6 +105,7 @@ def decide(
         promote=all(check.passed for check in checks),
         checks=tuple(checks),
         champion_version=champion.version if champion else None,
+        champion_note=champion.note if champion else None,
     )
 
 
@@ -124,7 +139,8 @@ def _improvement(
     if problem:
         return check(value, None, False, problem)
     if champion is None:
-        return check(value, None, True, "no model is serving: the first model needs no improvement")
+        first = "no version was ever deployed: the first model needs no improvement"
+        return check(value, None, True, first)
     if champion.metrics is None:
         why = champion.problem or "no metrics recorded"
         return check(value, None, False, f"champion {champion.version}: metrics unreadable ({why})")

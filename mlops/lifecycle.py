@@ -9,17 +9,20 @@ modules below) with a one-line message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mlops import deploy as blue_green
 from mlops import promotion
-from mlops.data_checks import feature_columns, require_columns
+from mlops.data_checks import DataError, feature_columns, require_columns
 from mlops.deploy import DeployResult
 from mlops.errors import UserError
 from mlops.gate import Champion, Decision
+from mlops.metric_catalog import check_settings
 from mlops.outcome import Outcome
 from mlops.reports import GateReport, write_gate_report
 from mlops.settings import Settings
@@ -34,6 +37,14 @@ class LifecycleError(UserError):
     """A stage cannot go ahead; the message says why and what to do."""
 
 
+def preflight(target: Target, settings: Settings, *, deploying: bool = False) -> None:
+    """Check, before any work, what would otherwise fail only after training: the
+    gate's rules against the metrics the pipeline writes, and what the target
+    needs (to deploy, when ``deploying``). Raises a ``UserError`` naming the key."""
+    check_settings(settings)
+    target.preflight(deploying=deploying)
+
+
 def register_data(target: Target, settings: Settings) -> DataAsset:
     """Validate and register ``data.path``; the same bytes give the same version."""
     return target.register_data(settings.resolve(settings.data.path))
@@ -41,13 +52,25 @@ def register_data(target: Target, settings: Settings) -> DataAsset:
 
 def pipeline_inputs(settings: Settings, asset: DataAsset) -> dict[str, object]:
     """The pipeline inputs the settings decide, for a run on ``asset``."""
-    data = settings.data
-    require_columns(asset.columns, data, where=f"data asset {asset.ref}")
+    data, where = settings.data, f"data asset {asset.ref}"
+    require_columns(asset.columns, data, where=where)
+    features = feature_columns(asset.columns, data)
+    if not features:
+        raise DataError(
+            f"{where}: data.features leaves no feature column (columns: "
+            f"{', '.join(asset.columns)}); include some or exclude fewer"
+        )
+    # Recorded at registration; assets registered before that record none.
+    if asset.classes and data.positive_class not in asset.classes:
+        raise DataError(
+            f"{where}: data.positive_class {data.positive_class!r} is not a value of target "
+            f"column {data.target_column!r} (values: {', '.join(asset.classes)})"
+        )
     return {
         "target_column": data.target_column,
         "sensitive_column": data.sensitive_column,
         "positive_class": data.positive_class,
-        "features": ",".join(feature_columns(asset.columns, data)),
+        "features": ",".join(features),
         "test_size": settings.pipeline.test_size,
         "seed": settings.pipeline.seed,
     }
@@ -80,26 +103,38 @@ def gate(
 
 def register(
     target: Target, settings: Settings, run_id: str, report_dir: Path | None = None
-) -> tuple[ModelVersion, Decision, dict[str, Path]]:
-    """Gate run ``run_id`` and register its model with the verdict (once per run)."""
+) -> tuple[ModelVersion, Decision | None, dict[str, Path]]:
+    """Gate run ``run_id`` and register its model with the verdict, once per run.
+
+    A run registered before keeps the verdict recorded then: it is returned with
+    no new decision (None) and no reports, so nothing contradicts the record."""
     run = target.get_run(run_id)
     existing = target.find_model(run.run_id)
-    decision, serving = promotion.gate(target, settings, run)
     if existing is not None:
-        # Registered before: its recorded verdict stands; this one is reported only.
-        return existing, decision, {}
+        return existing, None, {}
+    decision, serving = promotion.gate(target, settings, run)
     model = promotion.register(target, settings, run, decision)
     reports = _write_reports(target, settings, run, decision, serving, model, report_dir)
     return model, decision, reports
 
 
-def deploy(target: Target, settings: Settings, version: str, show: Printer) -> DeployResult:
-    """Deploy model version ``version`` blue/green, if the gate promoted it."""
+def deploy(
+    target: Target,
+    settings: Settings,
+    version: str,
+    show: Printer,
+    rollback: str | None = None,
+) -> DeployResult:
+    """Deploy model version ``version`` blue/green, if the gate lets it replace the
+    champion now (``promotion.check_deploy``); ``rollback`` (a reason) returns to a
+    version that served before without the gate, and is recorded on it."""
     model = target.get_model(version)
-    promotion.require_promoted(model)
-    with target.endpoint_lock():
-        target.resume_endpoint(show)
-        result = blue_green.deploy(target, settings, model, show)
+    with _holding_endpoint(target, show):
+        decision = promotion.check_deploy(target, settings, model, rollback)
+        if decision is not None:
+            show(f"gate: PROMOTE {model.ref} (against {decision.against})")
+        log_dir = report_folder(settings, model.run_id or model.version)
+        result = blue_green.deploy(target, settings, model, show, log_dir, rollback=rollback)
     _save_sample(settings, result)
     return result
 
@@ -107,11 +142,34 @@ def deploy(target: Target, settings: Settings, version: str, show: Printer) -> D
 def start_endpoint(target: Target, settings: Settings, show: Printer) -> None:
     """Start again whatever of the endpoint has stopped (after a reboot)."""
     if target.get_endpoint() is None:
+        last = promotion.last_deployed(target.list_models())
+        again = f"`mlops deploy {last.version}`" if last else "`mlops run`"
         raise LifecycleError(
-            f"endpoint {settings.endpoint.name} does not exist; deploy a model with `mlops run`"
+            f"endpoint {settings.endpoint.name} does not exist; deploy a model with {again}"
         )
-    with target.endpoint_lock():
+    with _holding_endpoint(target, show):
+        pass
+
+
+def stop_endpoint(target: Target, show: Printer) -> None:
+    """Stop and remove the endpoint, waiting for any deploy in progress to end."""
+    with target.endpoint_lock(show):
+        target.delete_endpoint()
+
+
+@contextlib.contextmanager
+def _holding_endpoint(target: Target, show: Printer) -> Iterator[None]:
+    # Every command that changes the endpoint first waits for the lock, then
+    # brings the endpoint back to a known state: whatever stopped (a reboot) is
+    # started again, and what an interrupted deploy left behind is removed.
+    with target.endpoint_lock(show):
         target.resume_endpoint(show)
+        yield
+
+
+def report_folder(settings: Settings, run_id: str) -> Path:
+    """Where the gate report of run ``run_id`` is written, and a failed deployment's log kept."""
+    return settings.resolve(settings.local.state_dir) / "reports" / run_id
 
 
 def sample_request(settings: Settings) -> Path:
@@ -141,7 +199,9 @@ def _save_sample(settings: Settings, result: DeployResult) -> None:
 
 def run(target: Target, settings: Settings, show: Printer) -> Outcome:
     """The main job: register the data, train on exactly that version, then gate
-    against the serving model, register, and deploy if promoted."""
+    against the champion, register, and deploy if promoted. It ends with the
+    endpoint serving: when the candidate is rejected and nothing serves (the
+    endpoint was stopped or lost), the champion is deployed again."""
     asset = register_data(target, settings)
     show(describe_asset(asset))
     trained = train(target, settings, show, data_version=asset.version)
@@ -149,10 +209,7 @@ def run(target: Target, settings: Settings, show: Printer) -> Outcome:
         return Outcome(asset, trained)
     # Held from the gate to the end of the deploy: the champion cannot change
     # between the comparison and the swap.
-    with target.endpoint_lock():
-        # A local endpoint does not outlive a reboot: bring the champion back
-        # first, so that the endpoint serves whatever the gate decides.
-        target.resume_endpoint(show)
+    with _holding_endpoint(target, show):
         decision, serving = promotion.gate(target, settings, trained)
         model = promotion.register(target, settings, trained, decision)
         show(f"model {model.ref} registered; gate: {decision.verdict}")
@@ -163,7 +220,14 @@ def run(target: Target, settings: Settings, show: Printer) -> Outcome:
             )
             deployed = None
             if decision.promote:
-                deployed = blue_green.deploy(target, settings, model, show)
+                log_dir = report_folder(settings, trained.run_id)
+                deployed = blue_green.deploy(target, settings, model, show, log_dir)
+            elif serving is not None and serving.note and serving.problem is None:
+                show(f"nothing serves: deploying champion {serving.version} again")
+                champion = target.get_model(serving.version)
+                log_dir = report_folder(settings, champion.run_id or champion.version)
+                deployed = blue_green.deploy(target, settings, champion, show, log_dir)
+            if deployed is not None:
                 _save_sample(settings, deployed)
             written = reports.result()
     return Outcome(asset, trained, model, decision, written, deployed)
@@ -178,7 +242,7 @@ def _write_reports(
     model: ModelVersion | None,
     folder: Path | None,
 ) -> dict[str, Path]:
-    folder = folder or settings.resolve(settings.local.state_dir) / "reports" / run.run_id
+    folder = folder or report_folder(settings, run.run_id)
     report = GateReport(
         decision=decision,
         run_id=run.run_id,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from mlops.gate import Decision
+from mlops.targets.base import DIGEST_TAG, GATE_TAG, RUN_TAG
 
 METRIC_PREFIX = "metric."
 UNKNOWN = "unknown"
@@ -27,12 +29,27 @@ def git_state(folder: Path) -> tuple[str, bool | None]:
         return os.environ.get("GITHUB_SHA", UNKNOWN), None
 
 
+def model_digest(folder: Path) -> str:
+    """SHA-256 over every file under ``folder`` (its path relative to ``folder``, its
+    size and its bytes, in path order). Two copies of the same model have the same
+    digest; a changed, added or renamed file changes it."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        digest.update(f"{name}\0{path.stat().st_size}\0".encode())
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
 def model_tags(
     *,
     commit: str,
     dirty: bool | None,
     data_asset: str,
     run_id: str,
+    digest: str,
     metrics: Mapping[str, float],
     decision: Decision,
 ) -> dict[str, str]:
@@ -41,8 +58,9 @@ def model_tags(
         "mlops.git_commit": commit,
         "mlops.git_dirty": UNKNOWN if dirty is None else str(dirty).lower(),
         "mlops.data_asset": data_asset,
-        "mlops.run_id": run_id,
-        "mlops.gate": decision.verdict,
+        RUN_TAG: run_id,
+        DIGEST_TAG: digest,
+        GATE_TAG: decision.verdict,
         "mlops.gate_champion": decision.champion_version or "none",
         "mlops.gate_failed": ", ".join(c.metric for c in decision.failed()) or "none",
     }

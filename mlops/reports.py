@@ -52,6 +52,7 @@ def report_json(report: GateReport) -> str:
             "version": champion.version,
             "metrics": champion.metrics,
             "problem": champion.problem,
+            "note": champion.note,
         },
         "endpoint": report.endpoint,
     }
@@ -63,7 +64,9 @@ def report_markdown(report: GateReport, picture: str | None = None) -> str:
     verdict = "PROMOTE" if decision.promote else "REJECT"
     champion = report.champion
     if champion is None:
-        versus = f"no model is serving on endpoint `{report.endpoint}`"
+        versus = f"no version was ever deployed to endpoint `{report.endpoint}`"
+    elif champion.note:
+        versus = f"champion: version {champion.version}, {champion.note}"
     else:
         versus = f"champion: version {champion.version}, serving on endpoint `{report.endpoint}`"
     lines = [

@@ -63,11 +63,17 @@ class DataSettings(_Section):
         return self
 
 
+# scikit-learn and numpy's legacy generator take seeds in [0, 2**32).
+MAX_SEED = 2**32 - 1
+
+
 class PipelineSettings(_Section):
     file: Path
+    # The metrics the evaluate step writes, with the way each improves.
+    metrics: Path = Path("pipelines/src/metric_catalog.json")
     experiment_name: str = Field(min_length=1)
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=MAX_SEED)
 
 
 class ModelSettings(_Section):
@@ -93,9 +99,16 @@ class ThresholdRule(_Section):
     max: float | None = None
 
     @model_validator(mode="after")
-    def _one_bound(self) -> ThresholdRule:
+    def _one_bound_on_the_right_side(self) -> ThresholdRule:
         if (self.min is None) == (self.max is None):
             raise ValueError(f"rule for {self.metric}: give exactly one of min or max")
+        # A floor on a lower-is-better metric passes worse models and fails better ones.
+        wanted, given = ("min", "max") if self.better == "higher" else ("max", "min")
+        if getattr(self, given) is not None:
+            raise ValueError(
+                f"rule for {self.metric}: better: {self.better} takes a "
+                f"{'floor' if wanted == 'min' else 'ceiling'} ({wanted}), not {given}"
+            )
         return self
 
 
@@ -115,6 +128,26 @@ class GateSettings(_Section):
     fairness: tuple[ThresholdRule, ...] = ()
     improvement: ImprovementRule | None = None
 
+    @model_validator(mode="after")
+    def _has_rules(self) -> GateSettings:
+        if not (self.thresholds or self.fairness or self.improvement):
+            raise ValueError(
+                "the gate has no rules and would promote nothing; add thresholds, fairness "
+                "bounds or an improvement rule"
+            )
+        return self
+
+    def rules(self) -> list[tuple[str, ThresholdRule | ImprovementRule]]:
+        """Every rule with its key in the settings file (``gate.thresholds.0`` ...)."""
+        named: list[tuple[str, ThresholdRule | ImprovementRule]] = [
+            (f"gate.{kind}.{index}", rule)
+            for kind in ("thresholds", "fairness")
+            for index, rule in enumerate(getattr(self, kind))
+        ]
+        if self.improvement is not None:
+            named.append(("gate.improvement", self.improvement))
+        return named
+
 
 ENDPOINT_NAME = r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$"
 
@@ -125,6 +158,8 @@ class EndpointSettings(_Section):
     deployment: Path = Path("pipelines/endpoints/deployment.yml")
     # Rows of the candidate's test split sent to a new deployment before it takes traffic.
     smoke_rows: int = Field(default=20, ge=1, le=1000)
+    # How long a command waits for another one changing the endpoint to finish.
+    lock_wait_seconds: float = Field(default=900, ge=0)
 
 
 class Settings(_Section):
@@ -132,7 +167,7 @@ class Settings(_Section):
     data: DataSettings
     pipeline: PipelineSettings
     model: ModelSettings
-    gate: GateSettings = GateSettings()
+    gate: GateSettings
     endpoint: EndpointSettings
     local: LocalSettings = LocalSettings()
     source: Path = Field(default=Path(DEFAULT_FILE), exclude=True)

@@ -9,22 +9,10 @@ from typing import TYPE_CHECKING
 
 from mlops.gate import Decision
 from mlops.outcome import Outcome
-from mlops.targets.base import DataAsset, Endpoint, ModelVersion, PipelineRun
+from mlops.targets.base import GATE_TAG, DataAsset, Endpoint, ModelVersion, PipelineRun
 
 if TYPE_CHECKING:  # imported for types only: it pulls in pandas
     from mlops.deploy import DeployResult
-
-# Shown first, in this order; any other metric follows alphabetically.
-METRIC_ORDER = (
-    "auc",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "log_loss",
-    "demographic_parity_difference",
-    "equalized_odds_difference",
-)
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -52,7 +40,7 @@ def describe_run(run: PipelineRun) -> str:
         ),
     ]
     if run.metrics:
-        parts.append(table(["metric", "value"], [(k, f"{v:.4f}") for k, v in ordered(run.metrics)]))
+        parts.append(table(["metric", "value"], [(k, f"{v:.4f}") for k, v in run.metrics.items()]))
     if run.error:
         parts.append(f"error: {run.error}")
     return "\n\n".join(parts)
@@ -66,11 +54,6 @@ def describe_runs(runs: Sequence[PipelineRun]) -> str:
         for r in runs
     ]
     return table(["run", "status", "data", "seconds", "auc"], rows)
-
-
-def ordered(metrics: dict[str, float]) -> list[tuple[str, float]]:
-    first = [(k, metrics[k]) for k in METRIC_ORDER if k in metrics]
-    return first + sorted((k, v) for k, v in metrics.items() if k not in METRIC_ORDER)
 
 
 def _fmt(value: float | None) -> str:
@@ -92,10 +75,11 @@ def describe_decision(decision: Decision) -> str:
         for c in decision.checks
     ]
     header = ["rule", "metric", "better", "candidate", "champion", "threshold", "result"]
-    against = (
-        f"champion {decision.champion_version}" if decision.champion_version else "no champion"
-    )
-    lines = [table(header, rows), "", f"gate: {decision.verdict.upper()} (against {against})"]
+    lines = [
+        table(header, rows),
+        "",
+        f"gate: {decision.verdict.upper()} (against {decision.against})",
+    ]
     lines += [f"  - {c.reason}" for c in (decision.failed() or decision.checks)]
     return "\n".join(lines)
 
@@ -106,6 +90,18 @@ def describe_reports(reports: Mapping[str, Path]) -> str:
     return "reports: " + ", ".join(str(_relative(path)) for path in reports.values())
 
 
+def describe_recorded_verdict(model: ModelVersion) -> str:
+    """What the registry recorded when ``model`` was registered (its verdict stands)."""
+    tags = model.tags
+    champion = tags.get("mlops.gate_champion", "none")
+    against = f"champion {champion}" if champion != "none" else "no champion"
+    return (
+        f"model {model.ref} already registered from run {model.run_id or '-'} on "
+        f"{model.created}; gate then: {tags.get(GATE_TAG, 'unknown')} (against {against}; "
+        f"failed: {tags.get('mlops.gate_failed', 'unknown')})"
+    )
+
+
 def describe_models(models: Sequence[ModelVersion], endpoint: Endpoint | None) -> str:
     if not models:
         return "no model registered yet (run `mlops register RUN` or `mlops run`)"
@@ -113,16 +109,18 @@ def describe_models(models: Sequence[ModelVersion], endpoint: Endpoint | None) -
     rows = [
         (
             m.version,
-            m.tags.get("mlops.gate", "-"),
+            m.tags.get(GATE_TAG, "-"),
             m.run_id or "-",
             m.tags.get("mlops.data_asset", "-"),
             _fmt(_float(m.tags.get("metric.auc"))),
             m.tags.get("mlops.git_commit", "-")[:10],
-            "serving" if serving and serving.model == m.ref else "",
+            (m.deployed_at or "-")[:16].replace("T", " "),
+            "serving" if serving and serving.serves(m) else "",
         )
         for m in models
     ]
-    return table(["version", "gate", "run", "data", "auc", "commit", "endpoint"], rows)
+    header = ["version", "gate", "run", "data", "auc", "commit", "last deployed", "endpoint"]
+    return table(header, rows)
 
 
 def describe_endpoint(endpoint: Endpoint | None, name: str) -> str:
@@ -171,13 +169,15 @@ def describe_outcome(outcome: Outcome, request_file: Path) -> str:
         parts.append(describe_decision(outcome.decision))
         parts.append(describe_reports(outcome.reports))
     if outcome.model is not None:
-        if outcome.deployed is not None:
-            parts.append(describe_deploy(outcome.deployed, request_file))
-        else:
+        deployed = outcome.deployed
+        if deployed is None or deployed.model != outcome.model.ref:
+            keeps = "keeps serving" if deployed is None else "serves again"
             parts.append(
                 f"model {outcome.model.ref} registered, not deployed: the gate rejected it; "
-                "the endpoint keeps serving its champion"
+                f"the endpoint {keeps} its champion"
             )
+        if deployed is not None:
+            parts.append(describe_deploy(deployed, request_file))
     return "\n\n".join(parts)
 
 

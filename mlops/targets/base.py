@@ -55,6 +55,7 @@ class DataAsset:
     columns: tuple[str, ...]
     created: str  # ISO 8601, UTC
     new: bool = False  # True when this call registered it, False when it existed
+    classes: tuple[str, ...] = ()  # the target column's two values, as text
 
     @property
     def ref(self) -> str:
@@ -91,6 +92,15 @@ class RunNotFound(UserError, LookupError):
     """No run with that id on this target."""
 
 
+# Tags every model version carries (lineage.model_tags writes them at registration;
+# a deploy adds DEPLOYED_TAG, and ROLLBACK_TAG when it returns to an older version).
+RUN_TAG = "mlops.run_id"
+DIGEST_TAG = "mlops.model_sha256"
+GATE_TAG = "mlops.gate"
+DEPLOYED_TAG = "mlops.deployed_at"
+ROLLBACK_TAG = "mlops.rollback_reason"
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """A registered model version and its lineage tags."""
@@ -108,7 +118,17 @@ class ModelVersion:
 
     @property
     def run_id(self) -> str | None:
-        return self.tags.get("mlops.run_id")
+        return self.tags.get(RUN_TAG)
+
+    @property
+    def digest(self) -> str | None:
+        """SHA-256 of the model's files (``lineage.model_digest``), the model's identity."""
+        return self.tags.get(DIGEST_TAG)
+
+    @property
+    def deployed_at(self) -> str | None:
+        """When this version last took all of the endpoint's traffic (ISO 8601), if ever."""
+        return self.tags.get(DEPLOYED_TAG)
 
 
 class ModelNotFound(UserError, LookupError):
@@ -121,6 +141,15 @@ class Deployment:
     model: str  # "name:version"
     scoring_uri: str  # where the deployment itself answers (bypassing the traffic map)
     state: str  # "Succeeded" when ready, otherwise what went wrong
+    model_digest: str | None = None  # SHA-256 of the model files it serves
+
+    def serves(self, model: ModelVersion) -> bool:
+        """Whether this deployment serves ``model``: the same reference and, where both
+        are known, the same files (a registry reset may reuse a version number)."""
+        same_files = None in (self.model_digest, model.digest) or (
+            self.model_digest == model.digest
+        )
+        return self.model == model.ref and same_files
 
 
 @dataclass(frozen=True)
@@ -150,6 +179,11 @@ class Target(ABC):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    @abstractmethod
+    def preflight(self, deploying: bool) -> None:
+        """Raise a ``UserError`` naming the setting at fault when this target could not
+        do the work the settings ask for (with ``deploying``: including a deploy)."""
 
     @abstractmethod
     def register_data(self, path: Path) -> DataAsset:
@@ -203,6 +237,10 @@ class Target(ABC):
     def find_model(self, run_id: str) -> ModelVersion | None:
         """The version registered from pipeline run ``run_id``, if any."""
 
+    @abstractmethod
+    def set_model_tags(self, version: str, tags: Mapping[str, str]) -> None:
+        """Set (add or overwrite) ``tags`` on version ``version`` of ``model.name``."""
+
     # Online endpoint (``endpoint.name``)
 
     @abstractmethod
@@ -210,18 +248,24 @@ class Target(ABC):
         """The endpoint and its deployments, or None when it does not exist."""
 
     @abstractmethod
-    def endpoint_lock(self) -> AbstractContextManager[None]:
-        """Held for the whole of a deploy so that two never interleave."""
+    def endpoint_lock(self, show: Printer) -> AbstractContextManager[None]:
+        """Held for the whole of a deploy so that two never interleave. Waits (a bounded
+        time, saying who holds it) while another command holds it; then raises
+        ``DeploymentError`` naming the holder."""
 
     @abstractmethod
     def resume_endpoint(self, show: Printer) -> None:
-        """Bring back whatever of the endpoint has stopped, as it was deployed
-        (a local endpoint does not outlive a reboot; Azure's need nothing)."""
+        """Called with the lock held, before any change: bring the endpoint back to a
+        known state. Whatever of it has stopped is started as it was deployed (a local
+        endpoint does not outlive a reboot), and what an interrupted deploy left
+        behind is removed, saying so: a deployment that never took traffic, and the
+        endpoint itself when no deployment is left."""
 
     @abstractmethod
     def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
         """Create the endpoint if needed, then deployment ``name`` serving ``model``
-        at 0 % traffic; return once it is ready. Raises ``DeploymentError``."""
+        at 0 % traffic; return once it is ready. Raises ``DeploymentError``; the
+        caller then removes the deployment with ``delete_deployment``."""
 
     @abstractmethod
     def invoke(self, body: bytes, deployment: str | None = None) -> tuple[int, bytes]:
@@ -234,8 +278,10 @@ class Target(ABC):
         endpoint's traffic map."""
 
     @abstractmethod
-    def delete_deployment(self, name: str) -> None:
-        """Stop and remove deployment ``name`` (which must take no traffic)."""
+    def delete_deployment(self, name: str, keep_log: Path | None = None) -> Path | None:
+        """Stop and remove deployment ``name`` (which must take no traffic). With
+        ``keep_log``, its server log is kept at that path, which is returned (None
+        when there was no such deployment or no log)."""
 
     @abstractmethod
     def delete_endpoint(self) -> None:

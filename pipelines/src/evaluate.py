@@ -4,7 +4,11 @@ Writes ``<metrics_output>/metrics.json``, a flat object of floats (ROC AUC,
 accuracy, precision, recall, F1, log loss at a 0.5 threshold, plus the
 demographic parity difference and equalized odds difference across the
 groups of the sensitive column, from fairlearn; lower is fairer), and logs
-the same metrics to the active MLflow run. Beside it, ``curves.json`` holds
+the same metrics to the active MLflow run. The names it writes, their order
+and the way each improves are listed in ``metric_catalog.json`` beside this
+script, the one list the gate's rules are checked against; the step fails if
+what it computed and the catalogue disagree. Beside ``metrics.json``,
+``curves.json`` holds
 what the gate report draws: the ROC curve (at most 201 points) and, per
 group of the sensitive column, its size, selection rate, TPR and FPR.
 """
@@ -32,6 +36,7 @@ from sklearn import metrics as skm
 
 from common import data_file, fail, output_file
 
+CATALOG = Path(__file__).with_name("metric_catalog.json")
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.json"
 THRESHOLD = 0.5
@@ -56,6 +61,19 @@ def evaluate(labels: pd.Series, scores, groups: pd.Series) -> dict[str, float]:
         ),
         "test_rows": float(len(labels)),
     }
+
+
+def in_catalog_order(metrics: dict[str, float], catalog: Path = CATALOG) -> dict[str, float]:
+    """``metrics`` in the catalogue's order; raises ValueError naming the metrics
+    computed but not listed, or listed but not computed."""
+    names = list(json.loads(catalog.read_text()))
+    extra, missing = sorted(set(metrics) - set(names)), sorted(set(names) - set(metrics))
+    if extra or missing:
+        raise ValueError(
+            f"{catalog.name} and evaluate.py disagree: computed but not listed: "
+            f"{', '.join(extra) or 'none'}; listed but not computed: {', '.join(missing) or 'none'}"
+        )
+    return {name: metrics[name] for name in names}
 
 
 def curves(labels: pd.Series, scores, groups: pd.Series) -> dict:
@@ -100,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         features = table.drop(columns=[args.target_column, args.sensitive_column])
         scores = model.predict_proba(features)[:, 1]
         labels, groups = table[args.target_column], table[args.sensitive_column]
-        results = evaluate(labels, scores, groups)
+        results = in_catalog_order(evaluate(labels, scores, groups))
         drawn = curves(labels, scores, groups)
     except (OSError, KeyError, ValueError) as error:
         return fail(f"{args.test_data}: {error}")

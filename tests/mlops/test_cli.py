@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlops.cli import build_parser, main
-from tests.conftest import sample_frame, write_settings
+from tests.conftest import free_port, sample_frame, write_settings
 
 VERBS = [
     "register-data",
@@ -139,7 +139,10 @@ def test_gate_exits_0_to_promote_3_to_reject_and_1_on_error(in_project, capsys):
     assert main(["train"]) == 0
     capsys.readouterr()
     assert main(["gate", "latest"]) == 0
-    assert "gate: PROMOTE (against no champion)" in capsys.readouterr().out
+    assert (
+        "gate: PROMOTE (against no champion: no version was ever deployed)"
+        in capsys.readouterr().out
+    )
     write_settings(
         in_project,
         data={"path": "data/credit.csv"},
@@ -157,6 +160,7 @@ def test_register_records_a_rejected_model_that_deploy_then_refuses(in_project, 
     write_settings(
         in_project,
         data={"path": "data/credit.csv"},
+        local={"endpoint_port": free_port()},
         gate={"thresholds": [{"metric": "auc", "better": "higher", "min": 0.99}]},
     )
     assert main(["register-data"]) == 0
@@ -164,9 +168,14 @@ def test_register_records_a_rejected_model_that_deploy_then_refuses(in_project, 
     assert main(["register", "latest"]) == 0
     assert "model credit-default-classifier:1 registered (gate: reject)" in capsys.readouterr().out
     assert main(["register", "latest"]) == 0
-    assert "credit-default-classifier:1 already registered" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert "credit-default-classifier:1 already registered" in again
+    # What is printed is the verdict on record, not a new gate against today's champion.
+    assert "gate then: reject" in again and "PROMOTE" not in again
     assert main(["deploy", "1"]) == 1
-    assert "was not promoted by the gate (reject; failed: auc)" in capsys.readouterr().err
+    refused = one_line_error(capsys)
+    assert "credit-default-classifier:1 does not pass the gate against no champion" in refused
+    assert "auc 0." in refused and "fails >= 0.99" in refused
     assert main(["deploy", "7"]) == 1
     assert "has no version '7'" in one_line_error(capsys)
 
@@ -182,3 +191,36 @@ def test_the_endpoint_verbs_say_when_there_is_no_endpoint(in_project, capsys):
     assert main(["endpoint", "start"]) == 1
     assert "endpoint credit-default does not exist; deploy a model" in one_line_error(capsys)
     assert main(["endpoint", "stop"]) == 0
+
+
+def test_a_gate_rule_on_a_metric_never_written_stops_train_before_it_starts(in_project, capsys):
+    assert main(["register-data"]) == 0
+    capsys.readouterr()
+    write_settings(
+        in_project,
+        data={"path": "data/credit.csv"},
+        gate={"thresholds": [{"metric": "roc_auc", "better": "higher", "min": 0.7}]},
+    )
+    assert main(["train"]) == 1
+    assert "gate.thresholds.0.metric: the evaluate step writes no metric 'roc_auc'" in (
+        one_line_error(capsys)
+    )
+    assert not (in_project / ".mlops" / "runs").exists()
+
+
+def test_a_missing_deployment_file_stops_run_before_anything_is_registered(in_project, capsys):
+    write_settings(
+        in_project, data={"path": "data/credit.csv"}, endpoint={"deployment": "nowhere.yml"}
+    )
+    assert main(["run"]) == 1
+    assert "nowhere.yml: deployment file not found (see endpoint.deployment)" in (
+        one_line_error(capsys)
+    )
+    assert not (in_project / ".mlops" / "data").exists()
+
+
+@pytest.mark.parametrize("verb", [["register-data"], ["endpoint", "stop"]])
+def test_a_state_dir_that_cannot_hold_files_is_one_line_naming_the_key(in_project, capsys, verb):
+    write_settings(in_project, data={"path": "data/credit.csv"}, local={"state_dir": "mlops.yml/x"})
+    assert main(verb) == 1
+    assert "local.state_dir: " in one_line_error(capsys)

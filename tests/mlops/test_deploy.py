@@ -4,6 +4,7 @@ One model is trained for the module; the tests then deploy it, break it and
 swap it, in order, against the same endpoint.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -23,7 +24,8 @@ from mlops.gate import Champion, decide
 from mlops.settings import load_settings
 from mlops.targets import get_target
 from mlops.targets.base import DeploymentError
-from tests.conftest import make_project, stop_endpoints
+from mlops.targets.local.endpoint import processes
+from tests.conftest import make_project, stop_endpoints, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,10 @@ def post(url: str, body: bytes, headers: dict | None = None) -> tuple[int, dict]
 
 
 def register_variant(target, settings, run, name, change=None, verdict_promote=True):
-    """Register a copy of ``run``'s model (changed by ``change``) as a new version."""
+    """Register a copy of ``run``'s model (changed by ``change``) as a new version.
+
+    A variant that should promote is recorded with an AUC 0.01 above ``run``'s,
+    so it beats that champion by the gate's margin; one that should not, with 0.1."""
     source = target.output_path(run, "model")
     copy = source.parent.parent / f"model-{name}"
     shutil.copytree(source, copy)
@@ -66,15 +71,16 @@ def register_variant(target, settings, run, name, change=None, verdict_promote=T
     holder = tracking.create_run(
         tracking.get_experiment_by_name(settings.pipeline.experiment_name).experiment_id
     )
+    auc = run.metrics["auc"] + 0.01 if verdict_promote else 0.1
     variant = replace(
         run,
         run_id=f"{run.run_id}-{name}",
         tracking_run_id=holder.info.run_id,
         outputs={**run.outputs, "model": str(copy)},
+        metrics={**run.metrics, "auc": auc},
     )
     target.runs.save(variant)
-    metrics = dict(run.metrics) if verdict_promote else {**run.metrics, "auc": 0.1}
-    decision = decide(metrics, None, settings.gate)
+    decision = decide(variant.metrics, None, settings.gate)
     assert decision.promote is verdict_promote
     return promotion.register(target, settings, variant, decision)
 
@@ -143,7 +149,7 @@ def test_a_bad_payload_gets_a_client_error_that_says_what_is_wrong(served, case)
 def test_a_rejected_model_cannot_be_deployed(served):
     _, settings, target, run = served
     rejected = register_variant(target, settings, run, "rejected", verdict_promote=False)
-    with pytest.raises(promotion.PromotionError, match="not promoted by the gate"):
+    with pytest.raises(promotion.PromotionError, match="does not pass the gate against champion 1"):
         lifecycle.deploy(target, settings, rejected.version, lambda line: None)
     assert target.get_endpoint().traffic == {"blue": 100}
 
@@ -221,11 +227,16 @@ def test_a_blue_green_swap_never_fails_a_request(served):
 def test_an_endpoint_whose_processes_died_comes_back_as_deployed(served):
     _, settings, target, _ = served
     before = target.get_endpoint()
-    state = json.loads(target.endpoint.state_path.read_text())
-    pids = [state["router_pid"], *(d["pid"] for d in state["deployments"].values())]
-    for pid in pids:  # what a reboot does to them
-        os.killpg(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)  # started by this process: reap them
+    endpoint = target.endpoint
+    markers = [
+        endpoint.router_marker,
+        *(endpoint.server_marker(d.name) for d in before.deployments),
+    ]
+    for marker in markers:  # what a reboot does to them
+        for pid in processes.find(marker):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    wait_until(lambda: not any(processes.find(marker) for marker in markers))
     down = target.get_endpoint()
     assert down.scoring_uri == ""
     assert all(d.state.startswith("Failed") for d in down.deployments)

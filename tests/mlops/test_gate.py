@@ -61,7 +61,8 @@ def test_a_missing_metric_fails_closed_and_says_which():
 
 
 def test_a_gate_without_rules_promotes_nothing():
-    decision = decide(GOOD, None, GateSettings())
+    # The settings refuse an empty gate; the decision fails closed on one all the same.
+    decision = decide(GOOD, None, GateSettings.model_construct())
     assert not decision.promote
     assert "no rules" in decision.checks[0].reason
 

@@ -1,12 +1,13 @@
 """Lineage tags: what a registered model version says about where it came from."""
 
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from mlops.gate import Champion, decide
-from mlops.lineage import git_state, metrics_from_tags, model_tags
+from mlops.lineage import git_state, metrics_from_tags, model_digest, model_tags
 from mlops.settings import GateSettings, ImprovementRule
 
 
@@ -47,6 +48,7 @@ def test_tags_carry_lineage_metrics_and_verdict_and_metrics_read_back():
         dirty=None,
         data_asset="credit:abc",
         run_id="r1",
+        digest="ab" * 32,
         metrics={"auc": 0.7, "log_loss": 0.123456789012345},
         decision=decision,
     )
@@ -54,6 +56,7 @@ def test_tags_carry_lineage_metrics_and_verdict_and_metrics_read_back():
     assert tags["mlops.gate"] == "reject"
     assert tags["mlops.gate_champion"] == "3"
     assert tags["mlops.gate_failed"] == "auc"
+    assert tags["mlops.model_sha256"] == "ab" * 32
     assert all(isinstance(value, str) for value in tags.values())
     assert metrics_from_tags(tags) == {"auc": 0.7, "log_loss": 0.123456789012345}
 
@@ -61,3 +64,19 @@ def test_tags_carry_lineage_metrics_and_verdict_and_metrics_read_back():
 def test_an_unreadable_metric_tag_is_named():
     with pytest.raises(ValueError, match="tag metric.auc is not a number"):
         metrics_from_tags({"metric.auc": "high"})
+
+
+def test_the_model_digest_is_the_same_for_a_copy_and_changes_with_any_file(tmp_path):
+    model = tmp_path / "model"
+    (model / "sub").mkdir(parents=True)
+    (model / "MLmodel").write_text("flavors: {}\n")
+    (model / "sub" / "weights.bin").write_bytes(b"\0\1\2")
+    first = model_digest(model)
+    copy = tmp_path / "copy"
+    shutil.copytree(model, copy)
+    assert model_digest(copy) == first
+    (copy / "sub" / "weights.bin").write_bytes(b"\0\1\3")
+    assert model_digest(copy) != first
+    (copy / "sub" / "weights.bin").write_bytes(b"\0\1\2")
+    (copy / "sub" / "weights.bin").rename(copy / "weights.bin")
+    assert model_digest(copy) != first

@@ -58,7 +58,12 @@ def test_the_files_are_written_and_the_job_summary_appended(tmp_path, monkeypatc
     assert "![ROC curves and per-group rates](gate.png)" in written["markdown"].read_text()
     document = json.loads(written["json"].read_text())
     assert document["verdict"] == "promote"
-    assert document["champion"] == {"version": "1", "metrics": {"auc": 0.75}, "problem": None}
+    assert document["champion"] == {
+        "version": "1",
+        "metrics": {"auc": 0.75},
+        "problem": None,
+        "note": None,
+    }
     assert summary.read_text().startswith("earlier step\n### Promotion gate: **PROMOTE**")
 
 

@@ -111,3 +111,44 @@ def test_the_repository_gate_names_a_direction_for_every_rule():
         "equalized_odds_difference",
     }
     assert all(rule.better in {"higher", "lower"} for rule in rules)
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            {"metric": "log_loss", "better": "lower", "min": 0.3},
+            "better: lower takes a ceiling (max), not min",
+        ),
+        ({"metric": "auc", "better": "higher", "max": 0.9}, "better: higher takes a floor (min)"),
+    ],
+    ids=["floor-on-lower", "ceiling-on-higher"],
+)
+def test_a_bound_that_contradicts_its_direction_is_refused(tmp_path, rule, message):
+    path = write_settings(tmp_path, gate={"thresholds": [{**rule}]})
+    with pytest.raises(SettingsError) as error:
+        load_settings(path)
+    assert str(error.value).startswith(f"{path}: gate.thresholds.0: rule for {rule['metric']}")
+    assert message in str(error.value)
+
+
+def test_an_empty_gate_is_refused_before_it_can_promote_nothing(tmp_path):
+    path = write_settings(tmp_path, gate={"thresholds": [], "fairness": [], "improvement": None})
+    with pytest.raises(SettingsError, match="gate: the gate has no rules"):
+        load_settings(path)
+
+
+def test_the_gate_section_is_required(tmp_path):
+    settings = yaml.safe_load((REPO / "mlops.yml").read_text())
+    del settings["gate"]
+    path = tmp_path / "mlops.yml"
+    path.write_text(yaml.safe_dump(settings))
+    with pytest.raises(SettingsError, match="gate: required key is missing"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_a_seed_numpy_and_scikit_learn_refuse_is_a_settings_error(tmp_path, seed):
+    path = write_settings(tmp_path, pipeline={"seed": seed})
+    with pytest.raises(SettingsError, match=r"pipeline\.seed: Input should be"):
+        load_settings(path)

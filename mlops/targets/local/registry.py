@@ -4,27 +4,40 @@ A run's ``model`` output is first copied into the artifacts of the run's
 MLflow parent run (so the version does not depend on the run folder staying
 put), then registered from there with its lineage tags. The MLflow UI shows
 the versions under "Models".
+
+A version number is never issued twice for different models: when the store
+was deleted or replaced while something else still names versions of this
+model (the local endpoint serving one), MLflow would count from 1 again, so
+the numbers up to the highest one still named are first used up by
+placeholder versions, created and deleted at once (MLflow numbers after every
+version it ever created, deleted ones included).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlops.targets.base import ModelNotFound, ModelVersion, PipelineRun
+from mlops.targets.base import RUN_TAG, ModelNotFound, ModelVersion, PipelineRun
 
 ARTIFACT_PATH = "model"
-RUN_TAG = "mlops.run_id"
+PLACEHOLDER_SOURCE = "mlops:number-in-use"
+PLACEHOLDER_NOTE = "a number still in use outside a reset registry; never a model"
 
 
 class LocalRegistry:
-    def __init__(self, tracking_uri: str, model_name: str) -> None:
+    def __init__(
+        self, tracking_uri: str, model_name: str, in_use: Callable[[], int] = lambda: 0
+    ) -> None:
+        """``in_use()`` gives the highest version number of ``model_name`` named
+        outside the registry (0 for none); no new version gets a number up to it."""
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.name = model_name
+        self.in_use = in_use
 
     def register(self, run: PipelineRun, model_dir: Path, tags: Mapping[str, str]) -> ModelVersion:
         existing = self.find(run.run_id)
@@ -42,6 +55,7 @@ class LocalRegistry:
             self.client.create_registered_model(
                 self.name, description="Registered by `mlops register`; see the version tags."
             )
+        self._skip_numbers_in_use()
         version = self.client.create_model_version(
             self.name,
             source=f"{artifact_uri}/{ARTIFACT_PATH}",
@@ -49,6 +63,21 @@ class LocalRegistry:
             tags={**tags, RUN_TAG: run.run_id},
         )
         return _model_version(version, new=True)
+
+    def _skip_numbers_in_use(self) -> None:
+        highest_in_use = self.in_use()
+        issued = max((int(v.version) for v in self._all()), default=0)
+        while issued < highest_in_use:
+            placeholder = self.client.create_model_version(
+                self.name, source=PLACEHOLDER_SOURCE, description=PLACEHOLDER_NOTE
+            )
+            self.client.delete_model_version(self.name, placeholder.version)
+            issued = int(placeholder.version)
+
+    def set_tags(self, version: str, tags: Mapping[str, str]) -> None:
+        self.get(version)  # a missing version is named, not an MLflow error
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.name, version, key, value)
 
     def get(self, version: str) -> ModelVersion:
         if version == "latest":

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops.targets.base import PipelineRun, RunNotFound, StepRun
+from mlops.targets.local.files import private_folder, write_private
 
 RUN_FILE = "run.json"
 
@@ -27,11 +28,10 @@ class LocalRunStore:
         return self.root / run_id
 
     def save(self, run: PipelineRun) -> None:
-        folder = self.folder(run.run_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = folder / f".{RUN_FILE}.tmp"
-        temporary.write_text(json.dumps(asdict(run), indent=2))
-        temporary.replace(folder / RUN_FILE)
+        """Write ``run``'s record atomically, owner-only: the paths in it are
+        what a later deploy serves from."""
+        folder = private_folder(self.folder(run.run_id))
+        write_private(folder / RUN_FILE, json.dumps(asdict(run), indent=2).encode())
 
     def get(self, run_id: str) -> PipelineRun:
         if run_id == "latest":

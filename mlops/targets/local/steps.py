@@ -5,10 +5,19 @@ paths (outputs under ``<run_dir>/<step>/outputs/<name>``) and run with
 ``bash -c`` in the component's code folder, as Azure ML runs it in the code
 snapshot. Output is streamed line by line to the printer and to
 ``<run_dir>/<step>/std_log.txt``. The first failing step stops the run.
+
+Each step runs in a process group of its own, so a Ctrl-C in the terminal
+reaches ``mlops`` alone and ``mlops`` decides: on KeyboardInterrupt (or a
+SIGTERM the CLI turns into one) the whole group gets SIGINT, then SIGTERM,
+then SIGKILL, each after a grace period, the step is recorded "Canceled"
+and the run stops; no process of the step is left running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +30,8 @@ from mlops.targets.local.pipeline_graph import Binding, PipelineGraph, Step
 
 FILE_TYPES = {"uri_file"}
 LOG_FILE = "std_log.txt"
+# How long an interrupted step gets after SIGINT, and then after SIGTERM.
+GRACE_SECONDS = 5.0
 
 
 @dataclass
@@ -37,6 +48,10 @@ class StepsResult:
     def failed(self) -> StepRun | None:
         return next((step for step in self.steps if step.status == "Failed"), None)
 
+    @property
+    def canceled(self) -> bool:
+        return any(step.status == "Canceled" for step in self.steps)
+
 
 def run_steps(
     graph: PipelineGraph,
@@ -49,38 +64,55 @@ def run_steps(
     """Run every step of ``graph`` with the pipeline ``inputs``.
 
     ``step_env(step)`` gives each process its environment; ``step_done`` is
-    called after each step. Steps after a failure are reported "NotStarted".
+    called after each step. Steps after a failure or an interruption are
+    reported "NotStarted"; an interrupted step is "Canceled" (see the module
+    docstring) and the interruption is not raised: the caller checks
+    ``canceled``.
     """
     result = StepsResult()
     produced: dict[tuple[str, str], Path] = {}
     total = len(graph.steps)
     for index, step in enumerate(graph.steps, start=1):
-        if not result.ok:
+        if not result.ok or result.canceled:
             result.steps.append(StepRun(step.name, "NotStarted"))
             continue
-        folder = run_dir / step.name
-        outputs = _bind_outputs(step, folder / "outputs")
-        produced.update({(step.name, name): path for name, path in outputs.items()})
-        for name, published in step.published.items():
-            result.outputs[published] = str(outputs[name])
-        show(f"[{index}/{total}] {step.name}: {step.display_name}")
         try:
-            values = _bind_inputs(step, inputs, produced)
-            command = render_command(step.command, values, outputs)
-        except CommandError as error:
-            show(f"[{index}/{total}] {step.name} cannot start: {error}")
-            step_run = StepRun(step.name, "Failed", exit_code=None)
-        else:
-            step_run = _execute(step, command, folder, step_env(step), show)
-            mark = (
-                "completed"
-                if step_run.status == "Completed"
-                else f"failed (exit code {step_run.exit_code})"
+            step_run = _run_step(
+                step,
+                f"[{index}/{total}] {step.name}",
+                inputs,
+                produced,
+                result,
+                run_dir,
+                show,
+                step_env,
             )
-            show(f"[{index}/{total}] {step.name} {mark} in {step_run.seconds:.1f} s")
+        except KeyboardInterrupt:  # before or after the step's process ran
+            step_run = StepRun(step.name, "Canceled")
         step_done(step, step_run)
         result.steps.append(step_run)
     return result
+
+
+def _run_step(step, label, inputs, produced, result, run_dir, show, step_env) -> StepRun:
+    folder = run_dir / step.name
+    outputs = _bind_outputs(step, folder / "outputs")
+    produced.update({(step.name, name): path for name, path in outputs.items()})
+    for name, published in step.published.items():
+        result.outputs[published] = str(outputs[name])
+    show(f"{label}: {step.display_name}")
+    try:
+        values = _bind_inputs(step, inputs, produced)
+        command = render_command(step.command, values, outputs)
+    except CommandError as error:
+        show(f"{label} cannot start: {error}")
+        return StepRun(step.name, "Failed", exit_code=None)
+    step_run = _execute(step, command, folder, step_env(step), show)
+    mark = {"Completed": "completed", "Canceled": "canceled"}.get(
+        step_run.status, f"failed (exit code {step_run.exit_code})"
+    )
+    show(f"{label} {mark} in {step_run.seconds:.1f} s")
+    return step_run
 
 
 def _bind_outputs(step: Step, folder: Path) -> dict[str, Path]:
@@ -123,16 +155,50 @@ def _execute(
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
+            start_new_session=True,
         )
         assert process.stdout is not None
-        for line in process.stdout:
-            log_file.write(line)
-            show(f"  {step.name} | {line.rstrip()}")
-        code = process.wait()
+        try:
+            for line in process.stdout:
+                log_file.write(line)
+                show(f"  {step.name} | {line.rstrip()}")
+            code = process.wait()
+            status = "Completed" if code == 0 else "Failed"
+        except KeyboardInterrupt:
+            code = stop_group(process)
+            status = "Canceled"
+            log_file.write(f"interrupted: the step's processes were stopped (exit code {code})\n")
     return StepRun(
         name=step.name,
-        status="Completed" if code == 0 else "Failed",
+        status=status,
         seconds=round(time.perf_counter() - started, 3),
         exit_code=code,
         log=str(log),
     )
+
+
+def stop_group(process: subprocess.Popen, grace: float = GRACE_SECONDS) -> int:
+    """Stop ``process`` and every process of its group: SIGINT, then SIGTERM, then
+    SIGKILL, each after ``grace`` seconds while any of the group is left. Ctrl-C
+    again while waiting goes straight to the next signal. Returns its exit code."""
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, number)
+        deadline = time.monotonic() + grace
+        try:
+            while time.monotonic() < deadline and _group_alive(process):
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            continue
+        if not _group_alive(process):
+            break
+    return process.wait()
+
+
+def _group_alive(process: subprocess.Popen) -> bool:
+    process.poll()  # reap the leader, so a zombie does not count
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

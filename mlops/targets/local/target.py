@@ -8,18 +8,21 @@ MLflow with a SQLite store. Everything lives under ``local.state_dir``
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from mlops.deployment_spec import load_deployment_spec
+from mlops.deployment_spec import DeploymentSpec
+from mlops.errors import UserError
+from mlops.settings import SettingsError
 from mlops.targets.base import (
     DataAsset,
     Deployment,
@@ -31,16 +34,20 @@ from mlops.targets.base import (
     StepRun,
     Target,
 )
+from mlops.targets.local.child_env import child_env
 from mlops.targets.local.data import LocalDataStore
 from mlops.targets.local.endpoint import LocalEndpoint
-from mlops.targets.local.pipeline_graph import PipelineError, load_pipeline
+from mlops.targets.local.files import private_folder
+from mlops.targets.local.pipeline_graph import PipelineError, PipelineGraph
 from mlops.targets.local.runs import LocalRunStore, new_run_id
 from mlops.targets.local.steps import run_steps
+from mlops.targets.local.yaml_cache import YamlCache, cached_load
 
 MODEL_OUTPUT = "model"
 METRICS_OUTPUT = "metrics"
 METRICS_FILE = "metrics.json"
 DATA_INPUT = "raw_data"
+CACHE = "cache"
 
 
 class LocalTarget(Target):
@@ -52,7 +59,10 @@ class LocalTarget(Target):
         self.data = LocalDataStore(self.state_dir / "data")
         self.runs = LocalRunStore(self.state_dir / "runs")
         self.endpoint = LocalEndpoint(
-            self.state_dir / "endpoints", settings.endpoint.name, settings.local.endpoint_port
+            self.state_dir / "endpoints",
+            settings.endpoint.name,
+            settings.local.endpoint_port,
+            settings.endpoint.lock_wait_seconds,
         )
         self._registry = None
         self._spec = None  # the deployment YAML, once read
@@ -65,11 +75,33 @@ class LocalTarget(Target):
             from mlops.targets.local.tracking import tracking_uri
 
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self._registry = LocalRegistry(tracking_uri(self.state_dir), self.settings.model.name)
+            name = self.settings.model.name
+            self._registry = LocalRegistry(
+                tracking_uri(self.state_dir),
+                name,
+                in_use=lambda: max(self.endpoint.versions_in_use(name), default=0),
+            )
         return self._registry
 
+    def preflight(self, deploying: bool) -> None:
+        self._check_state_dir()
+        if deploying:
+            self._load_spec()
+            self.endpoint.check_port("local.endpoint_port")
+
+    def _check_state_dir(self) -> None:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.state_dir):
+                pass
+        except OSError as error:
+            raise SettingsError(
+                f"{self.settings.source}: local.state_dir: {self.state_dir} cannot hold the "
+                f"local state ({error.strerror or error}); point it at a writable folder"
+            ) from None
+
     def register_data(self, path: Path) -> DataAsset:
-        return self.data.register(path, self.settings.data)
+        return self.data.register(path, self.settings.data, self.settings.pipeline.test_size)
 
     def find_data(self, version: str | None = None) -> DataAsset | None:
         name = self.settings.data.asset_name
@@ -104,19 +136,22 @@ class LocalTarget(Target):
     def find_model(self, run_id: str) -> ModelVersion | None:
         return self.registry.find(run_id)
 
+    def set_model_tags(self, version: str, tags: Mapping[str, str]) -> None:
+        self.registry.set_tags(version, tags)
+
     # endpoint: a router and azureml-inference-server-http processes
 
     def get_endpoint(self) -> Endpoint | None:
         return self.endpoint.get()
 
-    def endpoint_lock(self):
-        return self.endpoint.lock()
+    def endpoint_lock(self, show: Printer):
+        return self.endpoint.lock(show)
 
     def resume_endpoint(self, show: Printer) -> None:
         self.endpoint.resume(show)
 
     def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
-        spec = self._spec or load_deployment_spec(self._spec_path())
+        spec = self._load_spec()
         model_dir = Path(unquote(urlparse(model.source).path))
         return self.endpoint.create_deployment(name, model.ref, model_dir, spec, show)
 
@@ -129,8 +164,8 @@ class LocalTarget(Target):
     def set_traffic(self, traffic: Mapping[str, int]) -> None:
         self.endpoint.set_traffic(traffic)
 
-    def delete_deployment(self, name: str) -> None:
-        self.endpoint.delete_deployment(name)
+    def delete_deployment(self, name: str, keep_log: Path | None = None) -> Path | None:
+        return self.endpoint.delete_deployment(name, keep_log)
 
     def delete_endpoint(self) -> None:
         self.endpoint.delete()
@@ -138,20 +173,7 @@ class LocalTarget(Target):
     def run_pipeline(
         self, asset: DataAsset, inputs: Mapping[str, object], show: Printer
     ) -> PipelineRun:
-        # azure-ai-ml and MLflow each take seconds to import and set up, and
-        # neither needs the other: the YAML is loaded in a second process
-        # while this one opens the tracking store.
-        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-            loading = pool.submit(load_pipeline, self.settings.resolve(self.settings.pipeline.file))
-            # The deploy that follows a run needs the deployment YAML, read by the
-            # same loader; reading it here, where that is imported, is nearly free.
-            spec = pool.submit(load_deployment_spec, self._spec_path())
-            from mlops.targets.local.tracking import LocalTracking  # imports MLflow
-
-            tracking = LocalTracking(self.state_dir, self.settings.pipeline.experiment_name)
-            graph = loading.result()
-        if spec.exception() is None:
-            self._spec = spec.result()
+        graph = self._load_graph()
         unknown = sorted((set(inputs) | {DATA_INPUT}) - set(graph.inputs))
         if unknown:
             raise PipelineError(f"{graph.path}: no pipeline input named {', '.join(unknown)}")
@@ -160,57 +182,71 @@ class LocalTarget(Target):
         run_id = new_run_id()
         started = datetime.now(UTC).isoformat(timespec="seconds")
         clock = time.perf_counter()
-        lineage = {"mlops.run_id": run_id, "mlops.data_asset": asset.ref}
-        parent = tracking.start(run_id, lineage)
-        children: dict[str, str] = {}
-        base_env = _process_env()
+        from mlops.targets.local.tracking import RunTracking  # MLflow loads in a thread
 
-        def step_env(step) -> dict[str, str]:
-            children[step.name] = tracking.start(step.name, lineage, parent=parent)
-            return {**base_env, **tracking.step_env(children[step.name])}
-
-        def step_done(step, result: StepRun) -> None:
-            if step.name in children:
-                tracking.finish(children[step.name], result.status == "Completed")
-
+        tracking = RunTracking(
+            self.state_dir,
+            self.settings.pipeline.experiment_name,
+            run_id,
+            {"mlops.data_asset": asset.ref},
+        )
         show(f"run {run_id} on data {asset.ref}")
-        try:
-            result = run_steps(graph, values, self.runs.folder(run_id), show, step_env, step_done)
-        except BaseException:
-            # Interrupted: the MLflow run must not stay "running" for ever.
-            tracking.finish(parent, ok=False)
-            raise
+        result = run_steps(
+            graph,
+            values,
+            private_folder(self.runs.folder(run_id)),
+            show,
+            lambda step: child_env(tracking.step_env(step.name)),
+        )
         error, metrics = _failure(result.failed), {}
-        if result.ok:
+        if result.canceled:
+            error = "interrupted (Ctrl-C or SIGTERM): the running step was stopped"
+        elif result.ok:
             try:
                 metrics = read_metrics(result.outputs.get(METRICS_OUTPUT))
             except ValueError as problem:
                 error = str(problem)
+        status = "Canceled" if result.canceled else "Failed" if error else "Completed"
         run = PipelineRun(
             run_id=run_id,
-            status="Failed" if error else "Completed",
+            status=status,
             data_asset=asset.ref,
             started=started,
             seconds=round(time.perf_counter() - clock, 3),
             steps=tuple(result.steps),
             outputs=result.outputs,
             metrics=metrics,
-            tracking_run_id=parent,
+            tracking_run_id=None,
             error=error,
         )
-        tracking.finish(parent, not error, metrics)
-        self.runs.save(run)
+        try:
+            run = replace(run, tracking_run_id=tracking.finish(status, result.steps, metrics))
+        finally:
+            self.runs.save(run)  # recorded even when the tracking store failed
+        if result.canceled:
+            show(f"run {run_id} canceled and recorded (see `mlops show {run_id}`)")
+            raise KeyboardInterrupt
         return run
 
+    def _load_graph(self) -> PipelineGraph:
+        cache = YamlCache(self.state_dir / CACHE)
+        pipeline = self.settings.resolve(self.settings.pipeline.file)
+        if (graph := cache.pipeline(pipeline)) is not None:
+            return graph
+        # The loader runs in a second process, and the deploy that follows a
+        # run needs the deployment YAML: that process reads it too.
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+            loading = cached_load(cache, "pipeline", pipeline, pool.submit)
+            if self._spec is None and self._spec_path().is_file():
+                with contextlib.suppress(UserError):
+                    self._spec = cached_load(cache, "deployment", self._spec_path(), pool.submit)()
+            return loading()
 
-def _process_env() -> dict[str, str]:
-    # Steps run with this interpreter's environment first on PATH, so the
-    # command's `python` is the one that has the model code's packages.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    def _load_spec(self) -> DeploymentSpec:
+        if self._spec is None:
+            cache = YamlCache(self.state_dir / CACHE)
+            self._spec = cached_load(cache, "deployment", self._spec_path())()
+        return self._spec
 
 
 def read_metrics(folder: str | None) -> dict[str, float]:

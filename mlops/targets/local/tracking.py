@@ -1,62 +1,166 @@
 """MLflow tracking for local pipeline runs, in a SQLite store under the state folder.
 
-A pipeline run is a parent MLflow run; each step is a child run whose id the
-step's process receives as ``MLFLOW_RUN_ID``, so ``mlflow.start_run()`` in
-the step code logs into it, as it does on Azure ML. Browse the store with
-``mlflow ui --backend-store-uri sqlite:///.mlops/mlflow.db``.
+A pipeline run is a parent MLflow run with a child run per step, as on
+Azure ML. MLflow takes more than a second to import and open its store, so
+none of that is on the run's critical path:
+
+- each step creates its own child run: its process gets
+  ``MLFLOW_TRACKING_URI``, ``MLFLOW_EXPERIMENT_ID`` and, in
+  ``MLFLOW_RUN_CONTEXT``, the tags that tie the run to its pipeline run
+  (``mlops.run_id``, ``mlops.step``, its name), so ``mlflow.start_run()`` in
+  the step code logs into it;
+- this process imports MLflow in a background thread while the first step
+  runs and opens the parent run there;
+- ``finish`` links the steps' runs to the parent, creates one for a step
+  that never opened one (or died before), and closes every run left
+  RUNNING with the step's outcome, so no run stays RUNNING for ever.
+
+The experiment's id is read from the store with the standard library's
+SQLite module; only a store without the experiment (the first run) makes
+the step wait for MLflow to create it.
+
+Browse the store with ``mlflow ui --backend-store-uri sqlite:///.mlops/mlflow.db``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from mlflow.entities import RunStatus
-from mlflow.tracking import MlflowClient
+from mlops.targets.base import StepRun
 
 DB_FILE = "mlflow.db"
 ARTIFACTS = "mlartifacts"
+RUN_TAG = "mlops.run_id"
+STEP_TAG = "mlops.step"
+# How a step's outcome closes its MLflow run.
+STATUS = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
 
 
 def tracking_uri(state_dir: Path) -> str:
     return f"sqlite:///{(state_dir / DB_FILE).absolute()}"
 
 
-class LocalTracking:
-    def __init__(self, state_dir: Path, experiment_name: str) -> None:
-        # Creating or migrating the SQLite schema is logged at INFO on stderr,
-        # where the CLI keeps one line for errors.
-        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+def experiment_id(db: Path, name: str) -> str | None:
+    """The id of the active experiment ``name`` in MLflow's SQLite store ``db``,
+    read without MLflow; None when the store or the experiment does not exist."""
+    if not db.is_file():
+        return None
+    try:
+        with sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True, timeout=5) as store:
+            row = store.execute(
+                "SELECT experiment_id FROM experiments WHERE name = ? AND lifecycle_stage = ?",
+                (name, "active"),
+            ).fetchone()
+    except sqlite3.Error:
+        return None  # not a store this schema reads: let MLflow say what is wrong
+    return None if row is None else str(row[0])
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    # Creating or migrating the SQLite schema is logged at INFO on stderr,
+    # where the CLI keeps one line for errors.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    return MlflowClient(tracking_uri=uri)
+
+
+class RunTracking:
+    """The MLflow records of one pipeline run (see the module docstring)."""
+
+    def __init__(
+        self, state_dir: Path, experiment_name: str, run_id: str, tags: Mapping[str, str]
+    ) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.uri = tracking_uri(state_dir)
-        self.client = MlflowClient(tracking_uri=self.uri)
-        experiment = self.client.get_experiment_by_name(experiment_name)
-        self.experiment_id = (
-            experiment.experiment_id
-            if experiment
-            else self.client.create_experiment(
-                experiment_name, artifact_location=(state_dir / ARTIFACTS).absolute().as_uri()
+        self.run_id = run_id
+        self.tags = {**tags, RUN_TAG: run_id}
+        self.started_ms = int(time.time() * 1000)
+        self._client = None
+        self._parent: str | None = None
+        self._failure: BaseException | None = None
+        self.experiment_id = experiment_id(state_dir / DB_FILE, experiment_name)
+        if self.experiment_id is None:  # the first run on this store: create it now
+            self._client = _client(self.uri)
+            found = self._client.get_experiment_by_name(experiment_name)
+            self.experiment_id = (
+                found.experiment_id
+                if found
+                else self._client.create_experiment(
+                    experiment_name, artifact_location=(state_dir / ARTIFACTS).absolute().as_uri()
+                )
             )
-        )
+        self._opening = threading.Thread(target=self._open, name="mlflow", daemon=True)
+        self._opening.start()
 
-    def start(self, name: str, tags: Mapping[str, str], parent: str | None = None) -> str:
-        """Open a run (a child of ``parent`` if given) and return its id."""
-        if parent:
-            tags = {**tags, "mlflow.parentRunId": parent}
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
-        return run.info.run_id
+    def _open(self) -> None:
+        try:
+            self._client = self._client or _client(self.uri)
+            run = self._client.create_run(
+                self.experiment_id,
+                start_time=self.started_ms,
+                tags=self.tags,
+                run_name=self.run_id,
+            )
+            self._parent = run.info.run_id
+        except BaseException as error:  # raised again by `finish`, in the caller's thread
+            self._failure = error
 
-    def finish(self, run_id: str, ok: bool, metrics: Mapping[str, float] | None = None) -> None:
-        for key, value in (metrics or {}).items():
-            self.client.log_metric(run_id, key, value)
-        status = RunStatus.FINISHED if ok else RunStatus.FAILED
-        self.client.set_terminated(run_id, RunStatus.to_string(status))
-
-    def step_env(self, run_id: str) -> dict[str, str]:
-        """Environment variables that point a step's MLflow calls at ``run_id``."""
+    def step_env(self, step: str) -> dict[str, str]:
+        """Environment variables that make ``mlflow.start_run()`` in ``step``'s
+        process open that step's child run."""
+        context = {**self.tags, STEP_TAG: step, "mlflow.runName": step}
         return {
             "MLFLOW_TRACKING_URI": self.uri,
-            "MLFLOW_EXPERIMENT_ID": self.experiment_id,
-            "MLFLOW_RUN_ID": run_id,
+            "MLFLOW_EXPERIMENT_ID": str(self.experiment_id),
+            "MLFLOW_RUN_CONTEXT": json.dumps(context),
         }
+
+    def finish(
+        self, status: str, steps: Sequence[StepRun], metrics: Mapping[str, float] | None = None
+    ) -> str:
+        """Close the run as ``status`` (a step status: Completed, Failed or Canceled)
+        with ``metrics``, its steps' runs linked and closed; return the parent's id."""
+        self._opening.join()
+        if self._failure is not None:
+            raise self._failure
+        client, parent = self._client, self._parent
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        children = {
+            run.data.tags.get(STEP_TAG): run
+            for run in client.search_runs(
+                [self.experiment_id], filter_string=f"tags.`{RUN_TAG}` = '{self.run_id}'"
+            )
+            if run.info.run_id != parent
+        }
+        for step in steps:
+            if step.status == "NotStarted":
+                continue
+            run = children.get(step.name)
+            if run is None:  # the step logged nothing: its run is made for it
+                run = client.create_run(
+                    self.experiment_id,
+                    start_time=now - int(step.seconds * 1000),
+                    tags={**self.tags, STEP_TAG: step.name},
+                    run_name=step.name,
+                )
+            client.set_tag(run.info.run_id, "mlflow.parentRunId", parent)
+            # The step's outcome is the truth: a step killed mid-run left its run
+            # RUNNING, one that failed after logging may have closed it FINISHED.
+            outcome = STATUS.get(step.status, "FAILED")
+            if run.info.status != outcome or run.info.end_time is None:
+                client.set_terminated(run.info.run_id, outcome)
+        if metrics:
+            client.log_batch(
+                parent, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()]
+            )
+        client.set_terminated(parent, STATUS.get(status, "FAILED"))
+        return parent

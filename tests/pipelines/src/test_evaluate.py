@@ -1,3 +1,5 @@
+import json
+
 import evaluate
 import numpy as np
 import pandas as pd
@@ -42,3 +44,21 @@ def test_the_curves_hold_a_bounded_roc_and_the_rates_of_each_group():
     assert drawn["groups"]["f"]["selection_rate"] == 1.0
     assert drawn["groups"]["m"]["selection_rate"] == 0.0
     assert drawn["groups"]["f"]["count"] + drawn["groups"]["m"]["count"] == 5000
+
+
+def test_the_metrics_are_written_in_the_catalogues_order_and_nothing_else():
+    labels = pd.Series([0, 1, 0, 1])
+    groups = pd.Series(["a", "a", "b", "b"])
+    metrics = evaluate.in_catalog_order(
+        evaluate.evaluate(labels, np.array([0.2, 0.7, 0.4, 0.9]), groups)
+    )
+    assert list(metrics) == list(json.loads(evaluate.CATALOG.read_text()))
+
+
+def test_a_metric_computed_but_not_listed_fails_the_step(tmp_path):
+    catalog = tmp_path / "metric_catalog.json"
+    catalog.write_text(json.dumps({"auc": {"better": "higher"}, "recall": {"better": "higher"}}))
+    with pytest.raises(
+        ValueError, match="computed but not listed: f1; listed but not computed: recall"
+    ):
+        evaluate.in_catalog_order({"auc": 0.8, "f1": 0.5}, catalog)

@@ -150,3 +150,28 @@ def test_paths_with_spaces_reach_the_command_intact(tmp_path):
     result, _, _ = run(path, tmp_path / "run dir", inputs={"raw": spaced})
     assert result.ok
     assert (Path(result.outputs["final"]) / "word.txt").read_text() == "hello\nspaced\n"
+
+
+def test_an_interrupted_step_is_stopped_with_its_whole_process_group(tmp_path):
+    # The step starts a helper that ignores SIGINT, as a data loader's worker might.
+    path = make_pipeline(
+        tmp_path,
+        "(trap '' INT; exec sleep 300) & echo $! > ${{outputs.out}}/helper.pid; echo waiting; wait",
+    )
+    graph = load_pipeline(path)
+    lines: list[str] = []
+
+    def show(line: str) -> None:
+        lines.append(line)
+        if line.endswith("| waiting"):
+            raise KeyboardInterrupt  # what Ctrl-C does in the mlops process
+
+    result = run_steps(graph, graph.inputs, tmp_path / "run", show, lambda step: dict(os.environ))
+    assert [(s.name, s.status) for s in result.steps] == [
+        ("first", "Completed"),
+        ("second", "Canceled"),
+    ]
+    assert result.canceled and not result.ok
+    helper = int((tmp_path / "run" / "second" / "outputs" / "out" / "helper.pid").read_text())
+    assert not Path(f"/proc/{helper}").exists() or "Z" in Path(f"/proc/{helper}/stat").read_text()
+    assert any("second canceled" in line for line in lines)

@@ -1,0 +1,66 @@
+"""The metrics the evaluate step writes, from its catalogue (``pipeline.metrics``).
+
+``metric_catalog.json`` beside the model code is the one list of metric
+names: the evaluate step fails if it computes anything else, and the gate's
+rules are checked against it before any work starts, so a rule on a metric
+that will never exist, or read the wrong way round, stops ``mlops`` at once
+instead of after training. The file maps each name to
+``{"better": "higher" | "lower" | null, "description": ...}``; ``null`` marks
+a count that no rule may judge.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mlops.settings import GateSettings, Settings, SettingsError
+
+
+def load_catalog(path: Path) -> dict[str, str | None]:
+    """Metric name -> the way it improves (``None`` for a count), in file order.
+    Raises ``SettingsError`` naming the file when it is missing or malformed."""
+    where = f"{path} (pipeline.metrics)"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{where}: file not found; point pipeline.metrics at it") from None
+    except (OSError, ValueError) as error:
+        raise SettingsError(f"{where}: not a readable JSON file: {error}") from None
+    if not isinstance(raw, dict) or not raw:
+        raise SettingsError(f"{where}: expected an object of metric name -> description")
+    catalog = {}
+    for name, entry in raw.items():
+        better = entry.get("better") if isinstance(entry, dict) else "?"
+        if better not in ("higher", "lower", None):
+            raise SettingsError(f'{where}: {name}: "better" must be "higher", "lower" or null')
+        catalog[name] = better
+    return catalog
+
+
+def check_gate_rules(gate: GateSettings, catalog: dict[str, str | None], source: Path) -> None:
+    """Raise ``SettingsError`` naming the key of the first rule that judges a metric
+    the catalogue does not list, a count, or a metric in the wrong direction."""
+    for key, rule in gate.rules():
+        if rule.metric not in catalog:
+            raise SettingsError(
+                f"{source}: {key}.metric: the evaluate step writes no metric {rule.metric!r} "
+                f"(it writes: {', '.join(catalog)})"
+            )
+        better = catalog[rule.metric]
+        if better is None:
+            raise SettingsError(
+                f"{source}: {key}.metric: {rule.metric} is a count, not a measure of quality; "
+                "no rule can judge it"
+            )
+        if rule.better != better:
+            raise SettingsError(
+                f"{source}: {key}.better: {rule.metric} improves when {better}, "
+                f"not {rule.better} (see pipeline.metrics)"
+            )
+
+
+def check_settings(settings: Settings) -> None:
+    """Check the gate of ``settings`` against the catalogue its pipeline names."""
+    catalog = load_catalog(settings.resolve(settings.pipeline.metrics))
+    check_gate_rules(settings.gate, catalog, settings.source)

@@ -1,0 +1,102 @@
+"""The local target's pipeline runs: what step processes get, and Ctrl-C."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from mlops import lifecycle
+from mlops.settings import load_settings
+from mlops.targets import get_target
+from mlops.targets.local.endpoint import processes
+from tests.conftest import wait_until
+
+MLOPS = str(Path(sys.executable).parent / "mlops")
+SECRETS = {"AZURE_CLIENT_SECRET": "planted-client-secret", "GITHUB_TOKEN": "planted-token"}
+
+
+def test_a_step_gets_the_mlflow_contract_and_none_of_the_callers_secrets(project, monkeypatch):
+    component = project / "pipelines" / "components" / "prep.yml"
+    component.write_text(
+        component.read_text().replace("python prep.py", "env > step_env.txt && python prep.py")
+    )
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(project / "mlops.yml")
+    target = get_target(settings)
+    lifecycle.register_data(target, settings)
+    run = lifecycle.train(target, settings, lambda line: None)
+    assert run.status == "Completed", run.error
+    env = dict(
+        line.split("=", 1)
+        for line in (project / "pipelines" / "src" / "step_env.txt").read_text().splitlines()
+        if "=" in line
+    )
+    assert not set(SECRETS) & set(env)
+    assert not any(value in text for value in SECRETS.values() for text in env.values())
+    assert env["MLFLOW_TRACKING_URI"].startswith("sqlite:///")
+    assert json.loads(env["MLFLOW_RUN_CONTEXT"])["mlops.step"] == "prep"
+
+
+def test_ctrl_c_during_a_step_stops_it_and_records_the_run_as_canceled(project):
+    assert subprocess.run([MLOPS, "register-data"], cwd=project, check=False).returncode == 0
+    # As in a terminal, only mlops gets the signal: the step runs in a session of its own.
+    train = subprocess.Popen(
+        [MLOPS, "train"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert train.stdout is not None
+    for line in train.stdout:
+        if line.startswith("[2/3] train:"):
+            break
+    time.sleep(1.0)  # the train step is importing or fitting
+    train.send_signal(signal.SIGINT)
+    rest = train.stdout.read()
+    assert train.wait(60) == 130, rest
+    assert "interrupted" in rest and "train canceled" in rest
+
+    (record,) = (project / ".mlops" / "runs").glob("*/run.json")
+    run = json.loads(record.read_text())
+    assert run["status"] == "Canceled"
+    assert [(s["name"], s["status"]) for s in run["steps"]] == [
+        ("prep", "Completed"),
+        ("train", "Canceled"),
+        ("evaluate", "NotStarted"),
+    ]
+    # No step process is left: every one of them has the project in its arguments.
+    wait_until(lambda: not processes.find(str(project), prefix=True), seconds=5)
+    client = MlflowClient(f"sqlite:///{project}/.mlops/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("credit-default").experiment_id])
+    assert {r.info.run_name: r.info.status for r in runs} == {
+        run["run_id"]: "KILLED",
+        "prep": "FINISHED",
+        "train": "KILLED",
+    }
+    children = [r for r in runs if r.info.run_name != run["run_id"]]
+    assert all(r.data.tags.get("mlflow.parentRunId") == run["tracking_run_id"] for r in children)
+    assert (
+        subprocess.run([MLOPS, "runs"], cwd=project, capture_output=True, text=True).stdout.count(
+            "Canceled"
+        )
+        == 1
+    )
+
+
+def test_sigterm_from_a_ci_runner_cancels_the_run_as_ctrl_c_does(project):
+    assert subprocess.run([MLOPS, "register-data"], cwd=project, check=False).returncode == 0
+    train = subprocess.Popen(
+        [MLOPS, "train"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert train.stdout is not None
+    for line in train.stdout:
+        if line.startswith("[1/3] prep:"):
+            break
+    train.send_signal(signal.SIGTERM)
+    train.stdout.read()
+    assert train.wait(60) == 130
+    (record,) = (project / ".mlops" / "runs").glob("*/run.json")
+    assert json.loads(record.read_text())["status"] == "Canceled"
+    wait_until(lambda: not processes.find(str(project), prefix=True), seconds=5)
