@@ -24,8 +24,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mlops.settings import Settings
 from mlops.targets.base import (
@@ -36,6 +35,9 @@ from mlops.targets.base import (
     Printer,
     Target,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: it costs 0.4 s to start
 
 DEPLOYMENT_NAMES = ("blue", "green")
 TEST_DATA_OUTPUT = "test_data"
@@ -123,6 +125,8 @@ def _record(target: Target, model: ModelVersion, rollback: str | None) -> None:
 def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.DataFrame:
     """The first ``endpoint.smoke_rows`` complete rows of ``model``'s test split,
     without the target and sensitive columns."""
+    import pandas as pd
+
     if not model.run_id:
         raise DeploymentError(f"model {model.ref} has no mlops.run_id tag: no test split to use")
     run = target.get_run(model.run_id)

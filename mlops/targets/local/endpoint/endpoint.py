@@ -36,8 +36,14 @@ from mlops.targets.base import Deployment, DeploymentError, Endpoint, Printer
 from mlops.targets.local.child_env import child_env
 from mlops.targets.local.endpoint import lock, processes, servers
 from mlops.targets.local.endpoint.ports import HOST, free_port, port_free
-from mlops.targets.local.endpoint.probes import router_status, server_ready, tail, wait_ready
-from mlops.targets.local.endpoint.router import DEPLOYMENT_HEADER, TOKEN_ENV
+from mlops.targets.local.endpoint.probes import (
+    DEPLOYMENT_HEADER,
+    TOKEN_ENV,
+    router_status,
+    server_ready,
+    tail,
+    wait_ready,
+)
 from mlops.targets.local.endpoint.state import EndpointState, StateUnreadable
 from mlops.targets.local.files import private_folder
 

@@ -16,6 +16,10 @@ ADMIN_PATH = "/-/router"
 # The router answers its admin path only to a caller that knows its token
 # (kept in the owner-only state file); a scoring client gets a 404.
 TOKEN_HEADER = "x-mlops-router-token"
+# The router reads its token from this variable, never from its command line.
+TOKEN_ENV = "MLOPS_ROUTER_TOKEN"
+# Which deployment answered, or which one a caller asks for (as on Azure ML).
+DEPLOYMENT_HEADER = "azureml-model-deployment"
 LOG_TAIL_LINES = 15
 
 

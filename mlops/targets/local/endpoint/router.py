@@ -47,11 +47,14 @@ from aiohttp.web_protocol import RequestHandler
 
 from mlops.targets.local.endpoint import processes, servers
 from mlops.targets.local.endpoint.ports import HOST
-from mlops.targets.local.endpoint.probes import ADMIN_PATH, TOKEN_HEADER
+from mlops.targets.local.endpoint.probes import (
+    ADMIN_PATH,
+    DEPLOYMENT_HEADER,
+    TOKEN_ENV,
+    TOKEN_HEADER,
+)
 from mlops.targets.local.endpoint.state import load
 
-DEPLOYMENT_HEADER = "azureml-model-deployment"
-TOKEN_ENV = "MLOPS_ROUTER_TOKEN"
 FORWARDED = {("POST", "/score"), ("GET", "/swagger.json")}
 DEFAULT_MAX_BODY = 1024 * 1024  # score.py's default MAX_REQUEST_BYTES
 CHECK_SECONDS = 1.0
