@@ -20,11 +20,18 @@ Contract shared by all implementations:
   again returns the existing version.
 - The endpoint verbs are the steps of a blue/green deploy, which
   ``mlops.deploy`` composes: ``create_deployment`` starts a deployment at 0 %
-  traffic and returns once it is ready (or raises ``DeploymentError``, leaving
-  nothing behind); ``invoke`` scores through the endpoint, or straight
-  against one deployment; ``set_traffic`` returns once the new map is in
-  force and no request is still on its way to a deployment it took traffic
-  from.
+  traffic and returns once it is ready (or raises ``DeploymentError``; the
+  caller then removes it with ``delete_deployment``, keeping its log);
+  ``invoke`` scores through the endpoint, or straight against one
+  deployment; ``set_traffic`` returns once the new map is in force and no
+  request is still on its way to a deployment it took traffic from.
+- Commands that change the endpoint hold ``endpoint_lock`` (a second one
+  waits, bounded, naming the holder) and first call ``resume_endpoint``,
+  which starts again what stopped and removes a deployment an interrupted
+  deploy left without traffic.
+- The registry records, as tags, each version's content digest
+  (``DIGEST_TAG``) and when it last took all traffic (``DEPLOYED_TAG``): the
+  champion is found from them when nothing serves.
 """
 
 from __future__ import annotations
