@@ -26,6 +26,7 @@ from mlops.targets import get_target
 from mlops.targets.base import DeploymentError
 from mlops.targets.local.endpoint import processes
 from tests.conftest import make_project, stop_endpoints, wait_until
+from tests.mlops.targets.local.endpoint.conftest import environ_of
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +40,21 @@ def served(tmp_path_factory):
     assert run.status == "Completed", run.error
     model, decision, _ = lifecycle.register(target, settings, run.run_id)
     assert decision.promote, decision.failed()
-    lifecycle.deploy(target, settings, model.version, lambda line: None)
+    # Secrets a CI job exports: the deploy must not hand them to the servers it starts.
+    planted = {k: v for k, v in SECRETS.items() if k not in os.environ}
+    os.environ.update(planted)
+    try:
+        lifecycle.deploy(target, settings, model.version, lambda line: None)
+    finally:
+        for name in planted:
+            del os.environ[name]
     try:
         yield project, settings, target, run
     finally:
         stop_endpoints(project)
+
+
+SECRETS = {"AZURE_CLIENT_SECRET": "planted-client-secret", "GITHUB_TOKEN": "planted-token"}
 
 
 def post(url: str, body: bytes, headers: dict | None = None) -> tuple[int, dict]:
@@ -95,6 +106,17 @@ def test_the_promoted_model_serves_through_the_endpoint(served):
     assert status == 200
     assert len(answer["probabilities"]) == 3
     assert answer["predictions"] == [int(p >= 0.5) for p in answer["probabilities"]]
+
+
+def test_the_scoring_servers_get_none_of_the_callers_secrets(served):
+    _, _, target, _ = served
+    pids = processes.find(target.endpoint.server_marker("blue"))
+    assert pids
+    for pid in pids:
+        environ = environ_of(pid)
+        assert not set(SECRETS) & set(environ)
+        assert not any(secret in value for secret in SECRETS.values() for value in environ.values())
+        assert "AZUREML_MODEL_DIR" in environ  # what the deployment contract names does pass
 
 
 def test_the_champion_is_the_serving_model_with_its_metrics(served):
