@@ -224,3 +224,25 @@ def test_a_state_dir_that_cannot_hold_files_is_one_line_naming_the_key(in_projec
     write_settings(in_project, data={"path": "data/credit.csv"}, local={"state_dir": "mlops.yml/x"})
     assert main(verb) == 1
     assert "local.state_dir: " in one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"features": {"include": ["AGE"], "exclude": ["AGE"]}},
+            "data.features leaves no feature column",
+        ),
+        ({"positive_class": "2"}, "data.positive_class '2' is not a value of target column"),
+    ],
+    ids=["no feature left", "positive class not in the data"],
+)
+def test_settings_that_do_not_fit_the_registered_data_stop_train_before_it_starts(
+    in_project, capsys, data, message
+):
+    assert main(["register-data"]) == 0
+    capsys.readouterr()
+    write_settings(in_project, data={"path": "data/credit.csv", **data})
+    assert main(["train"]) == 1
+    assert message in one_line_error(capsys)
+    assert not (in_project / ".mlops" / "runs").exists()
