@@ -42,32 +42,44 @@ def test_a_step_gets_the_mlflow_contract_and_none_of_the_callers_secrets(project
     assert json.loads(env["MLFLOW_RUN_CONTEXT"])["mlops.step"] == "prep"
 
 
-def test_ctrl_c_during_a_step_stops_it_and_records_the_run_as_canceled(project):
+def train_until(project: Path, line_start: str) -> subprocess.Popen:
+    """Start `mlops train` on freshly registered data; return once it printed a
+    line starting with ``line_start``."""
     assert subprocess.run([MLOPS, "register-data"], cwd=project, check=False).returncode == 0
-    # As in a terminal, only mlops gets the signal: the step runs in a session of its own.
     train = subprocess.Popen(
         [MLOPS, "train"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     assert train.stdout is not None
     for line in train.stdout:
-        if line.startswith("[2/3] train:"):
-            break
-    time.sleep(1.0)  # the train step is importing or fitting
-    train.send_signal(signal.SIGINT)
+        if line.startswith(line_start):
+            return train
+    raise AssertionError(f"train ended before printing {line_start!r}")
+
+
+def canceled_run(project: Path, train: subprocess.Popen) -> tuple[dict, str]:
+    """Wait for the interrupted ``train``; return its run record and its output."""
     rest = train.stdout.read()
     assert train.wait(60) == 130, rest
-    assert "interrupted" in rest and "train canceled" in rest
-
     (record,) = (project / ".mlops" / "runs").glob("*/run.json")
     run = json.loads(record.read_text())
     assert run["status"] == "Canceled"
+    # No step process is left: every one of them has the project in its arguments.
+    wait_until(lambda: not processes.find(str(project), prefix=True), seconds=5)
+    return run, rest
+
+
+def test_ctrl_c_during_a_step_stops_it_and_records_the_run_as_canceled(project):
+    train = train_until(project, "[2/3] train:")
+    time.sleep(1.0)  # the train step is importing or fitting
+    # As in a terminal, only mlops gets the signal: the step runs in a session of its own.
+    train.send_signal(signal.SIGINT)
+    run, output = canceled_run(project, train)
+    assert "interrupted" in output and "train canceled" in output
     assert [(s["name"], s["status"]) for s in run["steps"]] == [
         ("prep", "Completed"),
         ("train", "Canceled"),
         ("evaluate", "NotStarted"),
     ]
-    # No step process is left: every one of them has the project in its arguments.
-    wait_until(lambda: not processes.find(str(project), prefix=True), seconds=5)
     client = MlflowClient(f"sqlite:///{project}/.mlops/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("credit-default").experiment_id])
     assert {r.info.run_name: r.info.status for r in runs} == {
@@ -77,26 +89,12 @@ def test_ctrl_c_during_a_step_stops_it_and_records_the_run_as_canceled(project):
     }
     children = [r for r in runs if r.info.run_name != run["run_id"]]
     assert all(r.data.tags.get("mlflow.parentRunId") == run["tracking_run_id"] for r in children)
-    assert (
-        subprocess.run([MLOPS, "runs"], cwd=project, capture_output=True, text=True).stdout.count(
-            "Canceled"
-        )
-        == 1
-    )
+    listing = subprocess.run([MLOPS, "runs"], cwd=project, capture_output=True, text=True)
+    assert listing.stdout.count("Canceled") == 1
 
 
 def test_sigterm_from_a_ci_runner_cancels_the_run_as_ctrl_c_does(project):
-    assert subprocess.run([MLOPS, "register-data"], cwd=project, check=False).returncode == 0
-    train = subprocess.Popen(
-        [MLOPS, "train"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert train.stdout is not None
-    for line in train.stdout:
-        if line.startswith("[1/3] prep:"):
-            break
+    train = train_until(project, "[1/3] prep:")
     train.send_signal(signal.SIGTERM)
-    train.stdout.read()
-    assert train.wait(60) == 130
-    (record,) = (project / ".mlops" / "runs").glob("*/run.json")
-    assert json.loads(record.read_text())["status"] == "Canceled"
-    wait_until(lambda: not processes.find(str(project), prefix=True), seconds=5)
+    run, _ = canceled_run(project, train)
+    assert run["steps"][0]["status"] == "Canceled"
