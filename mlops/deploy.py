@@ -12,7 +12,8 @@
 If anything fails before the traffic has moved, the old traffic map is put
 back and the new deployment removed (only a deployment this deploy created),
 its server log kept in ``log_dir``, so the endpoint serves throughout and the
-evidence stays. Callers hold ``target.endpoint_lock()``.
+evidence stays; a first deploy also removes the endpoint it created. Callers
+hold ``target.endpoint_lock()``.
 """
 
 from __future__ import annotations
@@ -101,6 +102,9 @@ def deploy(
         kept = None
         with contextlib.suppress(Exception):
             kept = target.delete_deployment(name, keep_log=log_dir / f"deployment-{name}.log")
+        if endpoint is None:  # a first deploy: the endpoint it created serves nothing
+            with contextlib.suppress(Exception):
+                target.delete_endpoint()
         if kept is not None and isinstance(error, DeploymentError):
             raise DeploymentError(f"{error}\nits server log is kept in {kept}") from None
         raise

@@ -42,7 +42,14 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
+from aiohttp import (
+    ClientConnectorError,
+    ClientError,
+    ClientSession,
+    ClientTimeout,
+    TCPConnector,
+    web,
+)
 from aiohttp.web_protocol import RequestHandler
 
 from mlops.targets.local.endpoint import processes, servers
@@ -177,6 +184,10 @@ class Router:
                 return web.Response(status=answer.status, body=payload, headers=out)
         except TimeoutError:
             return _error(408, f"deployment {name} did not answer within {timeout:g} s")
+        except ClientConnectorError:
+            # Nothing listens: its server died, and supervision starts it again
+            # within seconds. The request never reached it: the client may retry.
+            return _error(503, f"deployment {name} is not running; try again shortly")
         except ClientError:
             return _error(502, f"deployment {name} is not answering")
         finally:
