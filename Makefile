@@ -29,7 +29,7 @@ run: $(STAMP) ## the main job on the local target: register data, train, summary
 	$(BIN)/mlops run
 
 test: $(STAMP) ## run the whole test suite
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: $(STAMP) ## check style with ruff
 	$(BIN)/ruff check .

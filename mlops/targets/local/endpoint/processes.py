@@ -63,12 +63,13 @@ def stop(
     prefix: bool = False,
     grace: float = 10.0,
     rounds: int = 3,
-    settle: float = SETTLE_SECONDS,
+    settle: float | None = None,
 ) -> list[int]:
     """Stop the process groups of every process ``find`` returns: SIGTERM, then
-    SIGKILL after ``grace`` seconds; look again ``settle`` seconds later, in case
-    something started one anew, up to ``rounds`` times. Returns the pids still
-    running (none on success)."""
+    SIGKILL after ``grace`` seconds; look again ``settle`` seconds later
+    (``SETTLE_SECONDS`` by default), in case something started one anew, up to
+    ``rounds`` times. Returns the pids still running (none on success)."""
+    settle = SETTLE_SECONDS if settle is None else settle
     for _ in range(rounds):
         if not find(marker, prefix):
             time.sleep(settle)
