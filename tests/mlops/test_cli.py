@@ -1,6 +1,7 @@
 """The command line: help, exit codes and one-line errors, on a throw-away project."""
 
 import json
+import os
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -246,3 +247,13 @@ def test_settings_that_do_not_fit_the_registered_data_stop_train_before_it_start
     assert main(["train"]) == 1
     assert message in one_line_error(capsys)
     assert not (in_project / ".mlops" / "runs").exists()
+
+
+def test_the_state_folder_is_created_owner_only_whatever_the_umask(in_project, capsys):
+    previous = os.umask(0)
+    try:
+        assert main(["register-data"]) == 0
+    finally:
+        os.umask(previous)
+    state = in_project / ".mlops"
+    assert state.stat().st_mode & 0o777 == 0o700

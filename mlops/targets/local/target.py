@@ -91,7 +91,10 @@ class LocalTarget(Target):
 
     def _check_state_dir(self) -> None:
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
+            # Created owner-only, whatever the umask: the MLflow store, run records
+            # and endpoint state in it name the files a deploy serves.
+            if not self.state_dir.exists():
+                private_folder(self.state_dir)
             with tempfile.TemporaryFile(dir=self.state_dir):
                 pass
         except OSError as error:
