@@ -70,11 +70,13 @@ def stop(
     (``SETTLE_SECONDS`` by default), in case something started one anew, up to
     ``rounds`` times. Returns the pids still running (none on success)."""
     settle = SETTLE_SECONDS if settle is None else settle
-    for _ in range(rounds):
+    for attempt in range(rounds + 1):
         if not find(marker, prefix):
             time.sleep(settle)
             if not find(marker, prefix):
                 return []
+        if attempt == rounds:
+            break
         _stop_once(marker, prefix, grace)
     return find(marker, prefix)
 
