@@ -240,9 +240,16 @@ class LocalTarget(Target):
         # run needs the deployment YAML: that process reads it too.
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
             loading = cached_load(cache, "pipeline", pipeline, pool.submit)
+            spec = None
             if self._spec is None and self._spec_path().is_file():
+                spec = cached_load(cache, "deployment", self._spec_path(), pool.submit)
+            # Meanwhile, a first run creates the MLflow store (seconds of its own).
+            from mlops.targets.local.tracking import ensure_experiment
+
+            ensure_experiment(self.state_dir, self.settings.pipeline.experiment_name)
+            if spec is not None:
                 with contextlib.suppress(UserError):
-                    self._spec = cached_load(cache, "deployment", self._spec_path(), pool.submit)()
+                    self._spec = spec()
             return loading()
 
     def _load_spec(self) -> DeploymentSpec:

@@ -62,6 +62,22 @@ def experiment_id(db: Path, name: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def ensure_experiment(state_dir: Path, name: str) -> None:
+    """Create the store and experiment ``name`` unless they exist (cheap when they do)."""
+    if experiment_id(state_dir / DB_FILE, name) is None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        create_experiment(_client(tracking_uri(state_dir)), state_dir, name)
+
+
+def create_experiment(client, state_dir: Path, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found:
+        return found.experiment_id
+    return client.create_experiment(
+        name, artifact_location=(state_dir / ARTIFACTS).absolute().as_uri()
+    )
+
+
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
 
@@ -88,14 +104,7 @@ class RunTracking:
         self.experiment_id = experiment_id(state_dir / DB_FILE, experiment_name)
         if self.experiment_id is None:  # the first run on this store: create it now
             self._client = _client(self.uri)
-            found = self._client.get_experiment_by_name(experiment_name)
-            self.experiment_id = (
-                found.experiment_id
-                if found
-                else self._client.create_experiment(
-                    experiment_name, artifact_location=(state_dir / ARTIFACTS).absolute().as_uri()
-                )
-            )
+            self.experiment_id = create_experiment(self._client, state_dir, experiment_name)
         self._opening = threading.Thread(target=self._open, name="mlflow", daemon=True)
         self._opening.start()
 
