@@ -82,6 +82,34 @@ def make_project(root: Path) -> Path:
     return root
 
 
+def save_variant_run(target, settings, run, name: str, auc: float, change=None):
+    """Save, as a run of its own, a copy of ``run``'s model (changed by ``change``)
+    as if that run had measured ``auc``; return it. Its MLflow run is a bare holder."""
+    from dataclasses import replace
+
+    from mlflow.tracking import MlflowClient
+
+    from mlops.targets.local.tracking import create_experiment, tracking_uri
+
+    model = target.output_path(run, "model")
+    copy = model.parent.parent / f"model-{name}"
+    shutil.copytree(model, copy)
+    if change:
+        change(copy)
+    tracking = MlflowClient(tracking_uri(target.state_dir))
+    experiment = create_experiment(tracking, target.state_dir, settings.pipeline.experiment_name)
+    variant = replace(
+        run,
+        # Not a prefix of the source's id: a run is found by a unique prefix of its id.
+        run_id=f"{name}-{run.run_id}",
+        tracking_run_id=tracking.create_run(experiment).info.run_id,
+        outputs={**run.outputs, "model": str(copy)},
+        metrics={**run.metrics, "auc": auc},
+    )
+    target.runs.save(variant)
+    return variant
+
+
 def stop_endpoints(root: Path) -> None:
     """Stop every local endpoint a test started under ``root`` (its processes outlive it)."""
     from mlops.targets.local.endpoint import LocalEndpoint

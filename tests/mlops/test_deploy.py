@@ -7,16 +7,13 @@ swap it, in order, against the same endpoint.
 import contextlib
 import json
 import os
-import shutil
 import signal
 import threading
 import urllib.error
 import urllib.request
-from dataclasses import replace
 
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
 
 from mlops import lifecycle, promotion
 from mlops.deploy import request_body, smoke_rows
@@ -25,7 +22,7 @@ from mlops.settings import load_settings
 from mlops.targets import get_target
 from mlops.targets.base import DeploymentError
 from mlops.targets.local.endpoint import processes
-from tests.conftest import make_project, stop_endpoints, wait_until
+from tests.conftest import make_project, save_variant_run, stop_endpoints, wait_until
 from tests.mlops.targets.local.endpoint.conftest import environ_of
 
 
@@ -73,24 +70,8 @@ def register_variant(target, settings, run, name, change=None, verdict_promote=T
 
     A variant that should promote is recorded with an AUC 0.01 above ``run``'s,
     so it beats that champion by the gate's margin; one that should not, with 0.1."""
-    source = target.output_path(run, "model")
-    copy = source.parent.parent / f"model-{name}"
-    shutil.copytree(source, copy)
-    if change:
-        change(copy)
-    tracking = MlflowClient(f"sqlite:///{settings.resolve(settings.local.state_dir)}/mlflow.db")
-    holder = tracking.create_run(
-        tracking.get_experiment_by_name(settings.pipeline.experiment_name).experiment_id
-    )
     auc = run.metrics["auc"] + 0.01 if verdict_promote else 0.1
-    variant = replace(
-        run,
-        run_id=f"{run.run_id}-{name}",
-        tracking_run_id=holder.info.run_id,
-        outputs={**run.outputs, "model": str(copy)},
-        metrics={**run.metrics, "auc": auc},
-    )
-    target.runs.save(variant)
+    variant = save_variant_run(target, settings, run, name, auc, change)
     decision = decide(variant.metrics, None, settings.gate)
     assert decision.promote is verdict_promote
     return promotion.register(target, settings, variant, decision)

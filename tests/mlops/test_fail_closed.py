@@ -25,13 +25,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
 
 from mlops import lifecycle, promotion
 from mlops.cli import main
@@ -41,8 +39,7 @@ from mlops.summary import describe_endpoint
 from mlops.targets import get_target
 from mlops.targets.base import ROLLBACK_TAG, Endpoint
 from mlops.targets.local.endpoint import LocalEndpoint, lock, processes
-from mlops.targets.local.tracking import tracking_uri
-from tests.conftest import make_project, wait_until
+from tests.conftest import make_project, save_variant_run, wait_until
 
 MLOPS = str(Path(sys.executable).parent / "mlops")
 MODEL = "credit-default-classifier"
@@ -133,31 +130,7 @@ def register_variant(root: Path, source, name: str, auc: float, change=None):
     """Register in ``root``'s registry a copy of run ``source``'s model (changed by
     ``change``) as if a run had measured ``auc``; gated against the champion of the moment."""
     settings, target = local(root)
-    model = Path(source.outputs["model"])
-    copy = model.parent.parent / f"model-{name}"
-    shutil.copytree(model, copy)
-    if change:
-        change(copy)
-    tracking = MlflowClient(tracking_uri(target.state_dir))
-    experiment = tracking.get_experiment_by_name(settings.pipeline.experiment_name)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment
-        else tracking.create_experiment(
-            settings.pipeline.experiment_name,
-            artifact_location=(target.state_dir / "mlartifacts").as_uri(),
-        )
-    )
-    holder = tracking.create_run(experiment_id)
-    variant = replace(
-        source,
-        # Not a prefix of the source's id: a run is found by a unique prefix of its id.
-        run_id=f"{name}-{source.run_id}",
-        tracking_run_id=holder.info.run_id,
-        outputs={**source.outputs, "model": str(copy)},
-        metrics={**source.metrics, "auc": auc},
-    )
-    target.runs.save(variant)
+    variant = save_variant_run(target, settings, source, name, auc, change)
     decision = decide(variant.metrics, promotion.champion(target), settings.gate)
     return promotion.register(target, settings, variant, decision)
 
@@ -382,6 +355,16 @@ def slow_upload(port: int, body: bytes, seconds: float) -> tuple[int, dict]:
     return int(head.split()[1]), json.loads(payload)
 
 
+SECOND_DEPLOY = """
+import sys
+import mlflow.tracking, mlops.lifecycle, mlops.targets.local.registry
+from mlops.cli import main
+print("imported", flush=True)
+sys.stdin.readline()
+sys.exit(main(["deploy", sys.argv[1]]))
+"""
+
+
 def test_a_second_deploy_waits_for_the_first_and_a_slow_upload_survives_the_swap(served):
     root = served.root
     settings, target = local(root)
@@ -393,20 +376,30 @@ def test_a_second_deploy_waits_for_the_first_and_a_slow_upload_survives_the_swap
         target=lambda: uploaded.append(slow_upload(settings.local.endpoint_port, body, 3.0))
     )
 
-    def start_deploy() -> subprocess.Popen:
-        return subprocess.Popen(
+    # The second deploy starts first and imports everything, then waits for a word:
+    # let go once the first holds the lock, it reaches the lock within a moment,
+    # even on a loaded machine, while the first is still deploying.
+    second = subprocess.Popen(
+        [sys.executable, "-c", SECOND_DEPLOY, newer.version],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    first = None
+    try:
+        assert second.stdout.readline() == "imported\n"
+        first = subprocess.Popen(
             [MLOPS, "deploy", newer.version],
             cwd=root,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-
-    first = start_deploy()
-    second = None
-    try:
         wait_until(lambda: f"pid {first.pid} " in (lock.holder(target.endpoint.lock_path) or ""))
-        second = start_deploy()
+        second.stdin.write("go\n")
+        second.stdin.flush()
         lines = []
         for line in first.stdout:  # the upload starts as the new deployment is ready
             lines.append(line)

@@ -66,6 +66,7 @@ class LocalTarget(Target):
         )
         self._registry = None
         self._spec = None  # the deployment YAML, once read
+        self._yaml_cache = YamlCache(self.state_dir / CACHE)
 
     @property
     def registry(self):
@@ -232,7 +233,7 @@ class LocalTarget(Target):
         return run
 
     def _load_graph(self) -> PipelineGraph:
-        cache = YamlCache(self.state_dir / CACHE)
+        cache = self._yaml_cache
         pipeline = self.settings.resolve(self.settings.pipeline.file)
         if (graph := cache.pipeline(pipeline)) is not None:
             return graph
@@ -254,8 +255,7 @@ class LocalTarget(Target):
 
     def _load_spec(self) -> DeploymentSpec:
         if self._spec is None:
-            cache = YamlCache(self.state_dir / CACHE)
-            self._spec = cached_load(cache, "deployment", self._spec_path())()
+            self._spec = cached_load(self._yaml_cache, "deployment", self._spec_path())()
         return self._spec
 
 
