@@ -35,19 +35,15 @@ def timed(command: list[str], **kwargs) -> float:
     return time.perf_counter() - started
 
 
-def by_hand(data: Path, features: str, folder: Path, env: dict[str, str]) -> float:
+def by_hand(data: Path, columns: Path, folder: Path, env: dict[str, str]) -> float:
     src = REPO / "pipelines" / "src"
-    columns = ["--target-column", "default_payment_next_month", "--sensitive-column", "SEX"]
     steps = [
         [
             "prep.py",
             "--raw-data",
             str(data),
-            *columns,
-            "--positive-class",
-            "1",
-            "--features",
-            features,
+            "--columns",
+            str(columns),
             "--test-size",
             "0.2",
             "--seed",
@@ -61,7 +57,8 @@ def by_hand(data: Path, features: str, folder: Path, env: dict[str, str]) -> flo
             "train.py",
             "--train-data",
             f"{folder}/train",
-            *columns,
+            "--columns",
+            str(columns),
             "--learning-rate",
             "0.1",
             "--max-iter",
@@ -79,7 +76,6 @@ def by_hand(data: Path, features: str, folder: Path, env: dict[str, str]) -> flo
             f"{folder}/model",
             "--test-data",
             f"{folder}/test",
-            *columns,
             "--metrics-output",
             f"{folder}/metrics",
         ],
@@ -97,11 +93,8 @@ def main() -> None:
         [mlops, "register-data"], cwd=REPO, check=True, capture_output=True, text=True
     ).stdout.split()[1]
     data = next((REPO / ".mlops" / "data").glob(f"{registered.replace(':', '/')}/*.csv"))
-    features = ",".join(
-        c
-        for c in data.open().readline().strip().split(",")
-        if c not in {"SEX", "default_payment_next_month"}
-    )
+    # The sample's column roles, as mlops writes them from mlops.yml.
+    columns = REPO / "pipelines" / "columns.json"
     version = registered.split(":")[1]
     with tempfile.TemporaryDirectory() as scratch:
         env = {
@@ -121,7 +114,7 @@ def main() -> None:
         )  # warm: creates the local store's schema
         hand, pipeline = [], []
         for round_ in range(args.rounds):
-            hand.append(by_hand(data, features, Path(scratch) / f"r{round_}", env))
+            hand.append(by_hand(data, columns, Path(scratch) / f"r{round_}", env))
             pipeline.append(timed([mlops, "train", "--data-version", version], cwd=REPO))
             print(f"round {round_ + 1}: by hand {hand[-1]:.1f} s, pipeline {pipeline[-1]:.1f} s")
     baseline, measured = statistics.median(hand), statistics.median(pipeline)

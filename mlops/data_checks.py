@@ -45,7 +45,7 @@ def feature_columns(columns: list[str] | tuple[str, ...], data: DataSettings) ->
     """The model's features: ``features.include`` (or every column) less
     ``features.exclude``, the target and the sensitive column, in file order."""
     chosen = set(data.features.include or columns)
-    dropped = {data.target_column, data.sensitive_column, *data.features.exclude}
+    dropped = {data.target_column, data.sensitive_column, *data.features.exclude} - {None}
     return tuple(c for c in columns if c in chosen and c not in dropped)
 
 
@@ -59,7 +59,8 @@ def check_table(path: Path, data: DataSettings, *, test_size: float = 0.2) -> Ta
     if not features:
         raise DataError(f"{path}: no feature columns left; check data.features in mlops.yml")
     target = _check_target(path, table[data.target_column], data)
-    _check_sensitive(path, table[data.sensitive_column], data.sensitive_column)
+    if data.sensitive_column is not None:
+        _check_sensitive(path, table[data.sensitive_column], data.sensitive_column)
     for column in features:
         _check_feature(path, table[column], column)
     _check_class_sizes(path, table, target, data, test_size)
@@ -67,7 +68,7 @@ def check_table(path: Path, data: DataSettings, *, test_size: float = 0.2) -> Ta
         rows=len(table),
         columns=tuple(columns),
         features=features,
-        positive_rate=float((target == data.positive_class).mean()),
+        positive_rate=float((target == label_key(data.positive_class)).mean()),
         classes=tuple(sorted(target.unique())),
     )
 
@@ -161,7 +162,7 @@ def require_columns(
     (the columns of ``where``, a file or a data asset)."""
     wanted = {
         "data.target_column": [data.target_column],
-        "data.sensitive_column": [data.sensitive_column],
+        "data.sensitive_column": [data.sensitive_column] if data.sensitive_column else [],
         "data.features.include": list(data.features.include),
         "data.features.exclude": list(data.features.exclude),
     }
@@ -183,8 +184,7 @@ def _check_target(path: Path, values: pd.Series, data: DataSettings) -> pd.Serie
             f"{path}: target column {column!r} has {int(values.isna().sum())} empty values; "
             "every row needs a label"
         )
-    # Read as the prep step reads it: whole floats are integers ("1.0" is "1").
-    text = values.astype("int64").astype(str) if _whole_floats(values) else values.astype(str)
+    text = label_text(values)
     distinct = sorted(text.unique())
     if len(distinct) != 2:
         shown = ", ".join(distinct[:5]) + (" ..." if len(distinct) > 5 else "")
@@ -192,7 +192,7 @@ def _check_target(path: Path, values: pd.Series, data: DataSettings) -> pd.Serie
             f"{path}: target column {column!r} must have exactly two values, "
             f"found {len(distinct)} ({shown}); set data.target_column to a binary column"
         )
-    if data.positive_class not in distinct:
+    if label_key(data.positive_class) not in distinct:
         raise DataError(
             f"{path}: data.positive_class {data.positive_class!r} is not a value of target "
             f"column {column!r} (values: {', '.join(distinct)})"
@@ -200,10 +200,28 @@ def _check_target(path: Path, values: pd.Series, data: DataSettings) -> pd.Serie
     return text
 
 
-def _whole_floats(values: pd.Series) -> bool:
+def label_text(values: pd.Series) -> pd.Series:
+    """Labels as text, as the prep step reads them (``label_text`` in
+    pipelines/src/contract.py; a test keeps the two equal): booleans are
+    ``true``/``false``, whole floats are integers ("1.0" is "1")."""
     import pandas as pd
 
-    return pd.api.types.is_float_dtype(values) and bool((values == values.round()).all())
+    present = values.dropna()
+    if pd.api.types.is_bool_dtype(values) or (
+        values.dtype == object
+        and len(present)
+        and all(isinstance(v, bool | np.bool_) for v in present.unique())
+    ):
+        return values.map({True: "true", False: "false"}).astype(object)
+    if pd.api.types.is_float_dtype(values) and bool((present == present.round()).all()):
+        return values.map(lambda v: str(int(v)) if pd.notna(v) else "nan")
+    return values.astype(str)
+
+
+def label_key(positive_class: str) -> str:
+    """``data.positive_class`` as ``label_text`` writes labels: ``True`` is ``true``."""
+    lowered = positive_class.lower()
+    return lowered if lowered in ("true", "false") else positive_class
 
 
 def _check_sensitive(path: Path, values: pd.Series, column: str) -> None:
@@ -250,7 +268,7 @@ def _check_class_sizes(
         f"class ({MIN_TEST_ROWS_PER_CLASS} for the test set, {MIN_TRAIN_ROWS_PER_CLASS} for "
         "the train set)"
     )
-    if counts.get(positive, 0) == 1:
+    if counts.get(label_key(positive), 0) == 1:
         raise DataError(
             f"{path}: data.positive_class {positive!r} has a single row in target column "
             f"{column!r}{counted}; the model can neither learn that class nor be tested on it, "

@@ -127,8 +127,9 @@ def _record(target: Target, model: ModelVersion, rollback: str | None) -> None:
 
 
 def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.DataFrame:
-    """The first ``endpoint.smoke_rows`` complete rows of ``model``'s test split,
-    without the target and sensitive columns."""
+    """The first ``endpoint.smoke_rows`` rows of ``model``'s test split as they
+    are (gaps included: scoring accepts what training did), without the target
+    and sensitive columns."""
     import pandas as pd
 
     if not model.run_id:
@@ -140,10 +141,11 @@ def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.Da
         raise DeploymentError(f"{folder}: run {run.run_id} left no test split")
     table = pd.read_parquet(files[0])
     data = settings.data
-    rows = table.drop(columns=[data.target_column, data.sensitive_column], errors="ignore")
-    rows = rows.dropna().head(settings.endpoint.smoke_rows)
+    roles = [data.target_column, data.sensitive_column]
+    rows = table.drop(columns=[c for c in roles if c], errors="ignore")
+    rows = rows.head(settings.endpoint.smoke_rows)
     if rows.empty:
-        raise DeploymentError(f"{files[0]}: no complete row to smoke-test the deployment with")
+        raise DeploymentError(f"{files[0]}: no row to smoke-test the deployment with")
     return rows
 
 

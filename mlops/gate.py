@@ -52,6 +52,8 @@ class Decision:
     checks: tuple[Check, ...]
     champion_version: str | None
     champion_note: str | None = None
+    # What the gate could not judge, in words ("no sensitive column: ...").
+    notes: tuple[str, ...] = ()
 
     @property
     def against(self) -> str:
@@ -73,15 +75,25 @@ class Decision:
             "verdict": self.verdict,
             "champion_version": self.champion_version,
             "champion_note": self.champion_note,
+            "notes": list(self.notes),
             "checks": [asdict(check) for check in self.checks],
         }
 
 
+NO_GROUPS = "no sensitive column: fairness not measured"
+
+
 def decide(
-    candidate: Mapping[str, float], champion: Champion | None, rules: GateSettings
+    candidate: Mapping[str, float],
+    champion: Champion | None,
+    rules: GateSettings,
+    *,
+    groups: bool = True,
 ) -> Decision:
     """Check ``candidate``'s metrics against ``rules`` and, for the improvement
-    rule, against ``champion`` (None when no model is serving)."""
+    rule, against ``champion`` (None when no model is serving). Without
+    ``groups`` (no sensitive column) the decision notes that fairness was not
+    measured."""
     shown = champion.metrics if champion and champion.metrics else {}
     checks = [_threshold(rule, "threshold", candidate, shown) for rule in rules.thresholds]
     checks += [_threshold(rule, "fairness", candidate, shown) for rule in rules.fairness]
@@ -106,6 +118,7 @@ def decide(
         checks=tuple(checks),
         champion_version=champion.version if champion else None,
         champion_note=champion.note if champion else None,
+        notes=() if groups else (NO_GROUPS,),
     )
 
 

@@ -10,7 +10,9 @@ modules below) with a one-line message.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from mlops import deploy as blue_green
 from mlops import promotion
-from mlops.data_checks import DataError, feature_columns, require_columns
+from mlops.data_checks import DataError, feature_columns, label_key, require_columns
 from mlops.deploy import DeployResult
 from mlops.errors import UserError
 from mlops.gate import Champion, Decision
@@ -61,19 +63,37 @@ def pipeline_inputs(settings: Settings, asset: DataAsset) -> dict[str, object]:
             f"{', '.join(asset.columns)}); include some or exclude fewer"
         )
     # Recorded at registration; assets registered before that record none.
-    if asset.classes and data.positive_class not in asset.classes:
+    if asset.classes and label_key(data.positive_class) not in asset.classes:
         raise DataError(
             f"{where}: data.positive_class {data.positive_class!r} is not a value of target "
             f"column {data.target_column!r} (values: {', '.join(asset.classes)})"
         )
-    return {
+    roles = {
         "target_column": data.target_column,
-        "sensitive_column": data.sensitive_column,
         "positive_class": data.positive_class,
-        "features": ",".join(features),
+        "sensitive_column": data.sensitive_column,
+        "features": list(features),
+    }
+    return {
+        "columns": write_column_roles(settings, roles),
         "test_size": settings.pipeline.test_size,
         "seed": settings.pipeline.seed,
     }
+
+
+def write_column_roles(settings: Settings, roles: dict) -> Path:
+    """The pipeline's ``columns`` input: ``roles`` as a JSON file under the state
+    folder, named by its content (the same roles give the same file). A file, not
+    command-line strings, so that any column name reaches the steps intact."""
+    text = json.dumps(roles, indent=2, ensure_ascii=False) + "\n"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = settings.resolve(settings.local.state_dir) / "inputs" / f"columns-{digest}.json"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    return path
 
 
 def train(

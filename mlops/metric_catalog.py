@@ -6,7 +6,8 @@ rules are checked against it before any work starts, so a rule on a metric
 that will never exist, or read the wrong way round, stops ``mlops`` at once
 instead of after training. The file maps each name to
 ``{"better": "higher" | "lower" | null, "description": ...}``; ``null`` marks
-a count that no rule may judge.
+a count that no rule may judge. ``"needs": "groups"`` marks a metric written
+only when ``data.sensitive_column`` names a group column.
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ from mlops.settings import GateSettings, Settings, SettingsError
 def load_catalog(path: Path) -> dict[str, str | None]:
     """Metric name -> the way it improves (``None`` for a count), in file order.
     Raises ``SettingsError`` naming the file when it is missing or malformed."""
+    return {name: better for name, (better, _) in _read(path).items()}
+
+
+def group_metrics(path: Path) -> set[str]:
+    """The metrics written only when there is a sensitive column (``"needs": "groups"``)."""
+    return {name for name, (_, needs) in _read(path).items() if needs == "groups"}
+
+
+def _read(path: Path) -> dict[str, tuple[str | None, str | None]]:
     where = f"{path} (pipeline.metrics)"
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -34,7 +44,10 @@ def load_catalog(path: Path) -> dict[str, str | None]:
         better = entry.get("better") if isinstance(entry, dict) else "?"
         if better not in ("higher", "lower", None):
             raise SettingsError(f'{where}: {name}: "better" must be "higher", "lower" or null')
-        catalog[name] = better
+        needs = entry.get("needs") if isinstance(entry, dict) else None
+        if needs not in ("groups", None):
+            raise SettingsError(f'{where}: {name}: "needs" must be "groups" or absent')
+        catalog[name] = (better, needs)
     return catalog
 
 
@@ -61,6 +74,16 @@ def check_gate_rules(gate: GateSettings, catalog: dict[str, str | None], source:
 
 
 def check_settings(settings: Settings) -> None:
-    """Check the gate of ``settings`` against the catalogue its pipeline names."""
-    catalog = load_catalog(settings.resolve(settings.pipeline.metrics))
-    check_gate_rules(settings.gate, catalog, settings.source)
+    """Check the gate of ``settings`` against the catalogue its pipeline names,
+    and that no rule judges a fairness metric when there is no sensitive column."""
+    path = settings.resolve(settings.pipeline.metrics)
+    check_gate_rules(settings.gate, load_catalog(path), settings.source)
+    if settings.data.sensitive_column is None:
+        needing = group_metrics(path)
+        for key, rule in settings.gate.rules():
+            if rule.metric in needing:
+                raise SettingsError(
+                    f"{settings.source}: {key}.metric: {rule.metric} is measured between the "
+                    "groups of data.sensitive_column, which is not set; set "
+                    "data.sensitive_column or remove the rule"
+                )

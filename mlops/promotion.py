@@ -97,7 +97,8 @@ def gate(target: Target, settings: Settings, run: PipelineRun) -> tuple[Decision
     if run.status != "Completed":
         raise PromotionError(f"run {run.run_id} did not complete ({run.status}); nothing to gate")
     serving = champion(target)
-    return decide(run.metrics, serving, settings.gate), serving
+    groups = settings.data.sensitive_column is not None
+    return decide(run.metrics, serving, settings.gate, groups=groups), serving
 
 
 def register(
@@ -146,7 +147,9 @@ def check_deploy(
         metrics = metrics_from_tags(model.tags)
     except ValueError as error:
         raise PromotionError(f"model {model.ref}: {error}") from None
-    decision = decide(metrics, current, settings.gate)
+    decision = decide(
+        metrics, current, settings.gate, groups=settings.data.sensitive_column is not None
+    )
     if not decision.promote:
         reasons = "; ".join(check.reason for check in decision.failed())
         hint = "; to return to it anyway, pass --rollback REASON" if model.deployed_at else ""

@@ -47,6 +47,18 @@ def draw_gate_picture(
     roc.legend(loc="lower right", fontsize=8)
 
     groups = sorted({g for data, _ in curves.values() for g in data["groups"]})
+    if groups:
+        _draw_rates(rates, curves, groups)
+    else:
+        rates.text(0.5, 0.5, "no sensitive column:\nfairness not measured", ha="center")
+        rates.set_axis_off()
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _draw_rates(rates, curves: dict, groups: list[str]) -> None:
     width = 0.8 / len(curves)
     for index, (label, (data, colour)) in enumerate(curves.items()):
         values = [data["groups"].get(g, {}).get("selection_rate", 0.0) for g in groups]
@@ -55,10 +67,6 @@ def draw_gate_picture(
     rates.set_xticks(range(len(groups)), groups)
     rates.set(xlabel="group", ylabel="share predicted positive", title="Selection rate by group")
     rates.legend(fontsize=8)
-    figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
 
 
 def _auc(fpr: list[float], tpr: list[float]) -> float:

@@ -88,6 +88,7 @@ def report_markdown(report: GateReport, picture: str | None = None) -> str:
     failed = decision.failed()
     lines += ["", "Why:" if failed else "Every rule holds."]
     lines += [f"- {check.reason}" for check in failed]
+    lines += [f"- {note}" for note in decision.notes]
     if picture:
         lines += ["", f"![ROC curves and per-group rates]({picture})"]
     return "\n".join(lines) + "\n"

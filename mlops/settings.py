@@ -9,6 +9,7 @@ variable ``MLOPS_TARGET`` overrides ``target``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -40,21 +41,26 @@ class DataSettings(_Section):
     path: Path
     target_column: str = Field(min_length=1)
     positive_class: str = "1"
-    sensitive_column: str = Field(min_length=1)
+    # None: no group column, so no fairness metrics.
+    sensitive_column: str | None = Field(default=None, min_length=1)
     features: FeatureSelection = FeatureSelection()
 
     @field_validator("positive_class", mode="before")
     @classmethod
     def _as_text(cls, value: object) -> object:
-        # YAML reads `1` and `true` as numbers and booleans; the data holds text.
-        return str(value) if isinstance(value, int | float | bool) else value
+        # YAML reads `1` and `true` as a number and a boolean; labels are compared
+        # as text, booleans as `true`/`false` (see pipelines/src/contract.py).
+        if isinstance(value, bool):
+            return str(value).lower()
+        return str(value) if isinstance(value, int | float) else value
 
     @model_validator(mode="after")
     def _columns_do_not_clash(self) -> DataSettings:
         if self.target_column == self.sensitive_column:
             raise ValueError("target_column and sensitive_column must be different columns")
+        roles = {self.target_column} | ({self.sensitive_column} if self.sensitive_column else set())
         for key in ("include", "exclude"):
-            clash = {self.target_column, self.sensitive_column} & set(getattr(self.features, key))
+            clash = roles & set(getattr(self.features, key))
             if clash:
                 raise ValueError(
                     f"features.{key} names {', '.join(sorted(clash))}: the target and the "
@@ -172,6 +178,15 @@ class Settings(_Section):
     local: LocalSettings = LocalSettings()
     source: Path = Field(default=Path(DEFAULT_FILE), exclude=True)
 
+    @model_validator(mode="after")
+    def _fairness_needs_groups(self) -> Settings:
+        if self.gate.fairness and self.data.sensitive_column is None:
+            raise ValueError(
+                "gate.fairness: fairness rules need data.sensitive_column, the column whose "
+                "groups they compare; set data.sensitive_column or remove gate.fairness"
+            )
+        return self
+
     @property
     def root(self) -> Path:
         """The folder the settings file is in; relative paths start here."""
@@ -182,11 +197,28 @@ class Settings(_Section):
         return path if path.is_absolute() else (self.root / path).resolve()
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as version 1.2 reads booleans: only true and false. PyYAML follows
+    1.1, where `yes`, `no`, `on` and `off` are booleans too, so a label written
+    `positive_class: yes` would arrive as True."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
 def load_settings(path: Path | str = DEFAULT_FILE) -> Settings:
     """Read, validate and return the settings in ``path``."""
     path = Path(path).absolute()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except FileNotFoundError:
         raise SettingsError(f"{path}: settings file not found (pass --settings FILE)") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
@@ -210,5 +242,6 @@ def _describe(path: Path, error: ValidationError) -> str:
             message = "unknown key (check its spelling)"
         elif item["type"] == "missing":
             message = "required key is missing"
-        problems.append(f"{key}: {message}")
+        # A check across sections names its keys in the message itself.
+        problems.append(f"{key}: {message}" if item["loc"] else message)
     return f"{path}: " + "; ".join(problems)

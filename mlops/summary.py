@@ -81,6 +81,7 @@ def describe_decision(decision: Decision) -> str:
         f"gate: {decision.verdict.upper()} (against {decision.against})",
     ]
     lines += [f"  - {c.reason}" for c in (decision.failed() or decision.checks)]
+    lines += [f"  - {note}" for note in decision.notes]
     return "\n".join(lines)
 
 

@@ -207,7 +207,8 @@ class Target(ABC):
         self, asset: DataAsset, inputs: Mapping[str, object], show: Printer
     ) -> PipelineRun:
         """Run ``pipeline.file`` on ``asset`` (bound to the pipeline input ``raw_data``)
-        with the other pipeline ``inputs`` overridden; return the finished run."""
+        with the other pipeline ``inputs`` overridden (a ``Path`` is a local file for
+        a ``uri_file`` input); return the finished run."""
 
     @abstractmethod
     def list_runs(self) -> list[PipelineRun]:

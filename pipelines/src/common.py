@@ -5,10 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-
-def split_list(value: str) -> list[str]:
-    """Parse a comma-separated command-line value into a list of names."""
-    return [item.strip() for item in value.split(",") if item.strip()]
+# What the target's 0/1 codes stand for, written by the prep step beside the train split.
+LABELS_FILE = "labels.json"
 
 
 def output_file(folder: Path, name: str) -> Path:

@@ -1,16 +1,19 @@
 """Evaluate step: score the test split with the trained model.
 
-Writes ``<metrics_output>/metrics.json``, a flat object of floats (ROC AUC,
-accuracy, precision, recall, F1, log loss at a 0.5 threshold, plus the
-demographic parity difference and equalized odds difference across the
-groups of the sensitive column, from fairlearn; lower is fairer), and logs
+Reads the test split and the model, with its contract (contract.py: which
+columns are features, the target and the sensitive column). Writes
+``<metrics_output>/metrics.json``, a flat object of floats (ROC AUC,
+accuracy, precision, recall, F1, log loss at a 0.5 threshold, plus, when the
+roles name a sensitive column, the demographic parity difference and
+equalized odds difference across its groups, from fairlearn; lower is
+fairer), and logs
 the same metrics to the active MLflow run. The names it writes, their order
 and the way each improves are listed in ``metric_catalog.json`` beside this
 script, the one list the gate's rules are checked against; the step fails if
 what it computed and the catalogue disagree. Beside ``metrics.json``,
-``curves.json`` holds
-what the gate report draws: the ROC curve (at most 201 points) and, per
-group of the sensitive column, its size, selection rate, TPR and FPR.
+``curves.json`` holds what the gate report draws: the ROC curve (at most 201
+points) and, per group of the sensitive column, its size, selection rate, TPR
+and FPR (no groups without one).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import mlflow
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
+from contract import load_contract
 from fairlearn.metrics import (
     MetricFrame,
     demographic_parity_difference,
@@ -43,30 +47,38 @@ THRESHOLD = 0.5
 ROC_POINTS = 201
 
 
-def evaluate(labels: pd.Series, scores, groups: pd.Series) -> dict[str, float]:
-    """Return the evaluation metrics of probability ``scores`` against 0/1 ``labels``."""
+def evaluate(labels: pd.Series, scores, groups: pd.Series | None) -> dict[str, float]:
+    """The evaluation metrics of probability ``scores`` against 0/1 ``labels``;
+    the fairness metrics only when there are ``groups``."""
     predicted = (scores >= THRESHOLD).astype(int)
-    return {
+    metrics = {
         "auc": float(skm.roc_auc_score(labels, scores)),
         "accuracy": float(skm.accuracy_score(labels, predicted)),
         "precision": float(skm.precision_score(labels, predicted, zero_division=0)),
         "recall": float(skm.recall_score(labels, predicted, zero_division=0)),
         "f1": float(skm.f1_score(labels, predicted, zero_division=0)),
         "log_loss": float(skm.log_loss(labels, scores, labels=[0, 1])),
-        "demographic_parity_difference": float(
-            demographic_parity_difference(labels, predicted, sensitive_features=groups)
-        ),
-        "equalized_odds_difference": float(
-            equalized_odds_difference(labels, predicted, sensitive_features=groups)
-        ),
         "test_rows": float(len(labels)),
     }
+    if groups is not None:
+        metrics["demographic_parity_difference"] = float(
+            demographic_parity_difference(labels, predicted, sensitive_features=groups)
+        )
+        metrics["equalized_odds_difference"] = float(
+            equalized_odds_difference(labels, predicted, sensitive_features=groups)
+        )
+    return metrics
 
 
-def in_catalog_order(metrics: dict[str, float], catalog: Path = CATALOG) -> dict[str, float]:
+def in_catalog_order(
+    metrics: dict[str, float], catalog: Path = CATALOG, *, groups: bool = True
+) -> dict[str, float]:
     """``metrics`` in the catalogue's order; raises ValueError naming the metrics
-    computed but not listed, or listed but not computed."""
-    names = list(json.loads(catalog.read_text()))
+    computed but not listed, or listed but not computed. Without ``groups`` (no
+    sensitive column) the metrics the catalogue marks ``"needs": "groups"`` are
+    not expected."""
+    entries = json.loads(catalog.read_text())
+    names = [name for name, entry in entries.items() if groups or entry.get("needs") != "groups"]
     extra, missing = sorted(set(metrics) - set(names)), sorted(set(names) - set(metrics))
     if extra or missing:
         raise ValueError(
@@ -76,12 +88,16 @@ def in_catalog_order(metrics: dict[str, float], catalog: Path = CATALOG) -> dict
     return {name: metrics[name] for name in names}
 
 
-def curves(labels: pd.Series, scores, groups: pd.Series) -> dict:
-    """The ROC curve and the per-group rates at the 0.5 threshold, as plain JSON."""
+def curves(labels: pd.Series, scores, groups: pd.Series | None) -> dict:
+    """The ROC curve and the per-group rates at the 0.5 threshold (none without
+    ``groups``), as plain JSON."""
     fpr, tpr, _ = skm.roc_curve(labels, scores)
     if len(fpr) > ROC_POINTS:  # keep the shape, not every threshold
         keep = np.unique(np.linspace(0, len(fpr) - 1, ROC_POINTS).round().astype(int))
         fpr, tpr = fpr[keep], tpr[keep]
+    roc = {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()}
+    if groups is None:
+        return {"roc": roc, "groups": {}}
     predicted = (scores >= THRESHOLD).astype(int)
     by_group = MetricFrame(
         metrics={
@@ -95,7 +111,7 @@ def curves(labels: pd.Series, scores, groups: pd.Series) -> dict:
         sensitive_features=groups,
     ).by_group
     return {
-        "roc": {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()},
+        "roc": roc,
         "groups": {
             str(group): {name: float(value) for name, value in row.items()}
             for group, row in by_group.iterrows()
@@ -107,18 +123,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--test-data", required=True, type=Path)
-    parser.add_argument("--target-column", required=True)
-    parser.add_argument("--sensitive-column", required=True)
     parser.add_argument("--metrics-output", required=True, type=Path)
     args = parser.parse_args(argv)
 
     try:
-        table = pd.read_parquet(data_file(args.test_data))
+        contract = load_contract(args.model)
         model = mlflow.sklearn.load_model(str(args.model))
-        features = table.drop(columns=[args.target_column, args.sensitive_column])
-        scores = model.predict_proba(features)[:, 1]
-        labels, groups = table[args.target_column], table[args.sensitive_column]
-        results = in_catalog_order(evaluate(labels, scores, groups))
+    except (OSError, ValueError) as error:
+        return fail(f"{args.model}: {error}")
+    roles = contract.roles
+    try:
+        table = pd.read_parquet(data_file(args.test_data))
+        scores = model.predict_proba(contract.model_frame(table))[:, 1]
+        labels = table[roles.target_column]
+        groups = table[roles.sensitive_column] if roles.sensitive_column else None
+        results = in_catalog_order(evaluate(labels, scores, groups), groups=groups is not None)
         drawn = curves(labels, scores, groups)
     except (OSError, KeyError, ValueError) as error:
         return fail(f"{args.test_data}: {error}")
@@ -127,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     output_file(args.metrics_output, CURVES_FILE).write_text(json.dumps(drawn))
     with mlflow.start_run():
         mlflow.log_metrics(results)
+    if groups is None:
+        print("no sensitive column: fairness not measured")
     print(" ".join(f"{name}={value:.4f}" for name, value in results.items()))
     return 0
 

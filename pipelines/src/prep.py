@@ -1,9 +1,12 @@
 """Prepare step: clean the raw table and split it into train and test sets.
 
-Reads one CSV file, drops exact duplicate records and rows without a target,
-keeps the named feature columns plus the target and the sensitive column, maps
-the target to 0/1 and writes a stratified, seeded split as Parquet:
-``<train_data>/data.parquet`` and ``<test_data>/data.parquet``. The raw file
+Reads one CSV file and the column roles (``--columns``, see contract.py),
+drops exact duplicate records and rows without a target, keeps the feature
+columns plus the target and the sensitive column (if any), stores each
+feature in the type of its kind (numbers, booleans, text; gaps stay gaps),
+maps the target to 0/1 and writes a stratified, seeded split as Parquet:
+``<train_data>/data.parquet`` and ``<test_data>/data.parquet``, and what
+the codes stand for in ``<train_data>/labels.json`` (``{"0": ..., "1": ...}``). The raw file
 is never modified.
 """
 
@@ -16,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from contract import ColumnRoles, encode_target, normalize_features, read_roles
 
-from common import fail, output_file, split_list
+from common import LABELS_FILE, fail, output_file
 
 DATA_FILE = "data.parquet"
 
@@ -26,27 +30,15 @@ def check_columns(table: pd.DataFrame, names: list[str]) -> None:
     """Raise ValueError naming the columns of ``names`` that ``table`` lacks."""
     missing = [name for name in names if name not in table.columns]
     if missing:
-        raise ValueError(f"columns not in the data: {', '.join(missing)}")
+        raise ValueError(f"columns not in the data: {', '.join(map(repr, missing))}")
 
 
-def label_text(values: pd.Series) -> pd.Series:
-    """Labels as text; whole floats (a label column read with gaps) lose their ".0"."""
-    present = values.dropna()
-    if pd.api.types.is_float_dtype(values) and (present == present.round()).all():
-        return values.map(lambda v: str(int(v)) if pd.notna(v) else "nan")
-    return values.astype(str)
-
-
-def encode_target(values: pd.Series, positive_class: str) -> pd.Series:
-    """Map a two-valued target to 0/1, 1 where the value reads ``positive_class``
-    (a float column of whole numbers reads as integers: 1.0 is "1")."""
-    text = label_text(values)
-    distinct = sorted(text.unique())
-    if len(distinct) != 2:
-        raise ValueError(f"target must have exactly two values, found {len(distinct)}")
-    if positive_class not in distinct:
-        raise ValueError(f"positive class {positive_class!r} is not one of {distinct}")
-    return (text == positive_class).astype("int8")
+def repeated_records(table: pd.DataFrame) -> np.ndarray:
+    """Whether each row repeats an earlier one in every column. Compared by a
+    64-bit hash of the whole row: pandas' own ``duplicated`` holds a code per
+    cell, gigabytes on ten million rows."""
+    hashes = pd.util.hash_pandas_object(table, index=False).to_numpy()
+    return pd.Series(hashes).duplicated().to_numpy()
 
 
 def stratified_split(
@@ -67,30 +59,28 @@ def stratified_split(
 
 
 def prepare(
-    raw: pd.DataFrame,
-    *,
-    target: str,
-    sensitive: str,
-    features: list[str],
-    positive_class: str = "1",
-    test_size: float = 0.2,
-    seed: int = 42,
+    raw: pd.DataFrame, roles: ColumnRoles, *, test_size: float = 0.2, seed: int = 42
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Clean and split ``raw``; returns (train, test, summary)."""
-    check_columns(raw, [*features, sensitive, target])
+    target, sensitive = roles.target_column, roles.sensitive_column
+    columns = [*roles.features, *([sensitive] if sensitive else []), target]
+    check_columns(raw, columns)
     rows_in = len(raw)
     # Duplicates are whole records repeated; rows that merely agree on the
     # selected columns are different people and stay.
-    table = raw.drop_duplicates().dropna(subset=[target])[[*features, sensitive, target]]
-    table = table.assign(**{target: encode_target(table[target], positive_class)})
+    keep = ~repeated_records(raw) & raw[target].notna().to_numpy()
+    table = normalize_features(raw.loc[keep, columns], roles.features)
+    codes, labels = encode_target(table[target], roles.positive_class)
+    table[target] = codes
     train, test = stratified_split(table, target, test_size, seed)
     summary = {
         "rows_in": rows_in,
         "rows_dropped": rows_in - len(table),
         "rows_train": len(train),
         "rows_test": len(test),
-        "features": features,
-        "positive_rate": float(table[target].mean()),
+        "features": len(roles.features),
+        "labels": {"0": labels[0], "1": labels[1]},
+        "positive_rate": float(codes.mean()),
     }
     return train.reset_index(drop=True), test.reset_index(drop=True), summary
 
@@ -98,10 +88,7 @@ def prepare(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw-data", required=True, type=Path)
-    parser.add_argument("--target-column", required=True)
-    parser.add_argument("--sensitive-column", required=True)
-    parser.add_argument("--positive-class", default="1")
-    parser.add_argument("--features", type=split_list, required=True)
+    parser.add_argument("--columns", required=True, type=Path, help="the column roles (JSON)")
     parser.add_argument("--test-size", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--train-data", required=True, type=Path)
@@ -109,13 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        raw = pd.read_csv(args.raw_data)
+        roles = read_roles(args.columns)
+    except (OSError, ValueError) as error:
+        return fail(str(error))
+    try:
         train, test, summary = prepare(
-            raw,
-            target=args.target_column,
-            sensitive=args.sensitive_column,
-            features=args.features,
-            positive_class=args.positive_class,
+            pd.read_csv(args.raw_data, low_memory=False),
+            roles,
             test_size=args.test_size,
             seed=args.seed,
         )
@@ -123,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"{args.raw_data}: {error}")
     train.to_parquet(output_file(args.train_data, DATA_FILE), index=False)
     test.to_parquet(output_file(args.test_data, DATA_FILE), index=False)
-    print(json.dumps(summary))
+    labels = json.dumps(summary["labels"], ensure_ascii=False)
+    output_file(args.train_data, LABELS_FILE).write_text(labels, encoding="utf-8")
+    print(json.dumps(summary, ensure_ascii=False))
     return 0
 
 

@@ -10,11 +10,14 @@ column-oriented form Azure ML uses for MLflow models or a list of records::
     {"input_data": {"columns": ["LIMIT_BAL", ...], "data": [[20000, ...], ...]}}
     {"input_data": [{"LIMIT_BAL": 20000, ...}, ...]}
 
-Every column of the model's signature must be present, with no others; values
-must match the signature's types and fit their range (``integer``: 32-bit
-integers, ``long``: 64-bit integers, ``float``: numbers within float32's range,
-``double``: finite numbers, ``string``: text, ``boolean``: true or false), with
-no null, NaN or infinity. At most ``MAX_BATCH_ROWS`` rows (default 1000) and
+Every feature of the model's data contract (contract.py: its signature plus
+``data_contract.json``) must be present, with no others; values must match
+the signature's types and fit their range (``integer``: 32-bit integers,
+``long``: 64-bit integers, ``float``: numbers within float32's range,
+``double``: finite numbers, ``string``: text, ``boolean``: true or false).
+``null`` is accepted in a column that had gaps in training and refused in the
+others; a text value never seen in training is scored (as a missing value),
+not refused. NaN and infinity are refused. At most ``MAX_BATCH_ROWS`` rows (default 1000) and
 ``MAX_REQUEST_BYTES`` bytes (default 1 MiB) per request, UTF-8 encoded, nested
 no deeper than 32 levels.
 
@@ -35,11 +38,12 @@ import re
 import sys
 from pathlib import Path
 
-import mlflow.pyfunc
+import mlflow.sklearn
 import numpy as np
 import pandas as pd
 from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
+from contract import Column, Contract, load_contract
 
 THRESHOLD = 0.5
 MAX_ROWS = int(os.environ.get("MAX_BATCH_ROWS", "1000"))
@@ -54,14 +58,14 @@ MAX_DEPTH = 32
 # out of range for every column type, and Python refuses to convert beyond 4300.
 MAX_INT_DIGITS = 20
 
-# MLflow signature type -> (accepted JSON types, pandas dtype)
+# MLflow signature type -> the JSON values it accepts
 _TYPES = {
-    "long": ((int,), "int64"),
-    "integer": ((int,), "int32"),
-    "double": ((int, float), "float64"),
-    "float": ((int, float), "float32"),
-    "string": ((str,), "object"),
-    "boolean": ((bool,), "bool"),
+    "long": (int,),
+    "integer": (int,),
+    "double": (int, float),
+    "float": (int, float),
+    "string": (str,),
+    "boolean": (bool,),
 }
 _TYPE_WORDS = {
     "long": "an integer",
@@ -109,7 +113,7 @@ _LONG_INTEGER = _LongInteger()
 
 logger = logging.getLogger("score")
 model = None
-schema: dict[str, str] = {}
+contract: Contract | None = None
 
 
 class BadRequest(ValueError):
@@ -133,23 +137,15 @@ def find_model_dir(root: Path) -> Path:
     return found[0]
 
 
-def input_schema(loaded) -> dict[str, str]:
-    """Column name -> MLflow type name, from the model's signature (required)."""
-    spec = loaded.metadata.get_input_schema()
-    if spec is None or not spec.has_input_names():
-        raise ValueError("the model has no input signature with column names; save it with one")
-    return {col.name: col.type.name for col in spec.inputs}
-
-
 def init() -> None:
-    global model, schema
+    global model, contract
     model_dir = find_model_dir(Path(os.environ["AZUREML_MODEL_DIR"]))
-    # suppress_warnings skips MLflow's comparison of the model's requirements with
-    # the installed packages (a second of start-up): environments/score pins the
-    # training versions, and a test keeps both equal to uv.lock.
-    model = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=True)
-    schema = input_schema(model)
-    logger.info("loaded model from %s with %d input columns", model_dir, len(schema))
+    contract = load_contract(model_dir)
+    # The classifier itself, not MLflow's pyfunc wrapper: the contract checks
+    # each request instead of the signature, which cannot say that a long
+    # column may hold a null or that an unseen category is to be scored.
+    model = mlflow.sklearn.load_model(str(model_dir))
+    logger.info("loaded model from %s with %d input columns", model_dir, len(contract.columns))
 
 
 @rawhttp
@@ -158,8 +154,8 @@ def run(request):
         return _error("use POST with a JSON body", 405)
     try:
         check_content_type(request.mimetype, request.mimetype_params)
-        frame = parse_request(read_body(request), schema)
-        probabilities = positive_probabilities(model.predict(frame), len(frame))
+        frame = parse_request(read_body(request), contract.columns)
+        probabilities = positive_probabilities(model.predict_proba(frame), len(frame))
     except BadRequest as problem:
         return _error(str(problem), problem.status)
     answer = {
@@ -200,10 +196,11 @@ def read_body(request) -> bytes:
     return b"".join(parts)
 
 
-def parse_request(body: bytes, columns: dict[str, str]) -> pd.DataFrame:
-    """Validate a request body against ``columns`` (name -> MLflow type) and
-    return it as a frame with the signature's column order and dtypes.
+def parse_request(body: bytes, features: tuple[Column, ...]) -> pd.DataFrame:
+    """Validate a request body against the contract's ``features`` and return
+    the model's input (``Contract.model_frame``'s form, in the contract's order).
     Raises ``BadRequest`` whose message names what is wrong, never a value."""
+    columns = {column.name: column for column in features}
     if len(body) > MAX_BYTES:
         raise _too_large()
     if not body.strip():
@@ -237,9 +234,15 @@ def parse_request(body: bytes, columns: dict[str, str]) -> pd.DataFrame:
         for name, value in zip(names, row, strict=True):
             _check_value(value, columns[name], name, number)
             values[name].append(value)
-    return pd.DataFrame(
-        {name: np.asarray(values[name], dtype=_TYPES[kind][1]) for name, kind in columns.items()}
-    )
+    return pd.DataFrame({name: _model_array(values[name], columns[name]) for name in columns})
+
+
+def _model_array(values: list, column: Column) -> np.ndarray:
+    # As Contract.model_frame gives it: text as strings, anything else as
+    # float64 (true is 1.0); a null is NaN.
+    if column.kind == "text":
+        return np.asarray([np.nan if v is None else v for v in values], dtype=object)
+    return np.asarray([np.nan if v is None else v for v in values], dtype="float64")
 
 
 def positive_probabilities(output, rows: int) -> np.ndarray:
@@ -274,7 +277,7 @@ def _rows(data) -> tuple[list[str], list[list]]:
     raise BadRequest("input_data must be an object with columns and data, or a list of records")
 
 
-def _check_names(names: list, columns: dict[str, str]) -> None:
+def _check_names(names: list, columns: dict[str, Column]) -> None:
     if not all(isinstance(name, str) for name in names):
         raise BadRequest("column names must be strings")
     if len(set(names)) != len(names):
@@ -288,10 +291,16 @@ def _check_names(names: list, columns: dict[str, str]) -> None:
         raise BadRequest(f"unknown column(s): {shown}; the model takes {', '.join(columns)}")
 
 
-def _check_value(value, kind: str, name: str, row: int) -> None:
-    accepted, _ = _TYPES.get(kind, ((object,), "object"))
+def _check_value(value, column: Column, name: str, row: int) -> None:
+    kind = column.type
+    accepted = _TYPES.get(kind, (object,))
     if value is None:
-        raise BadRequest(f"column {name}, row {row}: missing value (null)")
+        if column.nullable:
+            return
+        raise BadRequest(
+            f"column {name}, row {row}: missing value (null); the model was trained "
+            "without gaps in this column"
+        )
     limits = _RANGES.get(kind)
     if value is _LONG_INTEGER and limits is not None:
         advice = (

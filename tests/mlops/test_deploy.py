@@ -157,10 +157,14 @@ def test_a_rejected_model_cannot_be_deployed(served):
     assert target.get_endpoint().traffic == {"blue": 100}
 
 
-def answers_labels_not_probabilities(model_dir):
+def expects_other_columns(model_dir):
+    # A model whose contract names a feature the data never had: every row is refused.
     spec = yaml.safe_load((model_dir / "MLmodel").read_text())
-    spec["flavors"]["python_function"]["predict_fn"] = "predict"
+    spec["signature"]["inputs"] = spec["signature"]["inputs"].replace('"AGE"', '"AGE_YEARS"')
     (model_dir / "MLmodel").write_text(yaml.safe_dump(spec))
+    contract = json.loads((model_dir / "data_contract.json").read_text())
+    contract["features"] = ["AGE_YEARS" if f == "AGE" else f for f in contract["features"]]
+    (model_dir / "data_contract.json").write_text(json.dumps(contract))
 
 
 def cannot_be_loaded(model_dir):
@@ -170,7 +174,7 @@ def cannot_be_loaded(model_dir):
 @pytest.mark.parametrize(
     ("breakage", "reason"),
     [
-        (answers_labels_not_probabilities, "smoke test of deployment green: HTTP 500"),
+        (expects_other_columns, "smoke test of deployment green: HTTP 400"),
         (cannot_be_loaded, "the scoring server exited"),
     ],
 )

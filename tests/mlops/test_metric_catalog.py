@@ -80,3 +80,20 @@ def test_the_catalogue_is_the_one_the_evaluate_step_reads():
 
     assert evaluate.CATALOG == REPO / "pipelines" / "src" / "metric_catalog.json"
     assert json.loads(evaluate.CATALOG.read_text()).keys() == load_catalog(evaluate.CATALOG).keys()
+
+
+def test_a_threshold_on_a_fairness_metric_without_a_sensitive_column_names_both_keys(tmp_path):
+    rule = {"metric": "equalized_odds_difference", "better": "lower", "max": 0.1}
+    path = write_settings(
+        tmp_path,
+        data={"sensitive_column": None},
+        pipeline={"metrics": str(REPO / "pipelines" / "src" / "metric_catalog.json")},
+        gate={"thresholds": [AUC, rule], "fairness": [], "improvement": None},
+    )
+    with pytest.raises(SettingsError) as error:
+        check_settings(load_settings(path))
+    assert str(error.value) == (
+        f"{path}: gate.thresholds.1.metric: equalized_odds_difference is measured between the "
+        "groups of data.sensitive_column, which is not set; set data.sensitive_column or "
+        "remove the rule"
+    )

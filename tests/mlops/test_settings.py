@@ -20,6 +20,41 @@ def test_a_numeric_positive_class_is_read_as_text(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("written", "read"),
+    [("yes", "yes"), ("Y", "Y"), ("no", "no"), ("on", "on"), ("true", "true"), ("False", "false")],
+)
+def test_a_positive_class_written_bare_is_read_as_written(tmp_path, written, read):
+    # YAML 1.1 would read yes, no and on as booleans; a label is compared as text.
+    path = tmp_path / "mlops.yml"
+    text = (
+        (REPO / "mlops.yml")
+        .read_text()
+        .replace('positive_class: "1"', f"positive_class: {written}")
+    )
+    path.write_text(text)
+    assert load_settings(path).data.positive_class == read
+
+
+def test_the_sensitive_column_may_be_left_out_when_no_rule_judges_fairness(tmp_path):
+    settings = yaml.safe_load((REPO / "mlops.yml").read_text())
+    del settings["data"]["sensitive_column"]
+    settings["gate"]["fairness"] = []
+    path = tmp_path / "mlops.yml"
+    path.write_text(yaml.safe_dump(settings))
+    assert load_settings(path).data.sensitive_column is None
+
+
+def test_fairness_rules_without_a_sensitive_column_name_both_keys(tmp_path):
+    path = write_settings(tmp_path, data={"sensitive_column": None})
+    with pytest.raises(SettingsError) as error:
+        load_settings(path)
+    assert str(error.value) == (
+        f"{path}: gate.fairness: fairness rules need data.sensitive_column, the column whose "
+        "groups they compare; set data.sensitive_column or remove gate.fairness"
+    )
+
+
+@pytest.mark.parametrize(
     ("change", "key"),
     [
         ({"target": "gcp"}, "target"),

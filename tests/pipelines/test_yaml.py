@@ -1,6 +1,7 @@
 """The Azure ML YAML loads and validates offline with azure-ai-ml's own loaders,
 as `az ml job create --file pipelines/train.yml` would check it before submitting."""
 
+import json
 import tomllib
 
 import pytest
@@ -13,6 +14,10 @@ from azure.ai.ml import (
     load_online_endpoint,
 )
 
+from mlops.data_checks import check_table
+from mlops.lifecycle import pipeline_inputs
+from mlops.settings import load_settings
+from mlops.targets.base import DataAsset
 from tests.conftest import REPO
 
 COMPONENTS = sorted((REPO / "pipelines" / "components").glob("*.yml"))
@@ -80,3 +85,17 @@ def test_the_online_endpoint_and_deployment_validate():
     assert deployment.environment.conda_file == yaml.safe_load(SCORE_CONDA.read_text())
     assert any(r.startswith("azureml-inference-server-http==") for r in pinned(SCORE_CONDA))
     assert deployment.request_settings.max_concurrent_requests_per_instance == 1
+
+
+def test_the_default_column_roles_are_what_mlops_writes_for_the_sample(tmp_path):
+    # `az ml job create --file pipelines/train.yml` runs on the sample with these roles.
+    settings = load_settings(REPO / "mlops.yml")
+    settings = settings.model_copy(
+        update={"local": settings.local.model_copy(update={"state_dir": tmp_path})}
+    )
+    profile = check_table(settings.resolve(settings.data.path), settings.data)
+    asset = DataAsset("credit-default", "1", "-", "-", profile.rows, profile.columns, "-")
+    written = pipeline_inputs(settings, asset)["columns"]
+    declared = yaml.safe_load((REPO / "pipelines" / "train.yml").read_text())["inputs"]
+    default = REPO / "pipelines" / declared["columns"]["path"]
+    assert json.loads(written.read_text()) == json.loads(default.read_text())

@@ -62,3 +62,14 @@ def test_a_metric_computed_but_not_listed_fails_the_step(tmp_path):
         ValueError, match="computed but not listed: f1; listed but not computed: recall"
     ):
         evaluate.in_catalog_order({"auc": 0.8, "f1": 0.5}, catalog)
+
+
+def test_without_groups_the_fairness_metrics_are_neither_computed_nor_expected():
+    labels = pd.Series([0, 1, 0, 1])
+    metrics = evaluate.in_catalog_order(
+        evaluate.evaluate(labels, np.array([0.2, 0.7, 0.4, 0.9]), None), groups=False
+    )
+    catalog = json.loads(evaluate.CATALOG.read_text())
+    assert list(metrics) == [name for name, entry in catalog.items() if "needs" not in entry]
+    assert "demographic_parity_difference" not in metrics
+    assert evaluate.curves(labels, np.array([0.2, 0.7, 0.4, 0.9]), None)["groups"] == {}

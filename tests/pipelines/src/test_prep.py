@@ -1,16 +1,30 @@
+import json
+
 import pandas as pd
 import prep
 import pytest
+from contract import ColumnRoles
 
+from tests import tabular
 from tests.conftest import sample_frame
 
 TARGET = "default_payment_next_month"
-FEATURES = ["LIMIT_BAL", "AGE", "PAY_0"]
+FEATURES = ("LIMIT_BAL", "AGE", "PAY_0")
 
 
-def run_prepare(table, **overrides):
-    options = {"target": TARGET, "sensitive": "SEX", "features": FEATURES, "seed": 7}
-    return prep.prepare(table, **{**options, **overrides})
+def roles(**change) -> ColumnRoles:
+    fields = {
+        "target_column": TARGET,
+        "positive_class": "1",
+        "sensitive_column": "SEX",
+        "features": FEATURES,
+        **change,
+    }
+    return ColumnRoles(**fields)
+
+
+def run_prepare(table, test_size=0.2, seed=7, **change):
+    return prep.prepare(table, roles(**change), test_size=test_size, seed=seed)
 
 
 def test_the_split_is_stratified_and_the_same_seed_gives_the_same_split():
@@ -42,24 +56,65 @@ def test_duplicates_and_rows_without_a_label_are_dropped():
     assert len(train) + len(test) == unique_rows - 1
 
 
-def test_a_text_target_is_mapped_to_one_for_the_positive_class():
+def test_rows_that_agree_only_on_the_chosen_columns_are_kept():
+    table = sample_frame(100).drop_duplicates()
+    twin = table.head(1).assign(BILL_AMT1=-1)  # same features, another record
+    train, test, summary = run_prepare(pd.concat([table, twin]))
+    assert summary["rows_dropped"] == 0
+    assert len(train) + len(test) == len(table) + 1
+
+
+@pytest.mark.parametrize(
+    ("labels", "positive", "names"),
+    [
+        ({0: "paid", 1: "default"}, "default", ("paid", "default")),
+        ({0: "N", 1: "Y"}, "Y", ("N", "Y")),
+        ({0: False, 1: True}, "true", ("false", "true")),
+        ({0: False, 1: True}, "True", ("false", "true")),
+        ({0: 0.0, 1: 1.0}, "1", ("0", "1")),  # a label column read as float
+    ],
+)
+def test_labels_of_any_kind_map_to_one_for_the_positive_class(labels, positive, names):
     table = sample_frame(200)
     expected = table.drop_duplicates()[TARGET].sum()
-    table[TARGET] = table[TARGET].map({0: "paid", 1: "default"})
-    train, test, _ = run_prepare(table, positive_class="default")
+    table[TARGET] = table[TARGET].map(labels)
+    train, test, summary = run_prepare(table, positive_class=positive)
     assert pd.concat([train, test])[TARGET].sum() == expected
+    assert summary["labels"] == {"0": names[0], "1": names[1]}
 
 
-def test_a_label_column_read_as_float_matches_an_integer_positive_class():
-    table = sample_frame(200).astype({TARGET: "float64"})
-    train, test, _ = run_prepare(table, positive_class="1")
-    assert set(pd.concat([train, test])[TARGET]) == {0, 1}
+def test_features_are_stored_by_kind_with_their_gaps():
+    table = tabular.mixed(500)
+    features = ("income", "age", "region_code", "education", "home_owner")
+    train, test, _ = prep.prepare(
+        table,
+        roles(
+            target_column="defaulted",
+            positive_class="yes",
+            sensitive_column="sex",
+            features=features,
+        ),
+    )
+    both = pd.concat([train, test])
+    assert str(both["home_owner"].dtype) == "boolean"
+    assert both["home_owner"].isna().any() and both["education"].isna().any()
+    assert both["income"].isna().any()
+    assert both["education"].dropna().map(type).eq(str).all()
+    assert str(both["age"].dtype) == "int64"
+
+
+def test_without_a_sensitive_column_only_features_and_target_are_kept():
+    table = tabular.numeric_only(300)
+    train, _, _ = prep.prepare(
+        table, roles(target_column="churned", sensitive_column=None, features=("x1", "x2"))
+    )
+    assert list(train.columns) == ["x1", "x2", "churned"]
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"features": ["NOPE"]}, "columns not in the data: NOPE"),
+        ({"features": ("NOPE",)}, "columns not in the data: 'NOPE'"),
         ({"positive_class": "2"}, "positive class '2' is not one of"),
     ],
 )
@@ -68,12 +123,30 @@ def test_bad_arguments_are_value_errors_naming_the_problem(change, message):
         run_prepare(sample_frame(100), **change)
 
 
+def write_roles(path, **change):
+    path.write_text(json.dumps(roles(**change).to_dict()))
+    return path
+
+
 def test_the_script_writes_both_splits_and_fails_cleanly_on_a_bad_column(tmp_path, capsys):
     raw = tmp_path / "raw.csv"
     sample_frame(300).to_csv(raw, index=False)
-    args = ["--raw-data", str(raw), "--target-column", TARGET, "--sensitive-column", "SEX"]
     outputs = ["--train-data", str(tmp_path / "train"), "--test-data", str(tmp_path / "test")]
-    assert prep.main([*args, "--features", ",".join(FEATURES), *outputs]) == 0
+    good = write_roles(tmp_path / "good.json")
+    assert prep.main(["--raw-data", str(raw), "--columns", str(good), *outputs]) == 0
     assert len(pd.read_parquet(tmp_path / "test" / "data.parquet")) == pytest.approx(60, abs=1)
-    assert prep.main([*args, "--features", "AGE,NOPE", *outputs]) == 2
-    assert capsys.readouterr().err.strip() == f"error: {raw}: columns not in the data: NOPE"
+    assert json.loads((tmp_path / "train" / "labels.json").read_text()) == {"0": "0", "1": "1"}
+    bad = write_roles(tmp_path / "bad.json", features=("AGE", "NOPE"))
+    assert prep.main(["--raw-data", str(raw), "--columns", str(bad), *outputs]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {raw}: columns not in the data: 'NOPE'"
+
+
+def test_a_malformed_roles_file_is_refused_naming_the_key(tmp_path, capsys):
+    raw = tmp_path / "raw.csv"
+    sample_frame(50).to_csv(raw, index=False)
+    broken = tmp_path / "columns.json"
+    broken.write_text(json.dumps({**roles().to_dict(), "features": "AGE,PAY_0"}))
+    outputs = ["--train-data", str(tmp_path / "train"), "--test-data", str(tmp_path / "test")]
+    assert prep.main(["--raw-data", str(raw), "--columns", str(broken), *outputs]) == 2
+    assert "features must be a non-empty list of column names" in capsys.readouterr().err
+    assert not (tmp_path / "train").exists()

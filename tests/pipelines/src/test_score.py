@@ -3,27 +3,36 @@
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import score
+from contract import Column
 from flask import Request
 from werkzeug.test import EnvironBuilder
 
-COLUMNS = {"LIMIT_BAL": "long", "AGE": "long", "RATIO": "double", "CITY": "string"}
+TYPES = {"LIMIT_BAL": "long", "AGE": "long", "RATIO": "double", "CITY": "string"}
+# The contract's features: none had gaps in training.
+COLUMNS = tuple(Column(name, kind, nullable=False) for name, kind in TYPES.items())
 ROW = [20000, 35, 0.5, "Paris"]
+
+
+def one(kind: str, nullable: bool = False) -> tuple[Column, ...]:
+    """The features of a model with one column, X."""
+    return (Column("X", kind, nullable),)
 
 
 def body(payload) -> bytes:
     return json.dumps(payload).encode()
 
 
-def split(*rows, columns=tuple(COLUMNS)) -> bytes:
+def split(*rows, columns=tuple(TYPES)) -> bytes:
     return body({"input_data": {"columns": list(columns), "data": [list(r) for r in rows]}})
 
 
 class Model:
-    def predict(self, frame):
+    def predict_proba(self, frame):
         return np.tile([0.3, 0.7], (len(frame), 1))
 
 
@@ -31,7 +40,7 @@ class Model:
 def serving(monkeypatch):
     """``score.run`` with a model of ``COLUMNS`` loaded."""
     monkeypatch.setattr(score, "model", Model())
-    monkeypatch.setattr(score, "schema", COLUMNS)
+    monkeypatch.setattr(score, "contract", SimpleNamespace(columns=COLUMNS))
 
 
 def post(data: bytes, content_type: str | None = "application/json") -> tuple[int, dict]:
@@ -47,8 +56,9 @@ def answer(environ: dict) -> tuple[int, dict]:
 
 def test_a_valid_split_request_becomes_a_typed_frame_in_signature_order():
     frame = score.parse_request(split(ROW, [1, 2, 3, "Oslo"]), COLUMNS)
-    assert list(frame.columns) == list(COLUMNS)
-    assert [str(t) for t in frame.dtypes] == ["int64", "int64", "float64", "object"]
+    assert list(frame.columns) == list(TYPES)
+    # The model's input: numbers as float64, text as strings (Contract.model_frame).
+    assert [str(t) for t in frame.dtypes] == ["float64", "float64", "float64", "object"]
     assert frame["RATIO"].tolist() == [0.5, 3.0]  # an integer is a valid double
 
 
@@ -71,8 +81,8 @@ def test_records_are_accepted_in_any_column_order():
         (body({"data": []}), 'the key "input_data"'),
         (body({"input_data": "rows"}), "input_data must be an object"),
         (body({"input_data": {"columns": ["AGE"]}}), 'needs "columns"'),
-        (split(ROW[:3], columns=list(COLUMNS)[:3]), "missing column(s): CITY"),
-        (split([*ROW, 1], columns=[*COLUMNS, "EXTRA"]), "unknown column(s): 'EXTRA'"),
+        (split(ROW[:3], columns=list(TYPES)[:3]), "missing column(s): CITY"),
+        (split([*ROW, 1], columns=[*TYPES, "EXTRA"]), "unknown column(s): 'EXTRA'"),
         (split(ROW, columns=["AGE", "AGE", "RATIO", "CITY"]), "appears more than once"),
         (split(), "input_data has no rows"),
         (split(ROW[:3]), "row 0 has 3 values for 4 columns"),
@@ -80,7 +90,10 @@ def test_records_are_accepted_in_any_column_order():
         (split([20000.5, 35, 0.5, "Paris"]), "column LIMIT_BAL, row 0: expected an integer"),
         (split([True, 35, 0.5, "Paris"]), "column LIMIT_BAL, row 0: expected an integer"),
         (split([1, 35, "x", "Paris"]), "column RATIO, row 0: expected a number"),
-        (split(ROW, [1, None, 0.5, "Oslo"]), "column AGE, row 1: missing value (null)"),
+        (
+            split(ROW, [1, None, 0.5, "Oslo"]),
+            "column AGE, row 1: missing value (null); the model was trained without gaps",
+        ),
         (split([1, 35, 0.5, 7]), "column CITY, row 0: expected a string"),
         (split([2**63, 35, 0.5, "Paris"]), "integer out of range"),
         (b'{"input_data": {"columns": ["RATIO"], "data": [[NaN]]}}', "NaN is not allowed"),
@@ -134,11 +147,11 @@ def one_value(token: str) -> bytes:
 )
 def test_each_numeric_type_takes_numbers_in_its_range_only(kind, inside, outside, allowed):
     for token in inside:
-        frame = score.parse_request(one_value(token), {"X": kind})
+        frame = score.parse_request(one_value(token), one(kind))
         assert np.isfinite(frame["X"]).all(), token
     for token in outside:
         with pytest.raises(score.BadRequest) as refused:
-            score.parse_request(one_value(token), {"X": kind})
+            score.parse_request(one_value(token), one(kind))
         number = "integer" if token.isdigit() or token[1:].isdigit() else "number"
         assert (refused.value.status, str(refused.value)) == (
             400,
@@ -147,7 +160,7 @@ def test_each_numeric_type_takes_numbers_in_its_range_only(kind, inside, outside
     expected = "an integer" if kind in ("integer", "long") else "a number"
     for token in ("true", "false", '"12"'):  # booleans and strings are not numbers
         with pytest.raises(score.BadRequest, match=f"^column X, row 0: expected {expected}$"):
-            score.parse_request(one_value(token), {"X": kind})
+            score.parse_request(one_value(token), one(kind))
 
 
 TOO_LONG = "integer too long (more than 20 digits); "
@@ -168,7 +181,7 @@ def test_an_integer_of_more_than_20_digits_is_refused_with_its_column(kind, mess
     # Python converts no more than 4300 digits: that used to read as invalid JSON.
     for token in ("1" * 21, "-" + "9" * 21, "1" + "0" * 5000):
         with pytest.raises(score.BadRequest) as refused:
-            score.parse_request(one_value(token), {"X": kind})
+            score.parse_request(one_value(token), one(kind))
         assert (refused.value.status, str(refused.value)) == (400, f"column X, row 0: {message}")
 
 
@@ -210,7 +223,7 @@ def test_nesting_is_counted_outside_strings_only():
 
 def test_a_body_is_read_as_utf8_only():
     text = json.dumps(
-        {"input_data": {"columns": list(COLUMNS), "data": [[1, 2, 0.5, "Zürich"]]}},
+        {"input_data": {"columns": list(TYPES), "data": [[1, 2, 0.5, "Zürich"]]}},
         ensure_ascii=False,
     )
     for encoding in ("utf-16", "utf-16-le", "utf-32", "latin-1"):
@@ -300,7 +313,7 @@ def test_a_chunked_body_is_read_up_to_one_byte_past_the_limit(serving, monkeypat
 def test_an_unknown_column_name_is_clipped_in_the_message():
     name = "X" * 500
     with pytest.raises(score.BadRequest) as refused:
-        score.parse_request(split([*ROW, 1], columns=[*COLUMNS, name]), COLUMNS)
+        score.parse_request(split([*ROW, 1], columns=[*TYPES, name]), COLUMNS)
     assert name not in str(refused.value)
 
 
@@ -332,3 +345,18 @@ def test_the_model_folder_is_found_at_any_depth(tmp_path: Path):
     (tmp_path / "MLmodel").write_text("flavors: {}")
     with pytest.raises(FileNotFoundError, match="expected one MLflow model"):
         score.find_model_dir(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["long", "integer", "double", "float", "string", "boolean"])
+def test_a_null_is_taken_where_training_had_gaps_and_read_as_missing(kind):
+    frame = score.parse_request(one_value("null"), one(kind, nullable=True))
+    assert frame["X"].isna().all()
+    with pytest.raises(score.BadRequest, match="missing value"):
+        score.parse_request(one_value("null"), one(kind, nullable=False))
+
+
+def test_booleans_reach_the_model_as_numbers_and_unseen_text_as_itself():
+    features = (Column("OWNER", "boolean", True), Column("CITY", "string", True))
+    request = body({"input_data": [{"OWNER": True, "CITY": "Atlantis"}]})
+    frame = score.parse_request(request, features)
+    assert frame.iloc[0].tolist() == [1.0, "Atlantis"]

@@ -2,22 +2,56 @@ import json
 
 import evaluate
 import mlflow
+import numpy as np
+import pandas as pd
+import prep
 import pytest
+import skops.io as sio
 import train
+from contract import ColumnRoles, load_contract
 from mlflow.tracking import MlflowClient
 
+from tests import tabular
 from tests.conftest import sample_frame
 
 TARGET = "default_payment_next_month"
+MIXED = ColumnRoles(
+    target_column="defaulted",
+    positive_class="yes",
+    sensitive_column="sex",
+    features=("income", "age", "region_code", "education", "home_owner"),
+)
 
 
-def test_text_columns_are_used_as_categorical_features():
-    table = sample_frame(1500)[["AGE", "PAY_0", "SEX", TARGET]]
-    table["PAY_0"] = table["PAY_0"].map(lambda v: f"status{v}")
-    model, features, metrics = train.train(table, TARGET, "SEX", {"max_iter": 30}, seed=1)
-    assert list(features.columns) == ["AGE", "PAY_0"]
-    assert model.named_steps["boost"].is_categorical_.tolist() == [True, False]
-    assert metrics["train_auc"] > 0.6
+def prepared(table: pd.DataFrame, roles: ColumnRoles):
+    return prep.prepare(table, roles, test_size=0.2, seed=3)
+
+
+def test_text_columns_are_categorical_features_and_gaps_are_missing_values():
+    fit, _, _ = prepared(tabular.mixed(1500), MIXED)
+    model, contract, metrics = train.train(fit, MIXED, {"max_iter": 30}, seed=1)
+    assert model.is_categorical_.tolist() == [False, False, False, True, False]
+    assert {c.name: c.type for c in contract.columns} == {
+        "income": "double",
+        "age": "long",
+        "region_code": "long",
+        "education": "string",
+        "home_owner": "boolean",
+    }
+    assert {c.name for c in contract.columns if c.nullable} == {
+        "income",
+        "education",
+        "home_owner",
+    }
+    assert metrics["train_auc"] > 0.7
+
+
+def test_the_trusted_types_are_exactly_what_a_model_of_every_feature_kind_holds():
+    fit, _, _ = prepared(tabular.mixed(600), MIXED)
+    model, _, _ = train.train(fit, MIXED, {"max_iter": 5}, seed=1)
+    assert sorted(sio.get_untrusted_types(data=sio.dumps(model))) == sorted(
+        train.SKOPS_TRUSTED_TYPES
+    )
 
 
 @pytest.fixture
@@ -28,55 +62,77 @@ def tracking(tmp_path, monkeypatch):
     return MlflowClient(uri)
 
 
-def test_train_then_evaluate_save_a_loadable_model_and_log_to_mlflow(tmp_path, tracking):
-    table = sample_frame(2000).drop(columns=["EDUCATION"])
-    table.iloc[:1500].to_parquet(tmp_path / "train.parquet")
-    (tmp_path / "test").mkdir()
-    table.iloc[1500:].to_parquet(tmp_path / "test" / "data.parquet")
-    (tmp_path / "train").mkdir()
-    (tmp_path / "train.parquet").rename(tmp_path / "train" / "data.parquet")
-    columns = ["--target-column", TARGET, "--sensitive-column", "SEX"]
-
-    model_dir = tmp_path / "model"
-    model_dir.mkdir()  # Azure ML mounts the output folder before the step starts
+def run_steps(tmp_path, raw: pd.DataFrame, roles: ColumnRoles) -> tuple:
+    """prep, train and evaluate as the pipeline runs them; returns (model folder, metrics)."""
+    raw_file, columns = tmp_path / "raw.csv", tmp_path / "columns.json"
+    raw.to_csv(raw_file, index=False)
+    columns.write_text(json.dumps(roles.to_dict()))
+    folders = {name: tmp_path / name for name in ("train", "test", "model", "metrics")}
+    folders["model"].mkdir()  # Azure ML mounts the output folder before the step starts
+    assert (
+        prep.main(
+            [
+                "--raw-data",
+                str(raw_file),
+                "--columns",
+                str(columns),
+                "--train-data",
+                str(folders["train"]),
+                "--test-data",
+                str(folders["test"]),
+            ]
+        )
+        == 0
+    )
     assert (
         train.main(
             [
                 "--train-data",
-                str(tmp_path / "train"),
-                *columns,
+                str(folders["train"]),
+                "--columns",
+                str(columns),
                 "--max-iter",
                 "20",
                 "--model-output",
-                str(model_dir),
+                str(folders["model"]),
             ]
         )
         == 0
     )
-    model = mlflow.pyfunc.load_model(str(model_dir))
-    rows = table.iloc[1500:1510].drop(columns=[TARGET, "SEX"])
-    probabilities = model.predict(rows)
-    assert probabilities.shape == (10, 2)
-    assert ((probabilities >= 0) & (probabilities <= 1)).all()
-    assert [c.name for c in model.metadata.get_input_schema().inputs] == list(rows.columns)
-
-    metrics_dir = tmp_path / "metrics"
     assert (
         evaluate.main(
             [
                 "--model",
-                str(model_dir),
+                str(folders["model"]),
                 "--test-data",
-                str(tmp_path / "test"),
-                *columns,
+                str(folders["test"]),
                 "--metrics-output",
-                str(metrics_dir),
+                str(folders["metrics"]),
             ]
         )
         == 0
     )
-    written = json.loads((metrics_dir / "metrics.json").read_text())
-    assert 0.6 < written["auc"] <= 1.0
+    written = json.loads((folders["metrics"] / "metrics.json").read_text())
+    return folders["model"], written
+
+
+def test_the_steps_save_a_model_that_loads_under_the_trusted_type_check(tmp_path, tracking):
+    model_dir, metrics = run_steps(tmp_path, tabular.mixed(2000), MIXED)
+    model = mlflow.pyfunc.load_model(str(model_dir))
+    rows = tabular.mixed(2000).dropna().head(10)[list(MIXED.features)]
+    probabilities = model.predict(rows.astype({"home_owner": bool}))
+    assert probabilities.shape == (10, 2)
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    contract = load_contract(model_dir)
+    assert contract.labels == ("no", "yes")
+    assert contract.categories["education"] == ["graduate", "high_school", "other", "university"]
+    assert 0.6 < metrics["auc"] <= 1.0
+    assert "demographic_parity_difference" in metrics
+
+
+def test_the_steps_log_parameters_and_metrics_to_mlflow(tmp_path, tracking):
+    roles = ColumnRoles(TARGET, "1", "SEX", tuple(sample_frame(5).columns.drop([TARGET, "SEX"])))
+    _, written = run_steps(tmp_path, sample_frame(2000), roles)
     runs = tracking.search_runs([tracking.get_experiment_by_name("steps").experiment_id])
     logged = {key: value for run in runs for key, value in run.data.metrics.items()}
     assert logged["auc"] == pytest.approx(written["auc"])
@@ -84,15 +140,34 @@ def test_train_then_evaluate_save_a_loadable_model_and_log_to_mlflow(tmp_path, t
     assert any(run.data.params.get("max_iter") == "20" for run in runs)
 
 
+def test_without_a_sensitive_column_no_fairness_metric_is_written(tmp_path, tracking, capsys):
+    roles = ColumnRoles("churned", "1", None, ("x1", "x2", "x3"))
+    _, written = run_steps(tmp_path, tabular.numeric_only(1500), roles)
+    assert "demographic_parity_difference" not in written
+    assert "equalized_odds_difference" not in written
+    assert written["auc"] > 0.7
+    assert "no sensitive column: fairness not measured" in capsys.readouterr().out
+    drawn = json.loads((tmp_path / "metrics" / "curves.json").read_text())
+    assert drawn["groups"] == {}
+
+
+def test_a_sensitive_column_of_four_groups_gives_rates_for_each(tmp_path, tracking):
+    roles = ColumnRoles("approved", "true", "region", ("score", "tenure"))
+    _, written = run_steps(tmp_path, tabular.multi_group(2000), roles)
+    drawn = json.loads((tmp_path / "metrics" / "curves.json").read_text())
+    assert sorted(drawn["groups"]) == ["east", "north", "south", "west"]
+    assert np.isfinite(written["equalized_odds_difference"])
+
+
 def test_a_missing_training_folder_fails_with_a_one_line_error(tmp_path, capsys):
+    columns = tmp_path / "columns.json"
+    columns.write_text(json.dumps(MIXED.to_dict()))
     code = train.main(
         [
             "--train-data",
             str(tmp_path / "absent"),
-            "--target-column",
-            TARGET,
-            "--sensitive-column",
-            "SEX",
+            "--columns",
+            str(columns),
             "--model-output",
             str(tmp_path / "m"),
         ]
