@@ -115,7 +115,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     settings = load_settings(args.settings)
     target = get_target(settings)
     if _writes(args):
-        lifecycle.preflight(target, settings, deploying=_deploys(args))
+        lifecycle.preflight(target, settings, deploying=_deploys(args), training=_trains(args))
     if args.verb == "register-data":
         print(summary.describe_asset(lifecycle.register_data(target, settings)))
     elif args.verb == "runs":
@@ -193,6 +193,10 @@ def _writes(args: argparse.Namespace) -> bool:
         args.verb == "endpoint" and args.action in ("show", "invoke")
     )
     return not reads_only
+
+
+def _trains(args: argparse.Namespace) -> bool:
+    return args.verb in ("train", "run")
 
 
 def _deploys(args: argparse.Namespace) -> bool:

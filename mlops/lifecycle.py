@@ -10,6 +10,7 @@ modules below) with a one-line message.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ from mlops.data_checks import DataError, feature_columns, label_key, require_col
 from mlops.deploy import DeployResult
 from mlops.errors import UserError
 from mlops.gate import Champion, Decision
+from mlops.input_checks import check_inputs
 from mlops.metric_catalog import check_settings
 from mlops.outcome import Outcome
 from mlops.reports import GateReport, write_gate_report
@@ -39,17 +41,37 @@ class LifecycleError(UserError):
     """A stage cannot go ahead; the message says why and what to do."""
 
 
-def preflight(target: Target, settings: Settings, *, deploying: bool = False) -> None:
+def preflight(
+    target: Target, settings: Settings, *, deploying: bool = False, training: bool = False
+) -> None:
     """Check, before any work, what would otherwise fail only after training: the
-    gate's rules against the metrics the pipeline writes, and what the target
-    needs (to deploy, when ``deploying``). Raises a ``UserError`` naming the key."""
+    gate's rules against the metrics the pipeline writes, what the target needs
+    (to deploy, when ``deploying``) and, when ``training``, the settings that feed
+    pipeline inputs against the type and bounds of the steps they reach. Raises a
+    ``UserError`` naming the key."""
     check_settings(settings)
     target.preflight(deploying=deploying)
+    if training:
+        graph = target.pipeline_graph()
+        check_inputs(graph, settings_inputs(settings), SETTINGS_INPUTS, settings.source)
 
 
 def register_data(target: Target, settings: Settings) -> DataAsset:
     """Validate and register ``data.path``; the same bytes give the same version."""
     return target.register_data(settings.resolve(settings.data.path))
+
+
+# The pipeline inputs ``pipeline_inputs`` sets straight from a settings key:
+# input name -> key. ``preflight`` holds them to what the steps declare.
+SETTINGS_INPUTS = {"test_size": "pipeline.test_size", "seed": "pipeline.seed"}
+
+
+def settings_inputs(settings: Settings) -> dict[str, object]:
+    """The values of ``SETTINGS_INPUTS`` in ``settings``, by pipeline input name."""
+    return {
+        name: functools.reduce(getattr, key.split("."), settings)
+        for name, key in SETTINGS_INPUTS.items()
+    }
 
 
 def pipeline_inputs(settings: Settings, asset: DataAsset) -> dict[str, object]:
@@ -76,8 +98,7 @@ def pipeline_inputs(settings: Settings, asset: DataAsset) -> dict[str, object]:
     }
     return {
         "columns": write_column_roles(settings, roles),
-        "test_size": settings.pipeline.test_size,
-        "seed": settings.pipeline.seed,
+        **settings_inputs(settings),
     }
 
 

@@ -41,9 +41,13 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops.errors import UserError
 from mlops.settings import Settings
+
+if TYPE_CHECKING:
+    from mlops.targets.local.pipeline_graph import PipelineGraph
 
 Printer = Callable[[str], None]
 
@@ -201,6 +205,11 @@ class Target(ABC):
     def find_data(self, version: str | None = None) -> DataAsset | None:
         """Version ``version`` of ``data.asset_name`` (the most recently
         registered one when None), or None when there is no such version."""
+
+    @abstractmethod
+    def pipeline_graph(self) -> PipelineGraph:
+        """``pipeline.file`` as loaded and validated, the graph ``run_pipeline`` runs.
+        Raises ``PipelineError`` naming the file and the job or input at fault."""
 
     @abstractmethod
     def run_pipeline(

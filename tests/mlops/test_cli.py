@@ -220,6 +220,23 @@ def test_a_missing_deployment_file_stops_run_before_anything_is_registered(in_pr
     assert not (in_project / ".mlops" / "data").exists()
 
 
+def test_a_test_size_the_prep_step_refuses_stops_run_before_anything_is_registered(
+    in_project, capsys
+):
+    write_settings(
+        in_project,
+        data={"path": "data/credit.csv"},
+        local={"endpoint_port": free_port()},
+        pipeline={"test_size": 0.7},
+    )
+    assert main(["run"]) == 1
+    assert (
+        "mlops.yml: pipeline.test_size: 0.7 is above the maximum 0.5 of input test_size of job "
+        "prep (pipelines/components/prep.yml); set it between 0.05 and 0.5"
+    ) in one_line_error(capsys)
+    assert not (in_project / ".mlops" / "data").exists()
+
+
 @pytest.mark.parametrize("verb", [["register-data"], ["endpoint", "stop"]])
 def test_a_state_dir_that_cannot_hold_files_is_one_line_naming_the_key(in_project, capsys, verb):
     write_settings(in_project, data={"path": "data/credit.csv"}, local={"state_dir": "mlops.yml/x"})

@@ -45,6 +45,9 @@ class Port:
     type: str
     optional: bool = False
     default: object = None
+    # The bounds a number or integer input declares (None: unbounded on that side).
+    min: float | int | None = None
+    max: float | int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Step:
     bindings: Mapping[str, Binding]
     # step output name -> the pipeline output it is published as
     published: Mapping[str, str] = field(default_factory=dict)
+    source: Path | None = None  # the component's YAML file, when it has one of its own
 
     def upstream(self) -> set[str]:
         return {b.step_output[0] for b in self.bindings.values() if b.step_output}
@@ -181,7 +185,15 @@ def _step(name: str, node, value_of) -> Step:
         outputs={k: _port(k, v) for k, v in component.outputs.items()},
         bindings={k: parse_binding(value_of(_written(v))) for k, v in node.inputs.items()},
         published=published,
+        source=_source(component),
     )
+
+
+def _source(component) -> Path | None:
+    # The SDK records the file a component was loaded from only in `_source_path`
+    # (no public accessor); an inline component has none.
+    source = getattr(component, "_source_path", None)
+    return Path(source).resolve() if source else None
 
 
 def _port(name: str, item) -> Port:
@@ -190,6 +202,8 @@ def _port(name: str, item) -> Port:
         type=item.type,
         optional=bool(getattr(item, "optional", False)),
         default=getattr(item, "default", None),
+        min=getattr(item, "min", None),
+        max=getattr(item, "max", None),
     )
 
 

@@ -66,6 +66,7 @@ class LocalTarget(Target):
         )
         self._registry = None
         self._spec = None  # the deployment YAML, once read
+        self._graph = None  # the pipeline YAML, once loaded
         self._yaml_cache = YamlCache(self.state_dir / CACHE)
 
     @property
@@ -174,10 +175,16 @@ class LocalTarget(Target):
     def delete_endpoint(self) -> None:
         self.endpoint.delete()
 
+    def pipeline_graph(self) -> PipelineGraph:
+        # Loaded once per command: the run is of the very graph the preflight checked.
+        if self._graph is None:
+            self._graph = self._load_graph()
+        return self._graph
+
     def run_pipeline(
         self, asset: DataAsset, inputs: Mapping[str, object], show: Printer
     ) -> PipelineRun:
-        graph = self._load_graph()
+        graph = self.pipeline_graph()
         unknown = sorted((set(inputs) | {DATA_INPUT}) - set(graph.inputs))
         if unknown:
             raise PipelineError(f"{graph.path}: no pipeline input named {', '.join(unknown)}")

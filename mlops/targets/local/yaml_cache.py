@@ -33,7 +33,8 @@ from mlops.targets.local.pipeline_graph import (
     load_pipeline,
 )
 
-FORMAT = 1
+# 2: ports carry their min/max and steps their component file.
+FORMAT = 2
 SDK = "azure-ai-ml"
 
 
@@ -195,6 +196,7 @@ def _graph_to_json(graph: PipelineGraph) -> dict:
                     for k, b in step.bindings.items()
                 },
                 "published": dict(step.published),
+                "source": str(step.source) if step.source else None,
             }
             for step in graph.steps
         ],
@@ -223,6 +225,7 @@ def _graph_from_json(data: dict) -> PipelineGraph:
                 for k, b in s["bindings"].items()
             },
             published=s["published"],
+            source=Path(s["source"]) if s["source"] else None,
         )
         for s in data["steps"]
     )

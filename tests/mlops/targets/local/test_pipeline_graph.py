@@ -94,6 +94,14 @@ def test_the_training_pipeline_loads_in_dependency_order():
     assert train.published == {"model": "model"}
 
 
+def test_each_step_knows_its_component_file_and_the_bounds_of_its_inputs():
+    graph = load_pipeline(REPO / "pipelines" / "train.yml")
+    prep = graph.steps[0]
+    assert prep.source == REPO / "pipelines" / "components" / "prep.yml"
+    assert prep.inputs["test_size"] == Port("test_size", "number", default=0.2, min=0.05, max=0.5)
+    assert prep.inputs["seed"] == Port("seed", "integer", default=42)
+
+
 def write_pipeline(folder: Path, jobs: str, inputs: str = "  seed: 1\n") -> Path:
     (folder / "step.yml").write_text(
         """\
