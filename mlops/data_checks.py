@@ -145,6 +145,7 @@ def _check_header(path: Path) -> None:
 
     header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
     names = [str(name) for name in header.iloc[0]]
+    _check_names(path, names)
     seen = Counter(name for name in names if name.strip())
     repeated = [name for name, count in seen.items() if count > 1]
     if repeated:
@@ -153,6 +154,23 @@ def _check_header(path: Path) -> None:
             f"{path}: the header repeats column {shown}; rename or remove the repeated "
             "columns so that each column has its own name"
         )
+
+
+def _check_names(path: Path, names: list[str]) -> None:
+    """Refuse names no step could be told about: a blank one (pandas would call
+    it ``Unnamed: <n>``) and one with a line break or another control character.
+    Any other text is a valid name (spaces, commas, quotes, ``$``, any script):
+    the steps get the names in a JSON file, never on a command line."""
+    for number, name in enumerate(names, start=1):
+        if not name.strip():
+            raise DataError(
+                f"{path}: column {number} of the header has no name; give it one in the header line"
+            )
+        if any(ord(char) < 32 or ord(char) == 127 for char in name):
+            raise DataError(
+                f"{path}: column {number} of the header, {name!r}, holds a line break or "
+                "another control character; rename it in the header line"
+            )
 
 
 def require_columns(

@@ -28,12 +28,12 @@ def mixed(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
     owner = rng.random(rows) < 0.4
     sex = rng.choice(["male", "female"], rows)
     signal = (
-        -1.5 * (np.log(income) - 10)
-        + 0.03 * (45 - age)
-        + np.where(education == "other", 1.2, 0.0)
-        + np.where(owner, -0.8, 0.4)
-        + 0.2 * (region - 3)
-        - 0.6
+        -3.0 * (np.log(income) - 10)
+        + 0.06 * (45 - age)
+        + np.where(education == "other", 2.0, 0.0)
+        + np.where(owner, -1.5, 0.8)
+        + 0.4 * (region - 3)
+        - 0.8
     )
     return pd.DataFrame(
         {

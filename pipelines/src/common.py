@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# What the target's 0/1 codes stand for, written by the prep step beside the train split.
-LABELS_FILE = "labels.json"
+# What the prep step saw in the whole cleaned table, written beside the train
+# split: {"labels": {"0": ..., "1": ...}, "gaps": [features with a gap]}.
+SPLIT_FILE = "split.json"
 
 
 def output_file(folder: Path, name: str) -> Path:

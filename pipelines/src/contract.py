@@ -229,14 +229,18 @@ class Contract:
 
 
 def describe_features(
-    features: pd.DataFrame, roles: ColumnRoles, labels: tuple[str, str]
+    features: pd.DataFrame,
+    roles: ColumnRoles,
+    labels: tuple[str, str],
+    gaps: set[str] = frozenset(),
 ) -> Contract:
-    """The contract of a model trained on ``features`` (normalized by the prep step)."""
+    """The contract of a model trained on ``features`` (normalized by the prep
+    step); a feature may be missing if it has a gap in ``features`` or is in ``gaps``."""
     columns = tuple(
         Column(
             name=name,
             type=signature_type(features[name]),
-            nullable=bool(features[name].isna().any()),
+            nullable=name in gaps or bool(features[name].isna().any()),
         )
         for name in features.columns
     )

@@ -5,8 +5,9 @@ drops exact duplicate records and rows without a target, keeps the feature
 columns plus the target and the sensitive column (if any), stores each
 feature in the type of its kind (numbers, booleans, text; gaps stay gaps),
 maps the target to 0/1 and writes a stratified, seeded split as Parquet:
-``<train_data>/data.parquet`` and ``<test_data>/data.parquet``, and what
-the codes stand for in ``<train_data>/labels.json`` (``{"0": ..., "1": ...}``). The raw file
+``<train_data>/data.parquet`` and ``<test_data>/data.parquet``, and in
+``<train_data>/split.json`` what the 0/1 codes stand for and which features
+have gaps. The raw file
 is never modified.
 """
 
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 from contract import ColumnRoles, encode_target, normalize_features, read_roles
 
-from common import LABELS_FILE, fail, output_file
+from common import SPLIT_FILE, fail, output_file
 
 DATA_FILE = "data.parquet"
 
@@ -80,6 +81,9 @@ def prepare(
         "rows_test": len(test),
         "features": len(roles.features),
         "labels": {"0": labels[0], "1": labels[1]},
+        # Counted before the split: a gap only in the test rows is still a gap
+        # the model must take (the deploy's smoke test sends those rows).
+        "gaps": [name for name in roles.features if table[name].isna().any()],
         "positive_rate": float(codes.mean()),
     }
     return train.reset_index(drop=True), test.reset_index(drop=True), summary
@@ -110,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"{args.raw_data}: {error}")
     train.to_parquet(output_file(args.train_data, DATA_FILE), index=False)
     test.to_parquet(output_file(args.test_data, DATA_FILE), index=False)
-    labels = json.dumps(summary["labels"], ensure_ascii=False)
-    output_file(args.train_data, LABELS_FILE).write_text(labels, encoding="utf-8")
+    seen = json.dumps({"labels": summary["labels"], "gaps": summary["gaps"]}, ensure_ascii=False)
+    output_file(args.train_data, SPLIT_FILE).write_text(seen, encoding="utf-8")
     print(json.dumps(summary, ensure_ascii=False))
     return 0
 

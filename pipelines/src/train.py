@@ -37,7 +37,7 @@ from mlflow.types import Schema, TensorSpec
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
-from common import LABELS_FILE, data_file, fail
+from common import SPLIT_FILE, data_file, fail
 
 # The types beyond skops' defaults that the saved model holds, each by its exact
 # name; loading refuses anything else. TreePredictor: the boosting trees (plain
@@ -65,11 +65,13 @@ def train(
     params: dict,
     seed: int,
     names: tuple[str, str] = ("0", "1"),
+    gaps: set[str] = frozenset(),
 ):
     """Fit the model on ``table`` (0/1 target; ``names`` are what 0 and 1 stand
-    for); returns (model, contract, training metrics)."""
+    for, ``gaps`` the features with a gap anywhere in the data, not only in
+    ``table``); returns (model, contract, training metrics)."""
     labels = table[roles.target_column]
-    contract = describe_features(table[list(roles.features)], roles, names)
+    contract = describe_features(table[list(roles.features)], roles, names, gaps)
     model = build_model(contract, params, seed)
     model.fit(contract.model_frame(table), labels)
     scores = model.predict_proba(contract.model_frame(table))[:, 1]
@@ -100,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         roles = read_roles(args.columns)
         table = pd.read_parquet(data_file(args.train_data))
-        names = json.loads((args.train_data / LABELS_FILE).read_text(encoding="utf-8"))
-        model, contract, metrics = train(table, roles, params, args.seed, (names["0"], names["1"]))
+        seen = json.loads((args.train_data / SPLIT_FILE).read_text(encoding="utf-8"))
+        names = (seen["labels"]["0"], seen["labels"]["1"])
+        model, contract, metrics = train(table, roles, params, args.seed, names, set(seen["gaps"]))
     except (OSError, KeyError, ValueError) as error:
         return fail(f"{args.train_data}: {error}")
 

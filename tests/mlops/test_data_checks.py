@@ -251,3 +251,49 @@ def test_binary_content_in_a_csv_file_is_refused(tmp_path, data_settings):
 def test_a_missing_file_names_the_settings_key(tmp_path, data_settings):
     with pytest.raises(DataError, match="file not found; check data.path"):
         check_table(tmp_path / "absent.csv", data_settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "column 2 of the header has no name; give it one in the header line"),
+        ("  ", "column 2 of the header has no name"),
+        ("line\nbreak", "column 2 of the header, 'line\\\\nbreak', holds a line break"),
+    ],
+)
+def test_a_column_name_no_step_could_be_told_about_is_refused(
+    tmp_path, data_settings, name, message
+):
+    table = sample_frame(50).rename(columns={"SEX": name})
+    settings = data_settings.model_copy(update={"sensitive_column": None})
+    with pytest.raises(DataError, match=message):
+        check_table(write(tmp_path, table), settings)
+
+
+def test_names_of_any_other_kind_pass(tmp_path, data_settings):
+    names = {"LIMIT_BAL": "limit ($)", "AGE": "âge, années", "PAY_0": '1st "pay"'}
+    table = sample_frame(50).rename(columns=names)
+    profile = check_table(write(tmp_path, table), data_settings)
+    assert set(names.values()) <= set(profile.features)
+
+
+@pytest.mark.parametrize(
+    ("labels", "positive"),
+    [({0: False, 1: True}, "true"), ({0: False, 1: True}, "True"), ({0: "N", 1: "Y"}, "Y")],
+)
+def test_boolean_and_letter_labels_pass_with_the_positive_class_as_written(
+    tmp_path, data_settings, labels, positive
+):
+    table = sample_frame(50)
+    table[TARGET] = table[TARGET].map(labels)
+    settings = data_settings.model_copy(update={"positive_class": positive})
+    profile = check_table(write(tmp_path, table), settings)
+    assert set(profile.classes) == {
+        str(v).lower() if isinstance(v, bool) else v for v in labels.values()
+    }
+
+
+def test_without_a_sensitive_column_every_other_column_is_a_feature(tmp_path, data_settings):
+    settings = data_settings.model_copy(update={"sensitive_column": None})
+    profile = check_table(write(tmp_path, sample_frame(50)), settings)
+    assert "SEX" in profile.features and TARGET not in profile.features

@@ -86,7 +86,7 @@ def test_labels_of_any_kind_map_to_one_for_the_positive_class(labels, positive, 
 def test_features_are_stored_by_kind_with_their_gaps():
     table = tabular.mixed(500)
     features = ("income", "age", "region_code", "education", "home_owner")
-    train, test, _ = prep.prepare(
+    train, test, summary = prep.prepare(
         table,
         roles(
             target_column="defaulted",
@@ -99,6 +99,7 @@ def test_features_are_stored_by_kind_with_their_gaps():
     assert str(both["home_owner"].dtype) == "boolean"
     assert both["home_owner"].isna().any() and both["education"].isna().any()
     assert both["income"].isna().any()
+    assert summary["gaps"] == ["income", "education", "home_owner"]
     assert both["education"].dropna().map(type).eq(str).all()
     assert str(both["age"].dtype) == "int64"
 
@@ -135,7 +136,8 @@ def test_the_script_writes_both_splits_and_fails_cleanly_on_a_bad_column(tmp_pat
     good = write_roles(tmp_path / "good.json")
     assert prep.main(["--raw-data", str(raw), "--columns", str(good), *outputs]) == 0
     assert len(pd.read_parquet(tmp_path / "test" / "data.parquet")) == pytest.approx(60, abs=1)
-    assert json.loads((tmp_path / "train" / "labels.json").read_text()) == {"0": "0", "1": "1"}
+    seen = json.loads((tmp_path / "train" / "split.json").read_text())
+    assert seen == {"labels": {"0": "0", "1": "1"}, "gaps": []}
     bad = write_roles(tmp_path / "bad.json", features=("AGE", "NOPE"))
     assert prep.main(["--raw-data", str(raw), "--columns", str(bad), *outputs]) == 2
     assert capsys.readouterr().err.strip() == f"error: {raw}: columns not in the data: 'NOPE'"
