@@ -71,6 +71,7 @@ def prepare(
     # selected columns are different people and stay.
     keep = ~repeated_records(raw) & raw[target].notna().to_numpy()
     table = normalize_features(raw.loc[keep, columns], roles.features)
+    del raw  # passed in without being kept by the caller: one copy at a time
     codes, labels = encode_target(table[target], roles.positive_class)
     table[target] = codes
     train, test = stratified_split(table, target, test_size, seed)

@@ -70,14 +70,15 @@ def train(
     """Fit the model on ``table`` (0/1 target; ``names`` are what 0 and 1 stand
     for, ``gaps`` the features with a gap anywhere in the data, not only in
     ``table``); returns (model, contract, training metrics)."""
-    labels = table[roles.target_column]
+    labels = table[roles.target_column].to_numpy()
     contract = describe_features(table[list(roles.features)], roles, names, gaps)
-    model = build_model(contract, params, seed)
-    model.fit(contract.model_frame(table), labels)
-    scores = model.predict_proba(contract.model_frame(table))[:, 1]
+    frame = contract.model_frame(table)
+    del table  # the caller passes it in without keeping it: one copy of the data at a time
+    model = build_model(contract, params, seed).fit(frame, labels)
+    scores = model.predict_proba(frame)[:, 1]
     metrics = {
         "train_auc": float(roc_auc_score(labels, scores)),
-        "train_rows": float(len(table)),
+        "train_rows": float(len(labels)),
         "boosting_iterations": float(model.n_iter_),
     }
     return model, contract, metrics
@@ -101,10 +102,17 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         roles = read_roles(args.columns)
-        table = pd.read_parquet(data_file(args.train_data))
+        data = data_file(args.train_data)
         seen = json.loads((args.train_data / SPLIT_FILE).read_text(encoding="utf-8"))
         names = (seen["labels"]["0"], seen["labels"]["1"])
-        model, contract, metrics = train(table, roles, params, args.seed, names, set(seen["gaps"]))
+        model, contract, metrics = train(
+            pd.read_parquet(data),
+            roles,
+            params,
+            args.seed,
+            names,
+            set(seen["gaps"]),
+        )
     except (OSError, KeyError, ValueError) as error:
         return fail(f"{args.train_data}: {error}")
 
