@@ -1,4 +1,4 @@
-"""Helpers shared by the step scripts. Standard library only."""
+"""Helpers shared by the step scripts (standard library at import time)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,16 @@ def data_file(folder: Path) -> Path:
     if len(files) != 1:
         raise FileNotFoundError(f"expected one .parquet file in {folder}, found {len(files)}")
     return files[0]
+
+
+def read_split(folder: Path):
+    """The prep step's Parquet file in ``folder`` as a pandas frame, converted
+    column by column and releasing Arrow's copy as it goes: pandas' own
+    ``read_parquet`` holds both copies at once."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(data_file(folder))
+    return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 def fail(message: str) -> int:

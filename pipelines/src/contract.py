@@ -207,17 +207,26 @@ class Contract:
 
     def model_frame(self, table: pd.DataFrame) -> pd.DataFrame:
         """The model's input from ``table`` (which holds at least the features):
-        numbers and booleans as float64, text as strings, a gap as NaN."""
-        frame = {}
-        for column in self.columns:
-            values = table[column.name]
-            if column.kind == "text":
-                frame[column.name] = values.astype(object).where(values.notna(), np.nan)
-            elif isinstance(values.dtype, pd.BooleanDtype):
-                frame[column.name] = values.to_numpy(dtype="float64", na_value=np.nan)
+        numbers and booleans as float64, text as strings, a gap as NaN.
+
+        The numbers are written straight into one float64 block, the text
+        columns inserted beside it: a column-by-column frame would be copied
+        once more when pandas consolidates it (gigabytes on ten million rows)."""
+        numeric = [column.name for column in self.columns if column.kind != "text"]
+        block = np.empty((len(numeric), len(table)), dtype="float64")
+        for row, name in enumerate(numeric):
+            values = table[name]
+            if isinstance(values.dtype, pd.BooleanDtype):
+                block[row] = values.to_numpy(dtype="float64", na_value=np.nan)
             else:
-                frame[column.name] = values.astype("float64")
-        return pd.DataFrame(frame, index=table.index)
+                block[row] = values.to_numpy(dtype="float64")
+        # The transpose is the layout pandas keeps a block in, so it is not copied.
+        frame = pd.DataFrame(block.T, columns=numeric, index=table.index, copy=False)
+        for position, column in enumerate(self.columns):
+            if column.kind == "text":
+                values = table[column.name]
+                frame.insert(position, column.name, values.astype(object).where(values.notna()))
+        return frame
 
     def to_dict(self) -> dict:
         return {
@@ -229,23 +238,24 @@ class Contract:
 
 
 def describe_features(
-    features: pd.DataFrame,
+    table: pd.DataFrame,
     roles: ColumnRoles,
     labels: tuple[str, str],
     gaps: set[str] = frozenset(),
 ) -> Contract:
-    """The contract of a model trained on ``features`` (normalized by the prep
-    step); a feature may be missing if it has a gap in ``features`` or is in ``gaps``."""
+    """The contract of a model trained on the features of ``table`` (normalized by
+    the prep step); a feature may be missing if it has a gap in ``table`` or is
+    in ``gaps``."""
     columns = tuple(
         Column(
             name=name,
-            type=signature_type(features[name]),
-            nullable=name in gaps or bool(features[name].isna().any()),
+            type=signature_type(table[name]),
+            nullable=name in gaps or bool(table[name].isna().any()),
         )
-        for name in features.columns
+        for name in roles.features
     )
     categories = {
-        column.name: sorted(features[column.name].dropna().unique().tolist())
+        column.name: sorted(table[column.name].dropna().unique().tolist())
         for column in columns
         if column.kind == "text"
     }

@@ -38,7 +38,7 @@ from fairlearn.metrics import (
 )
 from sklearn import metrics as skm
 
-from common import data_file, fail, output_file
+from common import fail, output_file, read_split
 
 CATALOG = Path(__file__).with_name("metric_catalog.json")
 METRICS_FILE = "metrics.json"
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"{args.model}: {error}")
     roles = contract.roles
     try:
-        table = pd.read_parquet(data_file(args.test_data))
+        table = read_split(args.test_data)
         scores = model.predict_proba(contract.model_frame(table))[:, 1]
         labels = table[roles.target_column]
         groups = table[roles.sensitive_column] if roles.sensitive_column else None
