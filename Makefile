@@ -39,9 +39,10 @@ format: $(STAMP) ## reformat with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) ## benchmarks: pipeline vs its steps by hand; endpoint vs mlflow models serve
+bench: $(STAMP) ## benchmarks: pipeline vs its steps by hand; endpoint vs mlflow models serve; rows vs time and memory
 	$(BIN)/python -u bench/pipeline_overhead.py
 	$(BIN)/python -u bench/endpoint_latency.py
+	$(BIN)/python -u bench/scale.py
 
 STACK ?= dev
 infra-plan: $(STAMP) ## what a Pulumi stack would create, and its policy verdicts, offline (STACK=dev|staging|prod)
