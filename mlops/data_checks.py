@@ -2,7 +2,9 @@
 
 ``check_table(path, data, test_size=...)`` returns a ``TableProfile`` or raises
 ``DataError`` naming the file, the column and the settings key to change.
-It reads the file once (and its header line again) and writes nothing.
+It reads the file in chunks (see mlops.table_stats: memory does not grow with
+the file's length, the answers are those of reading it whole), and its header
+line again, and writes nothing.
 """
 
 from __future__ import annotations
@@ -11,15 +13,10 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import numpy as np
 
 from mlops.errors import UserError
 from mlops.settings import DataSettings
-
-if TYPE_CHECKING:
-    import pandas as pd  # imported where used: it costs 0.4 s to start
+from mlops.table_stats import ColumnStats, TableStats, read_stats
 
 # HistGradientBoosting bins a categorical column into at most 255 categories.
 MAX_CATEGORIES = 255
@@ -52,24 +49,27 @@ def feature_columns(columns: list[str] | tuple[str, ...], data: DataSettings) ->
 def check_table(path: Path, data: DataSettings, *, test_size: float = 0.2) -> TableProfile:
     """Validate the CSV file at ``path`` for the columns and target in ``data``,
     and for a stratified train/test split of ``test_size`` (``pipeline.test_size``)."""
-    table = _read_csv(path)
-    columns = [str(c) for c in table.columns]
+    table = _read_csv(path, data)
+    columns = table.columns
     require_columns(columns, data, where=path)
     features = feature_columns(columns, data)
     if not features:
         raise DataError(f"{path}: no feature columns left; check data.features in mlops.yml")
-    target = _check_target(path, table[data.target_column], data)
+    target = _check_target(path, table.stats[data.target_column], data)
     if data.sensitive_column is not None:
-        _check_sensitive(path, table[data.sensitive_column], data.sensitive_column)
+        _check_sensitive(path, table.stats[data.sensitive_column], data.sensitive_column)
     for column in features:
-        _check_feature(path, table[column], column)
+        _check_feature(path, table.stats[column], column)
     _check_class_sizes(path, table, target, data, test_size)
+    class_rows = table.class_rows()
+    wanted = label_key(data.positive_class)
+    positive = sum(n for value, n in class_rows.items() if target[value] == wanted)
     return TableProfile(
-        rows=len(table),
-        columns=tuple(columns),
+        rows=table.rows,
+        columns=columns,
         features=features,
-        positive_rate=float((target == label_key(data.positive_class)).mean()),
-        classes=tuple(sorted(target.unique())),
+        positive_rate=positive / table.rows,
+        classes=tuple(sorted(set(target.values()))),
     )
 
 
@@ -117,7 +117,7 @@ def require_file(path: Path) -> None:
         raise DataError(f"{path}: file not found; check data.path in mlops.yml")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, data: DataSettings) -> TableStats:
     import pandas as pd
 
     require_file(path)
@@ -126,11 +126,15 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
     try:
-        table = pd.read_csv(path, low_memory=False)
+        table = read_stats(
+            path,
+            target=data.target_column,
+            counted={data.target_column, data.sensitive_column} - {None},
+        )
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(f"{path}: not a readable CSV file ({reason})") from None
-    if table.empty:
+    if table.rows == 0:
         raise DataError(f"{path}: the file has a header but no rows")
     _check_header(path)
     return table
@@ -194,21 +198,24 @@ def require_columns(
             )
 
 
-def _check_target(path: Path, values: pd.Series, data: DataSettings) -> pd.Series:
+def _check_target(path: Path, values: ColumnStats, data: DataSettings) -> dict[object, str]:
+    """Check the target column; return each of its values as text."""
     column = data.target_column
     _check_finite(path, values, f"target column {column!r}")
-    if values.isna().any():
+    if values.empties:
         raise DataError(
-            f"{path}: target column {column!r} has {int(values.isna().sum())} empty values; "
+            f"{path}: target column {column!r} has {values.empties} empty values; "
             "every row needs a label"
         )
-    text = label_text(values)
-    distinct = sorted(text.unique())
+    # Read as the prep step reads it (label_text in pipelines/src/contract.py):
+    # whole floats are integers ("1.0" is "1"), booleans are true and false.
+    text = values.texts()
+    distinct = sorted(set(text.values()))
     if len(distinct) != 2:
         shown = ", ".join(distinct[:5]) + (" ..." if len(distinct) > 5 else "")
         raise DataError(
             f"{path}: target column {column!r} must have exactly two values, "
-            f"found {len(distinct)} ({shown}); set data.target_column to a binary column"
+            f"found {values.count} ({shown}); set data.target_column to a binary column"
         )
     if label_key(data.positive_class) not in distinct:
         raise DataError(
@@ -218,68 +225,49 @@ def _check_target(path: Path, values: pd.Series, data: DataSettings) -> pd.Serie
     return text
 
 
-def label_text(values: pd.Series) -> pd.Series:
-    """Labels as text, as the prep step reads them (``label_text`` in
-    pipelines/src/contract.py; a test keeps the two equal): booleans are
-    ``true``/``false``, whole floats are integers ("1.0" is "1")."""
-    import pandas as pd
-
-    present = values.dropna()
-    if pd.api.types.is_bool_dtype(values) or (
-        values.dtype == object
-        and len(present)
-        and all(isinstance(v, bool | np.bool_) for v in present.unique())
-    ):
-        return values.map({True: "true", False: "false"}).astype(object)
-    if pd.api.types.is_float_dtype(values) and bool((present == present.round()).all()):
-        return values.map(lambda v: str(int(v)) if pd.notna(v) else "nan")
-    return values.astype(str)
-
-
 def label_key(positive_class: str) -> str:
-    """``data.positive_class`` as ``label_text`` writes labels: ``True`` is ``true``."""
+    """``data.positive_class`` as labels are read: ``True`` is ``true``."""
     lowered = positive_class.lower()
     return lowered if lowered in ("true", "false") else positive_class
 
 
-def _check_sensitive(path: Path, values: pd.Series, column: str) -> None:
+def _check_sensitive(path: Path, values: ColumnStats, column: str) -> None:
     _check_finite(path, values, f"sensitive column {column!r}")
-    if values.isna().any():
+    if values.empties:
         raise DataError(
-            f"{path}: sensitive column {column!r} has {int(values.isna().sum())} empty values; "
+            f"{path}: sensitive column {column!r} has {values.empties} empty values; "
             "fairness metrics need a group for every row"
         )
-    if values.nunique() < 2:
+    if len(values.distinct) < 2:
         raise DataError(
             f"{path}: sensitive column {column!r} has a single group; "
             "set data.sensitive_column to a column with two or more groups"
         )
 
 
-def _check_finite(path: Path, values: pd.Series, name: str) -> None:
+def _check_finite(path: Path, values: ColumnStats, name: str) -> None:
     """Refuse infinite numbers (``inf``, ``-inf``, ``Infinity`` in the file), which
     the model cannot fit on; empty cells stay allowed where they were."""
-    import pandas as pd
-
-    if not pd.api.types.is_float_dtype(values):
+    if values.dtype != "float64":
         return
-    infinite = int(np.isinf(values).sum())
+    infinite = values.infinite
     if infinite:
         raise DataError(
             f"{path}: {name} has an infinite number (inf or -inf) in {infinite} of "
-            f"{len(values)} rows; fix those values or remove those rows"
+            f"{values.rows} rows; fix those values or remove those rows"
         )
 
 
 def _check_class_sizes(
-    path: Path, table: pd.DataFrame, target: pd.Series, data: DataSettings, test_size: float
+    path: Path, table: TableStats, target: dict[object, str], data: DataSettings, test_size: float
 ) -> None:
     """Refuse a class with too few rows for the split, counted as the prep step
     counts them: it drops repeated records before it splits."""
     minimum = min_rows_per_class(test_size)
-    repeated = table.duplicated()
-    counts = target[~repeated].value_counts()
-    counted = " (a record repeated in the file counts once)" if repeated.any() else ""
+    distinct = table.distinct_records()
+    counts = {target[value]: count for value, count in distinct.items()}
+    repeated = sum(distinct.values()) < table.rows
+    counted = " (a record repeated in the file counts once)" if repeated else ""
     column, positive = data.target_column, data.positive_class
     needs = (
         f"the split of pipeline.test_size {test_size} needs at least {minimum} rows of each "
@@ -301,18 +289,16 @@ def _check_class_sizes(
             )
 
 
-def _check_feature(path: Path, values: pd.Series, column: str) -> None:
-    import pandas as pd
-
-    if values.isna().all():
+def _check_feature(path: Path, values: ColumnStats, column: str) -> None:
+    if values.empties == values.rows:
         raise DataError(
             f"{path}: feature column {column!r} is empty; add it to data.features.exclude"
         )
-    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+    if values.numeric:
         _check_finite(path, values, f"feature column {column!r}")
         return
-    categories = values.nunique()
-    if categories > MAX_CATEGORIES:
+    categories = values.count
+    if len(values.distinct) > MAX_CATEGORIES:
         raise DataError(
             f"{path}: feature column {column!r} holds text with {categories} distinct values "
             f"(at most {MAX_CATEGORIES} for a categorical feature); fix its type in the file "

@@ -2,6 +2,7 @@ import pandas as pd
 import prep
 import pytest
 
+from mlops import table_stats
 from mlops.data_checks import DataError, check_table, feature_columns, min_rows_per_class
 from mlops.settings import load_settings
 from tests.conftest import REPO, sample_frame
@@ -297,3 +298,107 @@ def test_without_a_sensitive_column_every_other_column_is_a_feature(tmp_path, da
     settings = data_settings.model_copy(update={"sensitive_column": None})
     profile = check_table(write(tmp_path, sample_frame(50)), settings)
     assert "SEX" in profile.features and TARGET not in profile.features
+
+
+# Reading in chunks: each check must answer as if the whole file were read at once.
+
+
+@pytest.fixture
+def chunks_of(monkeypatch):
+    """Read files in chunks of ``rows`` rows of the sample's 24 columns."""
+
+    def set_rows(rows):
+        monkeypatch.setattr(table_stats, "CHUNK_CELLS", 24 * rows)
+
+    return set_rows
+
+
+def test_a_record_repeated_in_a_later_chunk_counts_once(tmp_path, data_settings, chunks_of):
+    table = with_class_rows(2).reset_index(drop=True).astype({"AGE": object, "BILL_AMT1": object})
+    table.loc[0, "BILL_AMT1"] = None
+    other = table.loc[[5]].assign(AGE=None, BILL_AMT1=None)  # a record of its own
+    table = pd.concat([table, table.loc[[0]], other], ignore_index=True)
+    # Record 0 comes again in the last chunk, where AGE is read as floats, not
+    # integers, and BILL_AMT1 has no value at all: pandas types it as it likes.
+    chunks_of(8)
+    with pytest.raises(DataError, match=r"has 2 rows of class '0' \(a record repeated"):
+        check_table(write(tmp_path, table), data_settings)
+
+
+def test_a_column_of_numbers_with_text_in_a_later_chunk_is_text(tmp_path, data_settings, chunks_of):
+    table = sample_frame(300).astype({"AGE": object})
+    # As text, "7" and "7.0" are two values; as numbers they would be one.
+    table["AGE"] = [str(i) for i in range(255)] + ["7.0"] * 40 + ["unknown"] * 5
+    path = write(tmp_path, table)
+    assert pd.read_csv(path, low_memory=False)["AGE"].nunique() == 257
+    chunks_of(10)
+    with pytest.raises(DataError, match="'AGE' holds text with 257 distinct values"):
+        check_table(path, data_settings)
+
+
+def _gaps_in_some_chunks(table):
+    table = table.astype({"AGE": "float64", "LIMIT_BAL": "float64"})
+    table.loc[[7, 8], "AGE"] = None
+    table.loc[40:, "LIMIT_BAL"] = None
+    return table
+
+
+def _true_false_feature_with_a_gap(table):
+    table["PAY_0"] = (table["PAY_0"] > 0).astype(object)
+    table.loc[12, "PAY_0"] = None
+    return table
+
+
+def _whole_float_target_in_one_chunk(table):
+    table = table.astype({TARGET: object})
+    table.loc[20, TARGET] = float(table.loc[20, TARGET])  # written "1.0" or "0.0"
+    return table
+
+
+def _fractional_target_in_one_chunk(table):
+    table = table.astype({TARGET: "float64"})
+    table.loc[33, TARGET] = 0.5
+    return table
+
+
+def _infinite_sensitive_in_the_last_chunk(table):
+    table = table.astype({"SEX": "float64"})
+    table.loc[48, "SEX"] = float("inf")
+    return table
+
+
+def _text_after_numbers_in_the_target(table):
+    table[TARGET] = table[TARGET].astype(object)
+    table.loc[45:, TARGET] = table.loc[45:, TARGET].map({0: "0", 1: "yes"})
+    return table
+
+
+def _repeated_records_across_chunks(table):
+    return pd.concat([table, table.iloc[[0, 3, 3]]], ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _gaps_in_some_chunks,
+        _true_false_feature_with_a_gap,
+        _whole_float_target_in_one_chunk,
+        _fractional_target_in_one_chunk,
+        _infinite_sensitive_in_the_last_chunk,
+        _text_after_numbers_in_the_target,
+        _repeated_records_across_chunks,
+    ],
+)
+@pytest.mark.parametrize("rows", [1, 7])
+def test_small_chunks_give_what_one_chunk_gives(tmp_path, data_settings, chunks_of, change, rows):
+    path = write(tmp_path, change(sample_frame(50)))
+
+    def outcome():
+        try:
+            return check_table(path, data_settings)
+        except DataError as error:
+            return str(error)
+
+    whole = outcome()
+    chunks_of(rows)
+    assert outcome() == whole
