@@ -25,6 +25,9 @@ from contract import ColumnRoles, encode_target, normalize_features, read_roles
 from common import SPLIT_FILE, fail, output_file
 
 DATA_FILE = "data.parquet"
+# Rows parsed at a time: pandas holds about three times a table while it
+# parses it whole, and twice when it joins parts of this size.
+READ_ROWS = 200_000
 
 
 def check_columns(table: pd.DataFrame, names: list[str]) -> None:
@@ -32,6 +35,32 @@ def check_columns(table: pd.DataFrame, names: list[str]) -> None:
     missing = [name for name in names if name not in table.columns]
     if missing:
         raise ValueError(f"columns not in the data: {', '.join(map(repr, missing))}")
+
+
+def read_csv(path: Path, rows: int = READ_ROWS) -> pd.DataFrame:
+    """The CSV file at ``path`` with the values and types pandas gives it when it
+    reads it whole (``low_memory=False``, as registration checks it), parsed
+    ``rows`` rows at a time. A part infers its own types, so a column that is
+    numbers in one part and text in another is read again, alone, as text:
+    the whole file would make it text throughout ("7", not 7)."""
+    parts = list(pd.read_csv(path, chunksize=rows, low_memory=False))
+    if len(parts) <= 1:
+        return parts[0] if parts else pd.read_csv(path)
+    table = pd.concat(parts, ignore_index=True)
+    del parts
+    mixed = [name for name in table.columns if _mixed(table[name])]
+    if mixed:
+        text = pd.read_csv(path, usecols=mixed, dtype=str, low_memory=False)
+        for name in mixed:
+            table[name] = text[name]
+    return table
+
+
+def _mixed(values: pd.Series) -> bool:
+    if values.dtype != object:
+        return False
+    kinds = set(values.dropna().map(type).unique())
+    return not (kinds <= {str} or kinds <= {bool, np.bool_})
 
 
 def repeated_records(table: pd.DataFrame) -> np.ndarray:
@@ -43,20 +72,18 @@ def repeated_records(table: pd.DataFrame) -> np.ndarray:
 
 
 def stratified_split(
-    table: pd.DataFrame, label: str, test_size: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split ``table`` so that each value of ``label`` puts ``test_size`` of its
-    rows (rounded) in the test set; the same seed gives the same split.
-    Written with numpy: importing scikit-learn for this would double the
-    step's start-up time."""
+    labels: np.ndarray, test_size: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the train and test rows (each ascending) of a table whose
+    labels are ``labels``: each label puts ``test_size`` of its rows (rounded)
+    in the test set; the same seed gives the same split. Written with numpy:
+    importing scikit-learn for this would double the step's start-up time."""
     rng = np.random.default_rng(seed)
-    test_rows = []
-    for _, rows in sorted(table.groupby(label, sort=True).indices.items()):
-        shuffled = rng.permutation(rows)
-        test_rows.append(shuffled[: round(len(rows) * test_size)])
-    is_test = np.zeros(len(table), dtype=bool)
-    is_test[np.concatenate(test_rows)] = True
-    return table[~is_test], table[is_test]
+    is_test = np.zeros(len(labels), dtype=bool)
+    for value in np.unique(labels):
+        shuffled = rng.permutation(np.flatnonzero(labels == value))
+        is_test[shuffled[: round(len(shuffled) * test_size)]] = True
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
 
 def prepare(
@@ -69,25 +96,34 @@ def prepare(
     rows_in = len(raw)
     # Duplicates are whole records repeated; rows that merely agree on the
     # selected columns are different people and stay.
-    keep = ~repeated_records(raw) & raw[target].notna().to_numpy()
-    table = normalize_features(raw.loc[keep, columns], roles.features)
-    del raw  # passed in without being kept by the caller: one copy at a time
-    codes, labels = encode_target(table[target], roles.positive_class)
-    table[target] = codes
-    train, test = stratified_split(table, target, test_size, seed)
+    kept = np.flatnonzero(~repeated_records(raw) & raw[target].notna().to_numpy())
+    codes, labels = encode_target(raw[target].iloc[kept], roles.positive_class)
+    codes = codes.to_numpy()
+    # Counted before the split: a gap only in the test rows is still a gap the
+    # model must take (the deploy's smoke test sends those rows).
+    gaps = [name for name in roles.features if raw[name].iloc[kept].isna().any()]
+    train_rows, test_rows = stratified_split(codes, test_size, seed)
+    # Each split is taken from ``raw`` by position, so the data is never held
+    # more than twice; ``raw`` is passed in without being kept by the caller.
+    where = raw.columns.get_indexer(columns)
+    splits = []
+    for rows in (train_rows, test_rows):
+        part = normalize_features(raw.iloc[kept[rows], where], roles.features)
+        part[target] = codes[rows]  # a frame of its own: changed in place, not copied
+        part.index = pd.RangeIndex(len(part))  # reset_index would copy the data
+        splits.append(part)
+    del raw
     summary = {
         "rows_in": rows_in,
-        "rows_dropped": rows_in - len(table),
-        "rows_train": len(train),
-        "rows_test": len(test),
+        "rows_dropped": rows_in - len(kept),
+        "rows_train": len(train_rows),
+        "rows_test": len(test_rows),
         "features": len(roles.features),
         "labels": {"0": labels[0], "1": labels[1]},
-        # Counted before the split: a gap only in the test rows is still a gap
-        # the model must take (the deploy's smoke test sends those rows).
-        "gaps": [name for name in roles.features if table[name].isna().any()],
+        "gaps": gaps,
         "positive_rate": float(codes.mean()),
     }
-    return train.reset_index(drop=True), test.reset_index(drop=True), summary
+    return splits[0], splits[1], summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(error))
     try:
         train, test, summary = prepare(
-            pd.read_csv(args.raw_data, low_memory=False),
+            read_csv(args.raw_data),
             roles,
             test_size=args.test_size,
             seed=args.seed,

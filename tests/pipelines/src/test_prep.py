@@ -152,3 +152,15 @@ def test_a_malformed_roles_file_is_refused_naming_the_key(tmp_path, capsys):
     assert prep.main(["--raw-data", str(raw), "--columns", str(broken), *outputs]) == 2
     assert "features must be a non-empty list of column names" in capsys.readouterr().err
     assert not (tmp_path / "train").exists()
+
+
+def test_reading_in_parts_gives_what_one_whole_read_gives(tmp_path):
+    table = tabular.mixed(60)
+    table["code"] = [str(n) for n in range(59)] + ["x"]  # numbers, then text in the last part
+    table["flag"] = [True] * 30 + [None] * 30  # true/false, then gaps only
+    path = tmp_path / "raw.csv"
+    table.to_csv(path, index=False)
+    whole = pd.read_csv(path, low_memory=False)
+    in_parts = prep.read_csv(path, rows=7)
+    pd.testing.assert_frame_equal(in_parts, whole)
+    assert in_parts["code"].iloc[0] == "0"
