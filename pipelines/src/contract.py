@@ -200,7 +200,7 @@ class Column:
 
 @dataclass(frozen=True)
 class Contract:
-    roles: ColumnRoles
+    roles: ColumnRoles | None  # None for a model saved before data_contract.json
     labels: tuple[str, str]  # what class 0 and class 1 stand for
     columns: tuple[Column, ...]
     categories: dict[str, list[str]]  # text feature -> categories seen in training
@@ -229,6 +229,8 @@ class Contract:
         return frame
 
     def to_dict(self) -> dict:
+        if self.roles is None:
+            raise ValueError("a contract without column roles cannot be saved")
         return {
             "format": FORMAT,
             **self.roles.to_dict(),
@@ -278,22 +280,24 @@ def save_contract(model_dir: Path, contract: Contract) -> Path:
 
 def load_contract(model_dir: Path) -> Contract:
     """The contract of the MLflow model in ``model_dir``: its signature plus
-    ``data_contract.json``. Raises ValueError naming what is missing."""
+    ``data_contract.json``. A model saved before that file existed is described
+    by its signature alone (``roles`` None, labels "0" and "1"), so a version
+    registered then can still be served or rolled back to. Raises ValueError
+    naming what is missing or inconsistent."""
     from mlflow.models import Model
 
     model_dir = Path(model_dir)
     spec = Model.load(str(model_dir)).get_input_schema()
     if spec is None or not spec.has_input_names():
         raise ValueError(f"{model_dir}: the model has no input signature with column names")
+    columns = tuple(Column(col.name, col.type.name, not col.required) for col in spec.inputs)
     path = model_dir / CONTRACT_FILE
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{path}: not found; the train step saves it beside the model") from None
+    if not path.is_file():
+        return Contract(None, ("0", "1"), columns, {})
+    raw = json.loads(path.read_text(encoding="utf-8"))
     if raw.get("format") != FORMAT:
         raise ValueError(f"{path}: format {raw.get('format')!r}, expected {FORMAT}")
     roles = roles_from_dict({key: raw.get(key) for key in ROLE_KEYS}, str(path))
-    columns = tuple(Column(col.name, col.type.name, not col.required) for col in spec.inputs)
     if [c.name for c in columns] != list(roles.features):
         raise ValueError(f"{path}: its features and the model's signature disagree")
     labels = raw.get("labels", {})

@@ -27,7 +27,7 @@ import mlflow
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
-from contract import load_contract
+from contract import CONTRACT_FILE, load_contract
 from fairlearn.metrics import (
     MetricFrame,
     demographic_parity_difference,
@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         return fail(f"{args.model}: {error}")
     roles = contract.roles
+    if roles is None:
+        return fail(f"{args.model}: no {CONTRACT_FILE} beside the model; train it again")
     try:
         table = read_split(args.test_data)
         scores = model.predict_proba(contract.model_frame(table))[:, 1]

@@ -182,3 +182,15 @@ def test_a_feature_with_gaps_only_outside_the_train_split_is_still_nullable():
     roles = ColumnRoles("churned", "1", None, ("x1", "x3"))
     _, contract, _ = train.train(fit, roles, {"max_iter": 5}, seed=1, gaps={"x3"})
     assert {c.name: c.nullable for c in contract.columns} == {"x1": False, "x3": True}
+
+
+def test_a_model_saved_before_the_contract_file_existed_is_described_by_its_signature(
+    tmp_path, tracking
+):
+    model_dir, _ = run_steps(tmp_path, tabular.mixed(1500), MIXED)
+    (model_dir / "data_contract.json").unlink()
+    contract = load_contract(model_dir)
+    assert contract.roles is None
+    assert [c.name for c in contract.columns] == list(MIXED.features)
+    frame = contract.model_frame(tabular.mixed(20))
+    assert mlflow.sklearn.load_model(str(model_dir)).predict_proba(frame).shape == (20, 2)
