@@ -206,27 +206,8 @@ class Contract:
     categories: dict[str, list[str]]  # text feature -> categories seen in training
 
     def model_frame(self, table: pd.DataFrame) -> pd.DataFrame:
-        """The model's input from ``table`` (which holds at least the features):
-        numbers and booleans as float64, text as strings, a gap as NaN.
-
-        The numbers are written straight into one float64 block, the text
-        columns inserted beside it: a column-by-column frame would be copied
-        once more when pandas consolidates it (gigabytes on ten million rows)."""
-        numeric = [column.name for column in self.columns if column.kind != "text"]
-        block = np.empty((len(numeric), len(table)), dtype="float64")
-        for row, name in enumerate(numeric):
-            values = table[name]
-            if isinstance(values.dtype, pd.BooleanDtype):
-                block[row] = values.to_numpy(dtype="float64", na_value=np.nan)
-            else:
-                block[row] = values.to_numpy(dtype="float64")
-        # The transpose is the layout pandas keeps a block in, so it is not copied.
-        frame = pd.DataFrame(block.T, columns=numeric, index=table.index, copy=False)
-        for position, column in enumerate(self.columns):
-            if column.kind == "text":
-                values = table[column.name]
-                frame.insert(position, column.name, values.astype(object).where(values.notna()))
-        return frame
+        """The model's input from ``table``: see ``model_frame``."""
+        return model_frame(self.columns, table)
 
     def to_dict(self) -> dict:
         if self.roles is None:
@@ -237,6 +218,31 @@ class Contract:
             "labels": {"0": self.labels[0], "1": self.labels[1]},
             "categories": self.categories,
         }
+
+
+def model_frame(columns: tuple[Column, ...], table: pd.DataFrame) -> pd.DataFrame:
+    """The model's input for features ``columns`` from ``table`` (which holds at
+    least those; a column may also hold Python values, None for a gap):
+    numbers and booleans as float64, text as strings, a gap as NaN.
+
+    The numbers are written straight into one float64 block, the text
+    columns inserted beside it: a column-by-column frame would be copied
+    once more when pandas consolidates it (gigabytes on ten million rows)."""
+    numeric = [column.name for column in columns if column.kind != "text"]
+    block = np.empty((len(numeric), len(table)), dtype="float64")
+    for row, name in enumerate(numeric):
+        values = table[name]
+        if isinstance(values.dtype, pd.BooleanDtype):
+            block[row] = values.to_numpy(dtype="float64", na_value=np.nan)
+        else:
+            block[row] = values.to_numpy(dtype="float64")
+    # The transpose is the layout pandas keeps a block in, so it is not copied.
+    frame = pd.DataFrame(block.T, columns=numeric, index=table.index, copy=False)
+    for position, column in enumerate(columns):
+        if column.kind == "text":
+            values = table[column.name]
+            frame.insert(position, column.name, values.astype(object).where(values.notna()))
+    return frame
 
 
 def describe_features(

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
-from contract import Column, Contract, load_contract
+from contract import Column, Contract, load_contract, model_frame
 
 THRESHOLD = 0.5
 MAX_ROWS = int(os.environ.get("MAX_BATCH_ROWS", "1000"))
@@ -234,15 +234,11 @@ def parse_request(body: bytes, features: tuple[Column, ...]) -> pd.DataFrame:
         for name, value in zip(names, row, strict=True):
             _check_value(value, columns[name], name, number)
             values[name].append(value)
-    return pd.DataFrame({name: _model_array(values[name], columns[name]) for name in columns})
-
-
-def _model_array(values: list, column: Column) -> np.ndarray:
-    # As Contract.model_frame gives it: text as strings, anything else as
-    # float64 (true is 1.0); a null is NaN.
-    if column.kind == "text":
-        return np.asarray([np.nan if v is None else v for v in values], dtype=object)
-    return np.asarray([np.nan if v is None else v for v in values], dtype="float64")
+    # The caller's values as they are (None for null): the contract makes them
+    # the model's input exactly as it does for training and evaluation.
+    return model_frame(
+        features, pd.DataFrame({name: values[name] for name in columns}, dtype=object)
+    )
 
 
 def positive_probabilities(output, rows: int) -> np.ndarray:

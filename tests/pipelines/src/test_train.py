@@ -178,8 +178,8 @@ def test_a_missing_training_folder_fails_with_a_one_line_error(tmp_path, capsys)
 
 
 def test_a_feature_with_gaps_only_outside_the_train_split_is_still_nullable():
-    fit, _, _ = prepared(tabular.numeric_only(400), ColumnRoles("churned", "1", None, ("x1", "x3")))
     roles = ColumnRoles("churned", "1", None, ("x1", "x3"))
+    fit, _, _ = prepared(tabular.numeric_only(400), roles)
     _, contract, _ = train.train(fit, roles, {"max_iter": 5}, seed=1, gaps={"x3"})
     assert {c.name: c.nullable for c in contract.columns} == {"x1": False, "x3": True}
 
