@@ -101,7 +101,7 @@ def make_project(root: Path, rows: int, text: bool) -> Path:
     write_data(data, rows, text)
     settings = yaml.safe_load((REPO / "mlops.yml").read_text())
     settings["data"]["path"] = str(data.relative_to(root))
-    settings["local"]["state_dir"] = ".mlops"
+    settings["state_dir"] = ".mlops"
     path = root / "mlops.yml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
     return path

@@ -108,7 +108,7 @@ def write_column_roles(settings: Settings, roles: dict) -> Path:
     command-line strings, so that any column name reaches the steps intact."""
     text = json.dumps(roles, indent=2, ensure_ascii=False) + "\n"
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = settings.resolve(settings.local.state_dir) / "inputs" / f"columns-{digest}.json"
+    path = settings.resolve(settings.state_dir) / "inputs" / f"columns-{digest}.json"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}")
@@ -210,12 +210,12 @@ def _holding_endpoint(target: Target, show: Printer) -> Iterator[None]:
 
 def report_folder(settings: Settings, run_id: str) -> Path:
     """Where the gate report of run ``run_id`` is written, and a failed deployment's log kept."""
-    return settings.resolve(settings.local.state_dir) / "reports" / run_id
+    return settings.resolve(settings.state_dir) / "reports" / run_id
 
 
 def sample_request(settings: Settings) -> Path:
     """The file holding a scoring request of two test rows, written by every deploy."""
-    return settings.resolve(settings.local.state_dir) / SAMPLE_REQUEST
+    return settings.resolve(settings.state_dir) / SAMPLE_REQUEST
 
 
 def read_request(settings: Settings, path: Path | None) -> bytes:

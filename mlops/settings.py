@@ -87,9 +87,21 @@ class ModelSettings(_Section):
 
 
 class LocalSettings(_Section):
-    state_dir: Path = Path(".mlops")
     # Port of the local endpoint's scoring URL on 127.0.0.1.
     endpoint_port: int = Field(default=5050, ge=1024, le=65535)
+
+
+class AzureSettings(_Section):
+    """What a fork fixes per project for ``target: azure``; the workspace itself
+    comes from the environment (see ``mlops.targets.azure.workspace``)."""
+
+    # Each pipeline step is stopped by Azure ML after this long.
+    job_timeout_minutes: int = Field(default=120, ge=1, le=10080)
+    # Override ``instance_type``/``instance_count`` of ``endpoint.deployment`` when set.
+    instance_type: str | None = Field(default=None, min_length=1)
+    instance_count: int | None = Field(default=None, ge=1, le=20)
+    # How often a running pipeline job is polled for its steps' status.
+    poll_seconds: float = Field(default=10.0, ge=0.0, le=300.0)
 
 
 Direction = Literal["higher", "lower"]
@@ -175,7 +187,11 @@ class Settings(_Section):
     model: ModelSettings
     gate: GateSettings
     endpoint: EndpointSettings
+    # Reports, the sample request and each target's own state (on Azure, the
+    # downloaded run outputs) live here.
+    state_dir: Path = Path(".mlops")
     local: LocalSettings = LocalSettings()
+    azure: AzureSettings = AzureSettings()
     source: Path = Field(default=Path(DEFAULT_FILE), exclude=True)
 
     @model_validator(mode="after")
@@ -233,13 +249,22 @@ def load_settings(path: Path | str = DEFAULT_FILE) -> Settings:
         raise SettingsError(_describe(path, error)) from None
 
 
+# Keys that moved between sections: old key -> new key.
+MOVED_KEYS = {"local.state_dir": "state_dir"}
+
+
 def _describe(path: Path, error: ValidationError) -> str:
     problems = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling)"
+            moved = MOVED_KEYS.get(key)
+            message = (
+                f"this key is now {moved}; move it there"
+                if moved
+                else "unknown key (check its spelling)"
+            )
         elif item["type"] == "missing":
             message = "required key is missing"
         # A check across sections names its keys in the message itself.

@@ -239,9 +239,9 @@ def test_a_test_size_the_prep_step_refuses_stops_run_before_anything_is_register
 
 @pytest.mark.parametrize("verb", [["register-data"], ["endpoint", "stop"]])
 def test_a_state_dir_that_cannot_hold_files_is_one_line_naming_the_key(in_project, capsys, verb):
-    write_settings(in_project, data={"path": "data/credit.csv"}, local={"state_dir": "mlops.yml/x"})
+    write_settings(in_project, data={"path": "data/credit.csv"}, state_dir="mlops.yml/x")
     assert main(verb) == 1
-    assert "local.state_dir: " in one_line_error(capsys)
+    assert "state_dir: " in one_line_error(capsys)
 
 
 @pytest.mark.parametrize(

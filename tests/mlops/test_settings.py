@@ -129,7 +129,7 @@ def test_paths_are_relative_to_the_settings_file_not_the_working_directory(tmp_p
     path = write_settings(tmp_path)
     monkeypatch.chdir(Path("/"))
     settings = load_settings(path)
-    assert settings.resolve(settings.local.state_dir) == tmp_path / ".mlops"
+    assert settings.resolve(settings.state_dir) == tmp_path / ".mlops"
 
 
 @pytest.mark.parametrize("bounds", [{}, {"min": 0.1, "max": 0.2}], ids=["none", "both"])
@@ -179,4 +179,17 @@ def test_an_empty_gate_is_refused_before_it_can_promote_nothing(tmp_path):
 def test_a_seed_numpy_and_scikit_learn_refuse_is_a_settings_error(tmp_path, seed):
     path = write_settings(tmp_path, pipeline={"seed": seed})
     with pytest.raises(SettingsError, match=r"pipeline\.seed: Input should be"):
+        load_settings(path)
+
+
+def test_a_state_dir_left_under_local_says_where_it_moved(tmp_path):
+    path = write_settings(tmp_path, local={"state_dir": "elsewhere"})
+    with pytest.raises(SettingsError, match="local.state_dir: this key is now state_dir"):
+        load_settings(path)
+
+
+def test_the_azure_section_is_checked_like_the_others(tmp_path):
+    assert load_settings(write_settings(tmp_path)).azure.job_timeout_minutes == 120
+    path = write_settings(tmp_path, azure={"instance_count": 0})
+    with pytest.raises(SettingsError, match="azure.instance_count: "):
         load_settings(path)

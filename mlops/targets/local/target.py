@@ -2,7 +2,7 @@
 
 Data assets are content-addressed copies, the pipeline YAML is loaded with
 azure-ai-ml's loader and its steps run as local processes, and tracking is
-MLflow with a SQLite store. Everything lives under ``local.state_dir``
+MLflow with a SQLite store. Everything lives under ``state_dir``
 (``.mlops/`` by default).
 """
 
@@ -55,7 +55,7 @@ class LocalTarget(Target):
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
-        self.state_dir = settings.resolve(settings.local.state_dir)
+        self.state_dir = settings.resolve(settings.state_dir)
         self.data = LocalDataStore(self.state_dir / "data")
         self.runs = LocalRunStore(self.state_dir / "runs")
         self.endpoint = LocalEndpoint(
@@ -101,7 +101,7 @@ class LocalTarget(Target):
                 pass
         except OSError as error:
             raise SettingsError(
-                f"{self.settings.source}: local.state_dir: {self.state_dir} cannot hold the "
+                f"{self.settings.source}: state_dir: {self.state_dir} cannot hold the "
                 f"local state ({error.strerror or error}); point it at a writable folder"
             ) from None
 
