@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from mlops.settings import SettingsError
 
 if TYPE_CHECKING:  # only the graph's shape is used; importing it would load a target
-    from mlops.targets.local.pipeline_graph import PipelineGraph, Port, Step
+    from mlops.pipeline_graph import PipelineGraph, Port, Step
 
 # Input type -> the Python types its values have, and what to call them. A bool
 # is an int to Python, never a number or an integer to a step.

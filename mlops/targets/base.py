@@ -47,7 +47,7 @@ from mlops.errors import UserError
 from mlops.settings import Settings
 
 if TYPE_CHECKING:
-    from mlops.targets.local.pipeline_graph import PipelineGraph
+    from mlops.pipeline_graph import PipelineGraph
 
 Printer = Callable[[str], None]
 

@@ -3,8 +3,8 @@
 import pytest
 
 from mlops.input_checks import check_inputs
+from mlops.pipeline_graph import Binding, PipelineGraph, Port, Step, load_pipeline
 from mlops.settings import SettingsError
-from mlops.targets.local.pipeline_graph import Binding, PipelineGraph, Port, Step, load_pipeline
 from tests.conftest import REPO
 
 SETTINGS = REPO / "mlops.yml"

@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops.pipeline_graph import Binding, PipelineGraph, Step
 from mlops.targets.base import Printer, StepRun
 from mlops.targets.local.commands import CommandError, render_command
-from mlops.targets.local.pipeline_graph import Binding, PipelineGraph, Step
 
 FILE_TYPES = {"uri_file"}
 LOG_FILE = "std_log.txt"

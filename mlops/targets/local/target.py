@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlparse
 
 from mlops.deployment_spec import DeploymentSpec
 from mlops.errors import UserError
+from mlops.pipeline_graph import PipelineError, PipelineGraph
 from mlops.settings import SettingsError
 from mlops.targets.base import (
     DataAsset,
@@ -38,7 +39,6 @@ from mlops.targets.local.child_env import child_env
 from mlops.targets.local.data import LocalDataStore
 from mlops.targets.local.endpoint import LocalEndpoint
 from mlops.targets.local.files import private_folder
-from mlops.targets.local.pipeline_graph import PipelineError, PipelineGraph
 from mlops.targets.local.runs import LocalRunStore, new_run_id
 from mlops.targets.local.steps import run_steps
 from mlops.targets.local.yaml_cache import YamlCache, cached_load

@@ -24,14 +24,14 @@ from importlib import metadata
 from pathlib import Path
 
 from mlops.deployment_spec import DeploymentSpec, load_deployment_spec
-from mlops.targets.local.files import private_folder, write_private
-from mlops.targets.local.pipeline_graph import (
+from mlops.pipeline_graph import (
     Binding,
     PipelineGraph,
     Port,
     Step,
     load_pipeline,
 )
+from mlops.targets.local.files import private_folder, write_private
 
 # 2: ports carry their min/max and steps their component file.
 FORMAT = 2

@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from mlops.targets.local.pipeline_graph import load_pipeline
+from mlops.pipeline_graph import load_pipeline
 from mlops.targets.local.steps import run_steps
 
 COMPONENT = """\

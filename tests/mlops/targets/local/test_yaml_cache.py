@@ -6,8 +6,8 @@ import shutil
 import pytest
 
 from mlops.deployment_spec import DeploymentSpecError
+from mlops.pipeline_graph import load_pipeline
 from mlops.targets.local import yaml_cache
-from mlops.targets.local.pipeline_graph import load_pipeline
 from mlops.targets.local.yaml_cache import YamlCache, cached_load
 from tests.conftest import REPO
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.targets.local.pipeline_graph import (
+from mlops.pipeline_graph import (
     Binding,
     PipelineError,
     Port,
