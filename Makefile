@@ -8,9 +8,16 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
+# Azurite, the Azure Storage emulator the Azure target's tests run against. 3.35.0 is
+# the newest release that supports Node.js 20 and Debian 12's 18 (3.36 wants 21, 3.37 22).
+AZURITE_VERSION := 3.35.0
+AZURITE_DIR := $(TOOLS)/azurite
+AZURITE := $(AZURITE_DIR)/node_modules/.bin/azurite-blob
+# Named after the version, so a new pin installs again.
+AZURITE_STAMP := $(AZURITE_DIR)/.installed-$(AZURITE_VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format bench mlflow-ui infra-plan clean
+.PHONY: help setup azurite run test lint format bench mlflow-ui infra-plan clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,10 +32,30 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 
 setup: $(STAMP) ## create .venv with the locked packages (control plane, model code, dev tools)
 
+# npm comes with Node.js. Without it, Debian and Ubuntu get both from apt (as root, or
+# through sudo); anywhere else the message says what to install.
+$(AZURITE_STAMP):
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "Azurite needs npm: install Node.js 18 or newer with npm, then run make test again" >&2; exit 1; \
+	  elif [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	  else echo "Azurite needs npm: as root, run apt-get install nodejs npm, then make test again" >&2; exit 1; \
+	  fi; \
+	  echo "npm is missing: installing nodejs and npm with apt-get"; \
+	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm; \
+	fi
+	npm install --prefix $(AZURITE_DIR) --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
+	@test -x $(AZURITE)
+	@rm -f $(AZURITE_DIR)/.installed-*
+	@touch $@
+
+azurite: $(AZURITE_STAMP) ## install Azurite (the Azure Storage emulator) under .tools with npm
+
 run: $(STAMP) ## the main job on the local target: register data, train, summary
 	$(BIN)/mlops run
 
-test: $(STAMP) ## run the whole test suite
+test: $(STAMP) $(AZURITE_STAMP) ## run the whole test suite
 	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: $(STAMP) ## check style with ruff

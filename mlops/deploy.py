@@ -1,6 +1,7 @@
 """Blue/green deployment of a registered model, written once for every target.
 
-1. The new deployment (``blue`` or ``green``, whichever is not serving)
+1. The new deployment (named by the target: locally ``blue`` or ``green``,
+   whichever is not serving; on Azure after the model version)
    starts at 0 % traffic and must become ready.
 2. It is smoke-tested directly, bypassing the traffic map: rows of the
    model's own test split must come back as one probability in [0, 1] per
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops.runs import TEST_DATA_OUTPUT
 from mlops.settings import Settings
 from mlops.targets.base import (
     DEPLOYED_TAG,
@@ -39,9 +41,6 @@ from mlops.targets.base import (
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: it costs 0.4 s to start
-
-DEPLOYMENT_NAMES = ("blue", "green")
-TEST_DATA_OUTPUT = "test_data"
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def deploy(
             show(f"removing deployment {leftover.name}: it takes no traffic")
             target.delete_deployment(leftover.name)
             old_traffic.pop(leftover.name, None)
-    name = next(n for n in DEPLOYMENT_NAMES if serving is None or n != serving.name)
+    name = target.deployment_name(model, serving)
     rows = smoke_rows(target, settings, model)
     shifting = False
     try:

@@ -58,7 +58,7 @@ def preflight(
 
 def register_data(target: Target, settings: Settings) -> DataAsset:
     """Validate and register ``data.path``; the same bytes give the same version."""
-    return target.register_data(settings.resolve(settings.data.path))
+    return target.register_data(settings.data_source())
 
 
 # The pipeline inputs ``pipeline_inputs`` sets straight from a settings key:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from mlops.errors import UserError
 from mlops.gate import Champion, Decision, decide
 from mlops.lineage import git_state, metrics_from_tags, model_digest, model_tags
+from mlops.runs import MODEL_OUTPUT
 from mlops.settings import Settings
 from mlops.targets.base import (
     DeploymentError,
@@ -28,8 +29,6 @@ from mlops.targets.base import (
     PipelineRun,
     Target,
 )
-
-MODEL_OUTPUT = "model"
 
 
 class PromotionError(UserError):

@@ -20,6 +20,7 @@ from mlops.errors import UserError
 
 DEFAULT_FILE = "mlops.yml"
 TARGET_ENV = "MLOPS_TARGET"
+DATASTORE_PREFIX = "azureml://datastores/"
 ASSET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$"
 
 
@@ -38,7 +39,8 @@ class FeatureSelection(_Section):
 
 class DataSettings(_Section):
     asset_name: str = Field(pattern=ASSET_NAME)
-    path: Path
+    # A file on this machine, or (target: azure) azureml://datastores/<store>/paths/<file>.
+    path: str = Field(min_length=1)
     target_column: str = Field(min_length=1)
     positive_class: str = "1"
     # None: no group column, so no fairness metrics.
@@ -207,6 +209,11 @@ class Settings(_Section):
     def root(self) -> Path:
         """The folder the settings file is in; relative paths start here."""
         return self.source.parent
+
+    def data_source(self) -> Path | str:
+        """``data.path``: a ``DATASTORE_PREFIX`` URI as written, else a resolved path."""
+        path = self.data.path
+        return path if path.startswith(DATASTORE_PREFIX) else self.resolve(Path(path))
 
     def resolve(self, path: Path) -> Path:
         """Return ``path`` made absolute against the settings file's folder."""

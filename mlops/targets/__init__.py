@@ -13,14 +13,20 @@ def _local() -> type[Target]:
     return LocalTarget
 
 
+def _azure() -> type[Target]:
+    from mlops.targets.azure import AzureTarget
+
+    return AzureTarget
+
+
 # Imported on demand: a target's SDKs cost seconds to import.
-TARGETS = {"local": _local}
+TARGETS = {"local": _local, "azure": _azure}
 
 
 def get_target(settings: Settings) -> Target:
     """Build the target named by ``settings.target``."""
     if settings.target not in TARGETS:
         raise UserError(
-            f"target {settings.target!r} is not available yet; set target: local in mlops.yml"
+            f"target {settings.target!r} is unknown; set target to one of {', '.join(TARGETS)}"
         )
     return TARGETS[settings.target]()(settings)

@@ -148,7 +148,7 @@ class ModelNotFound(UserError, LookupError):
 
 @dataclass(frozen=True)
 class Deployment:
-    name: str  # "blue" or "green"
+    name: str  # "blue"/"green" locally; on Azure, named after the model version
     model: str  # "name:version"
     scoring_uri: str  # where the deployment itself answers (bypassing the traffic map)
     state: str  # "Succeeded" when ready, otherwise what went wrong
@@ -183,6 +183,9 @@ class DeploymentError(UserError):
     """A deployment could not be created or did not pass its checks."""
 
 
+DEPLOYMENT_NAMES = ("blue", "green")
+
+
 class Target(ABC):
     """Where the lifecycle runs. Implementations take the settings and nothing else."""
 
@@ -197,9 +200,10 @@ class Target(ABC):
         do the work the settings ask for (with ``deploying``: including a deploy)."""
 
     @abstractmethod
-    def register_data(self, path: Path) -> DataAsset:
-        """Validate ``path`` against the data settings and register it as a version
-        of ``data.asset_name``. Raises ``mlops.data_checks.DataError`` when invalid."""
+    def register_data(self, source: Path | str) -> DataAsset:
+        """Validate ``source`` (a local file, or a datastore URI where the target
+        reads one) against the data settings and register it as a version of
+        ``data.asset_name``. Raises ``mlops.data_checks.DataError`` when invalid."""
 
     @abstractmethod
     def find_data(self, version: str | None = None) -> DataAsset | None:
@@ -277,6 +281,11 @@ class Target(ABC):
         endpoint does not outlive a reboot), and what an interrupted deploy left
         behind is removed, saying so: a deployment that never took traffic, and the
         endpoint itself when no deployment is left."""
+
+    def deployment_name(self, model: ModelVersion, serving: Deployment | None) -> str:
+        """The name of the deployment a deploy of ``model`` creates, never that of
+        ``serving``: ``blue`` or ``green`` unless the target names them otherwise."""
+        return next(n for n in DEPLOYMENT_NAMES if serving is None or n != serving.name)
 
     @abstractmethod
     def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:

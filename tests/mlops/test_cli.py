@@ -90,10 +90,14 @@ def test_show_of_an_unknown_run_is_one_line(in_project, capsys):
     assert "no run matching 'nope'" in one_line_error(capsys)
 
 
-def test_the_azure_target_is_refused_until_it_exists(in_project, capsys, monkeypatch):
+def test_the_azure_target_without_a_workspace_names_what_to_set(in_project, capsys, monkeypatch):
     monkeypatch.setenv("MLOPS_TARGET", "azure")
+    for name in ("AZUREML_WORKSPACE_NAME", "AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP"):
+        monkeypatch.delenv(name, raising=False)
     assert main(["runs"]) == 1
-    assert "target 'azure' is not available yet" in one_line_error(capsys)
+    error = one_line_error(capsys)
+    assert "no workspace named: set AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP" in error
+    assert "AZUREML_WORKSPACE_NAME" in error
 
 
 def test_a_failing_step_stops_the_run_and_is_recorded_as_failed(in_project, capsys):

@@ -11,7 +11,7 @@ def test_the_repository_settings_load_and_resolve_paths_against_the_file():
     settings = load_settings(REPO / "mlops.yml")
     assert settings.target == "local"
     assert settings.data.target_column == "default_payment_next_month"
-    assert settings.resolve(settings.data.path) == REPO / "data/credit-default/credit_default.csv"
+    assert settings.data_source() == REPO / "data/credit-default/credit_default.csv"
 
 
 def test_a_numeric_positive_class_is_read_as_text(tmp_path):

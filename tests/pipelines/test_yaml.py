@@ -91,7 +91,7 @@ def test_the_default_column_roles_are_what_mlops_writes_for_the_sample(tmp_path)
     # `az ml job create --file pipelines/train.yml` runs on the sample with these roles.
     settings = load_settings(REPO / "mlops.yml")
     settings = settings.model_copy(update={"state_dir": tmp_path})
-    profile = check_table(settings.resolve(settings.data.path), settings.data)
+    profile = check_table(settings.data_source(), settings.data)
     asset = DataAsset("credit-default", "1", "-", "-", profile.rows, profile.columns, "-")
     written = pipeline_inputs(settings, asset)["columns"]
     declared = yaml.safe_load((REPO / "pipelines" / "train.yml").read_text())["inputs"]

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops.targets.base import PipelineRun, RunNotFound, StepRun
 from mlops.targets.local.files import private_folder, write_private
 
 RUN_FILE = "run.json"
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """A sortable, unique id such as ``20261123-101512-3fa2c1``."""
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 class LocalRunStore:

@@ -9,7 +9,6 @@ MLflow with a SQLite store. Everything lives under ``state_dir``
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 import time
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from urllib.parse import unquote, urlparse
 from mlops.deployment_spec import DeploymentSpec
 from mlops.errors import UserError
 from mlops.pipeline_graph import PipelineError, PipelineGraph
+from mlops.runs import DATA_INPUT, METRICS_OUTPUT, MODEL_OUTPUT, new_run_id, read_metrics
 from mlops.settings import SettingsError
 from mlops.targets.base import (
     DataAsset,
@@ -39,14 +39,10 @@ from mlops.targets.local.child_env import child_env
 from mlops.targets.local.data import LocalDataStore
 from mlops.targets.local.endpoint import LocalEndpoint
 from mlops.targets.local.files import private_folder
-from mlops.targets.local.runs import LocalRunStore, new_run_id
+from mlops.targets.local.runs import LocalRunStore
 from mlops.targets.local.steps import run_steps
 from mlops.targets.local.yaml_cache import YamlCache, cached_load
 
-MODEL_OUTPUT = "model"
-METRICS_OUTPUT = "metrics"
-METRICS_FILE = "metrics.json"
-DATA_INPUT = "raw_data"
 CACHE = "cache"
 
 
@@ -105,8 +101,13 @@ class LocalTarget(Target):
                 f"local state ({error.strerror or error}); point it at a writable folder"
             ) from None
 
-    def register_data(self, path: Path) -> DataAsset:
-        return self.data.register(path, self.settings.data, self.settings.pipeline.test_size)
+    def register_data(self, source: Path | str) -> DataAsset:
+        if isinstance(source, str):
+            raise SettingsError(
+                f"{self.settings.source}: data.path: {source} is in an Azure ML datastore, which "
+                "only target: azure reads; point data.path at a file on this machine"
+            )
+        return self.data.register(source, self.settings.data, self.settings.pipeline.test_size)
 
     def find_data(self, version: str | None = None) -> DataAsset | None:
         name = self.settings.data.asset_name
@@ -264,21 +265,6 @@ class LocalTarget(Target):
         if self._spec is None:
             self._spec = cached_load(self._yaml_cache, "deployment", self._spec_path())()
         return self._spec
-
-
-def read_metrics(folder: str | None) -> dict[str, float]:
-    """The pipeline's metrics: ``metrics.json`` in its ``metrics`` output folder,
-    a flat object of numbers. Raises ValueError saying what is wrong."""
-    if not folder:
-        raise ValueError(f"the pipeline has no output {METRICS_OUTPUT!r} (see pipeline.file)")
-    path = Path(folder) / METRICS_FILE
-    try:
-        values = json.loads(path.read_text())
-        return {str(k): float(v) for k, v in values.items()}
-    except OSError:
-        raise ValueError(f"{path}: the pipeline wrote no metrics file") from None
-    except (ValueError, TypeError, AttributeError):
-        raise ValueError(f"{path}: expected a JSON object of numbers") from None
 
 
 def _failure(step: StepRun | None) -> str | None:

@@ -8,13 +8,16 @@ it is session-scoped, so each xdist worker runs one Azurite of its own.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -71,10 +74,8 @@ class Azurite:
     def create_container(self, name: str) -> ContainerClient:
         """Container ``name``, created unless it exists already."""
         container = self.service().get_container_client(name)
-        try:
+        with contextlib.suppress(ResourceExistsError):
             container.create_container()
-        except ResourceExistsError:
-            pass
         return container
 
     def account_sas(self, hours: float = 1) -> str:
@@ -95,23 +96,21 @@ class Azurite:
                 update=True,
                 process=True,
             ),
-            expiry=datetime.now(timezone.utc) + timedelta(hours=hours),
+            expiry=datetime.now(UTC) + timedelta(hours=hours),
         )
 
     def stop(self) -> None:
         """Kill Azurite's process group and reap it; stopping twice is harmless."""
         # SIGKILL: the data is thrown away, and Azurite's graceful close can wait
         # on open connections.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait()
 
 
 def start_azurite(folder: Path) -> Azurite:
     """Start Azurite's blob service on a free port of 127.0.0.1, with its data and its
-    log (``azurite.log``) in ``folder``; return it once the port accepts connections.
+    log (``azurite.log``) in ``folder``; return it once it answers HTTP on its port.
 
     Raises ``FileNotFoundError`` if Azurite is not installed, ``RuntimeError`` if it
     does not listen within ``START_SECONDS``."""
@@ -135,7 +134,7 @@ def start_azurite(folder: Path) -> Azurite:
 
 
 @pytest.fixture(scope="session")
-def azurite(tmp_path_factory) -> Azurite:
+def azurite(tmp_path_factory) -> Iterator[Azurite]:
     """A running Azurite for the session (one per xdist worker), stopped at its end."""
     emulator = start_azurite(tmp_path_factory.mktemp("azurite"))
     yield emulator
@@ -167,19 +166,30 @@ def _launch(folder: Path, port: int) -> Azurite:
 
 
 def _listening(azurite: Azurite) -> bool:
-    """Whether ``azurite`` listens within ``START_SECONDS``; False as soon as it exits."""
+    """Whether ``azurite`` answers within ``START_SECONDS``; False as soon as it exits."""
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         if azurite.process.poll() is not None:
             return False
-        try:
-            socket.create_connection((HOST, azurite.port), timeout=0.5).close()
-        except OSError:
-            time.sleep(0.05)
-            continue
-        # Someone else may hold the port while this Azurite fails to bind it.
-        return azurite.process.poll() is None
+        # An Azurite answering, not just an open port: whoever took the port first
+        # accepts connections while this Azurite fails to bind it.
+        if _azurite_answers(azurite.port):
+            return azurite.process.poll() is None
+        time.sleep(0.05)
     return False
+
+
+def _azurite_answers(port: int) -> bool:
+    # http.client rather than urllib: no proxy settings apply to 127.0.0.1.
+    connection = http.client.HTTPConnection(HOST, port, timeout=0.5)
+    try:
+        connection.request("GET", "/")
+        server = connection.getresponse().getheader("Server", "")
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+    return server.startswith("Azurite")
 
 
 def _free_port() -> int:

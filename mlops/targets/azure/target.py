@@ -1,0 +1,334 @@
+"""The Azure target: the lifecycle on an Azure ML workspace, through azure-ai-ml.
+
+Data assets, pipeline jobs, the model registry and managed online endpoints
+are the workspace's own; this machine keeps only what it downloaded (run
+outputs, once per run and output) under ``state_dir/azure/<workspace>/``, the
+gate reports and the sample request. The workspace is named by the
+environment or ``config.json`` (``workspace.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from mlops.lineage import git_state
+from mlops.pipeline_graph import PipelineError, PipelineGraph, load_pipeline
+from mlops.runs import DATA_INPUT, METRICS_OUTPUT, new_run_id, read_metrics
+from mlops.targets.azure import data, endpoint, jobs, lease, models, storage
+from mlops.targets.azure.workspace import (
+    Coordinates,
+    WorkspaceError,
+    azure_errors,
+    connect,
+    read_coordinates,
+)
+from mlops.targets.base import (
+    DataAsset,
+    Deployment,
+    Endpoint,
+    ModelNotFound,
+    ModelVersion,
+    PipelineRun,
+    Printer,
+    RunNotFound,
+    Target,
+)
+
+
+class AzureTarget(Target):
+    name = "azure"
+
+    def __init__(self, settings, *, credential=None, transport=None, environ=None) -> None:
+        """``credential`` and ``transport`` are azure-core's own extension points
+        (default: ``DefaultAzureCredential`` and the SDK's HTTP transport)."""
+        super().__init__(settings)
+        import os
+
+        self._environ = os.environ if environ is None else environ
+        self._credential = credential
+        self._transport = transport
+        self._client = None
+        self._coordinates: Coordinates | None = None
+        self._graph: PipelineGraph | None = None
+        self._datastore: str | None = None
+
+    # the workspace
+
+    @property
+    def coordinates(self) -> Coordinates:
+        if self._coordinates is None:
+            self._coordinates = read_coordinates(self.settings.root, self._environ)
+        return self._coordinates
+
+    @property
+    def client(self):
+        """The signed-in ``MLClient``; the first use checks the workspace exists."""
+        if self._client is None:
+            if self._credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                self._credential = DefaultAzureCredential(
+                    exclude_interactive_browser_credential=True
+                )
+            client = connect(self.coordinates, self._credential, self._transport)
+            with azure_errors(self.coordinates):
+                client.workspaces.get(self.coordinates.workspace)
+            self._client = client
+        return self._client
+
+    @contextlib.contextmanager
+    def _calls(self):
+        with azure_errors(self.coordinates):
+            yield self.client
+
+    @property
+    def cache(self) -> Path:
+        return self.settings.resolve(self.settings.state_dir) / "azure" / self.coordinates.workspace
+
+    def preflight(self, deploying: bool) -> None:
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with self._calls():
+            pass  # signs in and finds the workspace, or says which to fix
+        if deploying:
+            spec = self.settings.resolve(self.settings.endpoint.deployment)
+            if not spec.is_file():
+                raise WorkspaceError(f"{spec}: deployment file not found (see endpoint.deployment)")
+
+    # data
+
+    def register_data(self, source: Path | str) -> DataAsset:
+        with self._calls() as client:
+            return data.register(
+                client,
+                self._credential,
+                str(source),
+                self.settings.data,
+                self.settings.pipeline.test_size,
+            )
+
+    def find_data(self, version: str | None = None) -> DataAsset | None:
+        with self._calls() as client:
+            return data.find(client, self.settings.data.asset_name, version)
+
+    # pipeline runs
+
+    def pipeline_graph(self) -> PipelineGraph:
+        if self._graph is None:
+            self._graph = load_pipeline(self.settings.resolve(self.settings.pipeline.file))
+        return self._graph
+
+    def run_pipeline(
+        self, asset: DataAsset, inputs: Mapping[str, object], show: Printer
+    ) -> PipelineRun:
+        graph = self.pipeline_graph()
+        unknown = sorted((set(inputs) | {DATA_INPUT}) - set(graph.inputs))
+        if unknown:
+            raise PipelineError(f"{graph.path}: no pipeline input named {', '.join(unknown)}")
+        commit, _ = git_state(self.settings.root)
+        run_id = new_run_id()
+        with self._calls() as client:
+            job = jobs.build_job(
+                graph.path,
+                run_id,
+                asset,
+                inputs,
+                compute=self.coordinates.compute,
+                experiment=self.settings.pipeline.experiment_name,
+                datastore=self._default_datastore(),
+                tags={jobs.DATA_TAG: asset.ref, jobs.COMMIT_TAG: commit},
+                timeout_seconds=self.settings.azure.job_timeout_minutes * 60,
+            )
+            submitted = client.jobs.create_or_update(job)
+            show(f"run {run_id} on data {asset.ref}")
+            if link := jobs.studio_url(submitted):
+                show(f"studio: {link}")
+            clock = time.perf_counter()
+            try:
+                finished, steps = jobs.watch(
+                    client, run_id, graph, show, self.settings.azure.poll_seconds
+                )
+            except KeyboardInterrupt:
+                show(f"run {run_id} canceled (see `mlops show {run_id}`)")
+                raise
+            run = jobs.to_run(finished, steps)
+            run = _replace(run, seconds=round(time.perf_counter() - clock, 3))
+            if finished.status != "Completed":
+                return _replace(run, error=self._failure(client, finished))
+            try:
+                return _replace(run, metrics=self._metrics(run))
+            except ValueError as problem:
+                return _replace(run, status="Failed", error=str(problem))
+
+    def _failure(self, client, job) -> str:
+        step, message = jobs.step_error(client, job.name, self.pipeline_graph())
+        where = f"step {step!r} failed" if step else f"job {job.name} ended {job.status}"
+        detail = f": {message}" if message else ""
+        link = jobs.studio_url(job)
+        return f"{where}{detail}" + (f" (see {link})" if link else "")
+
+    def _default_datastore(self) -> str:
+        if self._datastore is None:
+            self._datastore = self.client.datastores.get_default().name
+        return self._datastore
+
+    def _metrics(self, run: PipelineRun) -> dict[str, float]:
+        return read_metrics(self.output_path(run, METRICS_OUTPUT))
+
+    def list_runs(self) -> list[PipelineRun]:
+        experiment = self.settings.pipeline.experiment_name
+        with self._calls() as client:
+            found = [
+                jobs.to_run(job)
+                for job in client.jobs.list()
+                if job.experiment_name == experiment and job.type == "pipeline"
+            ]
+        runs = [_replace(run, metrics=self._cached_metrics(run)) for run in found]
+        return sorted(runs, key=lambda r: (r.started, r.run_id), reverse=True)
+
+    def _cached_metrics(self, run: PipelineRun) -> dict[str, float]:
+        folder = self._output_folder(run.run_id, METRICS_OUTPUT)
+        try:
+            return read_metrics(folder) if folder.is_dir() else {}
+        except ValueError:
+            return {}
+
+    def get_run(self, run_id: str) -> PipelineRun:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if run_id == "latest" or len(run_id) < 20:  # a prefix, as the local target takes
+            matches = self.list_runs()
+            if run_id != "latest":
+                matches = [r for r in matches if r.run_id.startswith(run_id)]
+            if len(matches) != 1 and not (run_id == "latest" and matches):
+                reason = "no run" if not matches else f"{len(matches)} runs"
+                raise RunNotFound(f"{reason} matching {run_id!r} (see `mlops runs`)")
+            run_id = matches[0].run_id
+        with self._calls() as client:
+            try:
+                job = client.jobs.get(run_id)
+            except ResourceNotFoundError:
+                message = f"no run {run_id!r} in the workspace (see `mlops runs`)"
+                raise RunNotFound(message) from None
+            graph = self.pipeline_graph()
+            children = jobs.step_children(client, run_id, graph)
+            steps = tuple(jobs.to_step(step.name, children.get(step.name)) for step in graph.steps)
+            run = jobs.to_run(job, steps)
+            if job.status == "Completed":
+                with contextlib.suppress(ValueError, LookupError, OSError):
+                    run = _replace(run, metrics=self._metrics(run))
+            elif job.status == "Failed":
+                run = _replace(run, error=self._failure(client, job))
+        return run
+
+    def _output_folder(self, run_id: str, name: str) -> Path:
+        return self.cache / "runs" / run_id / name
+
+    def output_path(self, run: PipelineRun, name: str) -> Path:
+        if name not in run.outputs:
+            raise ModelNotFound(f"run {run.run_id} has no output {name!r}")
+        folder = self._output_folder(run.run_id, name)
+        if not folder.is_dir():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            with self._calls() as client:
+                jobs.download_output(client, self._credential, run.run_id, name, folder)
+        return folder
+
+    def log_files(self, run: PipelineRun, folder: Path, artifact_path: str) -> None:
+        # Beside the run's own outputs, so the reports sit with the run in storage.
+        with self._calls() as client:
+            container = storage.container(client, self._credential)
+            prefix = jobs.OUTPUT_PATH.format(run=run.run_id, output=artifact_path)
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                name = prefix + path.relative_to(folder).as_posix()
+                with path.open("rb") as handle:
+                    container.upload_blob(name, handle, overwrite=True)
+
+    # model registry
+
+    def register_model(self, run: PipelineRun, tags: Mapping[str, str]) -> ModelVersion:
+        with self._calls() as client:
+            return models.register(client, self.settings.model.name, run.run_id, tags)
+
+    def get_model(self, version: str) -> ModelVersion:
+        if version == "latest":
+            versions = self.list_models()
+            if not versions:
+                raise ModelNotFound(f"model {self.settings.model.name} has no version yet")
+            return versions[0]
+        with self._calls() as client:
+            return models.get(client, self.settings.model.name, version)
+
+    def list_models(self) -> list[ModelVersion]:
+        with self._calls() as client:
+            return models.list_versions(client, self.settings.model.name)
+
+    def find_model(self, run_id: str) -> ModelVersion | None:
+        with self._calls() as client:
+            return models.find(client, self.settings.model.name, run_id)
+
+    def set_model_tags(self, version: str, tags: Mapping[str, str]) -> None:
+        with self._calls() as client:
+            models.set_tags(client, self.settings.model.name, version, tags)
+
+    # online endpoint
+
+    def get_endpoint(self) -> Endpoint | None:
+        with self._calls() as client:
+            return endpoint.get(client, self.settings.endpoint.name)
+
+    @contextlib.contextmanager
+    def endpoint_lock(self, show: Printer):
+        with self._calls() as client:
+            container = storage.container(client, self._credential)
+        with lease.endpoint_lease(
+            container, self.settings.endpoint.name, self.settings.endpoint.lock_wait_seconds, show
+        ):
+            yield
+
+    def resume_endpoint(self, show: Printer) -> None:
+        # A managed endpoint does not stop; only what an interrupted deploy left is removed.
+        current = self.get_endpoint()
+        if current is None:
+            return
+        for deployment in current.deployments:
+            if current.traffic.get(deployment.name, 0) == 0:
+                show(f"removing deployment {deployment.name}: an interrupted deploy left it")
+                self.delete_deployment(deployment.name)
+        if not current.deployments or all(
+            current.traffic.get(d.name, 0) == 0 for d in current.deployments
+        ):
+            show(f"removing endpoint {current.name}: no deployment is left on it")
+            self.delete_endpoint()
+
+    def deployment_name(self, model: ModelVersion, serving: Deployment | None) -> str:
+        name = endpoint.deployment_name(model)
+        return name if serving is None or serving.name != name else f"{name}-b"[:32]
+
+    def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
+        with self._calls() as client:
+            return endpoint.create_deployment(client, self.settings, name, model, show)
+
+    def invoke(self, body: bytes, deployment: str | None = None) -> tuple[int, bytes]:
+        with self._calls() as client:
+            return endpoint.invoke(client, self.settings.endpoint.name, body, deployment)
+
+    def set_traffic(self, traffic: Mapping[str, int]) -> None:
+        with self._calls() as client:
+            endpoint.set_traffic(client, self.settings.endpoint.name, traffic)
+
+    def delete_deployment(self, name: str, keep_log: Path | None = None) -> Path | None:
+        with self._calls() as client:
+            return endpoint.delete_deployment(client, self.settings.endpoint.name, name, keep_log)
+
+    def delete_endpoint(self) -> None:
+        with self._calls() as client:
+            endpoint.delete_endpoint(client, self.settings.endpoint.name)
+
+
+def _replace(run: PipelineRun, **changes) -> PipelineRun:
+    from dataclasses import replace
+
+    return replace(run, **changes)

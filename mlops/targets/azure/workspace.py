@@ -1,0 +1,144 @@
+"""Which workspace ``target: azure`` runs on, and the signed-in client to it.
+
+The coordinates come from the environment variables ``infra/stack_env.py``
+writes (a workflow puts them in ``$GITHUB_ENV``), else from the
+``config.json`` that ``stack_env.py --ml-config`` or the studio writes, found
+as ``MLClient.from_config`` finds it: ``config.json`` or
+``.azureml/config.json`` in the settings file's folder or one above it.
+Credentials are ``DefaultAzureCredential``'s only: OIDC in a workflow
+(``azure/login`` sets ``AZURE_CLIENT_ID``/``AZURE_TENANT_ID``), ``az login``
+on a workstation. No secret is read or written here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops.errors import UserError
+
+SUBSCRIPTION = "AZURE_SUBSCRIPTION_ID"
+RESOURCE_GROUP = "AZURE_RESOURCE_GROUP"
+WORKSPACE = "AZUREML_WORKSPACE_NAME"
+COMPUTE = "AZUREML_COMPUTE"
+CONFIG_NAMES = ("config.json", ".azureml/config.json")
+# config.json keys, as MLClient.from_config reads them, by variable.
+CONFIG_KEYS = {
+    SUBSCRIPTION: "subscription_id",
+    RESOURCE_GROUP: "resource_group",
+    WORKSPACE: "workspace_name",
+}
+SIGN_IN = "run `az login` (on a workstation) or sign in with azure/login and OIDC (in a workflow)"
+
+
+class WorkspaceError(UserError):
+    """The workspace cannot be named, reached or signed in to; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Coordinates:
+    subscription: str
+    resource_group: str
+    workspace: str
+    compute: str | None  # None: the pipeline file's default_compute
+    source: str  # where they were read, for messages
+
+    def describe(self) -> str:
+        return (
+            f"workspace {self.workspace} in resource group {self.resource_group} "
+            f"(subscription {self.subscription}, from {self.source})"
+        )
+
+
+def read_coordinates(root: Path, environ: Mapping[str, str] = os.environ) -> Coordinates:
+    """The workspace to use: the environment variables when ``AZUREML_WORKSPACE_NAME``
+    is set, else the nearest ``config.json``. Raises ``WorkspaceError`` naming the
+    missing variable or key."""
+    compute = environ.get(COMPUTE) or None
+    if environ.get(WORKSPACE):
+        missing = [name for name in CONFIG_KEYS if not environ.get(name)]
+        if missing:
+            raise WorkspaceError(
+                f"{', '.join(missing)} not set: set it with {WORKSPACE} (`python "
+                "infra/stack_env.py` prints them from the stack outputs)"
+            )
+        return Coordinates(
+            environ[SUBSCRIPTION],
+            environ[RESOURCE_GROUP],
+            environ[WORKSPACE],
+            compute,
+            "the environment",
+        )
+    config = _find_config(root)
+    if config is None:
+        raise WorkspaceError(
+            f"no workspace named: set {', '.join(CONFIG_KEYS)} (and {COMPUTE}), or write "
+            ".azureml/config.json with `python infra/stack_env.py --ml-config "
+            ".azureml/config.json`"
+        )
+    try:
+        values = json.loads(config.read_text(encoding="utf-8"))
+        found = {name: values[key] for name, key in CONFIG_KEYS.items()}
+    except (OSError, ValueError, TypeError) as error:
+        raise WorkspaceError(f"{config}: not a workspace config.json ({error})") from None
+    except KeyError as error:
+        raise WorkspaceError(f"{config}: key {error.args[0]} is missing") from None
+    return Coordinates(
+        str(found[SUBSCRIPTION]),
+        str(found[RESOURCE_GROUP]),
+        str(found[WORKSPACE]),
+        compute,
+        str(config),
+    )
+
+
+def _find_config(root: Path) -> Path | None:
+    for folder in (root, *root.parents):
+        for name in CONFIG_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def connect(coordinates: Coordinates, credential=None, transport=None):
+    """An ``MLClient`` on the workspace. ``credential`` defaults to
+    ``DefaultAzureCredential``; ``transport`` (azure-core's seam for the HTTP layer)
+    to the SDK's own. Sends nothing: the first call signs in."""
+    from azure.ai.ml import MLClient
+
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    extra = {"transport": transport} if transport is not None else {}
+    return MLClient(
+        credential,
+        coordinates.subscription,
+        coordinates.resource_group,
+        coordinates.workspace,
+        show_progress=False,  # upload progress bars would fill CI logs
+        **extra,
+    )
+
+
+@contextlib.contextmanager
+def azure_errors(coordinates: Coordinates) -> Iterator[None]:
+    """Turn what Azure answers to a bad workspace or sign-in into one ``WorkspaceError``."""
+    from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
+
+    try:
+        yield
+    except ClientAuthenticationError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "no token"
+        raise WorkspaceError(f"Azure sign-in failed ({reason}): {SIGN_IN}") from None
+    except ResourceNotFoundError as error:
+        if "workspace" not in str(error).lower():
+            raise
+        raise WorkspaceError(
+            f"{coordinates.describe()} was not found: check {WORKSPACE} and "
+            f"{RESOURCE_GROUP}, or run `pulumi up` for the stack"
+        ) from None

@@ -1,0 +1,160 @@
+"""The Azure target against an offline workspace: the real azure-ai-ml client over
+the REST fake (``fake_azureml.py``), its blobs in Azurite (``azurite.py``).
+
+A pipeline job's outputs are real: the pipeline is run once per session on
+this machine (the local target, same YAML, same steps) and the fake publishes
+those files as the outputs of every job it is sent.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mlops import lifecycle
+from mlops.settings import Settings, load_settings
+from mlops.targets.azure import AzureTarget
+from mlops.targets.local import LocalTarget
+from tests.conftest import make_project, write_settings
+from tests.mlops.targets.azure.azurite import azurite  # noqa: F401 - a fixture
+from tests.mlops.targets.azure.fake_azureml import FakeAzureML, FakeCredential, JobOutcome
+
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
+RESOURCE_GROUP = "rg-mlops-dev"
+WORKSPACE = "mlw-mlops-dev"
+CONTAINER = "azureml-blobstore-test"
+ENVIRON = {
+    "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION,
+    "AZURE_RESOURCE_GROUP": RESOURCE_GROUP,
+    "AZUREML_WORKSPACE_NAME": WORKSPACE,
+    "AZUREML_COMPUTE": "cpu-cluster",
+}
+
+
+@dataclass
+class LocalRun:
+    """The session's run on the local target: its project, settings and outputs."""
+
+    project: Path
+    settings: Settings
+    target: LocalTarget
+    run: object
+    outputs: dict[str, Path]
+
+
+@pytest.fixture(scope="session")
+def local_run(tmp_path_factory) -> LocalRun:
+    project = make_project(tmp_path_factory.mktemp("local"))
+    settings = load_settings(project / "mlops.yml")
+    target = LocalTarget(settings)
+    lifecycle.register_data(target, settings)
+    run = lifecycle.train(target, settings, lambda line: None)
+    assert run.status == "Completed", run.error
+    outputs = {name: Path(path) for name, path in run.outputs.items()}
+    return LocalRun(project, settings, target, run, outputs)
+
+
+def real_scorer(model_dir: Path):
+    """What a deployment of the session's model answers: the scoring script's own
+    request checks and the model's probabilities (score.py, minus its HTTP server)."""
+    import json
+    import os
+
+    import score
+
+    os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
+    try:
+        score.init()
+    finally:
+        del os.environ["AZUREML_MODEL_DIR"]
+
+    def answer(deployment: str, body: bytes) -> tuple[int, bytes]:
+        try:
+            frame = score.parse_request(body, score.contract.columns)
+            rows = len(frame)
+            probabilities = score.positive_probabilities(score.model.predict_proba(frame), rows)
+        except score.BadRequest as problem:
+            return problem.status, json.dumps({"message": str(problem)}).encode()
+        predictions = [int(p >= score.THRESHOLD) for p in probabilities]
+        result = {"predictions": predictions, "probabilities": [float(p) for p in probabilities]}
+        return 200, json.dumps(result).encode()
+
+    return answer
+
+
+def outputs_measuring(local_run: LocalRun, folder: Path, auc: float) -> dict[str, Path]:
+    """The session run's outputs, its metrics changed to say ``auc``: a job whose
+    model the gate will judge better or worse than the first."""
+    import json
+
+    metrics = folder / "metrics"
+    shutil.copytree(local_run.outputs["metrics"], metrics)
+    values = json.loads((metrics / "metrics.json").read_text())
+    (metrics / "metrics.json").write_text(json.dumps({**values, "auc": auc}))
+    return {**local_run.outputs, "metrics": metrics}
+
+
+@pytest.fixture(scope="session")
+def scorer(local_run):
+    return real_scorer(local_run.outputs["model"])
+
+
+@dataclass
+class Workspace:
+    """One offline workspace and a project whose settings say ``target: azure``."""
+
+    fake: FakeAzureML
+    credential: FakeCredential
+    project: Path
+    settings: Settings
+    azurite: object
+
+    def target(self, **changes) -> AzureTarget:
+        return AzureTarget(
+            self.settings,
+            credential=changes.get("credential", self.credential),
+            transport=self.fake,
+            environ=changes.get("environ", ENVIRON),
+        )
+
+    def sent(self, method: str, pattern: str) -> list:
+        """The requests the SDK sent with ``method`` whose path matches ``pattern``."""
+        import re
+
+        return [r for r in self.fake.requests if r.method == method and re.search(pattern, r.path)]
+
+
+@pytest.fixture
+def workspace(azurite, local_run, scorer, tmp_path, monkeypatch):  # noqa: F811 - the fixture above
+    from azure.ai.ml.constants import _common
+
+    monkeypatch.setitem(_common.STORAGE_ACCOUNT_URLS, "AzureBlob", azurite.url_format)
+    container = f"ws-{tmp_path.name.lower().replace('_', '-')[-50:]}".strip("-")
+    azurite.create_container(container)
+    fake = FakeAzureML(
+        SUBSCRIPTION,
+        RESOURCE_GROUP,
+        WORKSPACE,
+        container=container,
+        sas_token=azurite.account_sas(),
+        blob_service=azurite.service(),
+    )
+    fake.executor = lambda name, body: JobOutcome(outputs=dict(local_run.outputs))
+    fake.scorer = scorer
+    project = tmp_path / "project"
+    shutil.copytree(local_run.project / "pipelines", project / "pipelines")
+    shutil.copytree(local_run.project / "environments", project / "environments")
+    shutil.copytree(local_run.project / "data", project / "data")
+    write_settings(
+        project,
+        target="azure",
+        data={"path": "data/credit.csv"},
+        gate=local_run.settings.gate.model_dump(exclude_none=True),
+        azure={"poll_seconds": 0},
+        endpoint={"lock_wait_seconds": 0},
+    )
+    settings = load_settings(project / "mlops.yml")
+    return Workspace(fake, FakeCredential(), project, settings, azurite)

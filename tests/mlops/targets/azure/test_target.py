@@ -1,0 +1,145 @@
+"""Every verb on the Azure target, through azure-ai-ml against the offline workspace.
+
+The assertions are on what a user sees (outcomes, messages, exit states) and on
+the requests the SDK sent, as Azure would receive them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlops import lifecycle
+from mlops.lineage import model_digest
+from mlops.targets.base import DIGEST_TAG, RUN_TAG, DeploymentError
+from tests.mlops.targets.azure.conftest import outputs_measuring
+from tests.mlops.targets.azure.fake_azureml import JobOutcome
+
+
+def lines():
+    printed: list[str] = []
+    return printed, printed.append
+
+
+def test_the_main_job_trains_gates_registers_and_deploys_on_the_workspace(workspace):
+    target = workspace.target()
+    printed, show = lines()
+
+    outcome = lifecycle.run(target, workspace.settings, show)
+
+    assert outcome.run.status == "Completed", outcome.run.error
+    assert outcome.decision.promote
+    asset = outcome.asset
+    # The job is the pipeline YAML with mlops's bindings, on the cluster named by the environment.
+    (submit,) = workspace.sent("PUT", r"/jobs/[^/]+$")
+    job = submit.body["properties"]
+    assert job["inputs"]["raw_data"]["uri"].endswith(f"/data/{asset.name}/versions/{asset.version}")
+    assert job["inputs"]["columns"]["jobInputType"] == "uri_file"
+    assert job["inputs"]["test_size"]["value"] == "0.2"
+    assert job["settings"]["default_compute"].endswith("/computes/cpu-cluster")
+    assert job["experimentName"] == workspace.settings.pipeline.experiment_name
+    assert job["tags"]["mlops.data_asset"] == asset.ref
+    assert {"prep", "train", "evaluate"} <= set(job["jobs"])
+    assert any(line.startswith("[2/3] train completed in ") for line in printed)
+    # The model version carries its lineage; its digest is of the files the job wrote.
+    model = outcome.model
+    assert model.tags[RUN_TAG] == outcome.run.run_id
+    assert model.tags[DIGEST_TAG] == model_digest(target.output_path(outcome.run, "model"))
+    # Registered, then tagged as deployed once it took the traffic.
+    put_model, tagged = workspace.sent("PUT", r"/models/[^/]+/versions/[^/]+$")
+    assert "mlops.deployed_at" in tagged.body["properties"]["tags"]
+    assert put_model.body["properties"]["modelType"] == "mlflow_model"
+    assert put_model.body["properties"]["modelUri"].startswith("azureml://jobs/")
+    # One endpoint with token auth; the new deployment took all traffic after its smoke test.
+    (create_endpoint, *updates) = workspace.sent("PUT", r"/onlineEndpoints/[^/]+$")
+    assert create_endpoint.body["properties"]["authMode"] == "AADToken"
+    assert updates[-1].body["properties"]["traffic"] == {outcome.deployed.deployment: 100}
+    endpoint = target.get_endpoint()
+    assert endpoint.traffic == {outcome.deployed.deployment: 100}
+    assert endpoint.serving().model == model.ref
+    smoke = [
+        r
+        for r in workspace.fake.requests
+        if r.method == "POST" and r.headers.get("azureml-model-deployment")
+    ]
+    assert smoke and all(
+        r.headers["azureml-model-deployment"] == outcome.deployed.deployment for r in smoke
+    )
+    assert not workspace.fake.slept or max(workspace.fake.slept) == 0
+
+
+def test_the_same_bytes_registered_again_cost_one_get(workspace):
+    target = workspace.target()
+    first = lifecycle.register_data(target, workspace.settings)
+    before = len(workspace.fake.requests)
+
+    again = lifecycle.register_data(target, workspace.settings)
+
+    assert (again.version, again.new, first.new) == (first.version, False, True)
+    assert [r.method for r in workspace.fake.requests[before:]] == ["GET"]
+
+
+def test_a_failed_step_names_the_step_its_error_and_the_studio_link(workspace):
+    workspace.fake.executor = lambda name, body: JobOutcome(
+        failed_step="train", error="ValueError: the target column has one class"
+    )
+    target = workspace.target()
+    outcome = lifecycle.run(target, workspace.settings, lambda line: None)
+
+    assert outcome.run.status == "Failed"
+    assert "step 'train' failed: ValueError: the target column has one class" in outcome.run.error
+    assert "https://" in outcome.run.error
+    assert [s.status for s in outcome.run.steps] == ["Completed", "Failed", "NotStarted"]
+    assert not workspace.sent("PUT", r"/models/")
+
+
+def test_the_data_version_is_the_same_on_both_targets(workspace, local_run):
+    asset = lifecycle.register_data(workspace.target(), workspace.settings)
+    local = local_run.target.find_data()
+    assert (asset.version, asset.rows, asset.columns) == (local.version, local.rows, local.columns)
+
+
+def test_invoke_without_a_deployment_goes_through_the_traffic_map_after_one_with(workspace):
+    target = workspace.target()
+    outcome = lifecycle.run(target, workspace.settings, lambda line: None)
+    body = json.dumps({"input_data": {"columns": ["a"], "data": [[1]]}}).encode()
+
+    target.invoke(body, deployment=outcome.deployed.deployment)
+    target.invoke(body)
+
+    scored = [r for r in workspace.fake.requests if r.method == "POST" and r.path == "/score"]
+    assert scored[-2].headers.get("azureml-model-deployment") == outcome.deployed.deployment
+    assert "azureml-model-deployment" not in scored[-1].headers
+
+
+def test_a_failed_smoke_test_keeps_the_traffic_and_leaves_no_new_deployment(
+    workspace, local_run, tmp_path
+):
+    target = workspace.target()
+    first = lifecycle.run(target, workspace.settings, lambda line: None)
+    serving = first.deployed.deployment
+    better = outputs_measuring(local_run, tmp_path, first.run.metrics["auc"] + 0.01)
+    workspace.fake.executor = lambda name, body: JobOutcome(outputs=better)
+    run = lifecycle.train(target, workspace.settings, lambda line: None)
+    model, _, _ = lifecycle.register(target, workspace.settings, run.run_id)
+    workspace.fake.scorer = lambda deployment, body: (
+        (500, b'{"message": "model failed to load"}')
+        if deployment != serving
+        else (200, b'{"probabilities": [], "predictions": []}')
+    )
+    workspace.fake.deployment_logs = {
+        f"{model.name}-v{model.version}": "Traceback: model failed to load"
+    }
+
+    with pytest.raises(DeploymentError, match="HTTP 500"):
+        lifecycle.deploy(target, workspace.settings, model.version, lambda line: None)
+
+    endpoint = target.get_endpoint()
+    assert endpoint.traffic == {serving: 100}
+    assert [d.name for d in endpoint.deployments] == [serving]
+    kept = (
+        lifecycle.report_folder(workspace.settings, run.run_id)
+        / f"deployment-{model.name}-v{model.version}.log"
+    )
+    assert "model failed to load" in kept.read_text()
