@@ -65,6 +65,7 @@ def register(ml_client, credential, source: str, data: DataSettings, test_size: 
 
 def find(ml_client, name: str, version: str | None) -> DataAsset | None:
     """Version ``version`` of ``name`` (the latest when None), or None."""
+    from azure.ai.ml.exceptions import MlException
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
@@ -75,6 +76,12 @@ def find(ml_client, name: str, version: str | None) -> DataAsset | None:
         )
     except ResourceNotFoundError:
         return None
+    except MlException as error:
+        # The latest of an asset that has no version yet is refused as an
+        # MlException ("Asset ... does not exist"), not as a 404.
+        if "does not exist" in str(error.message):
+            return None
+        raise
     return _asset(found)
 
 

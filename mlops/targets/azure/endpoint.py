@@ -65,7 +65,7 @@ def _model_ref(model: object) -> str:
 def ensure_endpoint(ml_client, name: str, show) -> None:
     """Create endpoint ``name`` (Microsoft Entra token auth) unless it exists."""
     from azure.ai.ml.entities import ManagedOnlineEndpoint
-    from azure.core.exceptions import ResourceNotFoundError
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
     try:
         ml_client.online_endpoints.get(name)
@@ -78,7 +78,18 @@ def ensure_endpoint(ml_client, name: str, show) -> None:
         auth_mode="aad_token",
         description="Created by mlops deploy; blue/green deployments of the model.",
     )
-    ml_client.online_endpoints.begin_create_or_update(endpoint).result()
+    try:
+        ml_client.online_endpoints.begin_create_or_update(endpoint).result()
+    except HttpResponseError as error:
+        taken = error.status_code == 409 or "already" in str(error.message).lower()
+        hint = (
+            "endpoint names are unique per Azure region: choose another endpoint.name in mlops.yml"
+            if taken
+            else "see the message above"
+        )
+        raise DeploymentError(
+            f"endpoint {name} cannot be created: {error.message}; {hint}"
+        ) from None
 
 
 def create_deployment(
