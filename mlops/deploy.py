@@ -57,6 +57,7 @@ class DeployResult:
     replaced: str | None  # the model that served before, if any
     smoke: SmokeTest | None  # None when the model was already serving
     sample: bytes = b""  # a scoring request of two test rows, for the user to try
+    token_resource: str | None = None  # whose Microsoft Entra token a caller sends, if any
 
 
 def deploy(
@@ -76,7 +77,15 @@ def deploy(
         if not model.deployed_at:
             _record(target, model, rollback)
         sample = request_body(smoke_rows(target, settings, model).head(2))
-        return DeployResult(serving.name, model.ref, endpoint.scoring_uri, None, None, sample)
+        return DeployResult(
+            serving.name,
+            model.ref,
+            endpoint.scoring_uri,
+            None,
+            None,
+            sample,
+            target.token_resource,
+        )
     old_traffic = dict(endpoint.traffic) if endpoint else {}
     for leftover in endpoint.deployments if endpoint else ():
         if old_traffic.get(leftover.name, 0) == 0:
@@ -114,7 +123,10 @@ def deploy(
         show(f"deployment {old}: removed")
     scoring_uri = target.get_endpoint().scoring_uri
     replaced = serving.model if serving else None
-    return DeployResult(name, model.ref, scoring_uri, replaced, smoke, request_body(rows.head(2)))
+    sample = request_body(rows.head(2))
+    return DeployResult(
+        name, model.ref, scoring_uri, replaced, smoke, sample, target.token_resource
+    )
 
 
 def _record(target: Target, model: ModelVersion, rollback: str | None) -> None:

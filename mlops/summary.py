@@ -140,10 +140,17 @@ def describe_endpoint(endpoint: Endpoint | None, name: str) -> str:
     )
 
 
-def curl_line(scoring_uri: str, request_file: Path) -> str:
-    """A command that scores the sample request on the endpoint."""
+def curl_line(scoring_uri: str, request_file: Path, token_resource: str | None = None) -> str:
+    """A command that scores the sample request on the endpoint; with
+    ``token_resource``, signed with the caller's token from the Azure CLI."""
+    auth = ""
+    if token_resource:
+        token = (
+            f"$(az account get-access-token --resource {token_resource} --query accessToken -o tsv)"
+        )
+        auth = f' -H "Authorization: Bearer {token}"'
     return (
-        f"curl -s -X POST {scoring_uri} -H 'Content-Type: application/json' "
+        f"curl -s -X POST {scoring_uri} -H 'Content-Type: application/json'{auth} "
         f"-d @{shlex.quote(str(request_file))}"
     )
 
@@ -158,7 +165,8 @@ def describe_deploy(result: DeployResult, request_file: Path) -> str:
         [
             head,
             f"endpoint: {result.scoring_uri}",
-            f"try it:   {curl_line(result.scoring_uri, _relative(request_file))}",
+            f"try it:   "
+            f"{curl_line(result.scoring_uri, _relative(request_file), result.token_resource)}",
         ]
     )
 

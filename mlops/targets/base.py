@@ -190,6 +190,9 @@ class Target(ABC):
     """Where the lifecycle runs. Implementations take the settings and nothing else."""
 
     name: str
+    # The resource whose Microsoft Entra token a caller of the endpoint sends
+    # (None: the endpoint takes requests without one).
+    token_resource: str | None = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

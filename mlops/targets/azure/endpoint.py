@@ -44,13 +44,18 @@ def get(ml_client, name: str) -> Endpoint | None:
             name=d.name,
             model=(d.tags or {}).get(MODEL_TAG) or _model_ref(d.model),
             scoring_uri=endpoint.scoring_uri or "",
-            state=d.provisioning_state or "Unknown",
+            state=_text(d.provisioning_state),
             model_digest=(d.tags or {}).get(DIGEST_TAG),
         )
         for d in ml_client.online_deployments.list(endpoint_name=name)
     )
     traffic = {str(k): int(v) for k, v in (endpoint.traffic or {}).items()}
     return Endpoint(name, endpoint.scoring_uri or "", traffic, deployments)
+
+
+def _text(state: object) -> str:
+    # The SDK gives a provisioning state as an enum or as text.
+    return str(getattr(state, "value", state) or "Unknown")
 
 
 def _model_ref(model: object) -> str:
@@ -115,7 +120,7 @@ def create_deployment(
         created = ml_client.online_deployments.begin_create_or_update(spec).result()
     except HttpResponseError as error:
         raise DeploymentError(f"deployment {name} of {model.ref} failed: {error.message}") from None
-    state = created.provisioning_state or "Unknown"
+    state = _text(created.provisioning_state)
     if state != "Succeeded":
         raise DeploymentError(f"deployment {name} of {model.ref} ended {state}")
     scoring_uri = ml_client.online_endpoints.get(endpoint).scoring_uri or ""

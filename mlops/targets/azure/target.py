@@ -40,6 +40,7 @@ from mlops.targets.base import (
 
 class AzureTarget(Target):
     name = "azure"
+    token_resource = "https://ml.azure.com"  # endpoints are created with aad_token auth
 
     def __init__(self, settings, *, credential=None, transport=None, environ=None) -> None:
         """``credential`` and ``transport`` are azure-core's own extension points

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from mlops import lifecycle
+from mlops import lifecycle, summary
 from mlops.lineage import model_digest
 from mlops.targets.base import DIGEST_TAG, RUN_TAG, DeploymentError
 from tests.mlops.targets.azure.conftest import outputs_measuring
@@ -67,6 +67,14 @@ def test_the_main_job_trains_gates_registers_and_deploys_on_the_workspace(worksp
         r.headers["azureml-model-deployment"] == outcome.deployed.deployment for r in smoke
     )
     assert not workspace.fake.slept or max(workspace.fake.slept) == 0
+    # What the user reads: the studio link while it runs, and how to call the endpoint.
+    assert any(line.startswith("studio: https://") for line in printed)
+    text = summary.describe_outcome(outcome, lifecycle.sample_request(workspace.settings))
+    assert (
+        '-H "Authorization: Bearer $(az account get-access-token --resource '
+        'https://ml.azure.com --query accessToken -o tsv)"' in text
+    )
+    assert f"endpoint: {endpoint.scoring_uri}" in text
 
 
 def test_the_same_bytes_registered_again_cost_one_get(workspace):
@@ -143,3 +151,31 @@ def test_a_failed_smoke_test_keeps_the_traffic_and_leaves_no_new_deployment(
         / f"deployment-{model.name}-v{model.version}.log"
     )
     assert "model failed to load" in kept.read_text()
+
+
+def test_the_reading_verbs_and_stop_show_what_the_run_left(workspace):
+    target = workspace.target()
+    outcome = lifecycle.run(target, workspace.settings, lambda line: None)
+    run_id = outcome.run.run_id
+
+    (listed,) = target.list_runs()
+    assert (listed.run_id, listed.status, listed.metrics) == (
+        run_id,
+        "Completed",
+        outcome.run.metrics,
+    )
+    shown = target.get_run(run_id[:10])
+    assert [s.status for s in shown.steps] == ["Completed"] * 3
+    assert target.get_run("latest").run_id == run_id
+    table = summary.describe_models(target.list_models(), target.get_endpoint())
+    (row,) = table.splitlines()[2:]
+    assert row.startswith(f"{outcome.model.version} ") and row.endswith("serving")
+    decision, reports = lifecycle.gate(target, workspace.settings, run_id)
+    assert reports["json"].is_file()
+    # Against itself, now serving: not better by the improvement rule.
+    assert not decision.promote
+
+    lifecycle.stop_endpoint(target, lambda line: None)
+
+    assert target.get_endpoint() is None
+    assert workspace.sent("DELETE", r"/onlineEndpoints/credit-default$")
