@@ -77,7 +77,7 @@ def test_the_azure_environments_pin_what_runs_locally(conda_file):
 
 def test_the_online_endpoint_and_deployment_validate():
     endpoint = load_online_endpoint(ENDPOINTS / "endpoint.yml")
-    assert endpoint.auth_mode == "key"
+    assert endpoint.auth_mode == "aad_token"
     deployment = load_online_deployment(ENDPOINTS / "deployment.yml")
     assert deployment.endpoint_name == endpoint.name
     code = (ENDPOINTS / deployment.code_configuration.code).resolve()
