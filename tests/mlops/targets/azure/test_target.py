@@ -12,8 +12,11 @@ import pytest
 
 from mlops import lifecycle, summary
 from mlops.lineage import model_digest
+from mlops.settings import SettingsError
+from mlops.targets.azure import AzureTarget
 from mlops.targets.base import DIGEST_TAG, RUN_TAG, DeploymentError
-from tests.mlops.targets.azure.conftest import outputs_measuring
+from mlops.targets.local import LocalTarget
+from tests.mlops.targets.azure.conftest import ENVIRON, outputs_measuring
 from tests.mlops.targets.azure.fake_azureml import JobOutcome
 
 
@@ -179,3 +182,39 @@ def test_the_reading_verbs_and_stop_show_what_the_run_left(workspace):
 
     assert target.get_endpoint() is None
     assert workspace.sent("DELETE", r"/onlineEndpoints/credit-default$")
+
+
+def test_data_landing_in_the_datastore_is_registered_from_where_it_lies(workspace, local_run):
+    landing = "landing/credit.csv"
+    container = workspace.azurite.service().get_container_client(workspace.fake.container)
+    container.upload_blob(landing, (workspace.project / "data" / "credit.csv").read_bytes())
+    settings = workspace.settings.model_copy(
+        update={
+            "data": workspace.settings.data.model_copy(
+                update={"path": f"azureml://datastores/workspaceblobstore/paths/{landing}"}
+            )
+        }
+    )
+    target = AzureTarget(
+        settings, credential=workspace.credential, transport=workspace.fake, environ=ENVIRON
+    )
+
+    asset = lifecycle.register_data(target, settings)
+
+    assert asset.new and asset.version == local_run.target.find_data().version
+    # The version keeps its own copy: overwriting the landing file cannot change it.
+    assert "/LocalUpload/" in asset.path
+    container.upload_blob(landing, b"a,b\n1,2\n", overwrite=True)
+    assert target.find_data(asset.version).path == asset.path
+
+
+def test_the_local_target_refuses_a_datastore_path_naming_the_key(local_run):
+    settings = local_run.settings.model_copy(
+        update={
+            "data": local_run.settings.data.model_copy(
+                update={"path": "azureml://datastores/workspaceblobstore/paths/x.csv"}
+            )
+        }
+    )
+    with pytest.raises(SettingsError, match="data.path: .* only target: azure reads"):
+        lifecycle.register_data(LocalTarget(settings), settings)
