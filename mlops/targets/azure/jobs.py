@@ -76,36 +76,44 @@ def build_job(
 def watch(ml_client, run_id: str, graph: PipelineGraph, show: Printer, poll_seconds: float):
     """Follow job ``run_id`` to its end, printing each step as it starts and ends
     (the lines of the local runner). Returns the finished job and its steps.
-    Ctrl-C cancels the job and is raised again."""
+    A Ctrl-C is raised as it comes; the caller cancels the job."""
     started: dict[str, float] = {}
     done: dict[str, StepRun] = {}
     total = len(graph.steps)
-    try:
-        while True:
-            job = ml_client.jobs.get(run_id)
-            children = step_children(ml_client, run_id, graph)
-            for index, step in enumerate(graph.steps, start=1):
-                child = children.get(step.name)
-                status = child.status if child is not None else "NotStarted"
-                label = f"[{index}/{total}] {step.name}"
-                if status in RUNNING | TERMINAL and step.name not in started:
-                    started[step.name] = time.monotonic()
-                    show(f"{label}: {step.display_name}")
-                if status in TERMINAL and step.name not in done:
-                    seconds = time.monotonic() - started[step.name]
-                    done[step.name] = StepRun(step.name, status, round(seconds, 3))
-                    mark = {"Completed": "completed", "Canceled": "canceled"}.get(status, "failed")
-                    show(f"{label} {mark} in {seconds:.1f} s")
-            if job.status in TERMINAL:
-                break
-            time.sleep(poll_seconds)
-    except KeyboardInterrupt:
-        show(f"run {run_id}: canceling the job on Azure ML")
-        with contextlib.suppress(Exception):
-            ml_client.jobs.begin_cancel(run_id).result()
-        raise
+    while True:
+        job = ml_client.jobs.get(run_id)
+        children = step_children(ml_client, run_id, graph)
+        for index, step in enumerate(graph.steps, start=1):
+            child = children.get(step.name)
+            status = child.status if child is not None else "NotStarted"
+            label = f"[{index}/{total}] {step.name}"
+            if status in RUNNING | TERMINAL and step.name not in started:
+                started[step.name] = time.monotonic()
+                show(f"{label}: {step.display_name}")
+            if status in TERMINAL and step.name not in done:
+                # The run's own record when it has one; else what was seen from here.
+                seconds = to_step(step.name, child).seconds or (
+                    time.monotonic() - started[step.name]
+                )
+                done[step.name] = StepRun(step.name, status, round(seconds, 3))
+                mark = {"Completed": "completed", "Canceled": "canceled"}.get(status, "failed")
+                show(f"{label} {mark} in {seconds:.1f} s")
+        if job.status in TERMINAL:
+            break
+        time.sleep(poll_seconds)
     steps = tuple(done.get(step.name) or StepRun(step.name, "NotStarted") for step in graph.steps)
     return job, steps
+
+
+def cancel(ml_client, run_id: str, show: Printer) -> None:
+    """Cancel job ``run_id`` (Ctrl-C, or a CI runner's SIGTERM), saying so."""
+    show(f"run {run_id}: canceling the job on Azure ML")
+    try:
+        ml_client.jobs.begin_cancel(run_id).result()
+    except Exception as error:  # the interruption is what the user asked for; say what is left
+        show(f"run {run_id}: could not cancel it ({error}); cancel it in the studio")
+        return
+    show(f"run {run_id} canceled (see `mlops show {run_id}`)")
 
 
 def step_children(ml_client, run_id: str, graph: PipelineGraph) -> dict:

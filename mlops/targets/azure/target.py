@@ -143,16 +143,16 @@ class AzureTarget(Target):
                 timeout_seconds=self.settings.azure.job_timeout_minutes * 60,
             )
             submitted = client.jobs.create_or_update(job)
-            show(f"run {run_id} on data {asset.ref}")
-            if link := jobs.studio_url(submitted):
-                show(f"studio: {link}")
             clock = time.perf_counter()
             try:
+                show(f"run {run_id} on data {asset.ref}")
+                if link := jobs.studio_url(submitted):
+                    show(f"studio: {link}")
                 finished, steps = jobs.watch(
                     client, run_id, graph, show, self.settings.azure.poll_seconds
                 )
             except KeyboardInterrupt:
-                show(f"run {run_id} canceled (see `mlops show {run_id}`)")
+                jobs.cancel(client, run_id, show)
                 raise
             run = jobs.to_run(finished, steps)
             run = _replace(run, seconds=round(time.perf_counter() - clock, 3))

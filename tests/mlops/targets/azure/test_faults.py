@@ -115,3 +115,20 @@ def test_a_model_output_is_read_although_the_sdk_cannot_download_it(workspace, l
     expected = local_run.outputs[MODEL_OUTPUT]
     assert sorted(p.name for p in folder.rglob("*")) == sorted(p.name for p in expected.rglob("*"))
     assert (folder / "MLmodel").read_bytes() == (expected / "MLmodel").read_bytes()
+
+
+def test_a_first_deployment_that_fails_to_start_leaves_no_endpoint_and_keeps_its_log(workspace):
+    target = workspace.target()
+    run = trained(target, workspace.settings)
+    model, _, _ = lifecycle.register(target, workspace.settings, run.run_id)
+    name = f"{model.name}-v{model.version}"
+    workspace.fake.fail_deployment[name] = "Container crashed: ImportError: no module named sklearn"
+    workspace.fake.deployment_logs[name] = "ImportError: no module named sklearn"
+
+    with pytest.raises(DeploymentError, match="ImportError: no module named sklearn") as raised:
+        lifecycle.deploy(target, workspace.settings, model.version, lambda line: None)
+
+    assert "its server log is kept in" in str(raised.value)
+    assert target.get_endpoint() is None
+    assert workspace.sent("DELETE", rf"/deployments/{name}$")
+    assert "mlops.deployed_at" not in target.get_model(model.version).tags
