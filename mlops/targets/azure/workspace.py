@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ def connect(coordinates: Coordinates, credential=None, transport=None):
     to the SDK's own. Sends nothing: the first call signs in."""
     from azure.ai.ml import MLClient
 
+    quiet_sdk_logs()
     if credential is None:
         from azure.identity import DefaultAzureCredential
 
@@ -123,6 +125,14 @@ def connect(coordinates: Coordinates, credential=None, transport=None):
         show_progress=False,  # upload progress bars would fill CI logs
         **extra,
     )
+
+
+def quiet_sdk_logs() -> None:
+    """Keep the SDKs' logs off the terminal: each expected 404 is logged as a failed
+    "activity", and every credential tried as a warning. What goes wrong reaches the
+    user as one line (``azure_errors``, the targets' own errors)."""
+    for name in ("azure", "azure.ai.ml", "azure.identity", "azure.core"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @contextlib.contextmanager
