@@ -23,6 +23,7 @@ from mlops.targets.azure.workspace import (
     WorkspaceError,
     azure_errors,
     connect,
+    default_credential,
     read_coordinates,
 )
 from mlops.targets.base import (
@@ -69,11 +70,7 @@ class AzureTarget(Target):
         """The signed-in ``MLClient``; the first use checks the workspace exists."""
         if self._client is None:
             if self._credential is None:
-                from azure.identity import DefaultAzureCredential
-
-                self._credential = DefaultAzureCredential(
-                    exclude_interactive_browser_credential=True
-                )
+                self._credential = default_credential()
             client = connect(self.coordinates, self._credential, self._transport)
             with azure_errors(self.coordinates):
                 client.workspaces.get(self.coordinates.workspace)
@@ -197,24 +194,12 @@ class AzureTarget(Target):
             return {}
 
     def get_run(self, run_id: str) -> PipelineRun:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        if run_id == "latest" or len(run_id) < 20:  # a prefix, as the local target takes
-            matches = self.list_runs()
-            if run_id != "latest":
-                matches = [r for r in matches if r.run_id.startswith(run_id)]
-            if len(matches) != 1 and not (run_id == "latest" and matches):
-                reason = "no run" if not matches else f"{len(matches)} runs"
-                raise RunNotFound(f"{reason} matching {run_id!r} (see `mlops runs`)")
-            run_id = matches[0].run_id
+        """The run named ``run_id``, or the newest for ``latest``, or the one run whose
+        name starts with ``run_id``, as the local target takes them."""
         with self._calls() as client:
-            try:
-                job = client.jobs.get(run_id)
-            except ResourceNotFoundError:
-                message = f"no run {run_id!r} in the workspace (see `mlops runs`)"
-                raise RunNotFound(message) from None
+            job = self._find_job(client, run_id)
             graph = self.pipeline_graph()
-            children = jobs.step_children(client, run_id, graph)
+            children = jobs.step_children(client, job.name, graph)
             steps = tuple(jobs.to_step(step.name, children.get(step.name)) for step in graph.steps)
             run = jobs.to_run(job, steps)
             if job.status == "Completed":
@@ -223,6 +208,23 @@ class AzureTarget(Target):
             elif job.status == "Failed":
                 run = _replace(run, error=self._failure(client, job))
         return run
+
+    def _find_job(self, client, run_id: str):
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if run_id and run_id != "latest":
+            with contextlib.suppress(ResourceNotFoundError):
+                return client.jobs.get(run_id)
+        runs = self.list_runs()
+        matches = (
+            runs[:1]
+            if run_id == "latest"
+            else [r for r in runs if run_id and r.run_id.startswith(run_id)]
+        )
+        if len(matches) != 1:
+            reason = "no run" if not matches else f"{len(matches)} runs"
+            raise RunNotFound(f"{reason} matching {run_id!r} in the workspace (see `mlops runs`)")
+        return client.jobs.get(matches[0].run_id)
 
     def _output_folder(self, run_id: str, name: str) -> Path:
         return self.cache / "runs" / run_id / name

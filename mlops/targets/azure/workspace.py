@@ -105,17 +105,20 @@ def _find_config(root: Path) -> Path | None:
     return None
 
 
-def connect(coordinates: Coordinates, credential=None, transport=None):
-    """An ``MLClient`` on the workspace. ``credential`` defaults to
-    ``DefaultAzureCredential``; ``transport`` (azure-core's seam for the HTTP layer)
-    to the SDK's own. Sends nothing: the first call signs in."""
+def default_credential():
+    """``DefaultAzureCredential`` without the interactive browser (a CI job has none):
+    OIDC from ``azure/login`` in a workflow, the Azure CLI's ``az login`` here."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
+
+
+def connect(coordinates: Coordinates, credential, transport=None):
+    """An ``MLClient`` on the workspace; ``transport`` is azure-core's seam for the
+    HTTP layer (default: the SDK's own). Sends nothing: the first call signs in."""
     from azure.ai.ml import MLClient
 
     quiet_sdk_logs()
-    if credential is None:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
     extra = {"transport": transport} if transport is not None else {}
     return MLClient(
         credential,

@@ -14,7 +14,7 @@ from mlops import lifecycle, summary
 from mlops.lineage import model_digest
 from mlops.settings import SettingsError
 from mlops.targets.azure import AzureTarget
-from mlops.targets.base import DIGEST_TAG, RUN_TAG, DeploymentError
+from mlops.targets.base import DIGEST_TAG, RUN_TAG, DeploymentError, RunNotFound
 from mlops.targets.local import LocalTarget
 from tests.mlops.targets.azure.conftest import ENVIRON, outputs_measuring
 from tests.mlops.targets.azure.fake_azureml import JobOutcome
@@ -218,3 +218,8 @@ def test_the_local_target_refuses_a_datastore_path_naming_the_key(local_run):
     )
     with pytest.raises(SettingsError, match="data.path: .* only target: azure reads"):
         lifecycle.register_data(LocalTarget(settings), settings)
+
+
+def test_a_run_that_is_not_there_is_named_with_where_to_look(workspace):
+    with pytest.raises(RunNotFound, match="no run matching 'nothing' in the workspace"):
+        workspace.target().get_run("nothing")
