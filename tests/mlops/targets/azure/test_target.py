@@ -44,6 +44,14 @@ def test_the_main_job_trains_gates_registers_and_deploys_on_the_workspace(worksp
     assert job["experimentName"] == workspace.settings.pipeline.experiment_name
     assert job["tags"]["mlops.data_asset"] == asset.ref
     assert {"prep", "train", "evaluate"} <= set(job["jobs"])
+    # Azure stops a step after azure.job_timeout_minutes (120 by default).
+    assert {job["jobs"][step]["limits"]["timeout"] for step in job["jobs"]} == {"PT2H"}
+    # Every output is written where mlops reads it even when the SDK cannot.
+    run_id = outcome.run.run_id
+    assert job["outputs"]["model"]["uri"] == (
+        f"azureml://datastores/workspaceblobstore/paths/mlops/runs/{run_id}/model/"
+    )
+    assert "mlops.git_commit" in job["tags"]
     assert any(line.startswith("[2/3] train completed in ") for line in printed)
     # The model version carries its lineage; its digest is of the files the job wrote.
     model = outcome.model
