@@ -79,8 +79,8 @@ def endpoint_lease(
         time.sleep(min(RETRY_SECONDS, left))
     since = datetime.now(UTC).isoformat(timespec="seconds")
     metadata = {HOLDER_KEY: _ascii(holder or holder_description()), "since": since}
-    stop = threading.Event()
-    renewer = threading.Thread(target=_renew, args=(lease, stop), daemon=True)
+    stop, lost = threading.Event(), threading.Event()
+    renewer = threading.Thread(target=_renew, args=(lease, stop, lost), daemon=True)
     try:
         blob.set_blob_metadata(metadata, lease=lease)
         renewer.start()
@@ -91,6 +91,11 @@ def endpoint_lease(
             renewer.join()
         with contextlib.suppress(Exception):
             lease.release()
+        if lost.is_set():
+            show(
+                f"warning: the lease on endpoint {endpoint} could not be renewed and may have "
+                "lapsed during this command; check `mlops endpoint show`"
+            )
 
 
 def _holder(blob) -> str:
@@ -102,10 +107,16 @@ def _holder(blob) -> str:
     return f"{who} since {metadata.get('since', '?')}" if who else "another deploy"
 
 
-def _renew(lease, stop: threading.Event) -> None:
+def _renew(lease, stop: threading.Event, lost: threading.Event) -> None:
+    failures = 0
     while not stop.wait(RENEW_SECONDS):
-        with contextlib.suppress(Exception):  # retried at the next tick, well inside the lease
+        try:
             lease.renew()
+            failures = 0
+        except Exception:  # retried at the next tick, inside the lease's 60 s
+            failures += 1
+            if failures * RENEW_SECONDS >= LEASE_SECONDS:
+                lost.set()
 
 
 def _ascii(text: str) -> str:
