@@ -20,7 +20,7 @@ from mlops.errors import UserError
 
 DEFAULT_FILE = "mlops.yml"
 TARGET_ENV = "MLOPS_TARGET"
-DATASTORE_PREFIX = "azureml://datastores/"
+DATASTORE_PREFIX = "azureml://"
 ASSET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$"
 
 
@@ -39,7 +39,8 @@ class FeatureSelection(_Section):
 
 class DataSettings(_Section):
     asset_name: str = Field(pattern=ASSET_NAME)
-    # A file on this machine, or (target: azure) azureml://datastores/<store>/paths/<file>.
+    # A file on this machine, or (target: azure) a file in the workspace's storage:
+    # azureml://datastores/<store>/paths/<file> (or the long azureml://subscriptions/... form).
     path: str = Field(min_length=1)
     target_column: str = Field(min_length=1)
     positive_class: str = "1"
@@ -268,7 +269,7 @@ def _describe(path: Path, error: ValidationError) -> str:
         if item["type"] == "extra_forbidden":
             moved = MOVED_KEYS.get(key)
             message = (
-                f"this key is now {moved}; move it there"
+                f"this key is now the top-level key {moved}; move it there"
                 if moved
                 else "unknown key (check its spelling)"
             )

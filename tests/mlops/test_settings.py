@@ -184,7 +184,8 @@ def test_a_seed_numpy_and_scikit_learn_refuse_is_a_settings_error(tmp_path, seed
 
 def test_a_state_dir_left_under_local_says_where_it_moved(tmp_path):
     path = write_settings(tmp_path, local={"state_dir": "elsewhere"})
-    with pytest.raises(SettingsError, match="local.state_dir: this key is now state_dir"):
+    moved = "local.state_dir: this key is now the top-level key state_dir"
+    with pytest.raises(SettingsError, match=moved):
         load_settings(path)
 
 

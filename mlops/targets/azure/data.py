@@ -87,6 +87,11 @@ def find(ml_client, name: str, version: str | None) -> DataAsset | None:
 
 def _local_copy(ml_client, credential, source: str, scratch: Path) -> Path:
     parsed = storage.parse_datastore_uri(source)
+    if parsed is None and source.startswith("azureml://"):
+        raise storage.StorageError(
+            f"data.path: {source} is not a datastore file; write it as "
+            "azureml://datastores/<datastore>/paths/<file>"
+        )
     if parsed is None:
         path = Path(source)
         require_file(path)

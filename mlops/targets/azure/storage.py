@@ -17,7 +17,12 @@ from pathlib import Path
 
 from mlops.errors import UserError
 
-DATASTORE_URI = re.compile(r"^azureml://datastores/(?P<store>[^/]+)/paths/(?P<path>.+)$")
+# The short form, and the long one the studio copies (…/workspaces/<ws>/datastores/…).
+DATASTORE_URI = re.compile(
+    r"^azureml://(?:subscriptions/[^/]+/resource[gG]roups/[^/]+/"
+    r"(?:providers/Microsoft\.MachineLearningServices/)?workspaces/[^/]+/)?"
+    r"datastores/(?P<store>[^/]+)/paths/(?P<path>.+)$"
+)
 
 
 class StorageError(UserError):
@@ -25,7 +30,8 @@ class StorageError(UserError):
 
 
 def parse_datastore_uri(uri: str) -> tuple[str, str] | None:
-    """(datastore, path) of ``azureml://datastores/<store>/paths/<path>``, else None."""
+    """(datastore, path) of ``azureml://[.../workspaces/<ws>/]datastores/<store>/paths/<path>``,
+    else None."""
     match = DATASTORE_URI.match(uri)
     return (match["store"], match["path"]) if match else None
 

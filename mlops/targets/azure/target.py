@@ -284,12 +284,11 @@ class AzureTarget(Target):
 
     @contextlib.contextmanager
     def endpoint_lock(self, show: Printer):
+        settings = self.settings.endpoint
         with self._calls() as client:
             container = storage.container(client, self._credential)
-        with lease.endpoint_lease(
-            container, self.settings.endpoint.name, self.settings.endpoint.lock_wait_seconds, show
-        ):
-            yield
+            with lease.endpoint_lease(container, settings.name, settings.lock_wait_seconds, show):
+                yield
 
     def resume_endpoint(self, show: Printer) -> None:
         # A managed endpoint does not stop; only what an interrupted deploy left is removed.
@@ -308,7 +307,10 @@ class AzureTarget(Target):
 
     def deployment_name(self, model: ModelVersion, serving: Deployment | None) -> str:
         name = endpoint.deployment_name(model)
-        return name if serving is None or serving.name != name else f"{name}-b"[:32]
+        if serving is None or serving.name != name:
+            return name
+        # The same version again with other files (a registry reset): a second name.
+        return f"{name[:30].rstrip('-')}-b"
 
     def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
         with self._calls() as client:

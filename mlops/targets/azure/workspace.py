@@ -4,7 +4,7 @@ The coordinates come from the environment variables ``infra/stack_env.py``
 writes (a workflow puts them in ``$GITHUB_ENV``), else from the
 ``config.json`` that ``stack_env.py --ml-config`` or the studio writes, found
 as ``MLClient.from_config`` finds it: ``config.json`` or
-``.azureml/config.json`` in the settings file's folder or one above it.
+``.azureml/config.json`` in the settings file's folder or any folder above it.
 Credentials are ``DefaultAzureCredential``'s only: OIDC in a workflow
 (``azure/login`` sets ``AZURE_CLIENT_ID``/``AZURE_TENANT_ID``), ``az login``
 on a workstation. No secret is read or written here.
@@ -26,6 +26,7 @@ SUBSCRIPTION = "AZURE_SUBSCRIPTION_ID"
 RESOURCE_GROUP = "AZURE_RESOURCE_GROUP"
 WORKSPACE = "AZUREML_WORKSPACE_NAME"
 COMPUTE = "AZUREML_COMPUTE"
+STACK_ENV = "(cd infra && pulumi stack output --json) | .venv/bin/python infra/stack_env.py"
 CONFIG_NAMES = ("config.json", ".azureml/config.json")
 # config.json keys, as MLClient.from_config reads them, by variable.
 CONFIG_KEYS = {
@@ -64,8 +65,8 @@ def read_coordinates(root: Path, environ: Mapping[str, str] = os.environ) -> Coo
         missing = [name for name in CONFIG_KEYS if not environ.get(name)]
         if missing:
             raise WorkspaceError(
-                f"{', '.join(missing)} not set: set it with {WORKSPACE} (`python "
-                "infra/stack_env.py` prints them from the stack outputs)"
+                f"{', '.join(missing)} not set: set {'them' if len(missing) > 1 else 'it'} "
+                f"with {WORKSPACE} (`{STACK_ENV}` prints them)"
             )
         return Coordinates(
             environ[SUBSCRIPTION],
@@ -77,9 +78,8 @@ def read_coordinates(root: Path, environ: Mapping[str, str] = os.environ) -> Coo
     config = _find_config(root)
     if config is None:
         raise WorkspaceError(
-            f"no workspace named: set {', '.join(CONFIG_KEYS)} (and {COMPUTE}), or write "
-            ".azureml/config.json with `python infra/stack_env.py --ml-config "
-            ".azureml/config.json`"
+            f"no workspace named: set {', '.join(CONFIG_KEYS)} (`{STACK_ENV}` prints them), "
+            f"or write .azureml/config.json with `{STACK_ENV} --ml-config .azureml/config.json`"
         )
     try:
         values = json.loads(config.read_text(encoding="utf-8"))
@@ -140,18 +140,45 @@ def quiet_sdk_logs() -> None:
 
 @contextlib.contextmanager
 def azure_errors(coordinates: Coordinates) -> Iterator[None]:
-    """Turn what Azure answers to a bad workspace or sign-in into one ``WorkspaceError``."""
-    from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
+    """Turn what Azure answers to a wrong workspace, a failed sign-in or a missing
+    role into one ``WorkspaceError`` that says what to fix. Other answers pass."""
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
     try:
         yield
     except ClientAuthenticationError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "no token"
+        reason = _first_line(error) or "no token"
         raise WorkspaceError(f"Azure sign-in failed ({reason}): {SIGN_IN}") from None
-    except ResourceNotFoundError as error:
-        if "workspace" not in str(error).lower():
-            raise
-        raise WorkspaceError(
-            f"{coordinates.describe()} was not found: check {WORKSPACE} and "
-            f"{RESOURCE_GROUP}, or run `pulumi up` for the stack"
-        ) from None
+    except HttpResponseError as error:
+        # ARM errors carry .error.code; storage errors .error_code.
+        code = str(getattr(error.error, "code", None) or getattr(error, "error_code", "") or "")
+        text = _first_line(error)
+        if code in NOT_FOUND or (error.status_code == 404 and "workspace" in text.lower()):
+            raise WorkspaceError(
+                f"{coordinates.describe()} was not found ({code or text}): check "
+                f"{NOT_FOUND.get(code, f'{WORKSPACE} and {RESOURCE_GROUP}')}, or run "
+                "`pulumi up` for the stack"
+            ) from None
+        if error.status_code == 403:
+            raise WorkspaceError(
+                f"Azure refused access ({code or 403}: {text}): the signed-in identity needs "
+                f"AzureML Data Scientist on {coordinates.describe()} and Storage Blob Data "
+                "Contributor on its default storage account"
+            ) from None
+        raise
+
+
+# ARM error codes of a wrong coordinate -> the variables to check.
+NOT_FOUND = {
+    "SubscriptionNotFound": SUBSCRIPTION,
+    "ResourceGroupNotFound": RESOURCE_GROUP,
+    "WorkspaceNotFound": WORKSPACE,
+}
+
+
+def _first_line(error: Exception) -> str:
+    message = getattr(error, "message", None) or str(error)
+    lines = [line for line in str(message).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    code = getattr(getattr(error, "error", None), "code", None)
+    return text.removeprefix(f"({code}) ") if code else text

@@ -132,3 +132,40 @@ def test_a_first_deployment_that_fails_to_start_leaves_no_endpoint_and_keeps_its
     assert target.get_endpoint() is None
     assert workspace.sent("DELETE", rf"/deployments/{name}$")
     assert "mlops.deployed_at" not in target.get_model(model.version).tags
+
+
+@pytest.mark.parametrize(
+    ("code", "variable"),
+    [
+        ("SubscriptionNotFound", "AZURE_SUBSCRIPTION_ID"),
+        ("ResourceGroupNotFound", "AZURE_RESOURCE_GROUP"),
+    ],
+)
+def test_a_wrong_subscription_or_resource_group_names_its_variable(workspace, code, variable):
+    body = {"error": {"code": code, "message": f"{code}: not found."}}
+    workspace.fake.fail_next("GET", r"/workspaces/mlw-mlops-dev$", 404, body=body)
+    with pytest.raises(WorkspaceError, match=f"was not found \\({code}\\): check {variable}"):
+        workspace.target().list_models()
+
+
+def test_an_identity_without_a_role_on_the_workspace_is_told_which_it_needs(workspace):
+    body = {"error": {"code": "AuthorizationFailed", "message": "The client does not have access."}}
+    workspace.fake.fail_next("GET", r"/workspaces/mlw-mlops-dev$", 403, body=body)
+    with pytest.raises(WorkspaceError, match="AuthorizationFailed.*needs AzureML Data Scientist"):
+        workspace.target().list_models()
+
+
+def test_an_identity_that_cannot_write_the_storage_is_told_which_role_it_needs(workspace):
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+
+    workspace.fake.sas_token = generate_account_sas(
+        workspace.azurite.account,
+        workspace.azurite.key,
+        resource_types=ResourceTypes(container=True, object=True),
+        permission=AccountSasPermissions(read=True, list=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    with pytest.raises(WorkspaceError, match="Storage Blob Data Contributor"):
+        lifecycle.stop_endpoint(workspace.target(), lambda line: None)
