@@ -8,6 +8,8 @@ those files as the outputs of every job it is sent.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,14 +49,27 @@ class LocalRun:
 
 @pytest.fixture(scope="session")
 def local_run(tmp_path_factory) -> LocalRun:
-    project = make_project(tmp_path_factory.mktemp("local"))
-    settings = load_settings(project / "mlops.yml")
+    """Built once per test session: the first worker to need it trains, the other
+    waits for it on a file lock and reads the same project."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, shared by its workers
+    shared = base / "azure-local-run"
+    with (base / "azure-local-run.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "mlops.yml").is_file():
+            shared.mkdir(exist_ok=True)
+            project = make_project(shared)
+            settings = load_settings(project / "mlops.yml")
+            target = LocalTarget(settings)
+            lifecycle.register_data(target, settings)
+            run = lifecycle.train(target, settings, lambda line: None)
+            assert run.status == "Completed", run.error
+    settings = load_settings(shared / "mlops.yml")
     target = LocalTarget(settings)
-    lifecycle.register_data(target, settings)
-    run = lifecycle.train(target, settings, lambda line: None)
-    assert run.status == "Completed", run.error
+    run = target.get_run("latest")
     outputs = {name: Path(path) for name, path in run.outputs.items()}
-    return LocalRun(project, settings, target, run, outputs)
+    return LocalRun(shared, settings, target, run, outputs)
 
 
 def real_scorer(model_dir: Path):
