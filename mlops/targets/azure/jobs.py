@@ -11,6 +11,8 @@ own download fails (see ``download_output``).
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -196,15 +198,13 @@ def download_output(ml_client, credential, run_id: str, output: str, folder: Pat
     for a model-typed output (``BatchGetResolvedUrisDto(values=...)``, against
     Azure too); the output is then read straight from where ``build_job`` placed
     it in the default datastore."""
-    import tempfile
-
     staging = Path(tempfile.mkdtemp(prefix=f".{output}-", dir=folder.parent))
     try:
         try:
             ml_client.jobs.download(run_id, output_name=output, download_path=staging)
             downloaded = staging / "named-outputs" / output
             if not downloaded.is_dir():
-                raise FileNotFoundError(output)
+                raise storage.StorageError(f"run {run_id} has no files in its output {output!r}")
             downloaded.replace(folder)
             return
         except TypeError as error:
@@ -217,6 +217,4 @@ def download_output(ml_client, credential, run_id: str, output: str, folder: Pat
         if not count:
             raise storage.StorageError(f"run {run_id} has no files in its output {output!r}")
     finally:
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)

@@ -55,7 +55,8 @@ def container(ml_client, credential, datastore: str | None = None):
 
 def download_prefix(client, prefix: str, folder: Path) -> int:
     """Download every blob under ``prefix`` into ``folder`` (paths relative to the
-    prefix); return how many. The folder appears whole or not at all."""
+    prefix); return how many. The folder appears whole, or not at all when there
+    is no blob."""
     prefix = prefix.rstrip("/") + "/"
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
@@ -69,7 +70,8 @@ def download_prefix(client, prefix: str, folder: Path) -> int:
             with target.open("wb") as handle:
                 client.download_blob(blob.name).readinto(handle)
             count += 1
-        staging.replace(folder)
+        if count:  # an empty prefix leaves no folder: nothing cached as downloaded
+            staging.replace(folder)
         return count
     finally:
         shutil.rmtree(staging, ignore_errors=True)
