@@ -102,6 +102,7 @@ def create_deployment(
 ) -> Deployment:
     """Deployment ``name`` of ``model`` from ``endpoint.deployment``, at 0 % traffic."""
     from azure.ai.ml import load_online_deployment
+    from azure.ai.ml.exceptions import MlException
     from azure.core.exceptions import HttpResponseError
 
     endpoint = settings.endpoint.name
@@ -120,6 +121,8 @@ def create_deployment(
         created = ml_client.online_deployments.begin_create_or_update(spec).result()
     except HttpResponseError as error:
         raise DeploymentError(f"deployment {name} of {model.ref} failed: {error.message}") from None
+    except MlException as error:  # the SDK's checks of the deployment before it is sent
+        raise DeploymentError(f"deployment {name} of {model.ref}: {error.message}") from None
     state = _text(created.provisioning_state)
     if state != "Succeeded":
         raise DeploymentError(f"deployment {name} of {model.ref} ended {state}")

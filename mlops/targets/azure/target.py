@@ -14,13 +14,13 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from mlops.deployment_spec import load_deployment_spec
 from mlops.lineage import git_state
 from mlops.pipeline_graph import PipelineError, PipelineGraph, load_pipeline
 from mlops.runs import DATA_INPUT, METRICS_OUTPUT, new_run_id, read_metrics
 from mlops.targets.azure import data, endpoint, jobs, lease, models, storage
 from mlops.targets.azure.workspace import (
     Coordinates,
-    WorkspaceError,
     azure_errors,
     connect,
     default_credential,
@@ -91,9 +91,8 @@ class AzureTarget(Target):
         with self._calls():
             pass  # signs in and finds the workspace, or says which to fix
         if deploying:
-            spec = self.settings.resolve(self.settings.endpoint.deployment)
-            if not spec.is_file():
-                raise WorkspaceError(f"{spec}: deployment file not found (see endpoint.deployment)")
+            # The same checks as locally (file, code folder, scoring script), before any change.
+            load_deployment_spec(self.settings.resolve(self.settings.endpoint.deployment))
 
     # data
 

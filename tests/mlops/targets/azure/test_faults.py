@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlops import lifecycle
+from mlops.errors import UserError
 from mlops.runs import MODEL_OUTPUT
 from mlops.targets.azure.lease import LOCK_BLOB
 from mlops.targets.azure.workspace import WorkspaceError
@@ -169,3 +170,19 @@ def test_an_identity_that_cannot_write_the_storage_is_told_which_role_it_needs(w
     )
     with pytest.raises(WorkspaceError, match="Storage Blob Data Contributor"):
         lifecycle.stop_endpoint(workspace.target(), lambda line: None)
+
+
+def test_settings_the_pipeline_would_refuse_stop_the_job_before_anything_is_sent(workspace):
+    settings = workspace.settings.model_copy(
+        update={"pipeline": workspace.settings.pipeline.model_copy(update={"test_size": 0.7})}
+    )
+    target = workspace.target()
+    with pytest.raises(UserError, match="pipeline.test_size: 0.7 is above the maximum 0.5"):
+        lifecycle.preflight(target, settings, deploying=True, training=True)
+    assert not [r for r in workspace.fake.requests if r.method != "GET"]
+
+
+def test_a_deployment_file_without_its_scoring_script_is_refused_before_a_deploy(workspace):
+    (workspace.project / "pipelines" / "src" / "score.py").unlink()
+    with pytest.raises(UserError, match="scoring_script: .*score.py does not exist"):
+        lifecycle.preflight(workspace.target(), workspace.settings, deploying=True)
