@@ -205,7 +205,7 @@ def download_output(ml_client, credential, run_id: str, output: str, folder: Pat
             downloaded = staging / "named-outputs" / output
             if not downloaded.is_dir():
                 raise storage.StorageError(f"run {run_id} has no files in its output {output!r}")
-            downloaded.replace(folder)
+            storage.move_into_place(downloaded, folder)
             return
         except TypeError as error:
             if "BatchGetResolvedUrisDto" not in str(error):

@@ -71,10 +71,20 @@ def download_prefix(client, prefix: str, folder: Path) -> int:
                 client.download_blob(blob.name).readinto(handle)
             count += 1
         if count:  # an empty prefix leaves no folder: nothing cached as downloaded
-            staging.replace(folder)
+            move_into_place(staging, folder)
         return count
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def move_into_place(staging: Path, folder: Path) -> None:
+    """Rename the finished ``staging`` folder to ``folder``; a second command that
+    downloaded the same output at the same time finds it there and keeps that."""
+    try:
+        staging.replace(folder)
+    except OSError:
+        if not folder.is_dir():
+            raise
 
 
 def download_file(client, path: str, target: Path) -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mlops.targets.azure.storage import parse_datastore_uri
+from mlops.targets.azure.storage import move_into_place, parse_datastore_uri
 
 
 @pytest.mark.parametrize(
@@ -24,3 +24,17 @@ def test_both_forms_of_a_datastore_file_name_the_store_and_the_path(uri):
 )
 def test_anything_else_is_not_a_datastore_file(uri):
     assert parse_datastore_uri(uri) is None
+
+
+def test_a_download_finished_second_keeps_the_one_already_in_place(tmp_path):
+    # Two commands downloading the same run output at once: the later rename finds
+    # the folder there and leaves it, instead of failing the command.
+    first, second, folder = tmp_path / "first", tmp_path / "second", tmp_path / "metrics"
+    for staging, text in ((first, "1"), (second, "2")):
+        staging.mkdir()
+        (staging / "metrics.json").write_text(text)
+
+    move_into_place(first, folder)
+    move_into_place(second, folder)
+
+    assert (folder / "metrics.json").read_text() == "1"
