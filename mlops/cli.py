@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--settings", default=DEFAULT_FILE, help="settings file (default: %(default)s)"
     )
+    parser.add_argument(
+        "--env",
+        metavar="NAME",
+        help="the environment to work in, one of `environments` in the settings "
+        "(default: MLOPS_ENV, else none)",
+    )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     verbs.add_parser(
@@ -51,10 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("run", metavar="RUN", help="run id, a unique prefix of one, or 'latest'")
     register.add_argument("--report-dir", type=Path, help="where to write gate.json/.md/.png")
     verbs.add_parser("models", help="list the registered model versions, newest first")
+    promote = verbs.add_parser(
+        "promote",
+        help="copy a gate-passed model version into the registry the environments share",
+    )
+    promote.add_argument("version", metavar="MODEL_VERSION", help="model version, or 'latest'")
     deploy = verbs.add_parser(
         "deploy", help="deploy a promoted model version blue/green to the endpoint"
     )
-    deploy.add_argument("version", metavar="MODEL_VERSION", help="model version, or 'latest'")
+    deploy.add_argument(
+        "version",
+        metavar="MODEL_VERSION",
+        help="model version, 'latest', or registry:NAME:VERSION (a promoted version)",
+    )
     deploy.add_argument(
         "--rollback",
         metavar="REASON",
@@ -112,7 +127,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from mlops import lifecycle, summary
     from mlops.targets import get_target
 
-    settings = load_settings(args.settings)
+    settings = load_settings(args.settings, env=args.env)
     target = get_target(settings)
     if _writes(args):
         lifecycle.preflight(target, settings, deploying=_deploys(args), training=_trains(args))
@@ -141,6 +156,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"\nmodel {model.ref} registered (gate: {decision.verdict})")
     elif args.verb == "models":
         print(summary.describe_models(target.list_models(), target.get_endpoint()))
+    elif args.verb == "promote":
+        promoted = lifecycle.promote(target, settings, args.version)
+        state = "promoted" if promoted.new else "already in the registry"
+        print(
+            f"model {args.version} {state} as registry:{promoted.ref} "
+            f"(from {promoted.tags.get(lifecycle.SOURCE_TAG)}); deploy it in another "
+            f"environment with `mlops --env NAME deploy registry:{promoted.ref}`"
+        )
     elif args.verb == "deploy":
         result = lifecycle.deploy(target, settings, args.version, _echo, rollback=args.rollback)
         print("\n" + summary.describe_deploy(result, lifecycle.sample_request(settings)))

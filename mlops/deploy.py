@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from mlops.runs import TEST_DATA_OUTPUT
 from mlops.settings import Settings
 from mlops.targets.base import (
+    ADOPTED_TAG,
     DEPLOYED_TAG,
     ROLLBACK_TAG,
     DeploymentError,
@@ -145,6 +146,13 @@ def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.Da
 
     if not model.run_id:
         raise DeploymentError(f"model {model.ref} has no mlops.run_id tag: no test split to use")
+    promoted = model.tags.get(ADOPTED_TAG)
+    if promoted:
+        # Trained in another environment: the rows it was promoted with.
+        sample = target.registry_sample(promoted.rpartition(":")[2])
+        if sample is None:
+            raise DeploymentError(f"{promoted} keeps no smoke-test rows in the registry")
+        return rows_of(sample).head(settings.endpoint.smoke_rows)
     run = target.get_run(model.run_id)
     folder = target.output_path(run, TEST_DATA_OUTPUT)
     files = sorted(folder.glob("*.parquet"))
@@ -158,6 +166,14 @@ def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.Da
     if rows.empty:
         raise DeploymentError(f"{files[0]}: no row to smoke-test the deployment with")
     return rows
+
+
+def rows_of(body: bytes) -> pd.DataFrame:
+    """The rows of a scoring request (``request_body``'s inverse)."""
+    import pandas as pd
+
+    split = json.loads(body)["input_data"]
+    return pd.DataFrame(split["data"], columns=split["columns"])
 
 
 def request_body(rows: pd.DataFrame) -> bytes:

@@ -24,16 +24,32 @@ from mlops import promotion
 from mlops.data_checks import DataError, feature_columns, label_key, require_columns
 from mlops.deploy import DeployResult
 from mlops.errors import UserError
-from mlops.gate import Champion, Decision
+from mlops.gate import PROMOTE, Champion, Decision
 from mlops.input_checks import check_inputs
 from mlops.metric_catalog import check_settings
 from mlops.outcome import Outcome
 from mlops.reports import GateReport, write_gate_report
 from mlops.settings import Settings
 from mlops.summary import describe_asset
-from mlops.targets.base import DataAsset, ModelVersion, PipelineRun, Printer, Target
+from mlops.targets.base import (
+    ADOPTED_TAG,
+    DEPLOYED_TAG,
+    DIGEST_TAG,
+    GATE_TAG,
+    REGISTRY_PREFIX,
+    ROLLBACK_TAG,
+    DataAsset,
+    ModelVersion,
+    PipelineRun,
+    Printer,
+    Target,
+)
 
 CURVES_FILE = "curves.json"
+# Tags a promoted version gains: the workspace and version it came from, and its gate report.
+SOURCE_TAG = "mlops.source_workspace"
+SOURCE_VERSION_TAG = "mlops.source_version"
+GATE_REPORT_TAG = "mlops.gate_report"
 SAMPLE_REQUEST = "sample-request.json"
 
 
@@ -108,7 +124,7 @@ def write_column_roles(settings: Settings, roles: dict) -> Path:
     command-line strings, so that any column name reaches the steps intact."""
     text = json.dumps(roles, indent=2, ensure_ascii=False) + "\n"
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = settings.resolve(settings.state_dir) / "inputs" / f"columns-{digest}.json"
+    path = settings.state_folder() / "inputs" / f"columns-{digest}.json"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}")
@@ -169,7 +185,7 @@ def deploy(
     """Deploy model version ``version`` blue/green, if the gate lets it replace the
     champion now (``promotion.check_deploy``); ``rollback`` (a reason) returns to a
     version that served before without the gate, and is recorded on it."""
-    model = target.get_model(version)
+    model = resolve_model(target, settings, version, show)
     with _holding_endpoint(target, show):
         decision = promotion.check_deploy(target, settings, model, rollback)
         if decision is not None:
@@ -178,6 +194,49 @@ def deploy(
         result = blue_green.deploy(target, settings, model, show, log_dir, rollback=rollback)
     _save_sample(settings, result)
     return result
+
+
+def resolve_model(target: Target, settings: Settings, version: str, show: Printer) -> ModelVersion:
+    """Version ``version`` of this environment, or, for ``registry:NAME:VERSION``, this
+    environment's own version of that registry version (taken in on first use)."""
+    if not version.startswith(REGISTRY_PREFIX):
+        return target.get_model(version)
+    name, _, number = version.removeprefix(REGISTRY_PREFIX).rpartition(":")
+    if name != settings.model.name or not number:
+        raise LifecycleError(
+            f"{version}: expected {REGISTRY_PREFIX}{settings.model.name}:VERSION "
+            "(the registry holds versions of model.name)"
+        )
+    promoted = target.get_registry_model(number)
+    model = target.adopt_model(promoted)
+    if model.new:
+        show(f"registry version {promoted.ref} taken in as {model.ref}")
+    return model
+
+
+def promote(target: Target, settings: Settings, version: str) -> ModelVersion:
+    """Copy model version ``version``, which the gate promoted, into the registry the
+    environments share, with its lineage, where it came from and its gate report;
+    return the registry version. A rejected version is refused."""
+    model = target.get_model(version)
+    verdict = model.tags.get(GATE_TAG)
+    if verdict != PROMOTE:
+        raise LifecycleError(
+            f"model {model.ref} was not promoted by the gate (verdict: {verdict or 'none'}); "
+            "only a version that passed the gate goes to the registry"
+        )
+    if not model.digest:
+        raise LifecycleError(f"model {model.ref} has no {DIGEST_TAG} tag: its files are unknown")
+    sample = blue_green.request_body(blue_green.smoke_rows(target, settings, model))
+    local_only = (DEPLOYED_TAG, ROLLBACK_TAG, ADOPTED_TAG)
+    report = report_folder(settings, model.run_id or model.version) / "gate.md"
+    tags = {
+        **{k: v for k, v in model.tags.items() if k not in local_only},
+        SOURCE_TAG: target.workspace(),
+        SOURCE_VERSION_TAG: model.ref,
+        GATE_REPORT_TAG: str(report),
+    }
+    return target.promote_model(model, tags, sample)
 
 
 def start_endpoint(target: Target, settings: Settings, show: Printer) -> None:
@@ -210,12 +269,12 @@ def _holding_endpoint(target: Target, show: Printer) -> Iterator[None]:
 
 def report_folder(settings: Settings, run_id: str) -> Path:
     """Where the gate report of run ``run_id`` is written, and a failed deployment's log kept."""
-    return settings.resolve(settings.state_dir) / "reports" / run_id
+    return settings.state_folder() / "reports" / run_id
 
 
 def sample_request(settings: Settings) -> Path:
     """The file holding a scoring request of two test rows, written by every deploy."""
-    return settings.resolve(settings.state_dir) / SAMPLE_REQUEST
+    return settings.state_folder() / SAMPLE_REQUEST
 
 
 def read_request(settings: Settings, path: Path | None) -> bytes:

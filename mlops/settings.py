@@ -3,7 +3,8 @@
 ``load_settings(path)`` returns a frozen ``Settings`` or raises
 ``SettingsError`` whose message names the file and the key at fault. Relative
 paths in the file are resolved against the file's folder. The environment
-variable ``MLOPS_TARGET`` overrides ``target``.
+variable ``MLOPS_TARGET`` overrides ``target``; ``MLOPS_ENV`` (or ``--env``)
+picks one of ``environments``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mlops.errors import UserError
 
 DEFAULT_FILE = "mlops.yml"
 TARGET_ENV = "MLOPS_TARGET"
+ENV_VAR = "MLOPS_ENV"
 DATASTORE_PREFIX = "azureml://"
 ASSET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$"
 
@@ -105,6 +107,11 @@ class AzureSettings(_Section):
     instance_count: int | None = Field(default=None, ge=1, le=20)
     # How often a running pipeline job is polled for its steps' status.
     poll_seconds: float = Field(default=10.0, ge=0.0, le=300.0)
+
+
+class EnvironmentSettings(_Section):
+    # The local endpoint of this environment answers on 127.0.0.1:<endpoint_port>.
+    endpoint_port: int = Field(ge=1024, le=65535)
 
 
 Direction = Literal["higher", "lower"]
@@ -193,6 +200,10 @@ class Settings(_Section):
     # Reports, the sample request and each target's own state (on Azure, the
     # downloaded run outputs) live here.
     state_dir: Path = Path(".mlops")
+    # Stand-ins for the stacks' environments, picked with --env NAME or MLOPS_ENV.
+    environments: dict[str, EnvironmentSettings] = Field(default_factory=dict)
+    # The environment picked (None: none, the state folder itself).
+    env: str | None = Field(default=None, exclude=True)
     local: LocalSettings = LocalSettings()
     azure: AzureSettings = AzureSettings()
     source: Path = Field(default=Path(DEFAULT_FILE), exclude=True)
@@ -206,6 +217,16 @@ class Settings(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _env_is_one_of_the_environments(self) -> Settings:
+        if self.env is not None and self.env not in self.environments:
+            known = ", ".join(self.environments) or "none"
+            raise ValueError(
+                f"environments: no environment {self.env!r} (from --env or {ENV_VAR}); "
+                f"the settings name {known}"
+            )
+        return self
+
     @property
     def root(self) -> Path:
         """The folder the settings file is in; relative paths start here."""
@@ -215,6 +236,22 @@ class Settings(_Section):
         """``data.path``: a ``DATASTORE_PREFIX`` URI as written, else a resolved path."""
         path = self.data.path
         return path if path.startswith(DATASTORE_PREFIX) else self.resolve(Path(path))
+
+    def state_folder(self) -> Path:
+        """This environment's state: ``state_dir/envs/<env>``, or ``state_dir``
+        itself when no environment is picked."""
+        base = self.resolve(self.state_dir)
+        return base / "envs" / self.env if self.env else base
+
+    def registry_folder(self) -> Path:
+        """The local registry, shared by every environment: ``state_dir/registry``."""
+        return self.resolve(self.state_dir) / "registry"
+
+    def endpoint_port(self) -> int:
+        """The port of this environment's local endpoint."""
+        if self.env:
+            return self.environments[self.env].endpoint_port
+        return self.local.endpoint_port
 
     def resolve(self, path: Path) -> Path:
         """Return ``path`` made absolute against the settings file's folder."""
@@ -238,8 +275,9 @@ _Loader.add_implicit_resolver(
 )
 
 
-def load_settings(path: Path | str = DEFAULT_FILE) -> Settings:
-    """Read, validate and return the settings in ``path``."""
+def load_settings(path: Path | str = DEFAULT_FILE, env: str | None = None) -> Settings:
+    """Read, validate and return the settings in ``path``, for environment ``env``
+    (default: ``MLOPS_ENV``, else none)."""
     path = Path(path).absolute()
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
@@ -251,6 +289,9 @@ def load_settings(path: Path | str = DEFAULT_FILE) -> Settings:
         raise SettingsError(f"{path}: expected a mapping of settings at the top level")
     if os.environ.get(TARGET_ENV):
         raw = {**raw, "target": os.environ[TARGET_ENV]}
+    env = env or os.environ.get(ENV_VAR) or None
+    if env:
+        raw = {**raw, "env": env}
     try:
         return Settings.model_validate({**raw, "source": path})
     except ValidationError as error:

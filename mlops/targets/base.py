@@ -110,6 +110,9 @@ DIGEST_TAG = "mlops.model_sha256"
 GATE_TAG = "mlops.gate"
 DEPLOYED_TAG = "mlops.deployed_at"
 ROLLBACK_TAG = "mlops.rollback_reason"
+# A version taken from the registry into an environment names it (``registry:NAME:VERSION``).
+ADOPTED_TAG = "mlops.registry_model"
+REGISTRY_PREFIX = "registry:"
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,35 @@ class Target(ABC):
     @abstractmethod
     def set_model_tags(self, version: str, tags: Mapping[str, str]) -> None:
         """Set (add or overwrite) ``tags`` on version ``version`` of ``model.name``."""
+
+    # The registry shared by the environments (promoted models)
+
+    @abstractmethod
+    def workspace(self) -> str:
+        """The environment's workspace, as a promoted version records where it came from."""
+
+    @abstractmethod
+    def promote_model(
+        self, model: ModelVersion, tags: Mapping[str, str], sample: bytes
+    ) -> ModelVersion:
+        """Copy the files of ``model`` (a version of this environment) into the registry
+        as a version of ``model.name`` with ``tags``, keeping ``sample`` (a scoring
+        request of its test rows) beside it; the same files again return the version
+        they became the first time."""
+
+    @abstractmethod
+    def get_registry_model(self, version: str) -> ModelVersion:
+        """Version ``version`` of ``model.name`` in the registry; raises ``ModelNotFound``."""
+
+    @abstractmethod
+    def registry_sample(self, version: str) -> bytes | None:
+        """The scoring request kept with registry version ``version``, if any."""
+
+    @abstractmethod
+    def adopt_model(self, promoted: ModelVersion) -> ModelVersion:
+        """This environment's own version serving the files of registry version
+        ``promoted``, tagged ``ADOPTED_TAG`` and with its lineage: created once, then
+        found again. The environment's champion and deploy records are kept on it."""
 
     # Online endpoint (``endpoint.name``)
 

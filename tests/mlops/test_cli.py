@@ -17,6 +17,7 @@ VERBS = [
     "gate",
     "register",
     "models",
+    "promote",
     "deploy",
     "endpoint",
     "run",
@@ -278,3 +279,17 @@ def test_the_state_folder_is_created_owner_only_whatever_the_umask(in_project, c
         os.umask(previous)
     state = in_project / ".mlops"
     assert state.stat().st_mode & 0o777 == 0o700
+
+
+def test_an_environment_the_settings_do_not_name_is_one_line_naming_them(in_project, capsys):
+    assert main(["--env", "qa", "runs"]) == 1
+    assert "environments: no environment 'qa' (from --env or MLOPS_ENV); the settings name " in (
+        one_line_error(capsys)
+    )
+
+
+def test_an_environment_keeps_its_own_state(in_project, capsys, monkeypatch):
+    monkeypatch.setenv("MLOPS_ENV", "staging")
+    assert main(["register-data"]) == 0
+    assert (in_project / ".mlops" / "envs" / "staging" / "data").is_dir()
+    assert not (in_project / ".mlops" / "data").exists()

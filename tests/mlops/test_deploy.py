@@ -22,7 +22,13 @@ from mlops.settings import load_settings
 from mlops.targets import get_target
 from mlops.targets.base import DeploymentError
 from mlops.targets.local.endpoint import processes
-from tests.conftest import make_project, save_variant_run, stop_endpoints, wait_until
+from tests.conftest import (
+    free_port,
+    make_project,
+    save_variant_run,
+    stop_endpoints,
+    wait_until,
+)
 from tests.mlops.targets.local.endpoint.conftest import environ_of
 
 
@@ -258,6 +264,56 @@ def test_an_endpoint_whose_processes_died_comes_back_as_deployed(served):
     rows = smoke_rows(target, settings, target.get_model(after.serving().model.split(":")[1]))
     status, answer = post(after.scoring_uri, request_body(rows.head(2)))
     assert status == 200 and len(answer["probabilities"]) == 2
+
+
+def in_environment(project, name: str):
+    """The project's settings and target in environment ``name`` (its own state and
+    a free port), as `mlops --env NAME` works."""
+    path = project / "mlops.yml"
+    written = yaml.safe_load(path.read_text())
+    written["environments"] = {
+        **written.get("environments", {}),
+        name: {"endpoint_port": free_port()},
+    }
+    path.write_text(yaml.safe_dump(written, sort_keys=False))
+    settings = load_settings(path, env=name)
+    return settings, get_target(settings)
+
+
+def test_a_promoted_version_serves_the_same_bytes_in_another_environment(served):
+    project, settings, target, run = served
+    dev_model = target.find_model(run.run_id)
+
+    promoted = lifecycle.promote(target, settings, dev_model.version)
+
+    assert promoted.digest == dev_model.digest
+    assert promoted.run_id == run.run_id
+    assert promoted.tags["mlops.source_version"] == dev_model.ref
+    assert promoted.tags["mlops.gate_report"].endswith(f"reports/{run.run_id}/gate.md")
+    assert lifecycle.promote(target, settings, dev_model.version).version == promoted.version
+
+    staging, staging_target = in_environment(project, "staging")
+    try:
+        lifecycle.deploy(staging_target, staging, f"registry:{promoted.ref}", lambda line: None)
+        serving = staging_target.get_endpoint().serving()
+        # The very files gated in dev, with their lineage; staging never trained.
+        assert serving.model_digest == dev_model.digest
+        model = staging_target.get_model(serving.model.rpartition(":")[2])
+        assert model.run_id == run.run_id and model.tags["mlops.gate"] == "promote"
+        assert staging_target.list_runs() == []
+        status, answer = post(
+            staging_target.get_endpoint().scoring_uri, lifecycle.read_request(staging, None)
+        )
+        assert status == 200 and len(answer["probabilities"]) == 2
+    finally:
+        staging_target.delete_endpoint()
+
+
+def test_a_rejected_version_is_not_promoted(served):
+    _, settings, target, run = served
+    rejected = register_variant(target, settings, run, "not-promoted", verdict_promote=False)
+    with pytest.raises(lifecycle.LifecycleError, match="was not promoted by the gate"):
+        lifecycle.promote(target, settings, rejected.version)
 
 
 def test_stop_removes_the_endpoint(served):

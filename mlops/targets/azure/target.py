@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mlops.deployment_spec import load_deployment_spec
+from mlops.errors import UserError
 from mlops.lineage import git_state
 from mlops.pipeline_graph import PipelineError, PipelineGraph, load_pipeline
 from mlops.runs import DATA_INPUT, METRICS_OUTPUT, new_run_id, read_metrics
@@ -84,7 +85,7 @@ class AzureTarget(Target):
 
     @property
     def cache(self) -> Path:
-        return self.settings.resolve(self.settings.state_dir) / "azure" / self.coordinates.workspace
+        return self.settings.state_folder() / "azure" / self.coordinates.workspace
 
     def preflight(self, deploying: bool) -> None:
         self.cache.mkdir(parents=True, exist_ok=True)
@@ -275,6 +276,25 @@ class AzureTarget(Target):
         with self._calls() as client:
             models.set_tags(client, self.settings.model.name, version, tags)
 
+    # the registry shared by the environments
+
+    def workspace(self) -> str:
+        return self.coordinates.describe()
+
+    def promote_model(
+        self, model: ModelVersion, tags: Mapping[str, str], sample: bytes
+    ) -> ModelVersion:
+        raise _no_registry_yet()
+
+    def get_registry_model(self, version: str) -> ModelVersion:
+        raise _no_registry_yet()
+
+    def registry_sample(self, version: str) -> bytes | None:
+        raise _no_registry_yet()
+
+    def adopt_model(self, promoted: ModelVersion) -> ModelVersion:
+        raise _no_registry_yet()
+
     # online endpoint
 
     def get_endpoint(self) -> Endpoint | None:
@@ -330,6 +350,13 @@ class AzureTarget(Target):
     def delete_endpoint(self) -> None:
         with self._calls() as client:
             endpoint.delete_endpoint(client, self.settings.endpoint.name)
+
+
+def _no_registry_yet() -> UserError:
+    return UserError(
+        "promotion through an Azure ML registry is not available on target: azure yet; "
+        "deploy a workspace version (`mlops deploy VERSION`)"
+    )
 
 
 def _replace(run: PipelineRun, **changes) -> PipelineRun:

@@ -22,7 +22,7 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlops.targets.base import RUN_TAG, ModelNotFound, ModelVersion, PipelineRun
+from mlops.targets.base import ADOPTED_TAG, RUN_TAG, ModelNotFound, ModelVersion, PipelineRun
 
 ARTIFACT_PATH = "model"
 PLACEHOLDER_SOURCE = "mlops:number-in-use"
@@ -49,6 +49,21 @@ class LocalRegistry:
             raise ModelNotFound(f"run {run.run_id} has no MLflow run to hold the model")
         self.client.log_artifacts(run.tracking_run_id, str(model_dir), ARTIFACT_PATH)
         artifact_uri = self.client.get_run(run.tracking_run_id).info.artifact_uri
+        return self._create(
+            f"{artifact_uri}/{ARTIFACT_PATH}", {**tags, RUN_TAG: run.run_id}, run.tracking_run_id
+        )
+
+    def adopt(self, promoted: ModelVersion, tags: Mapping[str, str]) -> ModelVersion:
+        """A version of this registry's model serving the files of ``promoted`` (a
+        version of the shared registry), with ``tags``; once per promoted version
+        (found again by ``ADOPTED_TAG``)."""
+        ref = tags[ADOPTED_TAG]
+        existing = next((v for v in self._all() if v.tags.get(ADOPTED_TAG) == ref), None)
+        if existing is not None:
+            return existing
+        return self._create(promoted.source, tags, None)
+
+    def _create(self, source: str, tags: Mapping[str, str], run_id: str | None) -> ModelVersion:
         try:
             self.client.get_registered_model(self.name)
         except MlflowException:
@@ -57,12 +72,9 @@ class LocalRegistry:
             )
         self._skip_numbers_in_use()
         version = self.client.create_model_version(
-            self.name,
-            source=f"{artifact_uri}/{ARTIFACT_PATH}",
-            run_id=run.tracking_run_id,
-            tags={**tags, RUN_TAG: run.run_id},
+            self.name, source=source, run_id=run_id, tags=dict(tags)
         )
-        return _model_version(version, new=True)
+        return to_model_version(version, new=True)
 
     def _skip_numbers_in_use(self) -> None:
         highest_in_use = self.in_use()
@@ -86,7 +98,7 @@ class LocalRegistry:
                 raise ModelNotFound(f"no version of model {self.name!r} is registered yet")
             return versions[0]
         try:
-            return _model_version(self.client.get_model_version(self.name, version))
+            return to_model_version(self.client.get_model_version(self.name, version))
         except MlflowException:
             raise ModelNotFound(
                 f"model {self.name!r} has no version {version!r} (see `mlops models`)"
@@ -101,11 +113,11 @@ class LocalRegistry:
     def _all(self) -> list[ModelVersion]:
         found = self.client.search_model_versions(f"name = '{self.name}'")
         return sorted(
-            (_model_version(v) for v in found), key=lambda v: int(v.version), reverse=True
+            (to_model_version(v) for v in found), key=lambda v: int(v.version), reverse=True
         )
 
 
-def _model_version(version, new: bool = False) -> ModelVersion:
+def to_model_version(version, new: bool = False) -> ModelVersion:
     created = datetime.fromtimestamp(version.creation_timestamp / 1000, UTC)
     return ModelVersion(
         name=version.name,

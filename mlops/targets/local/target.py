@@ -25,6 +25,8 @@ from mlops.pipeline_graph import PipelineError, PipelineGraph
 from mlops.runs import DATA_INPUT, METRICS_OUTPUT, MODEL_OUTPUT, new_run_id, read_metrics
 from mlops.settings import SettingsError
 from mlops.targets.base import (
+    ADOPTED_TAG,
+    REGISTRY_PREFIX,
     DataAsset,
     Deployment,
     Endpoint,
@@ -51,16 +53,17 @@ class LocalTarget(Target):
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
-        self.state_dir = settings.resolve(settings.state_dir)
+        self.state_dir = settings.state_folder()
         self.data = LocalDataStore(self.state_dir / "data")
         self.runs = LocalRunStore(self.state_dir / "runs")
         self.endpoint = LocalEndpoint(
             self.state_dir / "endpoints",
             settings.endpoint.name,
-            settings.local.endpoint_port,
+            settings.endpoint_port(),
             settings.endpoint.lock_wait_seconds,
         )
         self._registry = None
+        self._shared = None  # the registry shared by the environments, once opened
         self._spec = None  # the deployment YAML, once read
         self._graph = None  # the pipeline YAML, once loaded
         self._yaml_cache = YamlCache(self.state_dir / CACHE)
@@ -85,7 +88,12 @@ class LocalTarget(Target):
         self._check_state_dir()
         if deploying:
             self._load_spec()
-            self.endpoint.check_port("local.endpoint_port")
+            key = (
+                f"environments.{self.settings.env}.endpoint_port"
+                if self.settings.env
+                else "local.endpoint_port"
+            )
+            self.endpoint.check_port(key)
 
     def _check_state_dir(self) -> None:
         try:
@@ -145,6 +153,34 @@ class LocalTarget(Target):
     def set_model_tags(self, version: str, tags: Mapping[str, str]) -> None:
         self.registry.set_tags(version, tags)
 
+    # the registry the local environments share
+
+    def workspace(self) -> str:
+        return f"local:{self.settings.env or 'default'} ({self.state_dir})"
+
+    @property
+    def shared_registry(self):
+        if self._shared is None:
+            from mlops.targets.local.shared_registry import SharedRegistry
+
+            self._shared = SharedRegistry(self.settings.registry_folder(), self.settings.model.name)
+        return self._shared
+
+    def promote_model(
+        self, model: ModelVersion, tags: Mapping[str, str], sample: bytes
+    ) -> ModelVersion:
+        return self.shared_registry.promote(_model_dir(model), tags, sample)
+
+    def get_registry_model(self, version: str) -> ModelVersion:
+        return self.shared_registry.get(version)
+
+    def registry_sample(self, version: str) -> bytes | None:
+        return self.shared_registry.sample(version)
+
+    def adopt_model(self, promoted: ModelVersion) -> ModelVersion:
+        tags = {**promoted.tags, ADOPTED_TAG: f"{REGISTRY_PREFIX}{promoted.ref}"}
+        return self.registry.adopt(promoted, tags)
+
     # endpoint: a router and azureml-inference-server-http processes
 
     def get_endpoint(self) -> Endpoint | None:
@@ -158,8 +194,7 @@ class LocalTarget(Target):
 
     def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
         spec = self._load_spec()
-        model_dir = Path(unquote(urlparse(model.source).path))
-        return self.endpoint.create_deployment(name, model.ref, model_dir, spec, show)
+        return self.endpoint.create_deployment(name, model.ref, _model_dir(model), spec, show)
 
     def _spec_path(self) -> Path:
         return self.settings.resolve(self.settings.endpoint.deployment)
@@ -265,6 +300,11 @@ class LocalTarget(Target):
         if self._spec is None:
             self._spec = cached_load(self._yaml_cache, "deployment", self._spec_path())()
         return self._spec
+
+
+def _model_dir(model: ModelVersion) -> Path:
+    # A local registry's source is a file: URI of the folder holding the MLmodel.
+    return Path(unquote(urlparse(model.source).path))
 
 
 def _failure(step: StepRun | None) -> str | None:

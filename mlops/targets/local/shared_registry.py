@@ -1,0 +1,99 @@
+"""The registry the local environments share: promoted model versions.
+
+The local stand-in for an Azure ML registry. Under ``state_dir/registry/``:
+an MLflow registry (``mlflow.db``) whose versions of ``model.name`` point at
+copies of the promoted files (``models/<sha256 of the files>/``), each with
+the smoke-test request it was promoted with (``samples/<version>.json``).
+The copy is the registry's own, so no environment's state, cleaned or
+reset, can change what a registry version serves.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlops.targets.base import DIGEST_TAG, ModelNotFound, ModelVersion
+from mlops.targets.local.files import private_folder
+from mlops.targets.local.registry import to_model_version
+
+DB_FILE = "mlflow.db"
+
+
+class SharedRegistry:
+    def __init__(self, folder: Path, model_name: str) -> None:
+        self.folder = folder
+        self.name = model_name
+        private_folder(folder)
+        uri = f"sqlite:///{(folder / DB_FILE).absolute()}"
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def promote(self, model_dir: Path, tags: Mapping[str, str], sample: bytes) -> ModelVersion:
+        """A version holding a copy of ``model_dir``; the version already holding
+        files with the same digest (``DIGEST_TAG``) when there is one."""
+        digest = tags[DIGEST_TAG]
+        existing = next((v for v in self.list() if v.digest == digest), None)
+        if existing is not None:
+            return existing
+        copy = self._copy(model_dir, digest)
+        try:
+            self.client.get_registered_model(self.name)
+        except MlflowException:
+            self.client.create_registered_model(
+                self.name, description="Promoted by `mlops promote`; see the version tags."
+            )
+        version = self.client.create_model_version(self.name, source=copy.as_uri(), tags=dict(tags))
+        sample_file = self.folder / "samples" / f"{version.version}.json"
+        sample_file.parent.mkdir(parents=True, exist_ok=True)
+        sample_file.write_bytes(sample)
+        return to_model_version(version, new=True)
+
+    def _copy(self, model_dir: Path, digest: str) -> Path:
+        target = self.folder / "models" / digest
+        if target.is_dir():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".promote-", dir=target.parent))
+        try:
+            shutil.copytree(model_dir, staging / "model")
+            (staging / "model").rename(target)
+        except OSError:
+            if not target.is_dir():
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def get(self, version: str) -> ModelVersion:
+        if version == "latest":
+            versions = self.list()
+            if not versions:
+                raise ModelNotFound(f"the registry holds no version of {self.name!r} yet")
+            return versions[0]
+        try:
+            return to_model_version(self.client.get_model_version(self.name, version))
+        except MlflowException:
+            raise ModelNotFound(
+                f"the registry has no version {version!r} of {self.name!r} (see `mlops promote`)"
+            ) from None
+
+    def list(self) -> list[ModelVersion]:
+        """Every version of the model, newest first."""
+        try:
+            found = self.client.search_model_versions(f"name = '{self.name}'")
+        except MlflowException:
+            return []
+        return sorted(
+            (to_model_version(v) for v in found), key=lambda v: int(v.version), reverse=True
+        )
+
+    def sample(self, version: str) -> bytes | None:
+        try:
+            return (self.folder / "samples" / f"{version}.json").read_bytes()
+        except OSError:
+            return None
