@@ -23,6 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlops.targets.base import ADOPTED_TAG, RUN_TAG, ModelNotFound, ModelVersion, PipelineRun
+from mlops.targets.local.tracking import quiet_store_logs
 
 ARTIFACT_PATH = "model"
 PLACEHOLDER_SOURCE = "mlops:number-in-use"
@@ -35,6 +36,7 @@ class LocalRegistry:
     ) -> None:
         """``in_use()`` gives the highest version number of ``model_name`` named
         outside the registry (0 for none); no new version gets a number up to it."""
+        quiet_store_logs()
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.name = model_name
         self.in_use = in_use

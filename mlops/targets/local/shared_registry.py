@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from mlops.targets.base import DIGEST_TAG, ModelNotFound, ModelVersion
 from mlops.targets.local.files import private_folder
 from mlops.targets.local.registry import to_model_version
+from mlops.targets.local.tracking import quiet_store_logs
 
 DB_FILE = "mlflow.db"
 
@@ -31,6 +32,7 @@ class SharedRegistry:
         self.name = model_name
         private_folder(folder)
         uri = f"sqlite:///{(folder / DB_FILE).absolute()}"
+        quiet_store_logs()
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     def promote(self, model_dir: Path, tags: Mapping[str, str], sample: bytes) -> ModelVersion:

@@ -78,12 +78,16 @@ def create_experiment(client, state_dir: Path, name: str) -> str:
     )
 
 
+def quiet_store_logs() -> None:
+    """Creating or migrating an MLflow SQLite schema is logged at INFO on stderr,
+    where the CLI keeps one line for errors: keep it off."""
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+
+
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
 
-    # Creating or migrating the SQLite schema is logged at INFO on stderr,
-    # where the CLI keeps one line for errors.
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    quiet_store_logs()
     return MlflowClient(tracking_uri=uri)
 
 
