@@ -72,7 +72,9 @@ bench: $(STAMP) ## benchmarks: pipeline vs its steps by hand; endpoint vs mlflow
 	$(BIN)/python -u bench/scale.py
 
 STACK ?= dev
-infra-plan: $(STAMP) ## what a Pulumi stack would create, and its policy verdicts, offline (STACK=dev|staging|prod)
+PLATFORM_STACK ?= shared
+infra-plan: $(STAMP) ## what the platform stack and an environment stack would create, and the policy verdicts, offline (STACK=dev|staging|prod)
+	$(BIN)/python infra/plan.py --project platform $(PLATFORM_STACK)
 	$(BIN)/python infra/plan.py $(STACK)
 
 mlflow-ui: $(STAMP) ## browse local runs in the MLflow UI (http://127.0.0.1:5000)

@@ -87,6 +87,16 @@ def location_problem(client, location: str) -> str | None:
     )
 
 
+def state_container_id(subscription_id: str, resource_group: str, account: str) -> str:
+    """The resource id of the Pulumi state container: the scope of the CI
+    identities' grants on the state (see platform/)."""
+    return (
+        f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+        f"/providers/Microsoft.Storage/storageAccounts/{account}"
+        f"/blobServices/default/containers/{STATE_CONTAINER}"
+    )
+
+
 def create_state_storage(
     client, subscription_id: str, resource_group: str, account: str, location: str
 ) -> str:
@@ -121,7 +131,7 @@ def create_state_storage(
         api_version=STORAGE_API_VERSION,
     ).result()
     client.resources.begin_create_or_update_by_id(
-        f"{account_id}/blobServices/default/containers/{STATE_CONTAINER}",
+        state_container_id(subscription_id, resource_group, account),
         {"properties": {"publicAccess": "None"}},
         api_version=STORAGE_API_VERSION,
     ).result()

@@ -36,6 +36,10 @@ RULES: dict[str, tuple[str, str]] = {
         "2-16 letters, digits and hyphens, starting with a letter",
     ),
     "identity": (r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}$", "3-128 letters, digits, - and _"),
+    "ml_registry": (
+        r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$",
+        "3-33 letters, digits, - and _, starting with a letter or digit",
+    ),
 }
 
 
@@ -59,6 +63,10 @@ class Names:
     workspace: str
     workspace_identity: str
 
+    def workload_identity(self, workload: str) -> str:
+        """``workspace``, or ``compute-<cluster>``."""
+        return f"id-{self.base}-{workload}"
+
     def compute_identity(self, cluster: str) -> str:
         return f"id-{self.base}-compute-{cluster}"
 
@@ -80,6 +88,23 @@ def names(prefix: str, stack: str, suffix: str) -> Names:
         app_insights=f"appi-{base}",
         workspace=f"mlw-{base}",
         workspace_identity=f"id-{base}-workspace",
+    )
+
+
+@dataclass(frozen=True)
+class PlatformNames:
+    """The names of the platform stack's own resources."""
+
+    identities_resource_group: str
+    registry_resource_group: str
+    ml_registry: str
+
+
+def platform_names(prefix: str, suffix: str) -> PlatformNames:
+    return PlatformNames(
+        identities_resource_group=f"rg-{prefix}-identities",
+        registry_resource_group=f"rg-{prefix}-registry",
+        ml_registry=f"mlr-{prefix}-{suffix}",
     )
 
 

@@ -1,16 +1,20 @@
-"""Run the Pulumi program of a stack with no cloud and no Pulumi CLI.
+"""Run the Pulumi programs of both projects with no cloud and no Pulumi CLI.
 
-``run_stack`` reads ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml`` as the CLI
-would (project defaults, then the stack's values), runs ``__main__.py``
-under ``pulumi.runtime.set_mocks`` and returns every resource the program
+``run_platform`` (platform/) and ``run_stack`` (an environment) read
+``Pulumi.yaml`` and ``Pulumi.<stack>.yaml`` as the CLI would (project
+defaults, then the stack's values), run ``__main__.py`` under
+``pulumi.runtime.set_mocks`` and return every resource the program
 declared, with its inputs as the Azure provider would receive them
 (camelCase), and the stack outputs. The mocks answer the way Azure would:
-ARM resource ids, and principal and client ids for identities.
+ARM resource ids, principal and client ids for identities, a workspace's
+immutable id; an environment's StackReference to the platform answers with
+the outputs of a platform plan.
 """
 
 from __future__ import annotations
 
 import runpy
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +26,15 @@ import yaml
 import config as stack_config
 
 INFRA = Path(__file__).resolve().parent
+PLATFORM = INFRA / "platform"
+# The platform program imports its own modules (platform_config) by plain name,
+# as Pulumi runs it from its folder.
+if str(PLATFORM) not in sys.path:
+    sys.path.append(str(PLATFORM))
+
+import platform_config  # noqa: E402
+
+PLATFORM_STACK = "shared"
 # Stand-ins for `az account show`: the suffix of global names derives from
 # the subscription, so a plan shows the real names given the real id.
 SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000001"
@@ -57,8 +70,13 @@ ARM_TYPES: dict[str, tuple[str, str]] = {
         "federatedIdentityCredentialResourceName",
         "Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}/federatedIdentityCredentials",
     ),
+    "azure-native:machinelearningservices:Registry": (
+        "registryName",
+        "Microsoft.MachineLearningServices/registries",
+    ),
     "azure-native:authorization:RoleAssignment": ("roleAssignmentName", ""),
 }
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
 @dataclass(frozen=True)
@@ -76,7 +94,7 @@ class Declared:
 @dataclass
 class Plan:
     stack: str
-    config: stack_config.InfraConfig
+    config: stack_config.InfraConfig | platform_config.PlatformConfig
     resources: list[Declared] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
 
@@ -92,11 +110,19 @@ class Plan:
 
 
 class AzureMocks(pulumi.runtime.Mocks):
-    def __init__(self, subscription_id: str) -> None:
+    def __init__(self, subscription_id: str, stacks: dict[str, dict] | None = None) -> None:
         self.subscription_id = subscription_id
+        self.stacks = stacks or {}  # referenced stack -> its outputs
         self.declared: list[Declared] = []
+        self.references: list[str] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.typ == STACK_REFERENCE:
+            name = args.inputs["name"]
+            self.references.append(name)
+            if name not in self.stacks:
+                raise LookupError(f"unknown stack {name!r}: `pulumi stack ls` names the stacks")
+            return name, {"name": name, "outputs": self.stacks[name], "secretOutputNames": []}
         if not args.custom:  # a component: nothing reaches Azure
             return "", {}
         key, arm_type = ARM_TYPES.get(args.typ, ("name", args.typ))
@@ -111,6 +137,8 @@ class AzureMocks(pulumi.runtime.Mocks):
                 **identity,
                 "userAssignedIdentities": {i: {} for i in identity["userAssignedIdentities"]},
             }
+        if args.typ.endswith("machinelearningservices:Workspace"):
+            state["workspaceId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, resource_id))
         if args.typ.endswith("managedidentity:UserAssignedIdentity"):
             state["principalId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, resource_id + "#principal"))
             state["clientId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, resource_id + "#client"))
@@ -138,15 +166,18 @@ class AzureMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"no offline answer for {args.token}")
 
 
-def stack_values(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
-    """The project's config for ``stack`` as the CLI hands it to the program:
-    Pulumi.yaml defaults, then Pulumi.<stack>.yaml, then ``overrides``."""
-    project = yaml.safe_load((INFRA / "Pulumi.yaml").read_text())
+def stack_values(
+    stack: str, overrides: dict[str, Any] | None = None, folder: Path = INFRA
+) -> dict[str, str]:
+    """The config of the project in ``folder`` for ``stack`` as the CLI hands it
+    to the program: Pulumi.yaml defaults, then Pulumi.<stack>.yaml, then
+    ``overrides``."""
+    project = yaml.safe_load((folder / "Pulumi.yaml").read_text())
     values = {key: spec.get("default") for key, spec in project.get("config", {}).items()}
-    stack_file = INFRA / f"Pulumi.{stack}.yaml"
+    stack_file = folder / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         raise FileNotFoundError(f"{stack_file}: no such stack (create it with `pulumi stack init`)")
-    prefix = f"{stack_config.PROJECT}:"
+    prefix = f"{project['name']}:"
     for key, value in (yaml.safe_load(stack_file.read_text()) or {}).get("config", {}).items():
         if key.startswith(prefix):
             values[key.removeprefix(prefix)] = value
@@ -154,22 +185,43 @@ def stack_values(stack: str, overrides: dict[str, Any] | None = None) -> dict[st
     return stack_config.raw_from_yaml({k: v for k, v in values.items() if v is not None})
 
 
+def run_platform(
+    stack: str = PLATFORM_STACK,
+    overrides: dict[str, Any] | None = None,
+    subscription_id: str = SUBSCRIPTION_ID,
+) -> Plan:
+    """Run platform/__main__.py for ``stack`` under mocks; see the module
+    docstring. Raises ``ConfigError`` for bad config, as ``pulumi up`` would."""
+    values = stack_values(stack, overrides, PLATFORM)
+    plan = Plan(stack, platform_config.parse(values))
+    return _run(plan, PLATFORM, platform_config.PROJECT, values, AzureMocks(subscription_id))
+
+
 def run_stack(
     stack: str,
     overrides: dict[str, Any] | None = None,
     subscription_id: str = SUBSCRIPTION_ID,
+    platform: Plan | None = None,
 ) -> Plan:
-    """Run ``__main__.py`` for ``stack`` under mocks; see the module docstring.
-    Raises ``config.ConfigError`` for bad config, as ``pulumi up`` would."""
+    """Run the environment program (__main__.py) for ``stack`` under mocks; its
+    StackReference answers with ``platform``'s outputs (by default, those of
+    ``run_platform()`` in the same subscription). Raises ``ConfigError`` for
+    bad config, as ``pulumi up`` would."""
     values = stack_values(stack, overrides)
     plan = Plan(stack, stack_config.parse(values, stack))
-    mocks = AzureMocks(subscription_id)
+    if platform is None:
+        platform = run_platform(subscription_id=subscription_id)
+    mocks = AzureMocks(subscription_id, {plan.config.platform_stack: platform.outputs})
+    return _run(plan, INFRA, stack_config.PROJECT, values, mocks)
+
+
+def _run(plan: Plan, folder: Path, project: str, values: dict, mocks: AzureMocks) -> Plan:
     pulumi.runtime.settings.set_root_resource(None)
-    pulumi.runtime.set_mocks(mocks, project=stack_config.PROJECT, stack=stack, preview=False)
-    pulumi.runtime.set_all_config({f"{stack_config.PROJECT}:{k}": v for k, v in values.items()})
+    pulumi.runtime.set_mocks(mocks, project=project, stack=plan.stack, preview=False)
+    pulumi.runtime.set_all_config({f"{project}:{k}": v for k, v in values.items()})
 
     def program():
-        runpy.run_path(str(INFRA / "__main__.py"), run_name="__main__")
+        runpy.run_path(str(folder / "__main__.py"), run_name="__main__")
         root = pulumi.runtime.get_root_resource()
         return pulumi.Output.from_input(dict(root.outputs)).apply(plan.outputs.update)
 

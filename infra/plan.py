@@ -1,13 +1,17 @@
 """Print what a stack would create, and the policy verdicts, with no cloud access.
 
     .venv/bin/python infra/plan.py prod [--subscription-id ID] [--set KEY=VALUE ...]
+    .venv/bin/python infra/plan.py --project platform shared
 
-Runs the Pulumi program under mocks (offline.py): each resource with its
-type, Azure name and security properties, then every policy of
-policy/rules.py with the resources it checked. Exits 1 if a policy fails,
-as `pulumi preview --policy-pack policy` would. Global names end in a
-suffix derived from the subscription: pass yours to see the real ones.
-``--set`` tries a config value without editing the stack file.
+Runs the Pulumi program of an environment stack (or, with ``--project
+platform``, of the platform stack) under mocks (offline.py): each resource
+with its type, Azure name and security properties, then every policy of
+policy/rules.py, with policy/config.json, and the resources it checked.
+Exits 1 if a policy fails, as `pulumi preview --policy-pack policy` would.
+An environment's reference to the platform stack is answered by the
+committed platform stack's plan. Global names end in a suffix derived from
+the subscription: pass yours to see the real ones. ``--set`` tries a config
+value of the stack's project without editing the stack file.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import offline
 from config import ConfigError
-from policy.rules import RULES, get
+from policy.rules import RULES, get, verdicts
 from roles import role_name
 
 # Per resource type, the properties a reviewer checks.
@@ -53,6 +57,7 @@ SHOWN: dict[str, list[str]] = {
     "applicationinsights:Component": ["disableLocalAuth", "ingestionMode"],
     "operationalinsights:Workspace": ["retentionInDays"],
     "managedidentity:FederatedIdentityCredential": ["subject"],
+    "machinelearningservices:Registry": ["publicNetworkAccess"],
 }  # fmt: skip
 
 
@@ -61,7 +66,17 @@ def describe(resource: offline.Declared) -> str:
     if short == "authorization:RoleAssignment":
         role = role_name(str(resource.inputs.get("roleDefinitionId", ""))) or "unknown role"
         scope = str(resource.inputs.get("scope", "")).split("/providers/")[-1]
-        return f"{role} for {resource.name} on {scope or 'resource group'}"
+        limited = (
+            " (conditioned: workload roles to workload identities)"
+            if resource.inputs.get("condition")
+            else ""
+        )
+        return f"{role} for {resource.name} on {scope or 'resource group'}{limited}"
+    if short == "machinelearningservices:Registry":
+        regions = [r.get("location") for r in resource.inputs.get("regionDetails") or []]
+        return f"regions={','.join(regions)}, " + ", ".join(
+            f"{path}={get(resource.inputs, path)}" for path in SHOWN[short]
+        )
     details = [
         f"{path.rsplit('.', 1)[-1]}={_plain(get(resource.inputs, path))}"
         for path in SHOWN.get(short, [])
@@ -76,7 +91,8 @@ def _plain(value: object) -> object:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stack", nargs="?", default="dev")
+    parser.add_argument("stack", nargs="?", help="default: dev, or shared with --project platform")
+    parser.add_argument("--project", choices=("environment", "platform"), default="environment")
     parser.add_argument("--subscription-id", default=offline.SUBSCRIPTION_ID)
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
@@ -88,13 +104,22 @@ def main(argv: list[str] | None = None) -> int:
         key, sep, value = item.partition("=")
         if not sep:
             parser.error(f"--set {item!r}: expected KEY=VALUE")
-        overrides[key.removeprefix("mlops-infra:")] = yaml.safe_load(value)
+        overrides[key.split(":", 1)[-1]] = yaml.safe_load(value)
     try:
-        plan = offline.run_stack(args.stack, overrides, subscription_id=args.subscription_id)
+        if args.project == "platform":
+            stack = args.stack or offline.PLATFORM_STACK
+            plan = offline.run_platform(stack, overrides, subscription_id=args.subscription_id)
+        else:
+            plan = offline.run_stack(
+                args.stack or "dev", overrides, subscription_id=args.subscription_id
+            )
     except (ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"stack {plan.stack}: {len(plan.resources)} resources in {plan.config.location}\n")
+    print(
+        f"{args.project} stack {plan.stack}: {len(plan.resources)} resources "
+        f"in {plan.config.location}\n"
+    )
     rows = sorted(plan.resources, key=lambda r: (r.type, r.azure_name or ""))
     width = max(len(r.type.removeprefix("azure-native:")) for r in rows)
     for resource in rows:
@@ -104,9 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\npolicies (mandatory):")
     failed = 0
     for rule in RULES:
-        checked = [r for r in plan.resources if r.type == rule.resource_type]
+        checked = [r for r in plan.resources if r.type in rule.resource_types]
         problems = [
-            f"{r.name}: {message}" for r in checked for message in rule.check(r.inputs, plan.stack)
+            f"{r.name}: {message}"
+            for r in checked
+            for message in verdicts(r.type, r.inputs, plan.stack)[rule.name]
         ]
         failed += bool(problems)
         verdict = "FAIL" if problems else "pass"

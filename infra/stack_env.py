@@ -8,7 +8,8 @@ Prints ``NAME=value`` lines (the format of ``$GITHUB_ENV``; ``--export`` for
 a shell): the variables ``azure/login`` takes (``AZURE_CLIENT_ID``,
 ``AZURE_TENANT_ID``, ``AZURE_SUBSCRIPTION_ID``, the client id being the CI
 identity of ``--job``) and the workspace coordinates (``AZURE_RESOURCE_GROUP``,
-``AZUREML_WORKSPACE_NAME``, ``AZUREML_COMPUTE``, ``AZURE_LOCATION``).
+``AZUREML_WORKSPACE_NAME``, ``AZUREML_COMPUTE``, ``AZURE_LOCATION``) and the
+shared Azure ML registry (``AZUREML_REGISTRY_NAME``).
 ``--ml-config`` also writes the ``config.json`` that azure-ai-ml's
 ``MLClient.from_config`` and ``az ml`` read.
 """
@@ -53,6 +54,7 @@ def environment(outputs: Mapping[str, Any], job: str = "ml") -> dict[str, str]:
         "AZURE_LOCATION": _need(outputs, "location"),
         "AZUREML_WORKSPACE_NAME": _need(outputs, "workspace_name"),
         "AZUREML_COMPUTE": _need(outputs, "cpu_compute"),
+        "AZUREML_REGISTRY_NAME": _need(outputs, "registry_name"),
     }
 
 

@@ -1,7 +1,8 @@
 """Azure ML compute clusters that cost nothing when idle.
 
 Each cluster scales to zero nodes, runs as its own user-assigned identity
-(so jobs reach storage, the key vault and the registry without keys), has
+(the platform's; jobs reach storage, the key vault and the registry without
+keys, through the workload roles granted here), has
 no public IP on its nodes, no SSH, and no local (key) authentication.
 """
 
@@ -11,16 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import machinelearningservices, managedidentity
+from pulumi_azure_native import machinelearningservices
 
 from components.grants import assign_all
 from config import Cluster
+from platform_stack import Identity
 
 
 @dataclass(frozen=True)
 class ComputeArgs:
     cluster: Cluster
-    identity_name: str
+    identity: Identity  # the platform's compute-<kind> identity
     resource_group_name: pulumi.Input[str]
     workspace_name: pulumi.Input[str]
     workspace_id: pulumi.Input[str]
@@ -35,19 +37,12 @@ class ComputeArgs:
 
 
 class ComputeCluster(pulumi.ComponentResource):
-    """Outputs: ``compute_name``, ``identity_client_id``, ``identity_principal_id``."""
+    """Outputs: ``compute_name``."""
 
     def __init__(self, name: str, args: ComputeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:azure:ComputeCluster", name, None, opts)
         tags = dict(args.tags)
-        identity = managedidentity.UserAssignedIdentity(
-            f"{name}-identity",
-            resource_name_=args.identity_name,
-            resource_group_name=args.resource_group_name,
-            location=args.location,
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        identity = args.identity
         # What a training job does as this identity: read and write data and
         # outputs, read the workspace's secrets, pull images, log metrics.
         needs = [
@@ -94,12 +89,4 @@ class ComputeCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=granted),
         )
         self.compute_name = compute.name
-        self.identity_client_id = identity.client_id
-        self.identity_principal_id = identity.principal_id
-        self.register_outputs(
-            {
-                "compute_name": compute.name,
-                "identity_client_id": identity.client_id,
-                "identity_principal_id": identity.principal_id,
-            }
-        )
+        self.register_outputs({"compute_name": compute.name})

@@ -24,7 +24,7 @@ def assign(
     scope: pulumi.Input[str],
     subscription_id: str,
     parent: pulumi.Resource,
-    condition: str | None = None,
+    condition: pulumi.Input[str] | None = None,
 ) -> authorization.RoleAssignment:
     """Grant built-in ``role`` (a key of ``roles.ALLOWED``) to a principal on ``scope``.
 
@@ -44,7 +44,7 @@ def assign(
         principal_type=principal_type,
         role_definition_id=definition,
         scope=scope,
-        description=f"{role}, granted by the mlops-infra stack",
+        description=f"{role}, granted by the {pulumi.get_project()} stack",
         condition=condition,
         condition_version="2.0" if condition else None,
         opts=pulumi.ResourceOptions(parent=parent),
@@ -59,7 +59,7 @@ def assign_all(
     principal_type: str,
     subscription_id: str,
     parent: pulumi.Resource,
-    conditions: dict[str, str] | None = None,
+    conditions: dict[str, pulumi.Input[str]] | None = None,
 ) -> list[authorization.RoleAssignment]:
     """``assign`` each (slug, role, scope) of ``needs`` to one principal, naming
     the assignments ``<prefix>-<slug>``; ``conditions`` maps a role to its condition."""

@@ -1,9 +1,11 @@
 """The Azure ML workspace and everything it depends on.
 
-A resource group holding: a storage account, a key vault, a container
-registry, Log Analytics with Application Insights, a user-assigned identity
-for the workspace with the roles it needs on each, and the workspace itself,
-with identity-based datastore access and a managed network.
+In the environment's resource group (the platform stack's): a storage
+account, a key vault, a container registry, Log Analytics with Application
+Insights, and the workspace itself, running as the platform's workspace
+identity, with identity-based datastore access and a managed network. The
+platform grants that identity what Azure ML needs beyond workload roles;
+this component adds blob data access on the storage account.
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ from pulumi_azure_native import (
     containerregistry,
     keyvault,
     machinelearningservices,
-    managedidentity,
     operationalinsights,
-    resources,
     storage,
 )
 
 from components.grants import assign_all
 from config import InfraConfig
 from naming import Names
+from platform_stack import Identity
 
 # Outbound destinations of an approved-outbound-only network: the package
 # registries environments/*/conda.yml install from.
@@ -43,13 +44,16 @@ class WorkspaceArgs:
     names: Names
     subscription_id: str
     tenant_id: str
+    resource_group_name: pulumi.Input[str]
+    identity: Identity  # the platform's workspace identity
     tags: Mapping[str, str]
     image_build_compute: str  # the cluster that builds images when the registry is private
 
 
 class Workspace(pulumi.ComponentResource):
-    """Outputs: ``resource_group_name``, ``resource_group_id``, ``workspace_name``,
-    ``workspace_id``, ``storage_account_id``, ``key_vault_id``, ``registry_id``."""
+    """Outputs: ``workspace_name``, ``workspace_id``, ``storage_account_id``,
+    ``default_container_id`` (the ``workspaceblobstore`` datastore's container),
+    ``key_vault_id``, ``registry_id``."""
 
     def __init__(self, name: str, args: WorkspaceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:azure:Workspace", name, None, opts)
@@ -57,18 +61,12 @@ class Workspace(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         public = "Enabled" if config.public_workspace else "Disabled"
 
-        group = resources.ResourceGroup(
-            f"{name}-rg",
-            resource_group_name=names.resource_group,
-            location=config.location,
-            tags=tags,
-            opts=child,
-        )
-        where = {"resource_group_name": group.name, "location": config.location, "tags": tags}
-
-        identity = managedidentity.UserAssignedIdentity(
-            f"{name}-identity", resource_name_=names.workspace_identity, **where, opts=child
-        )
+        where = {
+            "resource_group_name": args.resource_group_name,
+            "location": config.location,
+            "tags": tags,
+        }
+        identity = args.identity
         account = storage.StorageAccount(
             f"{name}-storage",
             account_name=names.storage_account,
@@ -139,16 +137,9 @@ class Workspace(pulumi.ComponentResource):
 
         # The workspace checks its identity's access when it is created: grant first.
         principal = identity.principal_id
-        needs = [
-            ("storage-blob", "Storage Blob Data Contributor", account.id),
-            ("storage-file", "Storage File Data Privileged Contributor", account.id),
-            ("keyvault", "Key Vault Administrator", vault.id),
-            ("registry", "Contributor", registry.id),
-            ("insights", "Contributor", insights.id),
-        ]
         granted = assign_all(
             f"{name}-identity",
-            needs,
+            [("storage-blob", "Storage Blob Data Contributor", account.id)],
             principal_id=principal,
             principal_type="ServicePrincipal",
             subscription_id=args.subscription_id,
@@ -188,20 +179,25 @@ class Workspace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=granted),
         )
 
-        self.resource_group_name = group.name
-        self.resource_group_id = group.id
+        # Azure ML names the default datastore's container after the workspace's
+        # immutable id, known once the workspace exists.
+        default_container = pulumi.Output.concat(
+            account.id,
+            "/blobServices/default/containers/azureml-blobstore-",
+            workspace.workspace_id,
+        )
         self.workspace_name = workspace.name
         self.workspace_id = workspace.id
         self.storage_account_id = account.id
+        self.default_container_id = default_container
         self.key_vault_id = vault.id
         self.registry_id = registry.id
         self.register_outputs(
             {
-                "resource_group_name": group.name,
-                "resource_group_id": group.id,
                 "workspace_name": workspace.name,
                 "workspace_id": workspace.id,
                 "storage_account_id": account.id,
+                "default_container_id": default_container,
                 "key_vault_id": vault.id,
                 "registry_id": registry.id,
             }

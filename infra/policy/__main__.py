@@ -1,6 +1,6 @@
 """The policy pack: every rule of rules.py, mandatory.
 
-cd infra && pulumi preview --policy-pack policy
+cd infra && pulumi preview --policy-pack policy --policy-pack-config policy/config.json
 """
 
 import sys

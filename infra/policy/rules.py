@@ -1,7 +1,9 @@
 """The security rules of the template, as pure functions of a resource's
-type, its inputs (camelCase, as the Azure provider receives them) and the
-stack it belongs to. ``__main__.py`` enforces them as a Pulumi policy pack;
-the tests run the same functions on what the program declares.
+type, its inputs (camelCase, as the Azure provider receives them), the
+stack it belongs to and the pack's config (``config.json``: which stacks
+may be public, which repository GitHub tokens may come from).
+``__main__.py`` enforces them as a Pulumi policy pack; the tests run the
+same functions on what both programs declare.
 
 Each check returns the violations it finds, one readable sentence each,
 naming the property and the value it must have.
@@ -9,26 +11,45 @@ naming the property and the value it must have.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import github_oidc
 import roles
 
-# The one stack whose resources may accept traffic from the internet.
-PUBLIC_STACKS = {"dev"}
+CONFIG_FILE = Path(__file__).resolve().parent / "config.json"
 
 Props = Mapping[str, Any]
+Config = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a check knows besides the resource's inputs."""
+
+    resource_type: str
+    stack: str
+    config: Config  # this rule's config
 
 
 @dataclass(frozen=True)
 class Rule:
     name: str
     description: str
-    resource_type: str
-    check: Callable[[Props, str], list[str]]
+    resource_types: tuple[str, ...]
+    check: Callable[[Props, Context], list[str]]
+    # JSON schema of the rule's properties in config.json (all required)
+    config_schema: Mapping[str, Any] = field(default_factory=dict)
+
+
+def committed_config() -> dict[str, dict[str, Any]]:
+    """Policy name -> its config, as ``config.json`` sets it (what
+    ``--policy-pack-config policy/config.json`` hands the pack)."""
+    return json.loads(CONFIG_FILE.read_text())
 
 
 def get(props: Props, path: str) -> Any:
@@ -49,12 +70,24 @@ def _require(props: Props, expected: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _private(props: Props, stack: str, path: str = "publicNetworkAccess") -> list[str]:
-    if stack in PUBLIC_STACKS or get(props, path) == "Disabled":
+# Where each type holds its public network switch.
+PUBLIC_ACCESS = {
+    "azure-native:storage:StorageAccount": "publicNetworkAccess",
+    "azure-native:keyvault:Vault": "properties.publicNetworkAccess",
+    "azure-native:containerregistry:Registry": "publicNetworkAccess",
+    "azure-native:machinelearningservices:Workspace": "publicNetworkAccess",
+}
+
+
+def private_network(props: Props, ctx: Context) -> list[str]:
+    path = PUBLIC_ACCESS[ctx.resource_type]
+    public = ctx.config["publicStacks"]
+    if ctx.stack in public or get(props, path) == "Disabled":
         return []
+    allowed = ", ".join(sorted(public)) or "no stack"
     return [
-        f"{path} must be 'Disabled' on stack {stack} (only {', '.join(sorted(PUBLIC_STACKS))} "
-        f"may be public), not {get(props, path)!r}"
+        f"{path} must be 'Disabled' on stack {ctx.stack} (publicStacks in policy/config.json "
+        f"allows {allowed}), not {get(props, path)!r}"
     ]
 
 
@@ -63,7 +96,7 @@ def stack_of(urn: str) -> str:
     return urn.split("::", 1)[0].rsplit(":", 1)[-1]
 
 
-def storage_account(props: Props, stack: str) -> list[str]:
+def storage_account(props: Props, ctx: Context) -> list[str]:
     return _require(
         props,
         {
@@ -72,10 +105,10 @@ def storage_account(props: Props, stack: str) -> list[str]:
             "minimumTlsVersion": "TLS1_2",
             "enableHttpsTrafficOnly": True,
         },
-    ) + _private(props, stack)
+    )
 
 
-def key_vault(props: Props, stack: str) -> list[str]:
+def key_vault(props: Props, ctx: Context) -> list[str]:
     return _require(
         props,
         {
@@ -83,16 +116,14 @@ def key_vault(props: Props, stack: str) -> list[str]:
             "properties.enableSoftDelete": True,
             "properties.enablePurgeProtection": True,
         },
-    ) + _private(props, stack, "properties.publicNetworkAccess")
-
-
-def container_registry(props: Props, stack: str) -> list[str]:
-    return _require(props, {"adminUserEnabled": False, "anonymousPullEnabled": False}) + _private(
-        props, stack
     )
 
 
-def ml_workspace(props: Props, stack: str) -> list[str]:
+def container_registry(props: Props, ctx: Context) -> list[str]:
+    return _require(props, {"adminUserEnabled": False, "anonymousPullEnabled": False})
+
+
+def ml_workspace(props: Props, ctx: Context) -> list[str]:
     problems = _require(props, {"systemDatastoresAuthMode": "Identity"})
     if get(props, "managedNetwork.isolationMode") not in (
         "AllowInternetOutbound",
@@ -108,12 +139,20 @@ def ml_workspace(props: Props, stack: str) -> list[str]:
         problems.append(
             "identity.type must be 'UserAssigned', with primaryUserAssignedIdentity set"
         )
-    return problems + _private(props, stack)
+    return problems
 
 
-def aml_compute(props: Props, stack: str) -> list[str]:
-    if get(props, "properties.computeType") != "AmlCompute":
-        return []
+def ml_compute(props: Props, ctx: Context) -> list[str]:
+    kind = get(props, "properties.computeType")
+    if kind == "ComputeInstance":
+        return _compute_instance(props)
+    if kind != "AmlCompute":
+        # Attached computes (Kubernetes, virtual machines, Databricks ...) keep
+        # their own keys and network: none of these rules could be checked.
+        return [
+            f"properties.computeType must be AmlCompute or ComputeInstance, not {kind!r}: "
+            "other computes cannot be checked for keys, public IPs and SSH"
+        ]
     problems = _require(
         props,
         {
@@ -131,14 +170,35 @@ def aml_compute(props: Props, stack: str) -> list[str]:
         )
     if get(props, "properties.properties.userAccountCredentials"):
         problems.append("properties.properties.userAccountCredentials must not be set (no SSH)")
-    if get(props, "identity.type") != "UserAssigned":
+    return problems + _user_assigned(props)
+
+
+def _compute_instance(props: Props) -> list[str]:
+    problems = _require(
+        props,
+        {
+            "properties.disableLocalAuth": True,
+            "properties.properties.enableNodePublicIp": False,
+            "properties.properties.sshSettings.sshPublicAccess": "Disabled",
+        },
+    )
+    if not get(props, "properties.properties.idleTimeBeforeShutdown"):
         problems.append(
-            f"identity.type must be 'UserAssigned', not {get(props, 'identity.type')!r}"
+            "properties.properties.idleTimeBeforeShutdown must be set (e.g. 'PT30M') so an "
+            "idle instance stops"
         )
-    return problems
+    if get(props, "properties.properties.sshSettings.adminPublicKey"):
+        problems.append("properties.properties.sshSettings.adminPublicKey must not be set (no SSH)")
+    return problems + _user_assigned(props)
 
 
-def role_assignment(props: Props, stack: str) -> list[str]:
+def _user_assigned(props: Props) -> list[str]:
+    if get(props, "identity.type") == "UserAssigned":
+        return []
+    return [f"identity.type must be 'UserAssigned', not {get(props, 'identity.type')!r}"]
+
+
+def role_assignment(props: Props, ctx: Context) -> list[str]:
     problems = []
     definition = str(props.get("roleDefinitionId") or "")
     role = roles.role_name(definition)
@@ -149,8 +209,7 @@ def role_assignment(props: Props, stack: str) -> list[str]:
             f"roleDefinitionId {definition!r} is not an allowlisted built-in role "
             "(see infra/roles.py)"
         )
-    elif role in roles.CONDITIONAL and not props.get("condition"):
-        problems.append(f"{role} must carry a condition limiting the roles it can assign")
+    problems += _condition(props, role)
     scope = str(props.get("scope") or "")
     if scope in ("", "/") or re.match(r"^/subscriptions/[^/]+/?$", scope, re.I):
         problems.append(f"scope must be a resource group or resource, not {scope or '/'!r}")
@@ -159,68 +218,111 @@ def role_assignment(props: Props, stack: str) -> list[str]:
     return problems
 
 
-def federated_credential(props: Props, stack: str) -> list[str]:
+def _condition(props: Props, role: str | None) -> list[str]:
+    condition = props.get("condition")
+    if role not in roles.CONDITIONAL:
+        if condition:
+            return [f"condition must be unset on {role}: only {roles.ROLE_ADMIN} carries one"]
+        return []
+    principals = roles.delegated_principals(str(condition or ""))
+    if principals is None:
+        return [
+            f"condition of {role} must be exactly the delegation condition of infra/roles.py: "
+            "the workload roles (roles.WORKLOAD) to a list of principal ids, for both "
+            "roleAssignments/write and /delete"
+        ]
+    problems = []
+    if str(props.get("principalId") or "").lower() in principals:
+        problems.append(f"condition of {role} must not name its own principalId")
+    if props.get("conditionVersion") != "2.0":
+        problems.append(f"conditionVersion must be '2.0', not {props.get('conditionVersion')!r}")
+    return problems
+
+
+def federated_credential(props: Props, ctx: Context) -> list[str]:
     problems = _require(props, {"issuer": github_oidc.ISSUER, "audiences": [github_oidc.AUDIENCE]})
     subject = str(props.get("subject") or "")
-    if not re.match(github_oidc.SUBJECT_PATTERN, subject):
+    repository = ctx.config["githubRepository"]
+    if not (
+        re.match(github_oidc.SUBJECT_PATTERN, subject)
+        and subject.startswith(f"repo:{repository}:environment:")
+    ):
         problems.append(
-            f"subject must be repo:OWNER/REPO:environment:ENV (one GitHub environment), "
-            f"not {subject!r}"
+            f"subject must be repo:{repository}:environment:ENV (githubRepository in "
+            f"policy/config.json, one GitHub environment), not {subject!r}"
         )
     return problems
 
 
+_NETWORK_TYPES = tuple(PUBLIC_ACCESS)
+
 RULES = [
     Rule(
         "storage-account-secure",
-        "Storage: no blob public access, no shared key, TLS 1.2, HTTPS only; private outside dev.",
-        "azure-native:storage:StorageAccount",
+        "Storage: no blob public access, no shared key, TLS 1.2, HTTPS only.",
+        ("azure-native:storage:StorageAccount",),
         storage_account,
     ),
     Rule(
         "key-vault-secure",
-        "Key Vault: RBAC authorization, soft delete, purge protection; private outside dev.",
-        "azure-native:keyvault:Vault",
+        "Key Vault: RBAC authorization, soft delete, purge protection.",
+        ("azure-native:keyvault:Vault",),
         key_vault,
     ),
     Rule(
         "container-registry-secure",
-        "Container registry: admin user and anonymous pull disabled; private outside dev.",
-        "azure-native:containerregistry:Registry",
+        "Container registry: admin user and anonymous pull disabled.",
+        ("azure-native:containerregistry:Registry",),
         container_registry,
     ),
     Rule(
         "ml-workspace-secure",
-        "Workspace: user-assigned identity, identity-based datastores, managed network "
-        "isolation; public network access disabled outside dev.",
-        "azure-native:machinelearningservices:Workspace",
+        "Workspace: user-assigned identity, identity-based datastores, managed network isolation.",
+        ("azure-native:machinelearningservices:Workspace",),
         ml_workspace,
     ),
     Rule(
-        "aml-compute-secure",
-        "Compute clusters: min nodes 0, idle scale-down, local auth disabled, no node "
-        "public IP, no SSH, user-assigned identity.",
-        "azure-native:machinelearningservices:Compute",
-        aml_compute,
+        "private-outside-public-stacks",
+        "Storage, key vault, container registry and workspace: public network access "
+        "disabled on every stack but those publicStacks names.",
+        _NETWORK_TYPES,
+        private_network,
+        {"publicStacks": {"type": "array", "items": {"type": "string"}}},
+    ),
+    Rule(
+        "ml-compute-secure",
+        "Compute: clusters and instances only; no local auth, no public IP, no SSH, "
+        "user-assigned identity; clusters scale to 0 when idle, instances stop when idle.",
+        ("azure-native:machinelearningservices:Compute",),
+        ml_compute,
     ),
     Rule(
         "role-assignment-least-privilege",
         "Role assignments: allowlisted built-in roles only, never Owner or User Access "
-        "Administrator, never at subscription scope.",
-        "azure-native:authorization:RoleAssignment",
+        "Administrator, never at subscription scope; a role administrator only with the "
+        "delegation condition of infra/roles.py, and nothing else with a condition.",
+        ("azure-native:authorization:RoleAssignment",),
         role_assignment,
     ),
     Rule(
         "github-oidc-per-environment",
-        "Federated credentials: GitHub's issuer and audience, one environment per subject.",
-        "azure-native:managedidentity:FederatedIdentityCredential",
+        "Federated credentials: GitHub's issuer and audience, one environment of the "
+        "configured repository per subject.",
+        ("azure-native:managedidentity:FederatedIdentityCredential",),
         federated_credential,
+        {"githubRepository": {"type": "string"}},
     ),
 ]
 
 
-def verdicts(resource_type: str, props: Props, stack: str) -> dict[str, list[str]]:
-    """Rule name -> violations, for every rule that applies to ``resource_type``."""
+def verdicts(
+    resource_type: str, props: Props, stack: str, config: Mapping[str, Config] | None = None
+) -> dict[str, list[str]]:
+    """Rule name -> violations, for every rule that applies to ``resource_type``,
+    with ``config`` (policy name -> its config; by default ``config.json``'s)."""
+    config = committed_config() if config is None else config
     return {
-        rule.name: rule.check(props, stack) for rule in RULES if rule.resource_type == resource_type
+        rule.name: rule.check(props, Context(resource_type, stack, config.get(rule.name, {})))
+        for rule in RULES
+        if resource_type in rule.resource_types
     }

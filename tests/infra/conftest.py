@@ -1,6 +1,6 @@
-"""The Pulumi program runs under pulumi.runtime.set_mocks (infra/offline.py):
-no cloud, no Pulumi CLI. Its modules import each other from infra/, as
-Pulumi runs them."""
+"""Both Pulumi programs run under pulumi.runtime.set_mocks (infra/offline.py):
+no cloud, no Pulumi CLI. Their modules import each other from infra/ (and
+infra/platform/), as Pulumi runs them."""
 
 import sys
 from pathlib import Path
@@ -16,10 +16,18 @@ STACKS = ("dev", "staging", "prod")
 _plans: dict[str, offline.Plan] = {}
 
 
+def platform_plan() -> offline.Plan:
+    """The committed platform stack's plan, run once per session."""
+    if offline.PLATFORM_STACK not in _plans:
+        _plans[offline.PLATFORM_STACK] = offline.run_platform()
+    return _plans[offline.PLATFORM_STACK]
+
+
 def plan_of(stack: str) -> offline.Plan:
-    """The committed stack's plan, run once per session."""
+    """The committed environment stack's plan (its StackReference answered by
+    the platform plan), run once per session."""
     if stack not in _plans:
-        _plans[stack] = offline.run_stack(stack)
+        _plans[stack] = offline.run_stack(stack, platform=platform_plan())
     return _plans[stack]
 
 

@@ -8,13 +8,14 @@ import re
 import time
 from urllib.parse import urlparse
 
-import bootstrap
 import pytest
 import requests
 import urllib3
 from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.resource.resources import ResourceManagementClient
+
+import bootstrap
 
 SUBSCRIPTION = "3f1c0b8e-1111-2222-3333-444455556666"
 

@@ -36,15 +36,9 @@ def values(**changes):
         ({"cpuMaxNodes": 0}, "mlops-infra:cpuMaxNodes: 0 is out of range"),
         ({"keyVaultRetentionDays": 3}, "mlops-infra:keyVaultRetentionDays: 3 is out of range"),
         ({"publicWorkspace": "yes"}, "mlops-infra:publicWorkspace: 'yes' is not a boolean"),
-        ({"githubRepository": "just-a-name"}, "mlops-infra:githubRepository: 'just-a-name'"),
+        ({"platformStack": "shared"}, "mlops-infra:platformStack: 'shared' is not valid"),
         ({"cpuVmSize": "big"}, "mlops-infra:cpuVmSize: 'big' is not valid"),
-        (
-            {"dataScientistsGroupObjectIds": ["data-scientists"]},
-            "mlops-infra:dataScientistsGroupObjectIds: 'data-scientists' is not an object id",
-        ),
         ({"tags": ["team"]}, "mlops-infra:tags: 'team' is not a tag: expected name=value"),
-        ({"githubMlEnvironments": ["prod", "prod"]}, "lists an environment twice"),
-        ({"githubMlEnvironments": [f"e{i}" for i in range(21)]}, "at most 20 credentials"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_key(change, message):
@@ -63,18 +57,6 @@ def test_a_missing_value_says_it_has_no_default():
 def test_a_stack_name_that_cannot_be_part_of_global_names_is_refused():
     with pytest.raises(ConfigError, match="stack name 'Production'"):
         parse(values(), "Production")
-
-
-def test_environments_default_to_the_stack_and_subjects_are_exact():
-    parsed = parse(values(githubRepository="acme/credit-ml"), "staging")
-    assert parsed.github_environments == {
-        "infra": ("staging-infra",),
-        "ml": ("staging",),
-        "preview": ("staging-preview",),
-    }
-    assert parsed.federated_subjects("ml") == ["repo:acme/credit-ml:environment:staging"]
-    chosen = parse(values(githubMlEnvironments=["ml-a", "ml-b"]), "prod")
-    assert chosen.github_environments["ml"] == ("ml-a", "ml-b")
 
 
 def test_gpu_cluster_only_when_a_vm_size_is_set():

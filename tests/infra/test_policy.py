@@ -1,30 +1,35 @@
 """The policy pack's rules, called as Pulumi calls them (ResourceValidationArgs
-into each policy's validate), on the resources the program declares."""
+with the committed policy/config.json into each policy's validate), on the
+resources both programs declare."""
 
 import copy
+import json
 
 import pytest
+import yaml
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 
 import roles
-from offline import run_stack
+from offline import PLATFORM, run_stack
 from policy.pack import POLICIES
-from policy.rules import RULES
-from tests.infra.conftest import plan_of
+from policy.rules import RULES, committed_config
+from tests.infra.conftest import plan_of, platform_plan
 
 
-def violations(resource, stack: str, props=None) -> dict[str, list[str]]:
+def violations(resource, stack: str, props=None, config=None) -> dict[str, list[str]]:
     """Policy name -> the messages it reported for ``resource``."""
-    args = ResourceValidationArgs(
-        resource_type=resource.type,
-        props=resource.inputs if props is None else props,
-        urn=f"urn:pulumi:{stack}::mlops-infra::{resource.type}::{resource.name}",
-        name=resource.name,
-        opts=PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), []),
-        provider=None,
-    )
+    config = committed_config() if config is None else config
     found: dict[str, list[str]] = {}
     for policy in POLICIES:
+        args = ResourceValidationArgs(
+            resource_type=resource.type,
+            props=resource.inputs if props is None else props,
+            urn=f"urn:pulumi:{stack}::mlops-infra::{resource.type}::{resource.name}",
+            name=resource.name,
+            opts=PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), []),
+            provider=None,
+            config=config.get(policy.name, {}),
+        )
         policy.validate(
             args, lambda message, urn=None, p=policy: found.setdefault(p.name, []).append(message)
         )
@@ -36,30 +41,62 @@ def test_the_pack_has_one_mandatory_policy_per_rule():
     assert {p.enforcement_level.value for p in POLICIES} == {"mandatory"}
 
 
+def test_the_rules_config_is_declared_and_committed():
+    config = committed_config()
+    for rule, policy in zip(RULES, POLICIES, strict=True):
+        declared = set(rule.config_schema)
+        assert declared == set(config.get(rule.name, {})), rule.name
+        assert (policy.config_schema is None) == (not declared)
+    platform_repository = yaml.safe_load((PLATFORM / "Pulumi.yaml").read_text())["config"][
+        "githubRepository"
+    ]["default"]
+    assert config["github-oidc-per-environment"]["githubRepository"] == platform_repository
+
+
 def test_every_committed_stack_passes_every_policy(plan):
     for resource in plan.resources:
         assert violations(resource, plan.stack) == {}, resource.name
 
 
-def test_a_public_workspace_outside_dev_fails_the_right_policies_readably():
-    plan = run_stack("prod", {"publicWorkspace": True})
-    failed = {}
+def test_the_platform_stack_passes_every_policy():
+    for resource in platform_plan().resources:
+        assert violations(resource, "shared") == {}, resource.name
+
+
+def public_failures(stack: str, config=None) -> dict[str, list[str]]:
+    plan = run_stack(stack, {"publicWorkspace": True}, platform=platform_plan())
+    failed: dict[str, list[str]] = {}
     for resource in plan.resources:
-        failed.update(violations(resource, "prod"))
-    assert set(failed) == {
-        "storage-account-secure",
-        "key-vault-secure",
-        "container-registry-secure",
-        "ml-workspace-secure",
-    }
-    assert failed["ml-workspace-secure"] == [
+        for policy, messages in violations(resource, stack, config=config).items():
+            failed.setdefault(policy, []).extend(messages)
+    return failed
+
+
+def test_a_public_workspace_outside_the_public_stacks_fails_readably():
+    failed = public_failures("prod")
+    assert set(failed) == {"private-outside-public-stacks"}
+    assert len(failed["private-outside-public-stacks"]) == 4
+    assert (
         "mlops-workspace: publicNetworkAccess must be 'Disabled' on stack prod "
-        "(only dev may be public), not 'Enabled'"
-    ]
+        "(publicStacks in policy/config.json allows dev), not 'Enabled'"
+    ) in failed["private-outside-public-stacks"]
+
+
+def test_which_stacks_may_be_public_is_config_not_a_name():
+    config = committed_config()
+    config["private-outside-public-stacks"] = {"publicStacks": ["prod"]}
+    assert public_failures("prod", config) == {}
+    config["private-outside-public-stacks"] = {"publicStacks": []}
+    assert "allows no stack" in " ".join(
+        public_failures("dev", config)["private-outside-public-stacks"]
+    )
 
 
 def mutated(stack: str, short: str, path: str, value):
-    [resource] = [r for r in plan_of(stack).resources if r.type.endswith(short)][:1]
+    # Federated credentials are the platform's; everything else an environment's.
+    candidates = [r for r in plan_of(stack).resources if r.type.endswith(short)]
+    candidates = candidates or [r for r in platform_plan().resources if r.type.endswith(short)]
+    resource = candidates[0]
     props = copy.deepcopy(resource.inputs)
     *parents, last = path.split(".")
     holder = props
@@ -81,15 +118,30 @@ INSECURE = [
     ("storage:StorageAccount", "allowSharedKeyAccess", DELETE, "storage-account-secure"),
     ("storage:StorageAccount", "minimumTlsVersion", "TLS1_0", "storage-account-secure"),
     ("storage:StorageAccount", "enableHttpsTrafficOnly", False, "storage-account-secure"),
-    ("storage:StorageAccount", "publicNetworkAccess", "Enabled", "storage-account-secure"),
+    ("storage:StorageAccount", "publicNetworkAccess", "Enabled", "private-outside-public-stacks"),
     ("keyvault:Vault", "properties.enableRbacAuthorization", False, "key-vault-secure"),
     ("keyvault:Vault", "properties.enableSoftDelete", False, "key-vault-secure"),
     ("keyvault:Vault", "properties.enablePurgeProtection", DELETE, "key-vault-secure"),
-    ("keyvault:Vault", "properties.publicNetworkAccess", "Enabled", "key-vault-secure"),
+    (
+        "keyvault:Vault",
+        "properties.publicNetworkAccess",
+        "Enabled",
+        "private-outside-public-stacks",
+    ),
     ("containerregistry:Registry", "adminUserEnabled", True, "container-registry-secure"),
     ("containerregistry:Registry", "anonymousPullEnabled", True, "container-registry-secure"),
-    ("containerregistry:Registry", "publicNetworkAccess", "Enabled", "container-registry-secure"),
-    ("machinelearningservices:Workspace", "publicNetworkAccess", "Enabled", "ml-workspace-secure"),
+    (
+        "containerregistry:Registry",
+        "publicNetworkAccess",
+        "Enabled",
+        "private-outside-public-stacks",
+    ),
+    (
+        "machinelearningservices:Workspace",
+        "publicNetworkAccess",
+        "Enabled",
+        "private-outside-public-stacks",
+    ),
     (
         "machinelearningservices:Workspace",
         "managedNetwork.isolationMode",
@@ -113,34 +165,34 @@ INSECURE = [
         "machinelearningservices:Compute",
         "properties.properties.scaleSettings.minNodeCount",
         1,
-        "aml-compute-secure",
+        "ml-compute-secure",
     ),
     (
         "machinelearningservices:Compute",
         "properties.properties.scaleSettings.nodeIdleTimeBeforeScaleDown",
         DELETE,
-        "aml-compute-secure",
+        "ml-compute-secure",
     ),
-    ("machinelearningservices:Compute", "properties.disableLocalAuth", False, "aml-compute-secure"),
+    ("machinelearningservices:Compute", "properties.disableLocalAuth", False, "ml-compute-secure"),
     (
         "machinelearningservices:Compute",
         "properties.properties.enableNodePublicIp",
         DELETE,
-        "aml-compute-secure",
+        "ml-compute-secure",
     ),
     (
         "machinelearningservices:Compute",
         "properties.properties.remoteLoginPortPublicAccess",
         "Enabled",
-        "aml-compute-secure",
+        "ml-compute-secure",
     ),
     (
         "machinelearningservices:Compute",
         "properties.properties.userAccountCredentials",
         {"adminUserName": "azureuser", "adminUserSshPublicKey": "ssh-rsa AAAA"},
-        "aml-compute-secure",
+        "ml-compute-secure",
     ),
-    ("machinelearningservices:Compute", "identity.type", "SystemAssigned", "aml-compute-secure"),
+    ("machinelearningservices:Compute", "identity.type", "SystemAssigned", "ml-compute-secure"),
     (
         "managedidentity:FederatedIdentityCredential",
         "subject",
@@ -151,6 +203,12 @@ INSECURE = [
         "managedidentity:FederatedIdentityCredential",
         "subject",
         "repo:contoso/azureml-mlops:environment:*",
+        "github-oidc-per-environment",
+    ),
+    (
+        "managedidentity:FederatedIdentityCredential",
+        "subject",
+        "repo:someone-else/azureml-mlops:environment:prod",
         "github-oidc-per-environment",
     ),
     (
@@ -205,7 +263,7 @@ def role_assignment(**changes):
                 "roleDefinitionId": roles.role_definition_id("s", roles.ROLE_ADMIN),
                 "condition": None,
             },
-            "must carry a condition",
+            "condition of Role Based Access Control Administrator must be exactly",
         ),
     ],
 )
@@ -213,3 +271,122 @@ def test_role_assignments_outside_the_allowlist_or_too_wide_are_refused(changes,
     resource, props = role_assignment(**changes)
     found = violations(resource, "prod", props)
     assert message in " ".join(found["role-assignment-least-privilege"])
+
+
+def compute_instance(**properties):
+    """A compute instance as the provider would receive it, secure unless changed."""
+    [cluster] = plan_of("prod").of_type("machinelearningservices:Compute")
+    secure = {
+        "enableNodePublicIp": False,
+        "sshSettings": {"sshPublicAccess": "Disabled"},
+        "idleTimeBeforeShutdown": "PT30M",
+        "vmSize": "Standard_DS3_v2",
+    }
+    props = {
+        **cluster.inputs,
+        "properties": {
+            "computeType": "ComputeInstance",
+            "disableLocalAuth": True,
+            "properties": {**secure, **properties},
+        },
+    }
+    return cluster, props
+
+
+def test_a_secure_compute_instance_passes():
+    cluster, props = compute_instance()
+    assert violations(cluster, "prod", props) == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"sshSettings": {"sshPublicAccess": "Enabled", "adminPublicKey": "ssh-rsa AAAA"}},
+         "sshSettings.sshPublicAccess"),
+        ({"sshSettings": {"sshPublicAccess": "Disabled", "adminPublicKey": "ssh-rsa AAAA"}},
+         "sshSettings.adminPublicKey"),
+        ({"enableNodePublicIp": True}, "enableNodePublicIp"),
+        ({"idleTimeBeforeShutdown": None}, "idleTimeBeforeShutdown"),
+    ],
+)  # fmt: skip
+def test_a_compute_instance_with_ssh_or_a_public_ip_fails_naming_the_property(change, named):
+    cluster, props = compute_instance(**change)
+    found = violations(cluster, "prod", props)
+    assert list(found) == ["ml-compute-secure"]
+    assert named in " ".join(found["ml-compute-secure"])
+
+
+@pytest.mark.parametrize("kind", ["VirtualMachine", "Kubernetes", "AKS", "Databricks"])
+def test_computes_whose_keys_and_network_cannot_be_checked_are_refused(kind):
+    cluster = plan_of("prod").one("machinelearningservices:Compute")
+    props = {**cluster.inputs, "properties": {"computeType": kind, "properties": {}}}
+    found = violations(cluster, "prod", props)
+    assert "properties.computeType must be AmlCompute or ComputeInstance" in " ".join(
+        found["ml-compute-secure"]
+    )
+
+
+def role_admin():
+    """The platform's conditioned Role Based Access Control Administrator grant (prod's infra)."""
+    return next(
+        r
+        for r in platform_plan().of_type("authorization:RoleAssignment")
+        if roles.role_name(r.inputs["roleDefinitionId"]) == roles.ROLE_ADMIN
+    )
+
+
+WORKLOAD_PRINCIPAL = "3a39cfac-e74a-5d85-b591-997f307725c5"
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ("@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] "
+         "ForAnyOfAnyValues:GuidNotEquals {8e3af657-a8ff-443c-a75c-2fe8c4bcb635}",
+         "condition of Role Based Access Control Administrator must be exactly"),
+        (roles.delegation_condition([*roles.WORKLOAD, "Key Vault Administrator"],
+                                    [WORKLOAD_PRINCIPAL]),
+         "must be exactly the delegation condition"),
+        (roles.delegation_condition(roles.WORKLOAD, []), "must be exactly the delegation"),
+        (roles.delegation_condition(roles.WORKLOAD, [WORKLOAD_PRINCIPAL]).replace(
+            "@Resource[Microsoft.Authorization/roleAssignments:PrincipalId] "
+            "ForAnyOfAnyValues:GuidEquals", "@Resource[Microsoft.Authorization/roleAssignments:"
+            "PrincipalId] ForAnyOfAnyValues:GuidNotEquals"),
+         "must be exactly the delegation condition"),
+    ],
+)  # fmt: skip
+def test_a_role_administrator_condition_other_than_the_expected_fails(condition, message):
+    admin = role_admin()
+    found = violations(admin, "shared", {**admin.inputs, "condition": condition})
+    assert message in " ".join(found["role-assignment-least-privilege"])
+    assert "condition" in " ".join(found["role-assignment-least-privilege"])
+
+
+def test_a_role_administrator_may_not_delegate_to_itself():
+    admin = role_admin()
+    itself = admin.inputs["principalId"]
+    condition = roles.delegation_condition(roles.WORKLOAD, [WORKLOAD_PRINCIPAL, itself])
+    found = violations(admin, "shared", {**admin.inputs, "condition": condition})
+    assert found["role-assignment-least-privilege"] == [
+        f"{admin.name}: condition of Role Based Access Control Administrator must not name "
+        "its own principalId"
+    ]
+
+
+def test_a_condition_on_another_role_or_the_wrong_version_fails():
+    admin = role_admin()
+    found = violations(admin, "shared", {**admin.inputs, "conditionVersion": "1.0"})
+    assert "conditionVersion must be '2.0'" in " ".join(found["role-assignment-least-privilege"])
+    resource, props = role_assignment(condition=admin.inputs["condition"], conditionVersion="2.0")
+    found = violations(resource, "prod", props)
+    assert "condition must be unset" in " ".join(found["role-assignment-least-privilege"])
+
+
+def test_federated_subjects_must_name_the_configured_repository():
+    [credential] = platform_plan().of_type("managedidentity:FederatedIdentityCredential")[:1]
+    config = json.loads(json.dumps(committed_config()))
+    config["github-oidc-per-environment"]["githubRepository"] = "acme/fork"
+    found = violations(credential, "shared", config=config)
+    assert "subject must be repo:acme/fork:environment:ENV" in " ".join(
+        found["github-oidc-per-environment"]
+    )

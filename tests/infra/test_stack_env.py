@@ -37,7 +37,9 @@ def test_the_ml_jobs_variables_come_from_the_stack_outputs():
         "AZURE_LOCATION": "westeurope",
         "AZUREML_WORKSPACE_NAME": "mlw-mlops-prod",
         "AZUREML_COMPUTE": "cpu-cluster",
+        "AZUREML_REGISTRY_NAME": outputs["registry_name"],
     }
+    assert outputs["registry_name"].startswith("mlr-mlops-")
 
 
 def test_each_job_signs_in_as_its_own_identity():
@@ -58,6 +60,7 @@ def test_the_written_config_is_what_azure_ai_ml_reads(tmp_path):
     assert client.workspace_name == "mlw-mlops-dev"
     assert client.resource_group_name == "rg-mlops-dev"
     assert client.subscription_id == plan_of("dev").outputs["subscription_id"]
+    assert "registry" not in config.read_text()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,62 @@
+import pytest
+import yaml
+
+import platform_config
+from config_reader import ConfigError, raw_from_yaml
+from offline import PLATFORM, stack_values
+
+
+def values(**changes):
+    return {**stack_values("shared", folder=PLATFORM), **raw_from_yaml(changes)}
+
+
+def test_every_key_is_documented_in_pulumi_yaml_with_a_default():
+    declared = yaml.safe_load((PLATFORM / "Pulumi.yaml").read_text())["config"]
+    assert set(declared) == set(platform_config.KEYS)
+    for key, spec in declared.items():
+        assert spec.get("description") and "default" in spec, key
+
+
+def test_github_environments_default_per_environment_and_job_and_can_be_listed():
+    parsed = platform_config.parse(values(githubRepository="acme/credit-ml"))
+    assert parsed.github_environments["staging", "infra"] == ("staging-infra",)
+    assert parsed.federated_subjects("prod", "ml") == ["repo:acme/credit-ml:environment:prod"]
+    chosen = platform_config.parse(
+        values(githubEnvironments=["prod/ml=prod", "prod/ml=prod-retrain"])
+    )
+    assert chosen.github_environments["prod", "ml"] == ("prod", "prod-retrain")
+    assert chosen.github_environments["prod", "preview"] == ("prod-preview",)
+
+
+def test_registry_regions_default_to_the_location():
+    assert platform_config.parse(values(location="eastus2")).registry_regions == ("eastus2",)
+    both = platform_config.parse(values(registryRegions=["westeurope", "eastus2"]))
+    assert both.registry_regions == ("westeurope", "eastus2")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"environments": []}, "mlops-platform:environments: is empty"),
+        ({"environments": ["Prod"]}, "'Prod' is not an environment stack's name"),
+        ({"environments": ["dev", "dev"]}, "lists an environment twice"),
+        ({"githubRepository": "just-a-name"}, "mlops-platform:githubRepository: 'just-a-name'"),
+        ({"githubEnvironments": ["qa/ml=qa"]}, "mlops-platform:githubEnvironments: 'qa/ml'"),
+        ({"githubEnvironments": ["dev/deploy=dev"]}, "'dev/deploy': expected ENVIRONMENT/JOB"),
+        ({"githubEnvironments": ["dev/ml=a", "dev/ml=a"]}, "lists 'a' twice for dev/ml"),
+        (
+            {"githubEnvironments": [f"dev/ml=e{i}" for i in range(21)]},
+            "at most 20 credentials",
+        ),
+        (
+            {"dataScientistsGroupObjectIds": ["dev=data-scientists"]},
+            "mlops-platform:dataScientistsGroupObjectIds: 'data-scientists' is not an object id",
+        ),
+        ({"stateStorageAccount": ""}, "mlops-platform:stateStorageAccount: '' is not valid"),
+        ({"registryRegions": ["West Europe"]}, "'West Europe' is not an Azure region"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_key(change, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        platform_config.parse(values(**change))
+    assert "infra/platform/Pulumi.<stack>.yaml" in str(raised.value)
