@@ -138,7 +138,11 @@ def test_a_mis_wired_pipeline_is_one_line_and_runs_nothing(in_project, capsys):
     assert not (in_project / ".mlops" / "runs").exists()
 
 
-def test_gate_exits_0_to_promote_3_to_reject_and_1_on_error(in_project, capsys):
+def test_gate_exits_0_to_promote_3_to_reject_and_register_keeps_the_verdict_deploy_checks(
+    in_project, capsys
+):
+    # One trained run, judged under two gates: the exit codes, the reports, and a
+    # rejected model that is registered with its verdict and then refused by deploy.
     assert main(["gate", "latest"]) == 1
     assert "no run matching 'latest'" in one_line_error(capsys)
     assert main(["register-data"]) == 0
@@ -152,6 +156,7 @@ def test_gate_exits_0_to_promote_3_to_reject_and_1_on_error(in_project, capsys):
     write_settings(
         in_project,
         data={"path": "data/credit.csv"},
+        local={"endpoint_port": free_port()},
         gate={"thresholds": [{"metric": "auc", "better": "higher", "min": 0.99}]},
     )
     assert main(["gate", "latest", "--report-dir", "gate-report"]) == 3
@@ -161,16 +166,6 @@ def test_gate_exits_0_to_promote_3_to_reject_and_1_on_error(in_project, capsys):
     report = json.loads((in_project / "gate-report" / "gate.json").read_text())
     assert report["verdict"] == "reject"
 
-
-def test_register_records_a_rejected_model_that_deploy_then_refuses(in_project, capsys):
-    write_settings(
-        in_project,
-        data={"path": "data/credit.csv"},
-        local={"endpoint_port": free_port()},
-        gate={"thresholds": [{"metric": "auc", "better": "higher", "min": 0.99}]},
-    )
-    assert main(["register-data"]) == 0
-    assert main(["train"]) == 0
     assert main(["register", "latest"]) == 0
     assert "model credit-default-classifier:1 registered (gate: reject)" in capsys.readouterr().out
     assert main(["register", "latest"]) == 0
@@ -184,6 +179,8 @@ def test_register_records_a_rejected_model_that_deploy_then_refuses(in_project, 
     assert "auc 0." in refused and "fails >= 0.99" in refused
     assert main(["deploy", "7"]) == 1
     assert "has no version '7'" in one_line_error(capsys)
+    assert main(["promote", "1"]) == 1
+    assert "was not promoted by the gate (verdict: reject)" in one_line_error(capsys)
 
 
 def test_the_endpoint_verbs_say_when_there_is_no_endpoint(in_project, capsys):
