@@ -56,7 +56,7 @@ run: $(STAMP) ## the main job on the local target: register data, train, summary
 	$(BIN)/mlops run
 
 test: $(STAMP) $(AZURITE_STAMP) ## run the whole test suite
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 3 --dist loadfile
 
 lint: $(STAMP) ## check style with ruff
 	$(BIN)/ruff check .

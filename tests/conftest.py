@@ -20,7 +20,7 @@ SLICE_ROWS = 3000
 # The step scripts import their helpers as `common`, as they do in their code folder.
 sys.path.insert(0, str(REPO / "pipelines" / "src"))
 
-# `make test` runs two workers on two cores: two trainings at once, each with an
+# `make test` runs three workers on two cores: trainings at once, each with an
 # OpenMP thread per core, spin for minutes instead of seconds. One thread each
 # (the steps and servers pass OMP_NUM_THREADS on) keeps them to seconds.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
