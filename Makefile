@@ -80,6 +80,11 @@ infra-plan: $(STAMP) ## what the platform stack and an environment stack would c
 mlflow-ui: $(STAMP) ## browse local runs in the MLflow UI (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///.mlops/mlflow.db --host 127.0.0.1
 
-clean: ## stop the local endpoint, then remove the local state (.mlops)
-	@if [ -x $(BIN)/mlops ] && [ -d .mlops ]; then $(BIN)/mlops endpoint stop; fi
+clean: ## stop the local endpoints (every environment's), then remove the local state (.mlops)
+	@if [ -x $(BIN)/mlops ] && [ -d .mlops ]; then \
+	  $(BIN)/mlops endpoint stop && \
+	  for env in .mlops/envs/*/; do \
+	    [ -d "$$env" ] || continue; $(BIN)/mlops --env "$$(basename "$$env")" endpoint stop || exit 1; \
+	  done; \
+	fi
 	rm -rf .mlops
