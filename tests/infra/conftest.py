@@ -23,6 +23,11 @@ def platform_plan() -> offline.Plan:
     return _plans[offline.PLATFORM_STACK]
 
 
+def platform_plan_if_run() -> offline.Plan | None:
+    """The committed platform stack's plan if this session has run it already."""
+    return _plans.get(offline.PLATFORM_STACK)
+
+
 def plan_of(stack: str) -> offline.Plan:
     """The committed environment stack's plan (its StackReference answered by
     the platform plan), run once per session."""

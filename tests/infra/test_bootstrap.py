@@ -28,9 +28,10 @@ class Token:
 class FakeArm(requests.adapters.HTTPAdapter):
     """Answers the ARM calls bootstrap makes, from a dict of provider states."""
 
-    def __init__(self, providers: dict[str, str]):
+    def __init__(self, providers: dict[str, str], subscription: str = SUBSCRIPTION):
         super().__init__()
         self.providers = providers
+        self.subscription = subscription
         self.calls: list[tuple[str, str, dict | None]] = []
         self.queries: list[str] = []
 
@@ -50,7 +51,9 @@ class FakeArm(requests.adapters.HTTPAdapter):
         return self.build_response(request, raw)
 
     def answer(self, method, path, body):
-        provider = re.match(rf"^/subscriptions/{SUBSCRIPTION}/providers/([^/]+)(/register)?$", path)
+        provider = re.match(
+            rf"^/subscriptions/{self.subscription}/providers/([^/]+)(/register)?$", path
+        )
         if provider:
             namespace, register = provider.groups()
             if register:
@@ -80,7 +83,7 @@ def client(arm: FakeArm) -> ResourceManagementClient:
     session = requests.Session()
     session.mount("https://", arm)
     transport = RequestsTransport(session=session, session_owner=False)
-    return ResourceManagementClient(Token(), SUBSCRIPTION, transport=transport, retry_total=0)
+    return ResourceManagementClient(Token(), arm.subscription, transport=transport, retry_total=0)
 
 
 ALL_REGISTERED = dict.fromkeys(bootstrap.REQUIRED_PROVIDERS, "Registered")
