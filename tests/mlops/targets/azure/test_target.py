@@ -14,7 +14,7 @@ from mlops import lifecycle, summary
 from mlops.lineage import model_digest
 from mlops.settings import SettingsError
 from mlops.targets.azure import AzureTarget
-from mlops.targets.base import DIGEST_TAG, RUN_TAG, DeploymentError, RunNotFound
+from mlops.targets.base import DEPLOYED_TAG, DIGEST_TAG, RUN_TAG, DeploymentError, RunNotFound
 from mlops.targets.local import LocalTarget
 from tests.mlops.targets.azure.conftest import ENVIRON, outputs_measuring
 from tests.mlops.targets.azure.fake_azureml import JobOutcome
@@ -231,3 +231,37 @@ def test_the_local_target_refuses_a_datastore_path_naming_the_key(local_run):
 def test_a_run_that_is_not_there_is_named_with_where_to_look(workspace):
     with pytest.raises(RunNotFound, match="no run matching 'nothing' in the workspace"):
         workspace.target().get_run("nothing")
+
+
+# Parity: the same verbs on both targets leave equivalent state and print the same summary.
+
+
+def test_the_same_sequence_of_verbs_leaves_equivalent_state_on_both_targets(workspace, local_run):
+    azure = workspace.target()
+    on_azure = lifecycle.run(azure, workspace.settings, lambda line: None)
+    local, settings = local_run.target, local_run.settings
+    asset = lifecycle.register_data(local, settings)
+    model, decision, _ = lifecycle.register(local, settings, local_run.run.run_id)
+
+    # One data version for the same bytes.
+    assert on_azure.asset.version == asset.version
+    assert (
+        summary.describe_asset(on_azure.asset)
+        .split(" (")[0]
+        .replace("registered", "already registered")
+        == summary.describe_asset(asset).split(" (")[0]
+    )
+    # Models carry the same lineage tags (a deploy adds when it took the traffic).
+    lineage = set(on_azure.model.tags) - {DEPLOYED_TAG}
+    assert lineage == set(model.tags)
+    assert on_azure.model.tags["mlops.gate"] == model.tags["mlops.gate"] == "promote"
+    # The same metrics give the same decision, printed the same way.
+    assert on_azure.run.metrics == local_run.run.metrics
+    assert summary.describe_decision(on_azure.decision) == summary.describe_decision(decision)
+    # The run's summary differs only in its id, times and data path.
+    assert [s.name for s in on_azure.run.steps] == [s.name for s in local_run.run.steps]
+    assert [s.status for s in on_azure.run.steps] == ["Completed"] * 3
+    assert (
+        summary.describe_run(on_azure.run).split("\n\n")[2:]
+        == summary.describe_run(local_run.run).split("\n\n")[2:]
+    )
