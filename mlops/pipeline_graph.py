@@ -75,6 +75,15 @@ class PipelineGraph:
     steps: tuple[Step, ...]
 
 
+def require_inputs(graph: PipelineGraph, names) -> None:
+    """Raise ``PipelineError`` naming every name in ``names`` that is not an input
+    of the pipeline: a settings key bound to an input the YAML dropped fails here,
+    before a run starts."""
+    unknown = sorted(set(names) - set(graph.inputs))
+    if unknown:
+        raise PipelineError(f"{graph.path}: no pipeline input named {', '.join(unknown)}")
+
+
 def parse_binding(value: object) -> Binding:
     """Classify a step input's value as written in the YAML."""
     if isinstance(value, str):

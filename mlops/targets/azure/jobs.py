@@ -156,29 +156,31 @@ def to_step(name: str, child) -> StepRun:
     """The ``StepRun`` of a finished job's child run (None: it never started)."""
     if child is None:
         return StepRun(name, "NotStarted")
-    context = child.creation_context
+    _, seconds = _span(child)
+    return StepRun(name, child.status or "NotStarted", seconds)
+
+
+def _span(job) -> tuple[datetime | None, float]:
+    # When a job (or step) was created, and seconds from then to its last change.
+    context = job.creation_context
     created = getattr(context, "created_at", None)
     modified = getattr(context, "last_modified_at", None)
-    seconds = 0.0
-    if isinstance(created, datetime) and isinstance(modified, datetime):
-        seconds = max(0.0, (modified - created).total_seconds())
-    return StepRun(name, child.status or "NotStarted", round(seconds, 3))
+    if not isinstance(created, datetime):
+        return None, 0.0
+    if not isinstance(modified, datetime):
+        return created, 0.0
+    return created, round(max(0.0, (modified - created).total_seconds()), 3)
 
 
 def to_run(job, steps: tuple[StepRun, ...] = (), error: str | None = None) -> PipelineRun:
     """The ``PipelineRun`` of a job as azure-ai-ml returns it."""
-    context = job.creation_context
-    created = getattr(context, "created_at", None)
-    modified = getattr(context, "last_modified_at", None)
-    seconds = 0.0
-    if isinstance(created, datetime) and isinstance(modified, datetime):
-        seconds = max(0.0, (modified - created).total_seconds())
+    created, seconds = _span(job)
     return PipelineRun(
         run_id=job.name,
         status=job.status,
         data_asset=(job.tags or {}).get(DATA_TAG, "?"),
-        started=created.isoformat(timespec="seconds") if isinstance(created, datetime) else "",
-        seconds=round(seconds, 3),
+        started=created.isoformat(timespec="seconds") if created else "",
+        seconds=seconds,
         steps=steps,
         outputs={name: f"azureml://jobs/{job.name}/outputs/{name}" for name in job.outputs or {}},
         error=error,

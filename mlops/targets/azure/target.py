@@ -10,14 +10,16 @@ environment or ``config.json`` (``workspace.py``).
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from mlops.deployment_spec import load_deployment_spec
 from mlops.errors import UserError
 from mlops.lineage import git_state
-from mlops.pipeline_graph import PipelineError, PipelineGraph, load_pipeline
+from mlops.pipeline_graph import PipelineGraph, load_pipeline, require_inputs
 from mlops.runs import DATA_INPUT, METRICS_OUTPUT, new_run_id, read_metrics
 from mlops.targets.azure import data, endpoint, jobs, lease, models, storage
 from mlops.targets.azure.workspace import (
@@ -48,8 +50,6 @@ class AzureTarget(Target):
         """``credential`` and ``transport`` are azure-core's own extension points
         (default: ``DefaultAzureCredential`` and the SDK's HTTP transport)."""
         super().__init__(settings)
-        import os
-
         self._environ = os.environ if environ is None else environ
         self._credential = credential
         self._transport = transport
@@ -122,9 +122,7 @@ class AzureTarget(Target):
         self, asset: DataAsset, inputs: Mapping[str, object], show: Printer
     ) -> PipelineRun:
         graph = self.pipeline_graph()
-        unknown = sorted((set(inputs) | {DATA_INPUT}) - set(graph.inputs))
-        if unknown:
-            raise PipelineError(f"{graph.path}: no pipeline input named {', '.join(unknown)}")
+        require_inputs(graph, {*inputs, DATA_INPUT})
         commit, _ = git_state(self.settings.root)
         run_id = new_run_id()
         with self._calls() as client:
@@ -152,13 +150,13 @@ class AzureTarget(Target):
                 jobs.cancel(client, run_id, show)
                 raise
             run = jobs.to_run(finished, steps)
-            run = _replace(run, seconds=round(time.perf_counter() - clock, 3))
+            run = replace(run, seconds=round(time.perf_counter() - clock, 3))
             if finished.status != "Completed":
-                return _replace(run, error=self._failure(client, finished))
+                return replace(run, error=self._failure(client, finished))
             try:
-                return _replace(run, metrics=self._metrics(run))
+                return replace(run, metrics=self._metrics(run))
             except ValueError as problem:
-                return _replace(run, status="Failed", error=str(problem))
+                return replace(run, status="Failed", error=str(problem))
 
     def _failure(self, client, job) -> str:
         step, message = jobs.step_error(client, job.name, self.pipeline_graph())
@@ -183,7 +181,7 @@ class AzureTarget(Target):
                 for job in client.jobs.list()
                 if job.experiment_name == experiment and job.type == "pipeline"
             ]
-        runs = [_replace(run, metrics=self._cached_metrics(run)) for run in found]
+        runs = [replace(run, metrics=self._cached_metrics(run)) for run in found]
         return sorted(runs, key=lambda r: (r.started, r.run_id), reverse=True)
 
     def _cached_metrics(self, run: PipelineRun) -> dict[str, float]:
@@ -204,9 +202,9 @@ class AzureTarget(Target):
             run = jobs.to_run(job, steps)
             if job.status == "Completed":
                 with contextlib.suppress(ValueError, LookupError, OSError):
-                    run = _replace(run, metrics=self._metrics(run))
+                    run = replace(run, metrics=self._metrics(run))
             elif job.status == "Failed":
-                run = _replace(run, error=self._failure(client, job))
+                run = replace(run, error=self._failure(client, job))
         return run
 
     def _find_job(self, client, run_id: str):
@@ -357,9 +355,3 @@ def _no_registry_yet() -> UserError:
         "promotion through an Azure ML registry is not available on target: azure yet; "
         "deploy a workspace version (`mlops deploy VERSION`)"
     )
-
-
-def _replace(run: PipelineRun, **changes) -> PipelineRun:
-    from dataclasses import replace
-
-    return replace(run, **changes)

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 
 from mlops.deployment_spec import DeploymentSpec
 from mlops.errors import UserError
-from mlops.pipeline_graph import PipelineError, PipelineGraph
+from mlops.pipeline_graph import PipelineGraph, require_inputs
 from mlops.runs import DATA_INPUT, METRICS_OUTPUT, MODEL_OUTPUT, new_run_id, read_metrics
 from mlops.settings import SettingsError
 from mlops.targets.base import (
@@ -221,9 +221,7 @@ class LocalTarget(Target):
         self, asset: DataAsset, inputs: Mapping[str, object], show: Printer
     ) -> PipelineRun:
         graph = self.pipeline_graph()
-        unknown = sorted((set(inputs) | {DATA_INPUT}) - set(graph.inputs))
-        if unknown:
-            raise PipelineError(f"{graph.path}: no pipeline input named {', '.join(unknown)}")
+        require_inputs(graph, {*inputs, DATA_INPUT})
         values = {**graph.inputs, **inputs, DATA_INPUT: asset.path}
 
         run_id = new_run_id()
