@@ -159,10 +159,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.verb == "promote":
         promoted = lifecycle.promote(target, settings, args.version)
         state = "promoted" if promoted.new else "already in the registry"
+        # Locally --env picks the environment; on Azure, its workspace's variables do.
+        where = "--env NAME " if target.name == "local" else ""
         print(
             f"model {args.version} {state} as registry:{promoted.ref} "
             f"(from {promoted.tags.get(lifecycle.SOURCE_TAG)}); deploy it in another "
-            f"environment with `mlops --env NAME deploy registry:{promoted.ref}`"
+            f"environment with `mlops {where}deploy registry:{promoted.ref}`"
         )
     elif args.verb == "deploy":
         result = lifecycle.deploy(target, settings, args.version, _echo, rollback=args.rollback)

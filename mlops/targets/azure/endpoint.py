@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mlops.settings import Settings
+from mlops.targets.azure.registry import ASSET_TAG
 from mlops.targets.base import DIGEST_TAG, Deployment, DeploymentError, Endpoint, ModelVersion
 
 MODEL_TAG = "mlops.model"
@@ -110,7 +111,8 @@ def create_deployment(
     spec = load_online_deployment(settings.resolve(settings.endpoint.deployment))
     spec.name = name
     spec.endpoint_name = endpoint
-    spec.model = f"azureml:{model.name}:{model.version}"
+    # A version taken in from the registry serves the registry's copy of its files.
+    spec.model = model.tags.get(ASSET_TAG) or f"azureml:{model.name}:{model.version}"
     spec.tags = {**(spec.tags or {}), MODEL_TAG: model.ref, DIGEST_TAG: model.digest or ""}
     if settings.azure.instance_type:
         spec.instance_type = settings.azure.instance_type

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 
 from mlops.runs import MODEL_OUTPUT
 from mlops.targets.base import ModelNotFound, ModelVersion
@@ -21,14 +22,31 @@ def register(ml_client, name: str, run_id: str, tags: Mapping[str, str]) -> Mode
         tags=dict(tags),
         description=f"trained by pipeline job {run_id}",
     )
-    return _version(ml_client.models.create_or_update(model), new=True)
+    return to_version(ml_client.models.create_or_update(model), new=True)
+
+
+def register_files(
+    ml_client, name: str, folder: Path, tags: Mapping[str, str], description: str
+) -> ModelVersion:
+    """A new version of ``name`` holding a copy of the MLflow model in ``folder``."""
+    from azure.ai.ml.constants import AssetTypes
+    from azure.ai.ml.entities import Model
+
+    model = Model(
+        name=name,
+        type=AssetTypes.MLFLOW_MODEL,
+        path=str(folder),
+        tags=dict(tags),
+        description=description,
+    )
+    return to_version(ml_client.models.create_or_update(model), new=True)
 
 
 def get(ml_client, name: str, version: str) -> ModelVersion:
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        return _version(ml_client.models.get(name, version=version))
+        return to_version(ml_client.models.get(name, version=version))
     except ResourceNotFoundError:
         raise ModelNotFound(f"model {name} has no version {version} (see `mlops models`)") from None
 
@@ -38,7 +56,7 @@ def list_versions(ml_client, name: str) -> list[ModelVersion]:
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        found = [_version(m) for m in ml_client.models.list(name=name)]
+        found = [to_version(m) for m in ml_client.models.list(name=name)]
     except ResourceNotFoundError:
         return []
     return sorted(found, key=_order, reverse=True)
@@ -64,7 +82,8 @@ def _order(model: ModelVersion) -> tuple:
     return (int(model.version) if model.version.isdigit() else -1, model.created)
 
 
-def _version(model, new: bool = False) -> ModelVersion:
+def to_version(model, new: bool = False) -> ModelVersion:
+    """An azure-ai-ml ``Model`` (of a workspace or a registry) as a ``ModelVersion``."""
     created = getattr(model.creation_context, "created_at", None)
     return ModelVersion(
         name=model.name,

@@ -17,11 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from mlops.deployment_spec import load_deployment_spec
-from mlops.errors import UserError
 from mlops.lineage import git_state
 from mlops.pipeline_graph import PipelineGraph, load_pipeline, require_inputs
-from mlops.runs import DATA_INPUT, METRICS_OUTPUT, new_run_id, read_metrics
-from mlops.targets.azure import data, endpoint, jobs, lease, models, storage
+from mlops.runs import DATA_INPUT, METRICS_OUTPUT, MODEL_OUTPUT, new_run_id, read_metrics
+from mlops.targets.azure import data, endpoint, jobs, lease, models, registry, storage
 from mlops.targets.azure.workspace import (
     Coordinates,
     azure_errors,
@@ -30,6 +29,8 @@ from mlops.targets.azure.workspace import (
     read_coordinates,
 )
 from mlops.targets.base import (
+    ADOPTED_TAG,
+    REGISTRY_PREFIX,
     DataAsset,
     Deployment,
     Endpoint,
@@ -57,6 +58,7 @@ class AzureTarget(Target):
         self._coordinates: Coordinates | None = None
         self._graph: PipelineGraph | None = None
         self._datastore: str | None = None
+        self._registry_client = None
 
     # the workspace
 
@@ -279,19 +281,73 @@ class AzureTarget(Target):
     def workspace(self) -> str:
         return self.coordinates.describe()
 
+    @contextlib.contextmanager
+    def _registry_calls(self):
+        """(registry name, signed-in ``MLClient`` on it), errors made plain."""
+        name = registry.registry_name(self._environ)
+        with azure_errors(self.coordinates), registry.registry_errors(name):
+            if self._registry_client is None:
+                if self._credential is None:
+                    self._credential = default_credential()
+                self._registry_client = registry.connect(name, self._credential, self._transport)
+            yield name, self._registry_client
+
     def promote_model(
         self, model: ModelVersion, tags: Mapping[str, str], sample: bytes
     ) -> ModelVersion:
-        raise _no_registry_yet()
+        with self._registry_calls() as (name, client):
+            found = registry.find(client, model.name, model.digest or "")
+        if found is not None:
+            return found
+        files = self._model_files(model)
+        description = f"{model.ref} of {self.coordinates.workspace}, promoted by `mlops promote`"
+        with self._registry_calls() as (name, client):
+            return registry.promote(client, name, model.name, files, tags, sample, description)
+
+    def _model_files(self, model: ModelVersion) -> Path:
+        """The files of workspace version ``model``, downloaded once."""
+        promoted = model.tags.get(ADOPTED_TAG)
+        if promoted:
+            folder = self._registry_folder(promoted.removeprefix(REGISTRY_PREFIX))
+            if folder.is_dir():
+                return folder
+        if not model.run_id:
+            raise ModelNotFound(f"model {model.ref} has no mlops.run_id tag: its files are unknown")
+        return self.output_path(self.get_run(model.run_id), MODEL_OUTPUT)
+
+    def _registry_folder(self, ref: str) -> Path:
+        name, _, version = ref.rpartition(":")
+        return self.settings.state_folder() / "azure" / "registry" / name / version
 
     def get_registry_model(self, version: str) -> ModelVersion:
-        raise _no_registry_yet()
+        with self._registry_calls() as (_, client):
+            if version == "latest":
+                versions = registry.list_versions(client, self.settings.model.name)
+                if not versions:
+                    raise ModelNotFound(
+                        f"the registry has no version of model {self.settings.model.name} yet"
+                    )
+                return versions[0]
+            return registry.get(client, self.settings.model.name, version)
 
     def registry_sample(self, version: str) -> bytes | None:
-        raise _no_registry_yet()
+        with self._registry_calls() as (name, client):
+            return registry.sample(client, name, self.settings.model.name, version)
 
     def adopt_model(self, promoted: ModelVersion) -> ModelVersion:
-        raise _no_registry_yet()
+        ref = f"{REGISTRY_PREFIX}{promoted.ref}"
+        with self._calls() as client:
+            versions = models.list_versions(client, promoted.name)
+        existing = next((v for v in versions if v.tags.get(ADOPTED_TAG) == ref), None)
+        if existing is not None:
+            return existing
+        with self._registry_calls() as (name, client):
+            folder = registry.download(client, promoted, self._registry_folder(promoted.ref))
+            asset = registry.asset_id(name, "models", promoted.name, promoted.version)
+        tags = {**promoted.tags, ADOPTED_TAG: ref, registry.ASSET_TAG: asset}
+        description = f"registry version {asset}, taken in by `mlops deploy`"
+        with self._calls() as client:
+            return models.register_files(client, promoted.name, folder, tags, description)
 
     # online endpoint
 
@@ -348,10 +404,3 @@ class AzureTarget(Target):
     def delete_endpoint(self) -> None:
         with self._calls() as client:
             endpoint.delete_endpoint(client, self.settings.endpoint.name)
-
-
-def _no_registry_yet() -> UserError:
-    return UserError(
-        "promotion through an Azure ML registry is not available on target: azure yet; "
-        "deploy a workspace version (`mlops deploy VERSION`)"
-    )

@@ -147,12 +147,12 @@ def azure_errors(coordinates: Coordinates) -> Iterator[None]:
     try:
         yield
     except ClientAuthenticationError as error:
-        reason = _first_line(error) or "no token"
+        reason = first_line(error) or "no token"
         raise WorkspaceError(f"Azure sign-in failed ({reason}): {SIGN_IN}") from None
     except HttpResponseError as error:
         # ARM errors carry .error.code; storage errors .error_code.
         code = str(getattr(error.error, "code", None) or getattr(error, "error_code", "") or "")
-        text = _first_line(error)
+        text = first_line(error)
         if code in NOT_FOUND or (error.status_code == 404 and "workspace" in text.lower()):
             raise WorkspaceError(
                 f"{coordinates.describe()} was not found ({code or text}): check "
@@ -176,7 +176,7 @@ NOT_FOUND = {
 }
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
     message = getattr(error, "message", None) or str(error)
     lines = [line for line in str(message).strip().splitlines() if line.strip()]
     text = lines[0] if lines else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from mlops.targets.local import LocalTarget
 from tests.conftest import make_project, write_settings
 from tests.mlops.targets.azure.azurite import azurite  # noqa: F401 - a fixture
 from tests.mlops.targets.azure.fake_azureml import FakeAzureML, FakeCredential, JobOutcome
+from tests.mlops.targets.azure.fake_registry import FakeRegistry
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 RESOURCE_GROUP = "rg-mlops-dev"
@@ -126,13 +128,14 @@ class Workspace:
     project: Path
     settings: Settings
     azurite: object
+    environ: dict[str, str]
 
     def target(self, **changes) -> AzureTarget:
         return AzureTarget(
             self.settings,
             credential=changes.get("credential", self.credential),
             transport=self.fake,
-            environ=changes.get("environ", ENVIRON),
+            environ=changes.get("environ", self.environ),
         )
 
     def sent(self, method: str, pattern: str) -> list:
@@ -142,27 +145,45 @@ class Workspace:
         return [r for r in self.fake.requests if r.method == method and re.search(pattern, r.path)]
 
 
+REGISTRY = "mlr-mlops-test"
+
+
 @pytest.fixture
-def workspace(azurite, local_run, scorer, tmp_path, monkeypatch):  # noqa: F811 - the fixture above
+def registry(azurite):  # noqa: F811 - the fixture above
+    """The Azure ML registry the workspaces of a test share."""
+    from tests.mlops.targets.azure.fake_azureml import _Reply
+
+    return FakeRegistry(
+        REGISTRY,
+        SUBSCRIPTION,
+        "rg-mlops-identities",
+        blob_service=azurite.service(),
+        sas_token=azurite.account_sas(),
+        reply=_Reply,
+    )
+
+
+def _workspace(name, folder, azurite, local_run, scorer, registry, monkeypatch, **settings):  # noqa: F811
     from azure.ai.ml.constants import _common
 
     monkeypatch.setitem(_common.STORAGE_ACCOUNT_URLS, "AzureBlob", azurite.url_format)
-    container = f"ws-{tmp_path.name.lower().replace('_', '-')[-50:]}".strip("-")
+    container = f"ws-{uuid.uuid4().hex}"
     azurite.create_container(container)
+    resource_group = f"rg-{name.removeprefix('mlw-')}"
     fake = FakeAzureML(
         SUBSCRIPTION,
-        RESOURCE_GROUP,
-        WORKSPACE,
+        resource_group,
+        name,
         container=container,
         sas_token=azurite.account_sas(),
         blob_service=azurite.service(),
     )
-    fake.executor = lambda name, body: JobOutcome(outputs=dict(local_run.outputs))
+    fake.attach(registry)
+    fake.executor = lambda job, body: JobOutcome(outputs=dict(local_run.outputs))
     fake.scorer = scorer
-    project = tmp_path / "project"
-    shutil.copytree(local_run.project / "pipelines", project / "pipelines")
-    shutil.copytree(local_run.project / "environments", project / "environments")
-    shutil.copytree(local_run.project / "data", project / "data")
+    project = folder / name
+    for part in ("pipelines", "environments", "data"):
+        shutil.copytree(local_run.project / part, project / part)
     write_settings(
         project,
         target="azure",
@@ -170,6 +191,27 @@ def workspace(azurite, local_run, scorer, tmp_path, monkeypatch):  # noqa: F811 
         gate=local_run.settings.gate.model_dump(exclude_none=True),
         azure={"poll_seconds": 0},
         endpoint={"lock_wait_seconds": 0},
+        **settings,
     )
+    environ = {
+        **ENVIRON,
+        "AZURE_RESOURCE_GROUP": resource_group,
+        "AZUREML_WORKSPACE_NAME": name,
+        "AZUREML_REGISTRY_NAME": REGISTRY,
+    }
     settings = load_settings(project / "mlops.yml")
-    return Workspace(fake, FakeCredential(), project, settings, azurite)
+    return Workspace(fake, FakeCredential(), project, settings, azurite, environ)
+
+
+@pytest.fixture
+def workspace(azurite, local_run, scorer, registry, tmp_path, monkeypatch):  # noqa: F811
+    """The dev environment's workspace."""
+    return _workspace(WORKSPACE, tmp_path, azurite, local_run, scorer, registry, monkeypatch)
+
+
+@pytest.fixture
+def staging(azurite, local_run, scorer, registry, tmp_path, monkeypatch):  # noqa: F811
+    """A second environment's workspace, sharing the registry with ``workspace``."""
+    return _workspace(
+        "mlw-mlops-staging", tmp_path, azurite, local_run, scorer, registry, monkeypatch
+    )

@@ -247,6 +247,11 @@ class FakeAzureML(HttpTransport):
         self.requests.append(req)
         return _Response(request, self._dispatch(req))
 
+    def attach(self, registry: Any) -> None:
+        """Serve ``registry`` (a ``FakeRegistry``, shared by the workspaces' fakes) too."""
+        self.registry = registry
+        self._routes += [(m, re.compile(p, re.I), h) for m, p, h in registry.routes()]
+
     def fail_next(
         self,
         method: str,

@@ -1,0 +1,230 @@
+"""The Azure ML registry the environments share: promoted model versions.
+
+``mlops promote`` uploads the files of a gated workspace version, checked
+against their digest, as a version of ``model.name`` in the registry named by
+``AZUREML_REGISTRY_NAME`` (an ``MLClient(registry_name=...)``), with the
+promotion tags. The smoke-test request goes beside it as a ``uri_file`` data
+asset ``<model>-smoke-request`` whose version is the start of the model's
+digest (so a promote that failed half-way finds it again); the model version
+names it in ``SAMPLE_TAG``.
+
+Another environment takes a registry version in as a workspace version of its
+own, its files downloaded from the registry and checked against the digest;
+that version keeps the environment's deploy records, while its deployments
+name the registry version (``ASSET_TAG``) so that what serves is the
+registry's copy of the gated bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from mlops.errors import UserError
+from mlops.lineage import model_digest
+from mlops.targets.azure import models
+from mlops.targets.azure.workspace import first_line, quiet_sdk_logs
+from mlops.targets.base import DIGEST_TAG, ModelNotFound, ModelVersion
+
+REGISTRY = "AZUREML_REGISTRY_NAME"
+SAMPLE_SUFFIX = "-smoke-request"
+SAMPLE_FILE = "request.json"
+# On a registry version: the data asset holding its smoke-test request.
+SAMPLE_TAG = "mlops.smoke_request"
+# On an environment's own version taken in from the registry: what its deployments name.
+ASSET_TAG = "mlops.registry_asset"
+# Azure ML asset versions are at most 30 characters.
+SAMPLE_VERSION_LENGTH = 30
+# Registry asset storage URIs: https://<account>.blob.../<container>/<path>, as the SDK parses them.
+_STORAGE_URI = re.compile(r"https://[^/]+/[^/]+/(?P<path>.*)")
+
+
+class RegistryError(UserError):
+    """The registry cannot be named, reached or used; the message says what to do."""
+
+
+def registry_name(environ: Mapping[str, str]) -> str:
+    name = environ.get(REGISTRY)
+    if not name:
+        raise RegistryError(
+            f"{REGISTRY} not set: promotion goes through the environments' Azure ML registry "
+            "(`infra/stack_env.py` prints its name from the environment stack's outputs)"
+        )
+    return name
+
+
+def asset_id(registry: str, kind: str, name: str, version: str) -> str:
+    return f"azureml://registries/{registry}/{kind}/{name}/versions/{version}"
+
+
+def connect(name: str, credential, transport=None):
+    """An ``MLClient`` on registry ``name``; building it asks the registry
+    discovery service where the registry lives."""
+    from azure.ai.ml import MLClient
+    from azure.core.exceptions import HttpResponseError
+
+    quiet_sdk_logs()
+    extra = {"transport": transport} if transport is not None else {}
+    try:
+        with registry_errors(name):
+            return MLClient(credential, registry_name=name, show_progress=False, **extra)
+    except HttpResponseError as error:
+        if error.status_code != 404:
+            raise
+        raise RegistryError(
+            f"Azure ML registry {name} was not found ({first_line(error)}): check {REGISTRY}, "
+            "or run `pulumi up` for the platform stack"
+        ) from None
+
+
+@contextlib.contextmanager
+def registry_errors(name: str) -> Iterator[None]:
+    """A 403 from the registry as a ``RegistryError`` naming the role to grant."""
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        yield
+    except HttpResponseError as error:
+        if error.status_code == 403:
+            raise RegistryError(
+                f"Azure refused access to registry {name} ({first_line(error)}): the "
+                "signed-in identity needs AzureML Registry User on it (the platform stack "
+                "grants it to each environment's ml identity)"
+            ) from None
+        raise
+
+
+def list_versions(registry_client, name: str) -> list[ModelVersion]:
+    """Every registry version of ``name``, newest first."""
+    return models.list_versions(registry_client, name)
+
+
+def get(registry_client, name: str, version: str) -> ModelVersion:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return models.to_version(registry_client.models.get(name, version=version))
+    except ResourceNotFoundError:
+        raise ModelNotFound(
+            f"the registry has no version {version} of model {name} (`mlops promote` puts "
+            "versions there)"
+        ) from None
+
+
+def find(registry_client, name: str, digest: str) -> ModelVersion | None:
+    """The registry version of ``name`` holding files with ``digest``, if any."""
+    return next((v for v in list_versions(registry_client, name) if v.digest == digest), None)
+
+
+def promote(
+    registry_client,
+    registry: str,
+    name: str,
+    files: Path,
+    tags: Mapping[str, str],
+    sample: bytes,
+    description: str,
+) -> ModelVersion:
+    """A new registry version of ``name`` holding ``files`` with ``tags``, numbered
+    after the highest, and its smoke-test request ``sample``. Raises
+    ``RegistryError`` when ``files`` do not have the digest the tags record."""
+    from azure.ai.ml.constants import AssetTypes
+    from azure.ai.ml.entities import Data, Model
+    from azure.core.exceptions import ResourceNotFoundError
+
+    digest = tags[DIGEST_TAG]
+    _check_digest(files, digest)
+    sample_name, sample_version = f"{name}{SAMPLE_SUFFIX}", digest[:SAMPLE_VERSION_LENGTH]
+    try:
+        registry_client.data.get(sample_name, version=sample_version)
+    except ResourceNotFoundError:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / SAMPLE_FILE
+            path.write_bytes(sample)
+            registry_client.data.create_or_update(
+                Data(
+                    name=sample_name,
+                    version=sample_version,
+                    type=AssetTypes.URI_FILE,
+                    path=str(path),
+                    description=f"the smoke-test request of {name} with digest {digest}",
+                )
+            )
+    existing = list_versions(registry_client, name)
+    number = max((int(v.version) for v in existing if v.version.isdigit()), default=0) + 1
+    model = Model(
+        name=name,
+        version=str(number),
+        type=AssetTypes.MLFLOW_MODEL,
+        path=str(files),
+        tags={**tags, SAMPLE_TAG: asset_id(registry, "data", sample_name, sample_version)},
+        description=description,
+    )
+    return models.to_version(registry_client.models.create_or_update(model), new=True)
+
+
+def sample(registry_client, registry: str, name: str, version: str) -> bytes | None:
+    """The smoke-test request kept with registry version ``version``, if any."""
+    reference = get(registry_client, name, version).tags.get(SAMPLE_TAG, "")
+    match = re.fullmatch(r"azureml://registries/[^/]+/data/([^/]+)/versions/([^/]+)", reference)
+    if not match:
+        return None
+    data = registry_client.data.get(match[1], version=match[2])
+    return _read_asset(registry_client, registry, "data", match[1], match[2], str(data.path))
+
+
+def download(registry_client, promoted: ModelVersion, folder: Path) -> Path:
+    """The files of registry version ``promoted`` in ``folder`` (created whole or not
+    at all), checked against its digest."""
+    if folder.is_dir():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
+        registry_client.models.download(promoted.name, promoted.version, download_path=scratch)
+        # The SDK writes <download_path>/<name>/<last folder of the model's path>/.
+        found = [p.parent for p in Path(scratch).rglob("MLmodel")]
+        if len(found) != 1:
+            raise RegistryError(
+                f"registry version {promoted.ref} is not one MLflow model ({len(found)} MLmodel "
+                "files)"
+            )
+        _check_digest(found[0], promoted.digest or "")
+        shutil.move(found[0], folder)
+    return folder
+
+
+def _check_digest(files: Path, digest: str) -> None:
+    if model_digest(files) != digest:
+        raise RegistryError(
+            f"{files}: these files do not have the digest {digest or '(none)'} the version "
+            "records; remove the folder so that they are downloaded again"
+        )
+
+
+def _read_asset(registry_client, registry: str, kind: str, name: str, version: str, uri: str):
+    """The bytes of a one-file registry asset. azure-ai-ml downloads registry models
+    only; its own helper hands out the read SAS that ``models.download`` uses."""
+    from azure.ai.ml._utils._registry_utils import get_storage_details_for_registry_assets
+    from azure.storage.blob import ContainerClient
+
+    match = _STORAGE_URI.fullmatch(uri)
+    if not match:
+        return None
+    sas, _ = get_storage_details_for_registry_assets(
+        service_client=registry_client.models._registry_service_client,
+        asset_type=kind,
+        asset_name=name,
+        asset_version=version,
+        rg_name=registry_client.resource_group_name,
+        reg_name=registry,
+        uri=uri,
+    )
+    container = ContainerClient.from_container_url(sas)
+    blobs = [b.name for b in container.list_blobs(name_starts_with=match["path"])]
+    if len(blobs) != 1:
+        return None
+    return container.download_blob(blobs[0]).readall()
