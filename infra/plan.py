@@ -58,14 +58,17 @@ SHOWN: dict[str, list[str]] = {
     "operationalinsights:Workspace": ["retentionInDays"],
     "managedidentity:FederatedIdentityCredential": ["subject"],
     "machinelearningservices:Registry": ["publicNetworkAccess"],
+    "authorization:RoleDefinition": ["roleName", "permissions"],
 }  # fmt: skip
 
 
 def describe(resource: offline.Declared) -> str:
     short = resource.type.removeprefix("azure-native:")
     if short == "authorization:RoleAssignment":
-        role = role_name(str(resource.inputs.get("roleDefinitionId", ""))) or "unknown role"
-        scope = str(resource.inputs.get("scope", "")).split("/providers/")[-1]
+        full_scope = str(resource.inputs.get("scope", ""))
+        definition = str(resource.inputs.get("roleDefinitionId", ""))
+        role = role_name(definition, full_scope) or "unknown role"
+        scope = full_scope.split("/providers/")[-1]
         limited = (
             " (conditioned: workload roles to workload identities)"
             if resource.inputs.get("condition")

@@ -55,6 +55,16 @@ WORKLOAD = (
     "Storage Blob Data Reader",
 )
 
+# Azure has no built-in role that reads a registry's assets without writing them
+# (AzureML Registry User grants registries/assets/*), so the platform stack defines
+# this one, assignable in the registry's resource group only: the environments that
+# deploy promoted models read them, and only the promoting environment writes.
+REGISTRY_READER = "AzureML Registry Reader (mlops)"
+REGISTRY_READER_ACTIONS = (
+    "Microsoft.MachineLearningServices/registries/read",
+    "Microsoft.MachineLearningServices/registries/assets/read",
+)
+
 ROLE_ADMIN = "Role Based Access Control Administrator"
 # Roles that may only be granted with a condition (see ``delegation_condition``).
 CONDITIONAL = {ROLE_ADMIN}
@@ -68,9 +78,25 @@ def role_definition_id(subscription_id: str, role: str) -> str:
     )
 
 
-def role_name(definition_id: str) -> str | None:
-    """The name of the built-in role a role definition id (or bare GUID) refers to."""
+def registry_reader_guid(resource_group_id: str) -> str:
+    """The GUID of ``REGISTRY_READER`` as defined for the registry's resource group
+    ``resource_group_id``: derived from it, so each platform stack has its own."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mlops/registry-reader{resource_group_id.lower()}"))
+
+
+def resource_group_of(scope: str) -> str:
+    """The resource group id a resource (or resource group) id lies in; '' if none."""
+    found = re.match(r"^(/subscriptions/[^/]+/resourceGroups/[^/]+)", scope, re.I)
+    return found[1] if found else ""
+
+
+def role_name(definition_id: str, scope: str = "") -> str | None:
+    """The name of the built-in role a role definition id (or bare GUID) refers to,
+    or ``REGISTRY_READER`` when it is that role as defined for ``scope``'s resource group."""
     guid = definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+    group = resource_group_of(scope)
+    if group and guid == registry_reader_guid(group):
+        return REGISTRY_READER
     for table in (ALLOWED, FORBIDDEN):
         for name, known in table.items():
             if known == guid:

@@ -12,8 +12,10 @@ The grants (all at the environment's resource group unless said otherwise):
   Nothing on the identities' resource group: it cannot add a federated
   credential, nor change an identity.
 - ``preview`` (pull requests): Reader, and read on the state container.
-- ``ml``: AzureML Registry User on the shared registry. Its workspace and
-  blob grants come from the environment stack, on the exact resources.
+- ``ml``: on the shared registry, AzureML Registry User where the environment
+  promotes models (``registry_writer``), else ``roles.REGISTRY_READER``: it
+  deploys promoted models and cannot change them. Its workspace and blob
+  grants come from the environment stack, on the exact resources.
 - the workspace's identity: what Azure ML requires that is not a workload
   role (Contributor, Key Vault Administrator, Storage File Data Privileged
   Contributor). Made here, before the environment holds any resource, so at
@@ -32,7 +34,7 @@ from pulumi_azure_native import managedidentity, resources
 
 import roles
 from components.ci_identity import CiIdentity, CiIdentityArgs
-from components.grants import assign_all
+from components.grants import assign, assign_all
 from naming import Names
 
 CI_JOBS = ("infra", "ml", "preview")
@@ -52,6 +54,9 @@ class EnvironmentAccessArgs:
     subjects: Mapping[str, Mapping[str, str]]
     data_scientists: tuple[str, ...]
     registry_id: pulumi.Input[str]
+    # True where models are promoted into the registry; elsewhere it is only read.
+    registry_writer: bool
+    registry_reader_role_id: pulumi.Input[str]
     state_container_id: str
     subscription_id: str
     tags: Mapping[str, str]
@@ -140,9 +145,11 @@ class EnvironmentAccess(pulumi.ComponentResource):
             principal_id=ci["preview"].principal_id,
             **grant,
         )
-        assign_all(
-            f"{name}-ci-ml",
-            [("registry", "AzureML Registry User", args.registry_id)],
+        assign(
+            f"{name}-ci-ml-registry",
+            role="AzureML Registry User" if args.registry_writer else roles.REGISTRY_READER,
+            definition_id=None if args.registry_writer else args.registry_reader_role_id,
+            scope=args.registry_id,
             principal_id=ci["ml"].principal_id,
             **grant,
         )

@@ -25,17 +25,19 @@ def assign(
     subscription_id: str,
     parent: pulumi.Resource,
     condition: pulumi.Input[str] | None = None,
+    definition_id: pulumi.Input[str] | None = None,
 ) -> authorization.RoleAssignment:
-    """Grant built-in ``role`` (a key of ``roles.ALLOWED``) to a principal on ``scope``.
+    """Grant built-in ``role`` (a key of ``roles.ALLOWED``) to a principal on ``scope``;
+    a custom role (``roles.REGISTRY_READER``) by its full ``definition_id``.
 
     ``principal_type`` is ``ServicePrincipal`` for managed identities (it spares
     Azure the directory lookup that fails while a new identity replicates) or
     ``Group``. Roles in ``roles.CONDITIONAL`` need a ``condition``."""
     if role in roles.CONDITIONAL and not condition:
         raise ValueError(f"{name}: {role} is only granted with a condition")
-    definition = roles.role_definition_id(subscription_id, role)
-    assignment_name = pulumi.Output.all(scope, principal_id).apply(
-        lambda values: str(uuid.uuid5(uuid.NAMESPACE_URL, f"{values[0]}|{values[1]}|{definition}"))
+    definition = definition_id or roles.role_definition_id(subscription_id, role)
+    assignment_name = pulumi.Output.all(scope, principal_id, definition).apply(
+        lambda values: str(uuid.uuid5(uuid.NAMESPACE_URL, "|".join(values)))
     )
     return authorization.RoleAssignment(
         name,

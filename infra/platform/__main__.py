@@ -33,6 +33,7 @@ registry = ModelRegistry(
         registry_name=names.ml_registry,
         resource_group_name=names.registry_resource_group,
         regions=config.registry_regions,
+        subscription_id=client.subscription_id,
         tags=tags,
     ),
 )
@@ -69,6 +70,8 @@ environments = {
             },
             data_scientists=config.data_scientists[environment],
             registry_id=registry.registry_id,
+            registry_writer=environment in config.registry_writers,
+            registry_reader_role_id=registry.reader_role_id,
             state_container_id=state_container_id,
             subscription_id=client.subscription_id,
             tags=tags,

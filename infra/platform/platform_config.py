@@ -29,6 +29,7 @@ KEYS = (
     "namePrefix",
     "environments",
     "registryRegions",
+    "registryWriters",
     "githubRepository",
     "githubEnvironments",
     "dataScientistsGroupObjectIds",
@@ -44,6 +45,8 @@ class PlatformConfig:
     name_prefix: str
     environments: tuple[str, ...]
     registry_regions: tuple[str, ...]  # the first is the registry's own location
+    # the environments that promote models into the registry; the others only read it
+    registry_writers: tuple[str, ...]
     github_repository: str
     # (environment, CI job) -> the GitHub environments its jobs run in
     github_environments: Mapping[tuple[str, str], tuple[str, ...]]
@@ -88,11 +91,16 @@ def parse(raw: Mapping[str, str | None]) -> PlatformConfig:
     for region in regions:
         if not re.match(r"^[a-z0-9]+$", region):
             raise read.fail("registryRegions", f"{region!r} is not an Azure region")
+    writers = tuple(read.strings("registryWriters")) or environments[:1]
+    for writer in writers:
+        if writer not in environments:
+            raise read.fail("registryWriters", f"{writer!r} is not one of environments")
     return PlatformConfig(
         location=location,
         name_prefix=read.text("namePrefix", r"^[a-z][a-z0-9]{1,7}$", "2-8 lowercase letters"),
         environments=environments,
         registry_regions=regions,
+        registry_writers=writers,
         github_repository=read.text(
             "githubRepository", REPOSITORY_PATTERN, "the repository as OWNER/NAME"
         ),

@@ -201,7 +201,7 @@ def _user_assigned(props: Props) -> list[str]:
 def role_assignment(props: Props, ctx: Context) -> list[str]:
     problems = []
     definition = str(props.get("roleDefinitionId") or "")
-    role = roles.role_name(definition)
+    role = roles.role_name(definition, str(props.get("scope") or ""))
     if role in roles.FORBIDDEN:
         problems.append(f"roleDefinitionId is {role}, which this project never grants")
     elif role is None:
@@ -236,6 +236,35 @@ def _condition(props: Props, role: str | None) -> list[str]:
         problems.append(f"condition of {role} must not name its own principalId")
     if props.get("conditionVersion") != "2.0":
         problems.append(f"conditionVersion must be '2.0', not {props.get('conditionVersion')!r}")
+    return problems
+
+
+def role_definition(props: Props, ctx: Context) -> list[str]:
+    """The one custom role: exactly ``roles.REGISTRY_READER``'s read actions,
+    assignable in one resource group, under the GUID derived from it."""
+    problems = []
+    permissions = props.get("permissions") or []
+    granted = [
+        sorted(p.get(key) or [])
+        for p in permissions
+        for key in ("actions", "notActions", "dataActions", "notDataActions")
+    ]
+    if granted != [sorted(roles.REGISTRY_READER_ACTIONS), [], [], []]:
+        problems.append(
+            f"permissions must be exactly the actions {list(roles.REGISTRY_READER_ACTIONS)} "
+            f"(reading a registry's assets), not {permissions!r}"
+        )
+    scopes = props.get("assignableScopes") or []
+    group = roles.resource_group_of(scopes[0]) if len(scopes) == 1 else ""
+    if not group or group.lower() != str(scopes[0]).rstrip("/").lower():
+        problems.append(f"assignableScopes must be one resource group, not {scopes!r}")
+    elif str(props.get("roleDefinitionId") or "") != roles.registry_reader_guid(group):
+        problems.append(
+            "roleDefinitionId must be roles.registry_reader_guid of its resource group, "
+            f"not {props.get('roleDefinitionId')!r}"
+        )
+    if not str(props.get("roleName") or "").startswith(roles.REGISTRY_READER):
+        problems.append(f"roleName must start with {roles.REGISTRY_READER!r}")
     return problems
 
 
@@ -303,6 +332,13 @@ RULES = [
         "delegation condition of infra/roles.py, and nothing else with a condition.",
         ("azure-native:authorization:RoleAssignment",),
         role_assignment,
+    ),
+    Rule(
+        "custom-role-read-only",
+        "Custom roles: only the registry reader of infra/roles.py, which reads a "
+        "registry's assets and nothing else, assignable in one resource group.",
+        ("azure-native:authorization:RoleDefinition",),
+        role_definition,
     ),
     Rule(
         "github-oidc-per-environment",

@@ -390,3 +390,49 @@ def test_federated_subjects_must_name_the_configured_repository():
     assert "subject must be repo:acme/fork:environment:ENV" in " ".join(
         found["github-oidc-per-environment"]
     )
+
+
+def registry_reader():
+    (reader,) = platform_plan().of_type("authorization:RoleDefinition")
+    return reader
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"actions": ["Microsoft.MachineLearningServices/registries/assets/*"]}, "permissions"),
+        ({"dataActions": ["Microsoft.Storage/*"]}, "permissions"),
+        ({"notActions": ["Microsoft.MachineLearningServices/registries/delete"]}, "permissions"),
+    ],
+)
+def test_a_custom_role_that_could_write_fails_naming_its_permissions(change, named):
+    reader = registry_reader()
+    (permissions,) = reader.inputs["permissions"]
+    props = {**reader.inputs, "permissions": [{**permissions, **change}]}
+    found = violations(reader, "shared", props)["custom-role-read-only"]
+    assert found and all(named in message for message in found), found
+
+
+def test_a_custom_role_assignable_beyond_one_resource_group_fails():
+    reader = registry_reader()
+    props = {
+        **reader.inputs,
+        "assignableScopes": ["/subscriptions/00000000-0000-4000-8000-000000000001"],
+    }
+    found = violations(reader, "shared", props)["custom-role-read-only"]
+    assert any("assignableScopes must be one resource group" in m for m in found), found
+
+
+def test_the_reader_role_is_granted_only_in_the_resource_group_it_was_defined_for():
+    plan = platform_plan()
+    (grant,) = [
+        r
+        for r in plan.of_type("authorization:RoleAssignment")
+        if r.name == "mlops-prod-ci-ml-registry"
+    ]
+    assert violations(grant, "shared") == {}
+    elsewhere = grant.inputs["scope"].replace("rg-mlops-registry", "rg-other")
+    found = violations(grant, "shared", {**grant.inputs, "scope": elsewhere})
+    assert "is not an allowlisted built-in role" in " ".join(
+        found["role-assignment-least-privilege"]
+    )

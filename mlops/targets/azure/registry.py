@@ -91,9 +91,10 @@ def registry_errors(name: str) -> Iterator[None]:
     except HttpResponseError as error:
         if error.status_code == 403:
             raise RegistryError(
-                f"Azure refused access to registry {name} ({first_line(error)}): the "
-                "signed-in identity needs AzureML Registry User on it (the platform stack "
-                "grants it to each environment's ml identity)"
+                f"Azure refused access to registry {name} ({first_line(error)}): promoting "
+                "needs AzureML Registry User on it (the platform stack grants it to the ml "
+                "identity of the environments in registryWriters), deploying from it "
+                "AzureML Registry Reader (mlops) or that role"
             ) from None
         raise
 

@@ -67,7 +67,10 @@ def grants_of(plan, principal_id: str) -> list:
 def summary(plan, principal_id: str) -> set[tuple[str, str]]:
     """(role, scope's last segment) of every grant to ``principal_id``."""
     return {
-        (roles.role_name(r.inputs["roleDefinitionId"]), r.inputs["scope"].rsplit("/", 1)[-1])
+        (
+            roles.role_name(r.inputs["roleDefinitionId"], r.inputs["scope"]),
+            r.inputs["scope"].rsplit("/", 1)[-1],
+        )
         for r in grants_of(plan, principal_id)
     }
 
@@ -111,7 +114,8 @@ def test_each_environments_identities_get_exactly_their_grants(stack):
             ("Managed Identity Operator", f"id-mlops-{stack}-compute-gpu"),
         },
         "ci-preview": {("Reader", group), ("Storage Blob Data Reader", "pulumi-state")},
-        "ci-ml": {("AzureML Registry User", registry)},
+        # dev promotes into the registry; staging and prod only deploy from it.
+        "ci-ml": {("AzureML Registry User" if stack == "dev" else roles.REGISTRY_READER, registry)},
         "workspace": {
             ("Contributor", group),
             ("Key Vault Administrator", group),
@@ -122,6 +126,31 @@ def test_each_environments_identities_get_exactly_their_grants(stack):
     }
     for kind, grants in expected.items():
         assert summary(plan, principal(plan, f"id-mlops-{stack}-{kind}")) == grants, kind
+
+
+def test_the_registry_reader_role_reads_assets_and_nothing_else():
+    plan = platform_plan()
+    (reader,) = plan.of_type("authorization:RoleDefinition")
+    (permissions,) = reader.inputs["permissions"]
+    assert sorted(permissions["actions"]) == [
+        "Microsoft.MachineLearningServices/registries/assets/read",
+        "Microsoft.MachineLearningServices/registries/read",
+    ]
+    assert not any(permissions.get(k) for k in ("notActions", "dataActions", "notDataActions"))
+    (scope,) = reader.inputs["assignableScopes"]
+    assert scope.endswith("/resourceGroups/rg-mlops-registry")
+    assert reader.inputs["roleName"].startswith(roles.REGISTRY_READER)
+
+
+def test_which_environments_write_to_the_registry_is_config():
+    plan = run_platform(overrides={"registryWriters": ["dev", "staging"]})
+    registry = plan.one("machinelearningservices:Registry").azure_name
+    for stack, role in (
+        ("staging", "AzureML Registry User"),
+        ("prod", roles.REGISTRY_READER),
+    ):
+        ml = principal(plan, f"id-mlops-{stack}-ci-ml")
+        assert summary(plan, ml) == {(role, registry)}, stack
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -34,6 +34,12 @@ def test_registry_regions_default_to_the_location():
     assert both.registry_regions == ("westeurope", "eastus2")
 
 
+def test_the_first_environment_writes_to_the_registry_unless_configured():
+    assert platform_config.parse(values()).registry_writers == ("dev",)
+    both = platform_config.parse(values(registryWriters=["dev", "staging"]))
+    assert both.registry_writers == ("dev", "staging")
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -54,6 +60,10 @@ def test_registry_regions_default_to_the_location():
         ),
         ({"stateStorageAccount": ""}, "mlops-platform:stateStorageAccount: '' is not valid"),
         ({"registryRegions": ["West Europe"]}, "'West Europe' is not an Azure region"),
+        (
+            {"registryWriters": ["qa"]},
+            "mlops-platform:registryWriters: 'qa' is not one of environments",
+        ),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_key(change, message):

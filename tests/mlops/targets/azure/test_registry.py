@@ -106,5 +106,5 @@ def test_a_version_missing_from_the_registry_is_named(workspace):
 
 def test_no_role_on_the_registry_names_the_role_to_grant(workspace):
     workspace.fake.fail_next("GET", rf"/registries/{REGISTRY}/models/{MODEL}/versions/1$", 403)
-    with pytest.raises(RegistryError, match="needs AzureML Registry User on it"):
+    with pytest.raises(RegistryError, match="promoting needs AzureML Registry User on it"):
         workspace.target().get_registry_model("1")
