@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (for ``gate``: promote); 1 the work failed (a pipeline
 step, invalid data or settings, a failed deploy), with the reason on stderr;
-2 a usage error; 3 the gate rejected the model (``gate``).
+2 a usage error; 3 the gate rejected the model (``gate``; ``deploy`` of a
+version that does not beat the champion; ``promote`` of a rejected version).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlops.errors import UserError
+from mlops.errors import GateRejected, UserError
 from mlops.settings import DEFAULT_FILE, load_settings
 
 HELP_EPILOG = "Settings come from mlops.yml (or --settings FILE); MLOPS_TARGET overrides target."
@@ -90,8 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         "start", help="start again what of the endpoint has stopped (e.g. after a reboot)"
     )
     actions.add_parser("stop", help="stop the endpoint and remove its deployments")
-    verbs.add_parser(
+    run = verbs.add_parser(
         "run", help="the main job: register data, train, gate, register, deploy, summary"
+    )
+    run.add_argument(
+        "--new-data-only",
+        action="store_true",
+        help="stop (exit 0) before training when the serving model was trained on the "
+        "data version data.path holds now (for scheduled retraining)",
     )
     return parser
 
@@ -106,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except GateRejected as error:  # the model was judged, nothing failed
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_REJECTED
     except UserError as error:  # one line for the user; the cause is in the message
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -124,7 +134,7 @@ def _interrupt(number: int, frame: object) -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     # Imported here, not at the top: they pull in pandas and the target's
     # SDKs, which `--help` and usage errors do not need.
-    from mlops import lifecycle, summary
+    from mlops import github, lifecycle, summary
     from mlops.targets import get_target
 
     settings = load_settings(args.settings, env=args.env)
@@ -132,7 +142,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if _writes(args):
         lifecycle.preflight(target, settings, deploying=_deploys(args), training=_trains(args))
     if args.verb == "register-data":
-        print(summary.describe_asset(lifecycle.register_data(target, settings)))
+        asset = lifecycle.register_data(target, settings)
+        print(summary.describe_asset(asset))
+        github.set_outputs({"data_asset": asset.ref, "data_new": str(asset.new).lower()})
     elif args.verb == "runs":
         print(summary.describe_runs(target.list_runs()))
     elif args.verb == "show":
@@ -145,6 +157,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         decision, reports = lifecycle.gate(target, settings, args.run, args.report_dir)
         print(summary.describe_decision(decision))
         print(summary.describe_reports(reports))
+        _report_to_github(decision.verdict, reports)
         return EXIT_OK if decision.promote else EXIT_REJECTED
     elif args.verb == "register":
         model, decision, reports = lifecycle.register(target, settings, args.run, args.report_dir)
@@ -154,6 +167,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(summary.describe_decision(decision))
             print(summary.describe_reports(reports))
             print(f"\nmodel {model.ref} registered (gate: {decision.verdict})")
+            _report_to_github(decision.verdict, reports)
+        github.set_outputs({"model_version": model.version})
     elif args.verb == "models":
         print(summary.describe_models(target.list_models(), target.get_endpoint()))
     elif args.verb == "promote":
@@ -166,28 +181,71 @@ def _dispatch(args: argparse.Namespace) -> int:
             f"(from {promoted.tags.get(lifecycle.SOURCE_TAG)}); deploy it in another "
             f"environment with `mlops {where}deploy registry:{promoted.ref}`"
         )
+        github.set_outputs({"registry_model": f"registry:{promoted.ref}"})
+        github.add_summary(f"Promoted {args.version} as `registry:{promoted.ref}`.")
     elif args.verb == "deploy":
         result = lifecycle.deploy(target, settings, args.version, _echo, rollback=args.rollback)
         print("\n" + summary.describe_deploy(result, lifecycle.sample_request(settings)))
+        github.set_outputs({"deployment": result.deployment, "model": result.model})
+        github.add_summary(f"Deployed {result.model} as `{result.deployment}`.")
     else:
         return _endpoint(args, target, settings)
     return EXIT_OK
 
 
 def _train(args: argparse.Namespace, target, settings) -> int:
-    from mlops import lifecycle, summary
+    from mlops import github, lifecycle, summary
 
     if args.verb == "train":
         run = lifecycle.train(target, settings, _echo, data_version=args.data_version)
         print("\n" + summary.describe_run(run))
+        github.set_outputs({"run_id": run.run_id, "status": run.status})
     else:
-        outcome = lifecycle.run(target, settings, _echo)
+        asset = None
+        if args.new_data_only:
+            asset, same = lifecycle.serving_trained_on_current_data(target, settings, _echo)
+            if same is not None:
+                note = (
+                    f"data {asset.ref} is what serving model {same.ref} was trained on: "
+                    "nothing to retrain"
+                )
+                print(note)
+                github.set_outputs({"status": "Skipped", "data_asset": asset.ref})
+                github.add_summary(note)
+                return EXIT_OK
+        outcome = lifecycle.run(target, settings, _echo, asset=asset)
         run = outcome.run
         print("\n" + summary.describe_outcome(outcome, lifecycle.sample_request(settings)))
+        _outcome_to_github(outcome)
     if run.status != "Completed":
         print(f"error: {run.error}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _report_to_github(verdict: str, reports) -> None:
+    from mlops import github
+
+    markdown = reports.get("markdown")
+    github.set_outputs({"verdict": verdict, "gate_report": markdown or ""})
+    if markdown is not None and markdown.is_file():
+        github.add_summary(markdown.read_text(encoding="utf-8"))
+
+
+def _outcome_to_github(outcome) -> None:
+    from mlops import github
+
+    values = {"data_asset": outcome.asset.ref, "run_id": outcome.run.run_id}
+    values["status"] = outcome.run.status
+    if outcome.model is not None:
+        values["model_version"] = outcome.model.version
+    if outcome.deployed is not None:
+        values["deployment"] = outcome.deployed.deployment
+    github.set_outputs(values)
+    if outcome.decision is not None:
+        _report_to_github(outcome.decision.verdict, outcome.reports)
+    elif outcome.run.error:
+        github.add_summary(f"Run {outcome.run.run_id} failed: {outcome.run.error}")
 
 
 def _endpoint(args: argparse.Namespace, target, settings) -> int:

@@ -23,9 +23,10 @@ from mlops import deploy as blue_green
 from mlops import promotion
 from mlops.data_checks import DataError, feature_columns, label_key, require_columns
 from mlops.deploy import DeployResult
-from mlops.errors import UserError
+from mlops.errors import GateRejected, UserError
 from mlops.gate import PROMOTE, Champion, Decision
 from mlops.input_checks import check_inputs
+from mlops.lineage import DATA_TAG
 from mlops.metric_catalog import check_settings
 from mlops.outcome import Outcome
 from mlops.reports import GateReport, write_gate_report
@@ -55,6 +56,10 @@ SAMPLE_REQUEST = "sample-request.json"
 
 class LifecycleError(UserError):
     """A stage cannot go ahead; the message says why and what to do."""
+
+
+class RejectedByGate(LifecycleError, GateRejected):
+    """The version was registered with the gate's verdict reject."""
 
 
 def preflight(
@@ -221,7 +226,7 @@ def promote(target: Target, settings: Settings, version: str) -> ModelVersion:
     model = target.get_model(version)
     verdict = model.tags.get(GATE_TAG)
     if verdict != PROMOTE:
-        raise LifecycleError(
+        raise RejectedByGate(
             f"model {model.ref} was not promoted by the gate (verdict: {verdict or 'none'}); "
             "only a version that passed the gate goes to the registry"
         )
@@ -297,13 +302,31 @@ def _save_sample(settings: Settings, result: DeployResult) -> None:
     path.write_bytes(result.sample)
 
 
-def run(target: Target, settings: Settings, show: Printer) -> Outcome:
-    """The main job: register the data, train on exactly that version, then gate
-    against the champion, register, and deploy if promoted. It ends with the
-    endpoint serving: when the candidate is rejected and nothing serves (the
-    endpoint was stopped or lost), the champion is deployed again."""
+def serving_trained_on_current_data(
+    target: Target, settings: Settings, show: Printer
+) -> tuple[DataAsset, ModelVersion | None]:
+    """Register the data ``data.path`` holds now; return that version and the model
+    serving (the champion) when it was trained on exactly that version."""
     asset = register_data(target, settings)
     show(describe_asset(asset))
+    current = promotion.champion(target)
+    if current is None:
+        return asset, None
+    model = target.get_model(current.version)
+    return asset, (model if model.tags.get(DATA_TAG) == asset.ref else None)
+
+
+def run(
+    target: Target, settings: Settings, show: Printer, asset: DataAsset | None = None
+) -> Outcome:
+    """The main job: register the data (unless ``asset``, just registered, is given),
+    train on exactly that version, then gate against the champion, register, and
+    deploy if promoted. It ends with the endpoint serving: when the candidate is
+    rejected and nothing serves (the endpoint was stopped or lost), the champion
+    is deployed again."""
+    if asset is None:
+        asset = register_data(target, settings)
+        show(describe_asset(asset))
     trained = train(target, settings, show, data_version=asset.version)
     if trained.status != "Completed":
         return Outcome(asset, trained)

@@ -12,6 +12,8 @@ from mlops.gate import Decision
 from mlops.targets.base import DIGEST_TAG, GATE_TAG, RUN_TAG
 
 METRIC_PREFIX = "metric."
+# The tag naming the data version a model was trained on.
+DATA_TAG = "mlops.data_asset"
 UNKNOWN = "unknown"
 
 
@@ -57,7 +59,7 @@ def model_tags(
     tags = {
         "mlops.git_commit": commit,
         "mlops.git_dirty": UNKNOWN if dirty is None else str(dirty).lower(),
-        "mlops.data_asset": data_asset,
+        DATA_TAG: data_asset,
         RUN_TAG: run_id,
         DIGEST_TAG: digest,
         GATE_TAG: decision.verdict,

@@ -17,7 +17,7 @@ before.
 
 from __future__ import annotations
 
-from mlops.errors import UserError
+from mlops.errors import GateRejected, UserError
 from mlops.gate import Champion, Decision, decide
 from mlops.lineage import git_state, metrics_from_tags, model_digest, model_tags
 from mlops.runs import MODEL_OUTPUT
@@ -33,6 +33,10 @@ from mlops.targets.base import (
 
 class PromotionError(UserError):
     """A run cannot be gated or registered, or a version not deployed; the message says why."""
+
+
+class NotBetterThanChampion(PromotionError, GateRejected):
+    """The model does not pass the gate against the champion of the moment."""
 
 
 def champion(target: Target) -> Champion | None:
@@ -152,7 +156,7 @@ def check_deploy(
     if not decision.promote:
         reasons = "; ".join(check.reason for check in decision.failed())
         hint = "; to return to it anyway, pass --rollback REASON" if model.deployed_at else ""
-        raise PromotionError(
+        raise NotBetterThanChampion(
             f"model {model.ref} does not pass the gate against {decision.against}: {reasons}{hint}"
         )
     return decision

@@ -24,6 +24,10 @@ sys.path.insert(0, str(REPO / "pipelines" / "src"))
 # OpenMP thread per core, spin for minutes instead of seconds. One thread each
 # (the steps and servers pass OMP_NUM_THREADS on) keeps them to seconds.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Run inside a GitHub Actions job, the verbs would append their outputs and
+# summaries to that job's files (mlops/github.py); the tests give their own.
+for _name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+    os.environ.pop(_name, None)
 
 
 def sample_frame(rows: int = SLICE_ROWS) -> pd.DataFrame:
@@ -111,10 +115,12 @@ def save_variant_run(target, settings, run, name: str, auc: float, change=None):
 
 
 def stop_endpoints(root: Path) -> None:
-    """Stop every local endpoint a test started under ``root`` (its processes outlive it)."""
+    """Stop every local endpoint a test started under ``root``, in any environment
+    (their processes outlive the test)."""
     from mlops.targets.local.endpoint import LocalEndpoint
 
-    for state in (root / ".mlops" / "endpoints").glob("*/endpoint.json"):
+    states = [root / ".mlops", *(root / ".mlops" / "envs").glob("*")]
+    for state in (e for s in states for e in (s / "endpoints").glob("*/endpoint.json")):
         LocalEndpoint(state.parent.parent, state.parent.name, 0).delete()
 
 

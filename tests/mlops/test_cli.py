@@ -173,13 +173,14 @@ def test_gate_exits_0_to_promote_3_to_reject_and_register_keeps_the_verdict_depl
     assert "credit-default-classifier:1 already registered" in again
     # What is printed is the verdict on record, not a new gate against today's champion.
     assert "gate then: reject" in again and "PROMOTE" not in again
-    assert main(["deploy", "1"]) == 1
+    # A judged model is exit 3, as `gate` says reject: a workflow ends green on it.
+    assert main(["deploy", "1"]) == 3
     refused = one_line_error(capsys)
     assert "credit-default-classifier:1 does not pass the gate against no champion" in refused
     assert "auc 0." in refused and "fails >= 0.99" in refused
     assert main(["deploy", "7"]) == 1
     assert "has no version '7'" in one_line_error(capsys)
-    assert main(["promote", "1"]) == 1
+    assert main(["promote", "1"]) == 3
     assert "was not promoted by the gate (verdict: reject)" in one_line_error(capsys)
 
 

@@ -197,7 +197,7 @@ def test_deploy_gates_again_and_a_rollback_only_returns_to_a_version_that_served
     as_good = register_variant(root, served.run, "as-good", auc)
 
     code, _, err = mlops(root, "deploy", as_good.version)
-    assert code == 1
+    assert code == 3
     refused = one_line_error(err)
     assert f"model {as_good.ref} does not pass the gate against champion {champion}" in refused
     assert "not higher by 0.001" in refused
@@ -216,7 +216,7 @@ def test_deploy_gates_again_and_a_rollback_only_returns_to_a_version_that_served
 
     # The old champion no longer beats the new one: only an explicit rollback returns to it.
     code, _, err = mlops(root, "deploy", champion)
-    assert code == 1
+    assert code == 3
     refused = one_line_error(err)
     assert f"does not pass the gate against champion {better.version}" in refused
     assert "to return to it anyway, pass --rollback REASON" in refused
