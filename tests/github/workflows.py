@@ -1,0 +1,279 @@
+"""The repository's GitHub Actions files, read as GitHub reads them, and the
+checks the tests run on them: the security rules zizmor does not cover and
+the contract between the workflows and the `mlops` and `make` commands.
+
+Each check returns the problems it found (text naming the file and job), so a
+test can show both that the committed workflows pass and that a broken copy
+fails.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+GITHUB = REPO / ".github"
+WORKFLOWS = GITHUB / "workflows"
+SIGN_IN = "azure/login@"
+SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository"
+# A command a deploying job runs: it changes what an environment serves or is.
+DEPLOYING = re.compile(r"mlops (run|deploy|promote)\b|pulumi up\b")
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    path: Path
+    text: str
+    data: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def triggers(self) -> Mapping[str, Any]:
+        # PyYAML reads the key `on` as the boolean True.
+        on = self.data.get("on", self.data.get(True)) or {}
+        return {name: None for name in on} if isinstance(on, list) else on
+
+    @property
+    def jobs(self) -> Mapping[str, Mapping[str, Any]]:
+        return self.data.get("jobs") or {}
+
+
+def load(path: Path, text: str | None = None) -> Workflow:
+    text = path.read_text(encoding="utf-8") if text is None else text
+    return Workflow(path, text, yaml.safe_load(text))
+
+
+def workflows() -> dict[str, Workflow]:
+    return {p.name: load(p) for p in sorted(WORKFLOWS.glob("*.yml"))}
+
+
+def composite_actions() -> list[Workflow]:
+    return [load(p) for p in sorted((GITHUB / "actions").glob("*/action.yml"))]
+
+
+def steps_of(job: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return list(job.get("steps") or [])
+
+
+def called(job: Mapping[str, Any], known: Mapping[str, Workflow]) -> Workflow | None:
+    """The reusable workflow of this repository that ``job`` calls, if any."""
+    uses = str(job.get("uses") or "")
+    name = re.sub(r"^(\$|\.)/\.github/workflows/", "", uses)
+    return known.get(name) if name != uses else None
+
+
+def signs_in(job: Mapping[str, Any], known: Mapping[str, Workflow]) -> bool:
+    """Whether ``job`` signs in to Azure itself or through the workflow it calls."""
+    if any(str(step.get("uses", "")).startswith(SIGN_IN) for step in steps_of(job)):
+        return True
+    reusable = called(job, known)
+    return reusable is not None and any(signs_in(j, known) for j in reusable.jobs.values())
+
+
+def run_scripts(workflow: Workflow) -> Iterator[tuple[str, str]]:
+    """(job name, script) of every `run:` step."""
+    jobs = workflow.jobs or {"(composite)": (workflow.data.get("runs") or {})}
+    for job_name, job in jobs.items():
+        for step in steps_of(job):
+            if "run" in step:
+                yield job_name, str(step["run"])
+
+
+# -- security rules ------------------------------------------------------------
+
+
+def security_problems(known: Mapping[str, Workflow], actions: list[Workflow]) -> list[str]:
+    problems: list[str] = []
+    for workflow in [*known.values(), *actions]:
+        problems += _pins(workflow) + _no_secrets(workflow) + _no_expressions_in_run(workflow)
+        problems += _checkout_without_credentials(workflow)
+    for workflow in known.values():
+        problems += _triggers(workflow) + _top_permissions(workflow)
+        for name, job in workflow.jobs.items():
+            where = f"{workflow.name}: job {name}"
+            problems += [f"{where}: {p}" for p in _job_problems(workflow, job, known)]
+    return problems
+
+
+def _pins(workflow: Workflow) -> list[str]:
+    problems = []
+    for line in workflow.text.splitlines():
+        found = re.match(r"^\s*(?:-\s*)?uses:\s*(.+?)\s*$", line)
+        if not found or found[1].startswith(("$/", "./")):
+            continue
+        if not PINNED.match(found[1]):
+            problems.append(
+                f"{workflow.name}: `uses: {found[1]}` is not pinned to a full commit SHA "
+                "with its version in a comment (`owner/repo@<40 hex> # vX.Y.Z`)"
+            )
+    return problems
+
+
+def _no_secrets(workflow: Workflow) -> list[str]:
+    names = set(re.findall(r"secrets\.([A-Za-z_][\w-]*)", workflow.text))
+    return [
+        f"{workflow.name}: reads secrets.{name}; only GITHUB_TOKEN is allowed (sign in "
+        "with OIDC, configure with environment variables)"
+        for name in sorted(names - {"GITHUB_TOKEN"})
+    ]
+
+
+def _no_expressions_in_run(workflow: Workflow) -> list[str]:
+    return [
+        f"{workflow.name}: job {job}: a `run:` script holds `${{{{ ... }}}}`; pass the "
+        "value through `env:` and use the variable"
+        for job, script in run_scripts(workflow)
+        if "${{" in script
+    ]
+
+
+def _checkout_without_credentials(workflow: Workflow) -> list[str]:
+    jobs = workflow.jobs or {"(composite)": workflow.data.get("runs") or {}}
+    return [
+        f"{workflow.name}: job {name}: actions/checkout without persist-credentials: false"
+        for name, job in jobs.items()
+        for step in steps_of(job)
+        if str(step.get("uses", "")).startswith("actions/checkout@")
+        and (step.get("with") or {}).get("persist-credentials") is not False
+    ]
+
+
+def _triggers(workflow: Workflow) -> list[str]:
+    return [
+        f"{workflow.name}: triggered by {event}, which runs with the base repository's "
+        "secrets and permissions on untrusted code"
+        for event in ("pull_request_target", "workflow_run")
+        if event in workflow.triggers
+    ]
+
+
+def _top_permissions(workflow: Workflow) -> list[str]:
+    permissions = workflow.data.get("permissions")
+    if permissions == {} or (
+        isinstance(permissions, Mapping) and set(permissions.values()) <= {"read", "none"}
+    ):
+        return []
+    return [
+        f"{workflow.name}: top-level permissions must be {{}} or read-only, not {permissions!r}"
+    ]
+
+
+def _job_problems(
+    workflow: Workflow, job: Mapping[str, Any], known: Mapping[str, Workflow]
+) -> list[str]:
+    problems = []
+    permissions = job.get("permissions") or {}
+    if signs_in(job, known) != (permissions.get("id-token") == "write"):
+        problems.append("id-token: write must be granted exactly to the jobs that sign in to Azure")
+    if "steps" in job and "timeout-minutes" not in job:
+        problems.append("no timeout-minutes")
+    guarded = SAME_REPOSITORY in str(job.get("if", ""))
+    if signs_in(job, known) and "pull_request" in workflow.triggers and not guarded:
+        problems.append(f"signs in on pull requests without `if: ... {SAME_REPOSITORY}`")
+    scripts = " ".join(str(step.get("run", "")) for step in steps_of(job))
+    if DEPLOYING.search(scripts):
+        problems += _deploy_guard(job)
+    return problems
+
+
+def _deploy_guard(job: Mapping[str, Any]) -> list[str]:
+    """A deploying job: bound to an environment, and to that environment's one
+    concurrency group (`mlops-deploy-<environment>`), never cancelled half-way."""
+    environment = str(job.get("environment") or "")
+    concurrency = job.get("concurrency") or {}
+    group = str(concurrency.get("group", "")) if isinstance(concurrency, Mapping) else ""
+    problems = []
+    if not environment:
+        problems.append("deploys without an environment")
+    literal = environment and "${{" not in environment
+    if (literal and group != f"mlops-deploy-{environment}") or "mlops-deploy-" not in group:
+        problems.append(
+            f"deploys outside the concurrency group mlops-deploy-<environment> ({group!r})"
+        )
+    if not isinstance(concurrency, Mapping) or concurrency.get("cancel-in-progress") is not False:
+        problems.append("deploys with a concurrency that may cancel it half-way")
+    return problems
+
+
+# -- the contract with the command line ----------------------------------------
+
+
+def commands(script: str) -> Iterator[list[str]]:
+    """Every `mlops ...` and `make ...` command line of a shell script, split as
+    the shell would (variables left as written)."""
+    joined = script.replace("\\\n", " ")
+    for line in joined.splitlines():
+        for part in re.split(r"\|\||&&|;|\|", line):
+            found = re.search(r"(?:^|\s)((?:\S*/)?(?:mlops|make)\s.*)$", part.strip())
+            if found and not part.strip().startswith("#"):
+                words = shlex.split(found[1], comments=True)
+                if words and words[0].rsplit("/", 1)[-1] in ("mlops", "make"):
+                    yield words
+
+
+def command_problems(known: Mapping[str, Workflow]) -> list[str]:
+    """Each `mlops` command parsed by the CLI's own parser, each `make` target
+    looked up in the Makefile."""
+    from mlops.cli import build_parser
+
+    targets = set(re.findall(r"(?m)^([a-zA-Z][\w-]*):", (REPO / "Makefile").read_text()))
+    problems = []
+    for workflow in known.values():
+        for job, script in run_scripts(workflow):
+            for words in commands(script):
+                where = f"{workflow.name}: job {job}: `{shlex.join(words)}`"
+                if words[0].endswith("make"):
+                    missing = [w for w in words[1:] if "=" not in w and w not in targets]
+                    problems += [f"{where}: no make target {w!r}" for w in missing]
+                    continue
+                try:
+                    build_parser().parse_args([_placeholder(w) for w in words[1:]])
+                except SystemExit:
+                    problems.append(f"{where}: the mlops command line refuses it")
+    return problems
+
+
+def _placeholder(word: str) -> str:
+    return "1" if word.startswith("$") else word
+
+
+def variable_problems(known: Mapping[str, Workflow], documented: set[str]) -> list[str]:
+    """Every `vars.NAME` a workflow reads is one stack_env.py writes or the README
+    documents; every `$NAME` a script reads is set by the workflow, the job, the
+    step, the script itself or GitHub."""
+    problems = []
+    for workflow in known.values():
+        for name in sorted(set(re.findall(r"\bvars\.([A-Za-z_]\w*)", workflow.text))):
+            if name not in documented:
+                problems.append(
+                    f"{workflow.name}: reads vars.{name}, which neither infra/stack_env.py "
+                    "writes nor the README documents"
+                )
+        top = set(workflow.data.get("env") or {})
+        for job_name, job in workflow.jobs.items():
+            job_env = top | set(job.get("env") or {})
+            for step in steps_of(job):
+                if "run" not in step:
+                    continue
+                script = str(step["run"])
+                local = set(
+                    re.findall(r"(?:^|[\s;])(?:for\s+)?([A-Za-z_]\w*)(?:=|\s+in\b)", script)
+                )
+                have = job_env | set(step.get("env") or {}) | local
+                for name in sorted(set(re.findall(r"\$\{?([A-Za-z_]\w*)", script))):
+                    if name in have or name.startswith(("GITHUB_", "RUNNER_")) or name == "PWD":
+                        continue
+                    problems.append(f"{workflow.name}: job {job_name}: ${name} is never set")
+    return problems
