@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlops import github
 from mlops.errors import GateRejected, UserError
 from mlops.settings import DEFAULT_FILE, load_settings
 
@@ -115,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except GateRejected as error:  # the model was judged, nothing failed
         print(f"error: {error}", file=sys.stderr)
+        github.add_summary(f"**Kept out by the gate:** {error}")
         return EXIT_REJECTED
     except UserError as error:  # one line for the user; the cause is in the message
         print(f"error: {error}", file=sys.stderr)
@@ -134,7 +136,7 @@ def _interrupt(number: int, frame: object) -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     # Imported here, not at the top: they pull in pandas and the target's
     # SDKs, which `--help` and usage errors do not need.
-    from mlops import github, lifecycle, summary
+    from mlops import lifecycle, summary
     from mlops.targets import get_target
 
     settings = load_settings(args.settings, env=args.env)
@@ -194,7 +196,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, target, settings) -> int:
-    from mlops import github, lifecycle, summary
+    from mlops import lifecycle, summary
 
     if args.verb == "train":
         run = lifecycle.train(target, settings, _echo, data_version=args.data_version)
@@ -224,8 +226,6 @@ def _train(args: argparse.Namespace, target, settings) -> int:
 
 
 def _report_to_github(verdict: str, reports) -> None:
-    from mlops import github
-
     markdown = reports.get("markdown")
     github.set_outputs({"verdict": verdict, "gate_report": markdown or ""})
     if markdown is not None and markdown.is_file():
@@ -233,8 +233,6 @@ def _report_to_github(verdict: str, reports) -> None:
 
 
 def _outcome_to_github(outcome) -> None:
-    from mlops import github
-
     values = {"data_asset": outcome.asset.ref, "run_id": outcome.run.run_id}
     values["status"] = outcome.run.status
     if outcome.model is not None:

@@ -139,7 +139,7 @@ def test_a_mis_wired_pipeline_is_one_line_and_runs_nothing(in_project, capsys):
 
 
 def test_gate_exits_0_to_promote_3_to_reject_and_register_keeps_the_verdict_deploy_checks(
-    in_project, capsys
+    in_project, capsys, monkeypatch
 ):
     # One trained run, judged under two gates: the exit codes, the reports, and a
     # rejected model that is registered with its verdict and then refused by deploy.
@@ -180,8 +180,14 @@ def test_gate_exits_0_to_promote_3_to_reject_and_register_keeps_the_verdict_depl
     assert "auc 0." in refused and "fails >= 0.99" in refused
     assert main(["deploy", "7"]) == 1
     assert "has no version '7'" in one_line_error(capsys)
+    summary = in_project / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     assert main(["promote", "1"]) == 3
     assert "was not promoted by the gate (verdict: reject)" in one_line_error(capsys)
+    # In a workflow step the reason also reaches the job summary.
+    assert (
+        "Kept out by the gate:** model credit-default-classifier:1 was not" in summary.read_text()
+    )
 
 
 def test_the_endpoint_verbs_say_when_there_is_no_endpoint(in_project, capsys):
