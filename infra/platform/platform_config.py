@@ -138,11 +138,22 @@ def _github_environments(
         names.append(github_environment)
         if len(names) > MAX_FEDERATED_CREDENTIALS:
             raise read.fail(key, f"{target}: an identity takes at most 20 credentials")
-    defaults = {"infra": "{}-infra", "ml": "{}", "preview": "{}-preview"}
+    defaults = {"infra": ("{}-infra",), "ml": ("{}",), "preview": ("{}-preview",)}
+    # Pull requests train on the first environment (ci.yml) in <env>-pr: an environment
+    # open to pull-request branches, while <env> itself can stay limited to main.
+    first_ml = ("{}", "{}-pr")
     return {
-        (environment, job): tuple(chosen.get((environment, job)) or [pattern.format(environment)])
+        (environment, job): tuple(
+            chosen.get((environment, job))
+            or [
+                pattern.format(environment)
+                for pattern in (
+                    first_ml if (environment, job) == (environments[0], "ml") else patterns
+                )
+            ]
+        )
         for environment in environments
-        for job, pattern in defaults.items()
+        for job, patterns in defaults.items()
     }
 
 

@@ -190,7 +190,8 @@ class LocalRunner:
                 **self.override(environment),
             }
             done = subprocess.run(
-                ["bash", "-e", "-c", str(step["run"])],
+                # What `shell: bash` runs on GitHub: -e and pipefail.
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", str(step["run"])],
                 cwd=self.project,
                 env=full,
                 capture_output=True,

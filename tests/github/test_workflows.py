@@ -113,6 +113,12 @@ def broken(name: str, old: str, new: str) -> list[str]:
         ("train-promote.yml", "    environment: dev\n", "", "without an environment"),
         ("train-promote.yml", "    timeout-minutes: 120\n", "", "no timeout-minutes"),
         (
+            "pulumi-stack.yml",
+            "    shell: bash\n",
+            "    shell: sh\n",
+            "defaults.run.shell must be bash",
+        ),
+        (
             "ci.yml",
             "      id-token: write # sign in to Azure with OIDC as dev's ml identity\n",
             "",

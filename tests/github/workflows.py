@@ -100,7 +100,7 @@ def security_problems(known: Mapping[str, Workflow], actions: list[Workflow]) ->
         problems += _pins(workflow) + _no_secrets(workflow) + _no_expressions_in_run(workflow)
         problems += _checkout_without_credentials(workflow)
     for workflow in known.values():
-        problems += _triggers(workflow) + _top_permissions(workflow)
+        problems += _triggers(workflow) + _top_permissions(workflow) + _bash_with_pipefail(workflow)
         for name, job in workflow.jobs.items():
             where = f"{workflow.name}: job {name}"
             problems += [f"{where}: {p}" for p in _job_problems(workflow, job, known)]
@@ -157,6 +157,14 @@ def _triggers(workflow: Workflow) -> list[str]:
         for event in ("pull_request_target", "workflow_run")
         if event in workflow.triggers
     ]
+
+
+def _bash_with_pipefail(workflow: Workflow) -> list[str]:
+    # Without `shell: bash` GitHub runs `bash -e` without pipefail: `cmd | tee` hides failures.
+    shell = ((workflow.data.get("defaults") or {}).get("run") or {}).get("shell")
+    if shell == "bash" or not any(True for _ in run_scripts(workflow)):
+        return []
+    return [f"{workflow.name}: defaults.run.shell must be bash (pipefail), not {shell!r}"]
 
 
 def _top_permissions(workflow: Workflow) -> list[str]:

@@ -19,7 +19,7 @@ def test_the_prod_plan_lists_its_resources_and_passes_every_policy(capsys):
 def test_the_platform_plan_lists_identities_credentials_registry_and_conditioned_grants(capsys):
     assert plan.main(["--project", "platform"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("platform stack shared: 70 resources in westeurope")
+    assert out.startswith("platform stack shared: 71 resources in westeurope")
     assert "subject=repo:contoso/azureml-mlops:environment:prod-preview" in out
     assert "machinelearningservices:Registry" in out and "regions=westeurope" in out
     assert (
@@ -27,7 +27,7 @@ def test_the_platform_plan_lists_identities_credentials_registry_and_conditioned
         "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg-mlops-prod "
         "(conditioned: workload roles to workload identities)"
     ) in out
-    assert "  pass  github-oidc-per-environment (9 resources)" in out
+    assert "  pass  github-oidc-per-environment (10 resources)" in out
     assert f"{roles.REGISTRY_READER} for mlops-prod-ci-ml-registry on" in out
     assert "AzureML Registry User for mlops-dev-ci-ml-registry on" in out
     assert "  pass  custom-role-read-only (1 resources)" in out

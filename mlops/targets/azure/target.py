@@ -73,7 +73,7 @@ class AzureTarget(Target):
         """The signed-in ``MLClient``; the first use checks the workspace exists."""
         if self._client is None:
             if self._credential is None:
-                self._credential = default_credential()
+                self._credential = default_credential(self._environ)
             client = connect(self.coordinates, self._credential, self._transport)
             with azure_errors(self.coordinates):
                 client.workspaces.get(self.coordinates.workspace)
@@ -288,7 +288,7 @@ class AzureTarget(Target):
         with azure_errors(self.coordinates), registry.registry_errors(name):
             if self._registry_client is None:
                 if self._credential is None:
-                    self._credential = default_credential()
+                    self._credential = default_credential(self._environ)
                 self._registry_client = registry.connect(name, self._credential, self._transport)
             yield name, self._registry_client
 

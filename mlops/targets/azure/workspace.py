@@ -5,9 +5,11 @@ writes (a workflow puts them in ``$GITHUB_ENV``), else from the
 ``config.json`` that ``stack_env.py --ml-config`` or the studio writes, found
 as ``MLClient.from_config`` finds it: ``config.json`` or
 ``.azureml/config.json`` in the settings file's folder or any folder above it.
-Credentials are ``DefaultAzureCredential``'s only: OIDC in a workflow
-(``azure/login`` sets ``AZURE_CLIENT_ID``/``AZURE_TENANT_ID``), ``az login``
-on a workstation. No secret is read or written here.
+Credentials are federated only: in a workflow, the job's GitHub OIDC token
+exchanged for the identity its variables name (``AZURE_CLIENT_ID``,
+``AZURE_TENANT_ID``), fetched again whenever Azure's token expires; on a
+workstation, ``DefaultAzureCredential`` (``az login``). No secret is read or
+written here.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ CONFIG_KEYS = {
     WORKSPACE: "workspace_name",
 }
 SIGN_IN = "run `az login` (on a workstation) or sign in with azure/login and OIDC (in a workflow)"
+# Set by GitHub in a job with `permissions: id-token: write`: where to ask for a token.
+GITHUB_OIDC = ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+OIDC_AUDIENCE = "api://AzureADTokenExchange"
 
 
 class WorkspaceError(UserError):
@@ -105,12 +110,47 @@ def _find_config(root: Path) -> Path | None:
     return None
 
 
-def default_credential():
-    """``DefaultAzureCredential`` without the interactive browser (a CI job has none):
-    OIDC from ``azure/login`` in a workflow, the Azure CLI's ``az login`` here."""
-    from azure.identity import DefaultAzureCredential
+def default_credential(environ: Mapping[str, str] = os.environ):
+    """In a GitHub Actions job allowed to request an OIDC token (``id-token: write``)
+    that names its identity (``AZURE_CLIENT_ID``, ``AZURE_TENANT_ID``): a credential
+    that asks GitHub for a fresh token each time Microsoft Entra's expires, since the
+    ``az login`` session ``azure/login`` leaves cannot renew itself after about an
+    hour. Elsewhere ``DefaultAzureCredential`` without the interactive browser:
+    ``az login`` on a workstation."""
+    from azure.identity import ClientAssertionCredential, DefaultAzureCredential
 
+    if all(environ.get(name) for name in (*GITHUB_OIDC, "AZURE_CLIENT_ID", "AZURE_TENANT_ID")):
+        return ClientAssertionCredential(
+            environ["AZURE_TENANT_ID"],
+            environ["AZURE_CLIENT_ID"],
+            lambda: github_oidc_token(environ),
+        )
     return DefaultAzureCredential(exclude_interactive_browser_credential=True)
+
+
+def github_oidc_token(environ: Mapping[str, str]) -> str:
+    """A new OIDC token from the running GitHub Actions job, for Microsoft Entra
+    (audience ``api://AzureADTokenExchange``, as ``azure/login`` asks for it)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from azure.core.exceptions import ClientAuthenticationError
+
+    url, bearer = (environ[name] for name in GITHUB_OIDC)
+    separator = "&" if "?" in url else "?"
+    request = urllib.request.Request(
+        f"{url}{separator}audience={urllib.parse.quote(OIDC_AUDIENCE, safe='')}",
+        headers={"Authorization": f"bearer {bearer}", "Accept": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return str(json.load(response)["value"])
+    except (OSError, ValueError, KeyError) as error:
+        raise ClientAuthenticationError(
+            message=f"GitHub gave no OIDC token ({error}): the job needs "
+            "`permissions: id-token: write`"
+        ) from None
 
 
 def connect(coordinates: Coordinates, credential, transport=None):

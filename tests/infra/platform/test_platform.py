@@ -225,13 +225,14 @@ def test_ci_identities_trust_exactly_one_subject_of_the_repository_per_github_en
         assert r.inputs["issuer"] == "https://token.actions.githubusercontent.com"
         assert r.inputs["audiences"] == ["api://AzureADTokenExchange"]
         subjects.setdefault(r.inputs["resourceName"], []).append(r.inputs["subject"])
+    # dev's ml identity also trusts dev-pr, where pull requests train (ci.yml).
     assert subjects == {
-        name: [f"{REPO}:{environment}"]
+        name: [f"{REPO}:{environment}" for environment in environments]
         for stack in STACKS
-        for name, environment in [
-            (f"id-mlops-{stack}-ci-infra", f"{stack}-infra"),
-            (f"id-mlops-{stack}-ci-ml", stack),
-            (f"id-mlops-{stack}-ci-preview", f"{stack}-preview"),
+        for name, environments in [
+            (f"id-mlops-{stack}-ci-infra", [f"{stack}-infra"]),
+            (f"id-mlops-{stack}-ci-ml", [stack, "dev-pr"] if stack == "dev" else [stack]),
+            (f"id-mlops-{stack}-ci-preview", [f"{stack}-preview"]),
         ]
     }
 

@@ -58,3 +58,76 @@ def test_nothing_to_go_on_says_both_ways_to_name_a_workspace(tmp_path):
         raised.value
     )
     assert "--ml-config .azureml/config.json" in str(raised.value)
+
+
+class _GitHubTokens:
+    """GitHub's OIDC token endpoint as a job sees it: a bearer-protected GET that
+    answers {"value": <token>} for the audience asked."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.asked: list[tuple[str, str]] = []
+        tokens = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                tokens.asked.append((self.path, self.headers.get("Authorization", "")))
+                if self.headers.get("Authorization") != "bearer runtime-token":
+                    self.send_response(403)
+                    self.end_headers()
+                    return
+                body = json.dumps({"value": f"oidc-{len(tokens.asked)}"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/idtoken?api-version=2.0"
+
+
+@pytest.fixture
+def github_tokens():
+    tokens = _GitHubTokens()
+    yield tokens
+    tokens.server.shutdown()
+
+
+def test_in_a_workflow_each_sign_in_asks_github_for_a_fresh_oidc_token(github_tokens):
+    from azure.identity import ClientAssertionCredential, DefaultAzureCredential
+
+    from mlops.targets.azure.workspace import default_credential, github_oidc_token
+
+    job = {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": github_tokens.url,
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-token",
+        "AZURE_CLIENT_ID": "00000000-0000-0000-0000-0000000000c1",
+        "AZURE_TENANT_ID": "00000000-0000-0000-0000-0000000000aa",
+    }
+    assert isinstance(default_credential(job), ClientAssertionCredential)
+    assert github_oidc_token(job) == "oidc-1"
+    assert github_oidc_token(job) == "oidc-2"  # a new one each time: never a stale token
+    path, _ = github_tokens.asked[0]
+    assert path == "/idtoken?api-version=2.0&audience=api%3A%2F%2FAzureADTokenExchange"
+    # Without id-token: write GitHub sets no request variables: az login's credential.
+    without = {k: v for k, v in job.items() if not k.startswith("ACTIONS_")}
+    assert isinstance(default_credential(without), DefaultAzureCredential)
+
+
+def test_a_refused_token_request_says_what_the_job_lacks(github_tokens):
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from mlops.targets.azure.workspace import github_oidc_token
+
+    job = {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": github_tokens.url,
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "expired",
+    }
+    with pytest.raises(ClientAuthenticationError, match="needs `permissions: id-token: write`"):
+        github_oidc_token(job)
