@@ -98,7 +98,7 @@ def serving(root, env: str):
     return target.get_endpoint().serving()
 
 
-def test_train_deploy_then_retrain_run_here_step_by_step(project, tmp_path):
+def test_train_deploy_twice_then_retrain_run_here_step_by_step(project, tmp_path):
     (tmp_path / "runner").mkdir()
     runner = LocalRunner(
         project=project,
@@ -127,6 +127,21 @@ def test_train_deploy_then_retrain_run_here_step_by_step(project, tmp_path):
     assert len(set(digests.values())) == 1 and None not in digests.values()
     summary = (tmp_path / "runner" / "summary.md").read_text()
     assert "PROMOTE" in summary and f"`{promoted}`" in summary
+
+    # A second merge with nothing better: dev trains and rejects, the run stays green,
+    # nothing is promoted and staging and prod are left as they are.
+    runner.log.clear()
+    jobs = runner.run_workflow(
+        every["train-deploy.yml"], {"registry-model": "", "rollback-reason": ""}
+    )
+
+    shown = "\n".join(out for _, result in runner.log for _, _, out in result.steps)
+    assert jobs["dev"].result == "success", shown
+    assert "registered, not deployed: the gate rejected it" in shown
+    assert jobs["dev"].outputs["registry-model"] == ""
+    assert jobs["staging"].result == jobs["prod"].result == "skipped"
+    assert "REJECT" in (tmp_path / "runner" / "summary.md").read_text()
+    assert {serving(project, env).model_digest for env in ENVIRONMENTS} == set(digests.values())
 
     # The schedule finds the data the serving model was trained on: nothing to do.
     runner.log.clear()
