@@ -189,7 +189,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         result = lifecycle.deploy(target, settings, args.version, _echo, rollback=args.rollback)
         print("\n" + summary.describe_deploy(result, lifecycle.sample_request(settings)))
         github.set_outputs({"deployment": result.deployment, "model": result.model})
-        github.add_summary(f"Deployed {result.model} as `{result.deployment}`.")
+        gate = summary.describe_decision(result.decision) if result.decision else ""
+        why = (
+            f"\n\n```\n{gate}\n```"
+            if gate
+            else (f" Rollback: {args.rollback}" if args.rollback else "")
+        )
+        github.add_summary(f"Deployed {result.model} as `{result.deployment}`.{why}")
     else:
         return _endpoint(args, target, settings)
     return EXIT_OK

@@ -43,6 +43,8 @@ from mlops.targets.base import (
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: it costs 0.4 s to start
 
+    from mlops.gate import Decision
+
 
 @dataclass(frozen=True)
 class SmokeTest:
@@ -59,6 +61,9 @@ class DeployResult:
     smoke: SmokeTest | None  # None when the model was already serving
     sample: bytes = b""  # a scoring request of two test rows, for the user to try
     token_resource: str | None = None  # whose Microsoft Entra token a caller sends, if any
+    # The gate's decision against the champion of the moment; None when the version
+    # already served, or for a rollback, which skips the gate.
+    decision: Decision | None = None
 
 
 def deploy(

@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from mlops import deploy as blue_green
@@ -198,7 +199,7 @@ def deploy(
         log_dir = report_folder(settings, model.run_id or model.version)
         result = blue_green.deploy(target, settings, model, show, log_dir, rollback=rollback)
     _save_sample(settings, result)
-    return result
+    return replace(result, decision=decision)
 
 
 def resolve_model(target: Target, settings: Settings, version: str, show: Printer) -> ModelVersion:

@@ -127,6 +127,8 @@ def test_train_deploy_twice_then_retrain_run_here_step_by_step(project, tmp_path
     assert len(set(digests.values())) == 1 and None not in digests.values()
     summary = (tmp_path / "runner" / "summary.md").read_text()
     assert "PROMOTE" in summary and f"`{promoted}`" in summary
+    # Each stage's summary shows its own gate: staging and prod against their champions.
+    assert summary.count("gate: PROMOTE (against") == 2, summary
 
     # A second merge with nothing better: dev trains and rejects, the run stays green,
     # nothing is promoted and staging and prod are left as they are.
