@@ -135,7 +135,7 @@ def promote(
     ``RegistryError`` when ``files`` do not have the digest the tags record."""
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import Data, Model
-    from azure.core.exceptions import ResourceNotFoundError
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
     digest = tags[DIGEST_TAG]
     _check_digest(files, digest)
@@ -165,7 +165,16 @@ def promote(
         tags={**tags, SAMPLE_TAG: asset_id(registry, "data", sample_name, sample_version)},
         description=description,
     )
-    return models.to_version(registry_client.models.create_or_update(model), new=True)
+    try:
+        created = registry_client.models.create_or_update(model)
+    except HttpResponseError as error:
+        if error.status_code != 409:
+            raise
+        raise RegistryError(
+            f"version {number} of {name} appeared in the registry meanwhile (another promote "
+            "at the same time?): run `mlops promote` again"
+        ) from None
+    return models.to_version(created, new=True)
 
 
 def sample(registry_client, registry: str, name: str, version: str) -> bytes | None:
@@ -193,7 +202,12 @@ def download(registry_client, promoted: ModelVersion, folder: Path) -> Path:
                 f"registry version {promoted.ref} is not one MLflow model ({len(found)} MLmodel "
                 "files)"
             )
-        _check_digest(found[0], promoted.digest or "")
+        if model_digest(found[0]) != promoted.digest:
+            raise RegistryError(
+                f"registry version {promoted.ref} does not hold the files it was promoted with "
+                f"(digest {promoted.digest or 'none'}): they changed in the registry's storage; "
+                "nothing was deployed. Promote the version again from dev"
+            )
         shutil.move(found[0], folder)
     return folder
 

@@ -108,3 +108,29 @@ def test_no_role_on_the_registry_names_the_role_to_grant(workspace):
     workspace.fake.fail_next("GET", rf"/registries/{REGISTRY}/models/{MODEL}/versions/1$", 403)
     with pytest.raises(RegistryError, match="promoting needs AzureML Registry User on it"):
         workspace.target().get_registry_model("1")
+
+
+def test_files_changed_in_the_registry_are_refused_before_any_deploy(workspace, staging):
+    dev = workspace.target()
+    outcome = lifecycle.run(dev, workspace.settings, quiet)
+    promoted = lifecycle.promote(dev, workspace.settings, outcome.model.version)
+    # Someone rewrites a file of the promoted version in the registry's storage.
+    registry = workspace.fake.registry
+    container = registry.blob_service.get_container_client(registry.container)
+    (mlmodel,) = [b.name for b in container.list_blobs() if b.name.endswith("/MLmodel")]
+    container.upload_blob(mlmodel, b"flavors: {}\n", overwrite=True)
+
+    target = staging.target()
+    with pytest.raises(RegistryError, match="does not hold the files it was promoted with"):
+        lifecycle.deploy(target, staging.settings, f"registry:{promoted.ref}", quiet)
+
+    assert target.list_models() == [] and target.get_endpoint() is None
+
+
+def test_a_version_number_taken_meanwhile_says_to_promote_again(workspace):
+    dev = workspace.target()
+    outcome = lifecycle.run(dev, workspace.settings, quiet)
+    workspace.fake.fail_next("PUT", rf"/registries/{REGISTRY}/models/{MODEL}/versions/1$", 409)
+
+    with pytest.raises(RegistryError, match="appeared in the registry meanwhile"):
+        lifecycle.promote(dev, workspace.settings, outcome.model.version)
