@@ -149,6 +149,14 @@ class ModelNotFound(UserError, LookupError):
     """No such model version in the registry."""
 
 
+def newest(versions: list[ModelVersion], missing: str) -> ModelVersion:
+    """What ``latest`` names: the first of ``versions`` (newest first); raises
+    ``ModelNotFound`` with ``missing`` when there is none."""
+    if not versions:
+        raise ModelNotFound(missing)
+    return versions[0]
+
+
 @dataclass(frozen=True)
 class Deployment:
     name: str  # "blue"/"green" locally; on Azure, named after the model version

@@ -116,23 +116,19 @@ def get(registry_client, name: str, version: str) -> ModelVersion:
         ) from None
 
 
-def find(registry_client, name: str, digest: str) -> ModelVersion | None:
-    """The registry version of ``name`` holding files with ``digest``, if any."""
-    return next((v for v in list_versions(registry_client, name) if v.digest == digest), None)
-
-
 def promote(
     registry_client,
     registry: str,
     name: str,
+    version: str,
     files: Path,
     tags: Mapping[str, str],
     sample: bytes,
     description: str,
 ) -> ModelVersion:
-    """A new registry version of ``name`` holding ``files`` with ``tags``, numbered
-    after the highest, and its smoke-test request ``sample``. Raises
-    ``RegistryError`` when ``files`` do not have the digest the tags record."""
+    """Registry version ``version`` of ``name`` holding ``files`` with ``tags``, and its
+    smoke-test request ``sample``. Raises ``RegistryError`` when ``files`` do not have
+    the digest the tags record, or when ``version`` was taken meanwhile."""
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import Data, Model
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -155,11 +151,9 @@ def promote(
                     description=f"the smoke-test request of {name} with digest {digest}",
                 )
             )
-    existing = list_versions(registry_client, name)
-    number = max((int(v.version) for v in existing if v.version.isdigit()), default=0) + 1
     model = Model(
         name=name,
-        version=str(number),
+        version=version,
         type=AssetTypes.MLFLOW_MODEL,
         path=str(files),
         tags={**tags, SAMPLE_TAG: asset_id(registry, "data", sample_name, sample_version)},
@@ -171,7 +165,7 @@ def promote(
         if error.status_code != 409:
             raise
         raise RegistryError(
-            f"version {number} of {name} appeared in the registry meanwhile (another promote "
+            f"version {version} of {name} appeared in the registry meanwhile (another promote "
             "at the same time?): run `mlops promote` again"
         ) from None
     return models.to_version(created, new=True)

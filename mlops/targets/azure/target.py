@@ -40,6 +40,7 @@ from mlops.targets.base import (
     Printer,
     RunNotFound,
     Target,
+    newest,
 )
 
 
@@ -257,10 +258,8 @@ class AzureTarget(Target):
 
     def get_model(self, version: str) -> ModelVersion:
         if version == "latest":
-            versions = self.list_models()
-            if not versions:
-                raise ModelNotFound(f"model {self.settings.model.name} has no version yet")
-            return versions[0]
+            missing = f"model {self.settings.model.name} has no version yet"
+            return newest(self.list_models(), missing)
         with self._calls() as client:
             return models.get(client, self.settings.model.name, version)
 
@@ -296,13 +295,17 @@ class AzureTarget(Target):
         self, model: ModelVersion, tags: Mapping[str, str], sample: bytes
     ) -> ModelVersion:
         with self._registry_calls() as (name, client):
-            found = registry.find(client, model.name, model.digest or "")
+            versions = registry.list_versions(client, model.name)
+        found = next((v for v in versions if v.digest and v.digest == model.digest), None)
         if found is not None:
             return found
         files = self._model_files(model)
         description = f"{model.ref} of {self.coordinates.workspace}, promoted by `mlops promote`"
+        number = max((int(v.version) for v in versions if v.version.isdigit()), default=0) + 1
         with self._registry_calls() as (name, client):
-            return registry.promote(client, name, model.name, files, tags, sample, description)
+            return registry.promote(
+                client, name, model.name, str(number), files, tags, sample, description
+            )
 
     def _model_files(self, model: ModelVersion) -> Path:
         """The files of workspace version ``model``, downloaded once."""
@@ -322,12 +325,8 @@ class AzureTarget(Target):
     def get_registry_model(self, version: str) -> ModelVersion:
         with self._registry_calls() as (_, client):
             if version == "latest":
-                versions = registry.list_versions(client, self.settings.model.name)
-                if not versions:
-                    raise ModelNotFound(
-                        f"the registry has no version of model {self.settings.model.name} yet"
-                    )
-                return versions[0]
+                missing = f"the registry has no version of model {self.settings.model.name} yet"
+                return newest(registry.list_versions(client, self.settings.model.name), missing)
             return registry.get(client, self.settings.model.name, version)
 
     def registry_sample(self, version: str) -> bytes | None:

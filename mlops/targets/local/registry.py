@@ -22,7 +22,14 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlops.targets.base import ADOPTED_TAG, RUN_TAG, ModelNotFound, ModelVersion, PipelineRun
+from mlops.targets.base import (
+    ADOPTED_TAG,
+    RUN_TAG,
+    ModelNotFound,
+    ModelVersion,
+    PipelineRun,
+    newest,
+)
 from mlops.targets.local.tracking import quiet_store_logs
 
 ARTIFACT_PATH = "model"
@@ -95,10 +102,7 @@ class LocalRegistry:
 
     def get(self, version: str) -> ModelVersion:
         if version == "latest":
-            versions = self._all()
-            if not versions:
-                raise ModelNotFound(f"no version of model {self.name!r} is registered yet")
-            return versions[0]
+            return newest(self._all(), f"no version of model {self.name!r} is registered yet")
         try:
             return to_model_version(self.client.get_model_version(self.name, version))
         except MlflowException:

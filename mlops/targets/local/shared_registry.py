@@ -18,7 +18,7 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlops.targets.base import DIGEST_TAG, ModelNotFound, ModelVersion
+from mlops.targets.base import DIGEST_TAG, ModelNotFound, ModelVersion, newest
 from mlops.targets.local.files import private_folder
 from mlops.targets.local.registry import to_model_version
 from mlops.targets.local.tracking import quiet_store_logs
@@ -73,10 +73,7 @@ class SharedRegistry:
 
     def get(self, version: str) -> ModelVersion:
         if version == "latest":
-            versions = self.list()
-            if not versions:
-                raise ModelNotFound(f"the registry holds no version of {self.name!r} yet")
-            return versions[0]
+            return newest(self.list(), f"the registry holds no version of {self.name!r} yet")
         try:
             return to_model_version(self.client.get_model_version(self.name, version))
         except MlflowException:

@@ -151,15 +151,12 @@ REGISTRY = "mlr-mlops-test"
 @pytest.fixture
 def registry(azurite):  # noqa: F811 - the fixture above
     """The Azure ML registry the workspaces of a test share."""
-    from tests.mlops.targets.azure.fake_azureml import _Reply
-
     return FakeRegistry(
         REGISTRY,
         SUBSCRIPTION,
         "rg-mlops-identities",
         blob_service=azurite.service(),
         sas_token=azurite.account_sas(),
-        reply=_Reply,
     )
 
 

@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from tests.mlops.targets.azure.fake_azureml import _now, _public, _Reply
+
 _MFE = r"(?:/mferp/managementfrontend)?"
 _REG = (
     rf"{_MFE}/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
@@ -41,10 +43,9 @@ class FakeRegistry:
         *,
         blob_service: Any,
         sas_token: str,
-        reply: Callable[..., Any],
     ) -> None:
         self.name, self.subscription, self.resource_group = name, subscription, resource_group
-        self.blob_service, self.sas_token, self._reply = blob_service, sas_token, reply
+        self.blob_service, self.sas_token = blob_service, sas_token
         self.container = f"registry-{uuid.uuid4().hex[:20]}"
         blob_service.create_container(self.container)
         self.assets: dict[tuple[str, str], dict[str, dict]] = {}
@@ -72,7 +73,7 @@ class FakeRegistry:
         return registry.lower() == self.name.lower()
 
     def _missing(self, registry: str):
-        return self._reply(
+        return _Reply(
             404,
             {"error": {"code": "NotFound", "message": f"Registry {registry} not found."}},
         )
@@ -90,7 +91,7 @@ class FakeRegistry:
             "primaryRegionResourceProviderUri": FRONT_END,
             "registryFqdns": {"fakeregion": {"api": FRONT_END}},
         }
-        return self._reply(200, body)
+        return _Reply(200, body)
 
     def versions(self, kind: str, name: str) -> list[dict]:
         return sorted(self.assets.get((kind, name), {}).values(), key=lambda r: r["_seq"])
@@ -101,7 +102,7 @@ class FakeRegistry:
         found = [_public(v) for v in self.versions(kind, name)]
         if "desc" in req.query.get("$orderBy", "").lower():
             found.reverse()
-        return self._reply(200, {"value": found})
+        return _Reply(200, {"value": found})
 
     def _get(self, req, registry: str, kind: str, name: str, version: str):
         if not self._ours(registry):
@@ -109,8 +110,8 @@ class FakeRegistry:
         found = self.assets.get((kind, name), {}).get(version)
         if found is None:
             message = f"Could not find asset with ID: azureml://registries/{registry}/{kind}/{name}/versions/{version}"
-            return self._reply(404, {"error": {"code": "UserError", "message": message}})
-        return self._reply(200, _public(found))
+            return _Reply(404, {"error": {"code": "UserError", "message": message}})
+        return _Reply(200, _public(found))
 
     def _put(self, req, registry: str, kind: str, name: str, version: str):
         if not self._ours(registry):
@@ -119,7 +120,7 @@ class FakeRegistry:
         if version in versions:
             # Registry versions cannot be overwritten.
             message = f"Asset {name}:{version} already exists in registry {registry}."
-            return self._reply(409, {"error": {"code": "Conflict", "message": message}})
+            return _Reply(409, {"error": {"code": "Conflict", "message": message}})
         properties = dict((req.body or {}).get("properties", {}))
         uri_key = "modelUri" if kind == "models" else "dataUri"
         properties[uri_key] = self._as_registry_storage(properties.get(uri_key, ""))
@@ -136,7 +137,7 @@ class FakeRegistry:
             "_seq": next(self._seq),
         }
         versions[version] = resource
-        return self._reply(201, _public(resource))
+        return _Reply(201, _public(resource))
 
     def _as_registry_storage(self, uri: str) -> str:
         """An Azurite URI of this registry's container, as Azure names registry storage."""
@@ -158,19 +159,9 @@ class FakeRegistry:
             "temporaryDataReferenceId": str(uuid.uuid4()),
             "temporaryDataReferenceType": "TemporaryBlobReference",
         }
-        return self._reply(200, body)
+        return _Reply(200, body)
 
     def _read_sas(self, req, registry: str, name: str, version: str):
         if not self._ours(registry):
             return self._missing(registry)
-        return self._reply(200, {"blobReferenceForConsumption": self._container_sas()})
-
-
-def _public(resource: dict) -> dict:
-    return {k: v for k, v in resource.items() if not k.startswith("_")}
-
-
-def _now() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        return _Reply(200, {"blobReferenceForConsumption": self._container_sas()})
