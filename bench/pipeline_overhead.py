@@ -5,7 +5,7 @@ Runs, on the data in mlops.yml (registered first, outside the timing):
 - baseline: the three step scripts of pipelines/src as a user would run them
   by hand, one after the other, with the same arguments and an MLflow SQLite
   store (created beforehand, so neither side pays for the schema);
-- pipeline: `mlops train` on the same data version (YAML loading, step
+- pipeline: `mlops train --force-rerun` on the same data version (YAML loading, step
   processes, tracking, run record).
 
 Each is run ROUNDS times, alternating; the medians and their ratio are
@@ -110,12 +110,17 @@ def main() -> None:
             capture_output=True,
         )
         subprocess.run(
-            [mlops, "train", "--data-version", version], cwd=REPO, check=True, capture_output=True
+            [mlops, "train", "--force-rerun", "--data-version", version],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
         )  # warm: creates the local store's schema
         hand, pipeline = [], []
         for round_ in range(args.rounds):
             hand.append(by_hand(data, columns, Path(scratch) / f"r{round_}", env))
-            pipeline.append(timed([mlops, "train", "--data-version", version], cwd=REPO))
+            pipeline.append(
+                timed([mlops, "train", "--force-rerun", "--data-version", version], cwd=REPO)
+            )
             print(f"round {round_ + 1}: by hand {hand[-1]:.1f} s, pipeline {pipeline[-1]:.1f} s")
     baseline, measured = statistics.median(hand), statistics.median(pipeline)
     print(f"median by hand   {baseline:.1f} s")

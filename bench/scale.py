@@ -206,7 +206,7 @@ def measure(rows: int, text: bool, keep: bool) -> Row:
         _report("register-data", register)
         if register.code:
             return Row(rows, register, None)
-        train = watch([MLOPS, "--settings", str(settings), "train"], root)
+        train = watch([MLOPS, "--settings", str(settings), "train", "--force-rerun"], root)
         _report("train", train)
         return Row(rows, register, train)
     finally:

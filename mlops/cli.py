@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train = verbs.add_parser("train", help="run the training pipeline on a registered data version")
     train.add_argument("--data-version", help="data asset version (default: the latest)")
+    _force_rerun_flag(train)
     verbs.add_parser("runs", help="list the pipeline runs, newest first")
     show = verbs.add_parser("show", help="show one pipeline run: steps, times, outputs, metrics")
     show.add_argument("run", metavar="RUN", help="run id, a unique prefix of one, or 'latest'")
@@ -101,7 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop (exit 0) before training when the serving model was trained on the "
         "data version data.path holds now (for scheduled retraining)",
     )
+    _force_rerun_flag(run)
     return parser
+
+
+def _force_rerun_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force-rerun",
+        action="store_true",
+        help="run every step, even one an earlier run completed with the same code, "
+        "inputs and environment (whose outputs are otherwise reused, as on Azure ML)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,7 +216,9 @@ def _train(args: argparse.Namespace, target, settings) -> int:
     from mlops import lifecycle, summary
 
     if args.verb == "train":
-        run = lifecycle.train(target, settings, _echo, data_version=args.data_version)
+        run = lifecycle.train(
+            target, settings, _echo, data_version=args.data_version, force_rerun=args.force_rerun
+        )
         print("\n" + summary.describe_run(run))
         github.set_outputs({"run_id": run.run_id, "status": run.status})
     else:
@@ -221,7 +234,7 @@ def _train(args: argparse.Namespace, target, settings) -> int:
                 github.set_outputs({"status": "Skipped", "data_asset": asset.ref})
                 github.add_summary(note)
                 return EXIT_OK
-        outcome = lifecycle.run(target, settings, _echo, asset=asset)
+        outcome = lifecycle.run(target, settings, _echo, asset=asset, force_rerun=args.force_rerun)
         run = outcome.run
         print("\n" + summary.describe_outcome(outcome, lifecycle.sample_request(settings)))
         _outcome_to_github(outcome)

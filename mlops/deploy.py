@@ -8,7 +8,8 @@
    row, and a request missing a column must get a client error.
 3. Traffic moves to it in one step; only then is the old deployment removed,
    and the registry records the version as deployed (``DEPLOYED_TAG``, the
-   durable record the champion is read from when nothing serves).
+   durable record the champion is read from when nothing serves) and moves
+   its ``champion`` alias to it (``Target.mark_champion``).
 
 If anything fails before the traffic has moved, the old traffic map is put
 back and the new deployment removed (only a deployment this deploy created),
@@ -80,7 +81,9 @@ def deploy(
     serving = endpoint.serving() if endpoint else None
     if serving is not None and serving.serves(model):
         show(f"{model.ref} is already serving on deployment {serving.name}")
-        if not model.deployed_at:
+        if model.deployed_at:
+            target.mark_champion(model.version)
+        else:
             _record(target, model, rollback)
         sample = request_body(smoke_rows(target, settings, model).head(2))
         return DeployResult(
@@ -141,6 +144,7 @@ def _record(target: Target, model: ModelVersion, rollback: str | None) -> None:
     if rollback is not None:
         tags[ROLLBACK_TAG] = f"{now}: {rollback}"
     target.set_model_tags(model.version, tags)
+    target.mark_champion(model.version)
 
 
 def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.DataFrame:

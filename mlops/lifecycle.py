@@ -140,9 +140,14 @@ def write_column_roles(settings: Settings, roles: dict) -> Path:
 
 
 def train(
-    target: Target, settings: Settings, show: Printer, data_version: str | None = None
+    target: Target,
+    settings: Settings,
+    show: Printer,
+    data_version: str | None = None,
+    force_rerun: bool = False,
 ) -> PipelineRun:
-    """Run the training pipeline on a registered data version (the latest by default)."""
+    """Run the training pipeline on a registered data version (the latest by default);
+    with ``force_rerun``, no step reuses an earlier run's outputs."""
     asset = target.find_data(data_version)
     if asset is None:
         wanted = f"version {data_version} of " if data_version else ""
@@ -150,7 +155,7 @@ def train(
             f"no {wanted}data asset {settings.data.asset_name!r} is registered; "
             "run `mlops register-data` first"
         )
-    return target.run_pipeline(asset, pipeline_inputs(settings, asset), show)
+    return target.run_pipeline(asset, pipeline_inputs(settings, asset), show, force_rerun)
 
 
 def gate(
@@ -318,17 +323,21 @@ def serving_trained_on_current_data(
 
 
 def run(
-    target: Target, settings: Settings, show: Printer, asset: DataAsset | None = None
+    target: Target,
+    settings: Settings,
+    show: Printer,
+    asset: DataAsset | None = None,
+    force_rerun: bool = False,
 ) -> Outcome:
     """The main job: register the data (unless ``asset``, just registered, is given),
-    train on exactly that version, then gate against the champion, register, and
-    deploy if promoted. It ends with the endpoint serving: when the candidate is
-    rejected and nothing serves (the endpoint was stopped or lost), the champion
-    is deployed again."""
+    train on exactly that version (``force_rerun``: reusing no step), then gate
+    against the champion, register, and deploy if promoted. It ends with the
+    endpoint serving: when the candidate is rejected and nothing serves (the
+    endpoint was stopped or lost), the champion is deployed again."""
     if asset is None:
         asset = register_data(target, settings)
         show(describe_asset(asset))
-    trained = train(target, settings, show, data_version=asset.version)
+    trained = train(target, settings, show, data_version=asset.version, force_rerun=force_rerun)
     if trained.status != "Completed":
         return Outcome(asset, trained)
     # Held from the gate to the end of the deploy: the champion cannot change

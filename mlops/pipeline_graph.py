@@ -62,6 +62,9 @@ class Step:
     # step output name -> the pipeline output it is published as
     published: Mapping[str, str] = field(default_factory=dict)
     source: Path | None = None  # the component's YAML file, when it has one of its own
+    # False when the component says its outputs may differ between runs of the same
+    # inputs (``is_deterministic: false``): it is never reused.
+    deterministic: bool = True
 
     def upstream(self) -> set[str]:
         return {b.step_output[0] for b in self.bindings.values() if b.step_output}
@@ -73,6 +76,8 @@ class PipelineGraph:
     inputs: Mapping[str, object]  # literal values, or Path for data inputs
     outputs: Mapping[str, str]  # name -> type
     steps: tuple[Step, ...]
+    # ``settings.force_rerun``: run every step, reusing none.
+    force_rerun: bool = False
 
 
 def require_inputs(graph: PipelineGraph, names) -> None:
@@ -173,7 +178,13 @@ def load_pipeline(path: Path) -> PipelineGraph:
             raise PipelineError(f"{path}: jobs.{name}: only command jobs are supported locally")
         steps.append(_step(name, node, value_of))
     check_wiring(steps, inputs, outputs)
-    return PipelineGraph(path=path, inputs=inputs, outputs=outputs, steps=order_steps(steps))
+    return PipelineGraph(
+        path=path,
+        inputs=inputs,
+        outputs=outputs,
+        steps=order_steps(steps),
+        force_rerun=bool(job.settings and job.settings.force_rerun),
+    )
 
 
 def _step(name: str, node, value_of) -> Step:
@@ -195,6 +206,7 @@ def _step(name: str, node, value_of) -> Step:
         bindings={k: parse_binding(value_of(_written(v))) for k, v in node.inputs.items()},
         published=published,
         source=_source(component),
+        deterministic=component.is_deterministic is not False,
     )
 
 

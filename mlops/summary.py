@@ -32,12 +32,14 @@ def describe_asset(asset: DataAsset) -> str:
 
 def describe_run(run: PipelineRun) -> str:
     """Run header, per-step times and the metrics table."""
+    header = ["step", "status", "seconds"]
+    rows = [(s.name, s.status, f"{s.seconds:.1f}") for s in run.steps]
+    if any(s.reused_from for s in run.steps):
+        header.append("reused from run")
+        rows = [(*row, s.reused_from or "-") for row, s in zip(rows, run.steps, strict=True)]
     parts = [
         f"run {run.run_id}: {run.status} in {run.seconds:.1f} s on data {run.data_asset}",
-        table(
-            ["step", "status", "seconds"],
-            [(s.name, s.status, f"{s.seconds:.1f}") for s in run.steps],
-        ),
+        table(header, rows),
     ]
     if run.metrics:
         parts.append(table(["metric", "value"], [(k, f"{v:.4f}") for k, v in run.metrics.items()]))

@@ -1,7 +1,9 @@
-"""Shared fixtures: a throw-away project (settings + a slice of the sample data)."""
+"""Shared fixtures: a throw-away project (settings + a slice of the sample data), and
+copies of one project trained once per test session."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -129,6 +131,62 @@ def project(tmp_path: Path):
     """A project folder (see ``make_project``); its endpoint is stopped afterwards."""
     yield make_project(tmp_path)
     stop_endpoints(tmp_path)
+
+
+def shared_folder(tmp_path_factory, name: str, build) -> Path:
+    """The folder ``name``, built by ``build(folder)`` once per test session: the first
+    worker to need it builds it, the others wait for it on a file lock."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, shared by its workers
+    folder = base / name
+    with (base / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
+def _train(root: Path) -> None:
+    from mlops import lifecycle
+    from mlops.settings import load_settings
+    from mlops.targets import get_target
+
+    make_project(root)
+    settings = load_settings(root / "mlops.yml")
+    target = get_target(settings)
+    lifecycle.register_data(target, settings)
+    run = lifecycle.train(target, settings, lambda line: None)
+    assert run.status == "Completed", run.error
+    get_target(settings)  # records where the state folder is, as any later command would
+
+
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory) -> Path:
+    """A project (see ``make_project``) with its data registered and one completed
+    pipeline run, trained once per session; never changed: tests take copies."""
+    return shared_folder(tmp_path_factory, "trained-project", _train)
+
+
+def copy_project(template: Path, root: Path) -> Path:
+    """Copy the project ``template`` into ``root`` (its state folder included, which
+    settles in its new place), listening on a port of its own; return ``root``."""
+    shutil.copytree(template, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".built"))
+    settings = yaml.safe_load((root / "mlops.yml").read_text())
+    settings["local"]["endpoint_port"] = free_port()
+    (root / "mlops.yml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    return root
+
+
+@pytest.fixture
+def trained(trained_template, tmp_path: Path):
+    """A copy of the session's trained project (see ``trained_template``); its
+    endpoint is stopped afterwards."""
+    yield copy_project(trained_template, tmp_path / "project")
+    stop_endpoints(tmp_path / "project")
 
 
 def _caches(folder: str, names: list[str]) -> list[str]:

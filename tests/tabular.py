@@ -78,16 +78,18 @@ def multi_group(rows: int = 3000, seed: int = 2) -> pd.DataFrame:
     )
 
 
-# Column names a spreadsheet export may well have.
+# Column names a spreadsheet export may well have: spaces, a comma, quotes, ``$``,
+# non-ASCII letters and a leading digit.
 AWKWARD = {
-    "x1": "monthly income ($)",
-    "x2": "city, region",
-    "x3": 'say "hi"',
-    "churned": "2nd größe",
+    "income": "monthly income ($)",
+    "age": "âge, in years",
+    "region_code": "2nd region",
+    "education": 'education "level"',
+    "home_owner": "home owner",
+    "defaulted": "2nd größe",
 }
 
 
-def awkward_names(rows: int = 3000) -> pd.DataFrame:
-    """``numeric_only`` with names holding spaces, a comma, quotes, ``$``,
-    non-ASCII letters and a leading digit; the label is ``2nd größe``."""
-    return numeric_only(rows).rename(columns=AWKWARD)
+def awkward_mixed(rows: int = 3000) -> pd.DataFrame:
+    """``mixed`` without its sensitive column, every column renamed by ``AWKWARD``."""
+    return mixed(rows).drop(columns="sex").rename(columns=AWKWARD)

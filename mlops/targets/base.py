@@ -77,10 +77,12 @@ class DataAsset:
 @dataclass(frozen=True)
 class StepRun:
     name: str
-    status: str  # "Completed", "Failed" or "NotStarted"
+    status: str  # "Completed", "Failed", "Canceled" or "NotStarted"
     seconds: float = 0.0
     exit_code: int | None = None
     log: str | None = None
+    # The run whose outputs this step reused instead of running (see ``run_pipeline``).
+    reused_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ DEPLOYED_TAG = "mlops.deployed_at"
 ROLLBACK_TAG = "mlops.rollback_reason"
 # A version taken from the registry into an environment names it (``registry:NAME:VERSION``).
 ADOPTED_TAG = "mlops.registry_model"
+# The registered-model alias of the version serving on the endpoint (``mark_champion``).
+CHAMPION_ALIAS = "champion"
 REGISTRY_PREFIX = "registry:"
 
 
@@ -231,11 +235,19 @@ class Target(ABC):
 
     @abstractmethod
     def run_pipeline(
-        self, asset: DataAsset, inputs: Mapping[str, object], show: Printer
+        self,
+        asset: DataAsset,
+        inputs: Mapping[str, object],
+        show: Printer,
+        force_rerun: bool = False,
     ) -> PipelineRun:
         """Run ``pipeline.file`` on ``asset`` (bound to the pipeline input ``raw_data``)
         with the other pipeline ``inputs`` overridden (a ``Path`` is a local file for
-        a ``uri_file`` input); return the finished run."""
+        a ``uri_file`` input); return the finished run. As on Azure ML, a step that
+        an earlier run completed with the same component, code, environment and
+        inputs is reused (its ``StepRun.reused_from`` names that run) unless its
+        component is not deterministic, the pipeline's ``settings.force_rerun`` is
+        true, or ``force_rerun`` is passed."""
 
     @abstractmethod
     def list_runs(self) -> list[PipelineRun]:
@@ -275,6 +287,12 @@ class Target(ABC):
     @abstractmethod
     def set_model_tags(self, version: str, tags: Mapping[str, str]) -> None:
         """Set (add or overwrite) ``tags`` on version ``version`` of ``model.name``."""
+
+    @abstractmethod
+    def mark_champion(self, version: str) -> None:
+        """Point the registry's ``champion`` alias of ``model.name`` at ``version``, the
+        version that now takes all of the endpoint's traffic (MLflow's name for the
+        model in production: ``models:/<name>@champion``)."""
 
     # The registry shared by the environments (promoted models)
 

@@ -11,6 +11,7 @@ import yaml
 from tests import tabular
 from tests.conftest import make_project, stop_endpoints
 from tests.e2e.test_run import mlops
+from tests.tabular import AWKWARD
 
 GATE = {
     "thresholds": [{"metric": "auc", "better": "higher", "min": 0.7}],
@@ -34,30 +35,13 @@ def own_project(root: Path, table, data: dict, gate: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory):
+def own(tmp_path_factory):
+    """A fork's own table (numbers, codes, text and true/false with gaps, a yes/no
+    label, awkward column names, no group column), through one `mlops run`."""
     project = own_project(
-        tmp_path_factory.mktemp("mixed"),
-        tabular.mixed(3000),
-        {"target_column": "defaulted", "positive_class": "yes", "sensitive_column": "sex"},
-        {
-            **GATE,
-            "fairness": [
-                {"metric": "demographic_parity_difference", "better": "lower", "max": 0.2}
-            ],
-        },
-    )
-    try:
-        yield project, mlops(project, "run")
-    finally:
-        stop_endpoints(project)
-
-
-@pytest.fixture(scope="module")
-def awkward(tmp_path_factory):
-    project = own_project(
-        tmp_path_factory.mktemp("awkward"),
-        tabular.awkward_names(3000),
-        {"target_column": tabular.AWKWARD["churned"]},
+        tmp_path_factory.mktemp("own"),
+        tabular.awkward_mixed(3000),
+        {"target_column": AWKWARD["defaulted"], "positive_class": "yes"},
         GATE,
     )
     try:
@@ -74,8 +58,11 @@ def invoke(project: Path, request: dict) -> dict:
     return json.loads(result.stdout)
 
 
-def test_text_features_gaps_and_yes_no_labels_train_gate_and_deploy(mixed):
-    project, run = mixed
+COLUMNS = [AWKWARD[c] for c in ("income", "age", "region_code", "education", "home_owner")]
+
+
+def test_text_features_gaps_and_yes_no_labels_train_gate_and_deploy(own):
+    project, run = own
     assert run.returncode == 0, run.stdout + run.stderr
     assert "gate: PROMOTE" in run.stdout
     assert "deployed credit-default-classifier:1 to deployment blue" in run.stdout
@@ -83,14 +70,28 @@ def test_text_features_gaps_and_yes_no_labels_train_gate_and_deploy(mixed):
     assert json.loads(contract.read_text())["labels"] == {"0": "no", "1": "yes"}
 
 
-def test_a_request_with_nulls_and_an_unseen_category_is_scored(mixed):
-    project, _ = mixed
-    columns = ["income", "age", "region_code", "education", "home_owner"]
+def test_names_with_spaces_commas_quotes_and_non_ascii_letters_work_end_to_end(own):
+    project, run = own
+    roles = json.loads(next((project / ".mlops" / "inputs").glob("columns-*.json")).read_text())
+    assert roles["features"] == COLUMNS
+    assert roles["target_column"] == AWKWARD["defaulted"]
+    assert roles["sensitive_column"] is None
+    assert "no sensitive column: fairness not measured" in run.stdout
+    assert "demographic_parity_difference" not in run.stdout
+    gate = json.loads(next((project / ".mlops" / "reports").rglob("gate.json")).read_text())
+    assert gate["notes"] == ["no sensitive column: fairness not measured"]
+    row = dict(zip(COLUMNS, [52000.5, 61, 5, "graduate", True], strict=True))
+    answer = invoke(project, {"input_data": [row]})
+    assert len(answer["probabilities"]) == 1
+
+
+def test_a_request_with_nulls_and_an_unseen_category_is_scored(own):
+    project, _ = own
     answer = invoke(
         project,
         {
             "input_data": {
-                "columns": columns,
+                "columns": COLUMNS,
                 "data": [[None, 30, 2, "phd", None], [52000.5, 61, 5, None, True]],
             }
         },
@@ -99,28 +100,14 @@ def test_a_request_with_nulls_and_an_unseen_category_is_scored(mixed):
     assert all(0 <= p <= 1 for p in answer["probabilities"])
 
 
-def test_a_null_where_training_had_no_gaps_is_refused_naming_the_column(mixed):
-    project, _ = mixed
+def test_a_null_where_training_had_no_gaps_is_refused_naming_the_column(own):
+    project, _ = own
     path = project / "bad.json"
-    columns = ["income", "age", "region_code", "education", "home_owner"]
     path.write_text(
-        json.dumps({"input_data": {"columns": columns, "data": [[1.0, None, 2, "phd", True]]}})
+        json.dumps({"input_data": {"columns": COLUMNS, "data": [[1.0, None, 2, "phd", True]]}})
     )
     result = mlops(project, "endpoint", "invoke", "--request-file", str(path))
     assert result.returncode != 0
-    assert "column age, row 0: missing value (null)" in result.stdout + result.stderr
-
-
-def test_names_with_spaces_commas_quotes_and_non_ascii_letters_work_end_to_end(awkward):
-    project, run = awkward
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "no sensitive column: fairness not measured" in run.stdout
-    assert "demographic_parity_difference" not in run.stdout
-    roles = json.loads(next((project / ".mlops" / "inputs").glob("columns-*.json")).read_text())
-    assert roles["features"] == [tabular.AWKWARD[c] for c in ("x1", "x2", "x3")]
-    assert roles["sensitive_column"] is None
-    features = roles["features"]
-    answer = invoke(project, {"input_data": [dict(zip(features, [0.5, None, -1.0], strict=True))]})
-    assert len(answer["probabilities"]) == 1
-    gate = json.loads(next((project / ".mlops" / "reports").rglob("gate.json")).read_text())
-    assert gate["notes"] == ["no sensitive column: fairness not measured"]
+    assert "the endpoint answered HTTP 400" in result.stderr
+    message = json.loads(result.stdout)["message"]
+    assert message.startswith(f"column {AWKWARD['age']}, row 0: missing value (null)")

@@ -1,6 +1,8 @@
-"""The main job, as a user runs it: `mlops run` twice on a fresh project."""
+"""The main job, as a user runs it: `mlops run` twice on a fresh project (the second
+reuses the first's steps, as Azure ML reuses pipeline nodes)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +38,7 @@ def test_both_runs_succeed_and_print_the_metrics(two_runs):
         assert result.returncode == 0, result.stdout + result.stderr
         for metric in ("auc", "demographic_parity_difference", "equalized_odds_difference"):
             assert f"\n{metric} " in result.stdout
-        assert "[3/3] evaluate completed" in result.stdout
+        assert "[3/3] evaluate " in result.stdout
 
 
 def test_the_data_is_registered_once(two_runs):
@@ -57,9 +59,22 @@ def test_two_runs_are_recorded_with_metrics_and_an_mlflow_model(two_runs):
         assert record["status"] == "Completed"
         assert record["run_id"] in listing.stdout
         assert 0.6 < record["metrics"]["auc"] < 1.0
-        assert (Path(record["outputs"]["model"]) / "MLmodel").is_file()
+        # Named relative to the run store, so the state folder can move.
+        model = project / ".mlops" / "runs" / record["outputs"]["model"]
+        assert not Path(record["outputs"]["model"]).is_absolute()
+        assert (model / "MLmodel").is_file()
     # Same data, same seed: the same model quality.
     assert records[0]["metrics"] == records[1]["metrics"]
+
+
+def test_the_second_run_reuses_every_step_of_the_first(two_runs):
+    _, first, second = two_runs
+    (first_id,) = re.findall(r"^run (\S+) on data ", first.stdout, re.MULTILINE)
+    for number, step in enumerate(("prep", "train", "evaluate"), start=1):
+        assert f"[{number}/3] {step} completed in " in first.stdout
+        assert f"[{number}/3] {step} reused the outputs of run {first_id} (" in second.stdout
+    assert "  train | " not in second.stdout  # no step process ran
+    assert re.search(rf"^train +Completed +0\.0 +{first_id}$", second.stdout, re.MULTILINE)
 
 
 def test_mlflow_holds_a_parent_run_per_pipeline_run_with_a_child_per_step(two_runs):
@@ -76,7 +91,10 @@ def test_mlflow_holds_a_parent_run_per_pipeline_run_with_a_child_per_step(two_ru
         assert sorted(c.info.run_name for c in children) == ["evaluate", "prep", "train"]
         by_name = {c.info.run_name: c for c in children}
         assert by_name["evaluate"].data.metrics["auc"] == parent.data.metrics["auc"]
+        # A reused step's run carries what the run it reused logged.
         assert "learning_rate" in by_name["train"].data.params
+    reused = [r for r in runs if "mlops.reused_from" in r.data.tags]
+    assert sorted(r.info.run_name for r in reused) == ["evaluate", "prep", "train"]
 
 
 def test_show_latest_lists_steps_outputs_and_metrics(two_runs):
@@ -91,6 +109,10 @@ def test_the_first_run_promotes_deploys_and_prints_a_curl_line_that_works(two_ru
     project, first, _ = two_runs
     assert "model credit-default-classifier:1 registered; gate: promote" in first.stdout
     assert "deployed credit-default-classifier:1 to deployment blue" in first.stdout
+    # MLflow's name for the model in production follows the endpoint.
+    store = f"sqlite:///{project / '.mlops' / 'mlflow.db'}"
+    client = MlflowClient(store, registry_uri=store)
+    assert client.get_model_version_by_alias("credit-default-classifier", "champion").version == 1
     (curl,) = [line for line in first.stdout.splitlines() if line.startswith("try it:")]
     answered = subprocess.run(
         curl.removeprefix("try it:").strip(),
@@ -122,6 +144,9 @@ def test_the_second_run_is_registered_but_does_not_replace_the_champion(two_runs
         ["1", "promote"],
     ]
     assert models.stdout.splitlines()[3].rstrip().endswith("serving")
+    store = f"sqlite:///{project / '.mlops' / 'mlflow.db'}"
+    client = MlflowClient(store, registry_uri=store)
+    assert client.get_model_version_by_alias("credit-default-classifier", "champion").version == 1
 
 
 def test_every_model_version_carries_its_lineage(two_runs):

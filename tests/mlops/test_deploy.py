@@ -23,8 +23,8 @@ from mlops.targets import get_target
 from mlops.targets.base import DeploymentError
 from mlops.targets.local.endpoint import processes
 from tests.conftest import (
+    copy_project,
     free_port,
-    make_project,
     save_variant_run,
     stop_endpoints,
     wait_until,
@@ -33,14 +33,13 @@ from tests.mlops.targets.local.endpoint.conftest import environ_of
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A project whose first model is trained, registered, promoted and serving."""
-    project = make_project(tmp_path_factory.mktemp("served"))
+def served(tmp_path_factory, trained_template):
+    """A copy of the session's trained project whose model is registered, promoted
+    and serving."""
+    project = copy_project(trained_template, tmp_path_factory.mktemp("served"))
     settings = load_settings(project / "mlops.yml")
     target = get_target(settings)
-    lifecycle.register_data(target, settings)
-    run = lifecycle.train(target, settings, lambda line: None)
-    assert run.status == "Completed", run.error
+    run = target.get_run("latest")
     model, decision, _ = lifecycle.register(target, settings, run.run_id)
     assert decision.promote, decision.failed()
     # Secrets a CI job exports: the deploy must not hand them to the servers it starts.

@@ -39,7 +39,7 @@ from mlops.summary import describe_endpoint
 from mlops.targets import get_target
 from mlops.targets.base import ROLLBACK_TAG, Endpoint
 from mlops.targets.local.endpoint import LocalEndpoint, lock, processes
-from tests.conftest import make_project, save_variant_run, wait_until
+from tests.conftest import copy_project, make_project, save_variant_run, wait_until
 
 MLOPS = str(Path(sys.executable).parent / "mlops")
 MODEL = "credit-default-classifier"
@@ -121,6 +121,12 @@ def serving_version(root: Path) -> str:
     return target.get_endpoint().serving().model.rpartition(":")[2]
 
 
+def champion_alias(root: Path) -> str:
+    """The version MLflow's registry names ``models:/<name>@champion``."""
+    _, target = local(root)
+    return str(target.registry.client.get_model_version_by_alias(MODEL, "champion").version)
+
+
 def champion_auc(root: Path) -> float:
     _, target = local(root)
     return promotion.champion(target).metrics["auc"]
@@ -140,11 +146,14 @@ def cannot_be_loaded(model_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A project whose first `mlops run` promoted and deployed version 1."""
-    root = make_project(tmp_path_factory.mktemp("fail-closed"))
+def served(tmp_path_factory, trained_template):
+    """A copy of the session's trained project whose run was registered as version 1,
+    promoted and deployed."""
+    root = copy_project(trained_template, tmp_path_factory.mktemp("fail-closed"))
     try:
-        code, out, err = mlops(root, "run")
+        code, out, err = mlops(root, "register", "latest")
+        assert code == 0, out + err
+        code, out, err = mlops(root, "deploy", "1")
         assert code == 0, out + err
         assert f"deployed {MODEL}:1 to deployment blue" in out
         _, target = local(root)
@@ -213,6 +222,7 @@ def test_deploy_gates_again_and_a_rollback_only_returns_to_a_version_that_served
     assert code == 0, out + err
     assert f"gate: PROMOTE {better.ref} (against champion {champion})" in out
     assert_serves(root, better.version)
+    assert champion_alias(root) == better.version
 
     # The old champion no longer beats the new one: only an explicit rollback returns to it.
     code, _, err = mlops(root, "deploy", champion)
@@ -232,6 +242,7 @@ def test_deploy_gates_again_and_a_rollback_only_returns_to_a_version_that_served
     assert target.get_model(champion).tags[ROLLBACK_TAG].endswith(": worse on live traffic")
     assert ROLLBACK_TAG not in target.get_model(better.version).tags
     assert promotion.champion(target).version == champion
+    assert champion_alias(root) == champion
     assert_serves(root, champion)
 
 

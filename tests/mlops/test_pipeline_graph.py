@@ -156,3 +156,26 @@ def test_a_schema_error_names_the_file(tmp_path):
 def test_a_missing_pipeline_file_names_the_settings_key(tmp_path):
     with pytest.raises(PipelineError, match="pipeline file not found; check pipeline.file"):
         load_pipeline(tmp_path / "absent.yml")
+
+
+def test_the_reuse_settings_are_read_and_kept_by_the_cache(tmp_path):
+    from mlops.targets.local.yaml_cache import YamlCache, cached_load
+    from tests.mlops.targets.local.test_steps import make_pipeline
+
+    path = make_pipeline(tmp_path, "cp ${{inputs.previous}}/word.txt ${{outputs.out}}/")
+    default = load_pipeline(path)
+    assert not default.force_rerun and all(step.deterministic for step in default.steps)
+    path.write_text(
+        path.read_text().replace("default_compute:", "force_rerun: true, default_compute:")
+    )
+    first = tmp_path / "first.yml"
+    first.write_text(
+        first.read_text().replace("type: command\n", "type: command\nis_deterministic: false\n")
+    )
+    graph = cached_load(YamlCache(tmp_path / "cache"), "pipeline", path)()
+    assert graph.force_rerun
+    assert {step.name: step.deterministic for step in graph.steps} == {
+        "first": False,
+        "second": True,
+    }
+    assert YamlCache(tmp_path / "cache").pipeline(path) == graph

@@ -122,7 +122,11 @@ class AzureTarget(Target):
         return self._graph
 
     def run_pipeline(
-        self, asset: DataAsset, inputs: Mapping[str, object], show: Printer
+        self,
+        asset: DataAsset,
+        inputs: Mapping[str, object],
+        show: Printer,
+        force_rerun: bool = False,
     ) -> PipelineRun:
         graph = self.pipeline_graph()
         require_inputs(graph, {*inputs, DATA_INPUT})
@@ -140,6 +144,8 @@ class AzureTarget(Target):
                 tags={jobs.DATA_TAG: asset.ref, jobs.COMMIT_TAG: commit},
                 timeout_seconds=self.settings.azure.job_timeout_minutes * 60,
             )
+            if force_rerun:  # else Azure ML reuses what the YAML lets it
+                job.settings.force_rerun = True
             submitted = client.jobs.create_or_update(job)
             clock = time.perf_counter()
             try:
@@ -274,6 +280,11 @@ class AzureTarget(Target):
     def set_model_tags(self, version: str, tags: Mapping[str, str]) -> None:
         with self._calls() as client:
             models.set_tags(client, self.settings.model.name, version, tags)
+
+    def mark_champion(self, version: str) -> None:
+        # Replaced when the Azure registry's answer on aliases is settled; until
+        # then the deploy's DEPLOYED_TAG marks the serving version.
+        return None
 
     # the registry shared by the environments
 

@@ -15,9 +15,11 @@ version it ever created, deleted ones included).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -56,11 +58,23 @@ class LocalRegistry:
             raise ModelNotFound(f"{model_dir}: run {run.run_id} has no MLflow model to register")
         if not run.tracking_run_id:
             raise ModelNotFound(f"run {run.run_id} has no MLflow run to hold the model")
-        self.client.log_artifacts(run.tracking_run_id, str(model_dir), ARTIFACT_PATH)
-        artifact_uri = self.client.get_run(run.tracking_run_id).info.artifact_uri
-        return self._create(
-            f"{artifact_uri}/{ARTIFACT_PATH}", {**tags, RUN_TAG: run.run_id}, run.tracking_run_id
-        )
+        copy = self.log_files(run.tracking_run_id, model_dir, ARTIFACT_PATH)
+        return self._create(copy.as_uri(), {**tags, RUN_TAG: run.run_id}, run.tracking_run_id)
+
+    def log_files(self, run_id: str, folder: Path, artifact_path: str) -> Path:
+        """Copy the files in ``folder`` into MLflow run ``run_id``'s artifacts under
+        ``artifact_path``; return where they now are.
+
+        The store's artifact locations are folders of the state (``file:`` URIs),
+        so this is what MLflow's local artifact repository does, minus its cache
+        of repositories by run id, which would send the files of a copied state
+        folder (the same run ids) to the copy first opened in this process."""
+        uri = urlparse(self.client.get_run(run_id).info.artifact_uri)
+        if uri.scheme not in ("", "file"):
+            raise ModelNotFound(f"run {run_id} keeps its artifacts in {uri.geturl()}, not here")
+        target = Path(unquote(uri.path)) / artifact_path
+        shutil.copytree(folder, target, dirs_exist_ok=True)
+        return target
 
     def adopt(self, promoted: ModelVersion, tags: Mapping[str, str]) -> ModelVersion:
         """A version of this registry's model serving the files of ``promoted`` (a
@@ -99,6 +113,11 @@ class LocalRegistry:
         self.get(version)  # a missing version is named, not an MLflow error
         for key, value in tags.items():
             self.client.set_model_version_tag(self.name, version, key, value)
+
+    def set_alias(self, alias: str, version: str) -> None:
+        """Point the registered model's ``alias`` at ``version`` (moved from any other)."""
+        self.get(version)
+        self.client.set_registered_model_alias(self.name, alias, version)
 
     def get(self, version: str) -> ModelVersion:
         if version == "latest":

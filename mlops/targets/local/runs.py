@@ -1,4 +1,10 @@
-"""Pipeline run records of the local target: ``<state>/runs/<run-id>/run.json``."""
+"""Pipeline run records of the local target: ``<state>/runs/<run-id>/run.json``.
+
+A record names the files of its run (outputs, step logs) relative to the run
+store's folder, so a moved or copied state folder keeps its runs usable; in
+memory they are absolute paths. Records written with absolute paths are read
+as they are.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +29,11 @@ class LocalRunStore:
         """Write ``run``'s record atomically, owner-only: the paths in it are
         what a later deploy serves from."""
         folder = private_folder(self.folder(run.run_id))
-        write_private(folder / RUN_FILE, json.dumps(asdict(run), indent=2).encode())
+        fields = asdict(run)
+        fields["outputs"] = {name: self._relative(path) for name, path in run.outputs.items()}
+        for step in fields["steps"]:
+            step["log"] = step["log"] and self._relative(step["log"])
+        write_private(folder / RUN_FILE, json.dumps(fields, indent=2).encode())
 
     def get(self, run_id: str) -> PipelineRun:
         if run_id == "latest":
@@ -33,13 +43,22 @@ class LocalRunStore:
         if len(matches) != 1:
             reason = "no run" if not matches else f"{len(matches)} runs"
             raise RunNotFound(f"{reason} matching {run_id!r} (see `mlops runs`)")
-        return _load(matches[0])
+        return self._load(matches[0])
 
     def list(self) -> list[PipelineRun]:
-        return [_load(path) for path in sorted(self.root.glob(f"*/{RUN_FILE}"), reverse=True)]
+        return [self._load(path) for path in sorted(self.root.glob(f"*/{RUN_FILE}"), reverse=True)]
 
+    def _relative(self, path: str) -> str:
+        try:
+            return Path(path).relative_to(self.root).as_posix()
+        except ValueError:
+            return path  # outside the store (a test's stand-in): kept as it is
 
-def _load(path: Path) -> PipelineRun:
-    fields = json.loads(path.read_text())
-    fields["steps"] = tuple(StepRun(**step) for step in fields["steps"])
-    return PipelineRun(**fields)
+    def _load(self, path: Path) -> PipelineRun:
+        fields = json.loads(path.read_text())
+        fields["outputs"] = {k: str(self.root / v) for k, v in fields["outputs"].items()}
+        fields["steps"] = tuple(
+            StepRun(**{**step, "log": step["log"] and str(self.root / step["log"])})
+            for step in fields["steps"]
+        )
+        return PipelineRun(**fields)

@@ -6,6 +6,10 @@ paths (outputs under ``<run_dir>/<step>/outputs/<name>``) and run with
 snapshot. Output is streamed line by line to the printer and to
 ``<run_dir>/<step>/std_log.txt``. The first failing step stops the run.
 
+With a ``StepReuse``, a step whose command, code, environment and inputs are
+those of a step an earlier run completed is not run again: its outputs are
+that run's (see ``reuse.py``), as Azure ML reuses a pipeline node.
+
 Each step runs in a process group of its own, so a Ctrl-C in the terminal
 reaches ``mlops`` alone and ``mlops`` decides: on KeyboardInterrupt (or a
 SIGTERM the CLI turns into one) the whole group gets SIGINT, then SIGTERM,
@@ -27,6 +31,7 @@ from pathlib import Path
 from mlops.pipeline_graph import Binding, PipelineGraph, Step
 from mlops.targets.base import Printer, StepRun
 from mlops.targets.local.commands import CommandError, render_command
+from mlops.targets.local.reuse import StepReuse
 
 FILE_TYPES = {"uri_file"}
 LOG_FILE = "std_log.txt"
@@ -60,11 +65,13 @@ def run_steps(
     show: Printer,
     step_env: Callable[[Step], Mapping[str, str]],
     step_done: Callable[[Step, StepRun], None] = lambda step, result: None,
+    reuse: StepReuse | None = None,
 ) -> StepsResult:
     """Run every step of ``graph`` with the pipeline ``inputs``.
 
     ``step_env(step)`` gives each process its environment; ``step_done`` is
-    called after each step. Steps after a failure or an interruption are
+    called after each step; ``reuse`` finds and records reusable steps (None:
+    every step runs). Steps after a failure or an interruption are
     reported "NotStarted"; an interrupted step is "Canceled" (see the module
     docstring) and the interruption is not raised: the caller checks
     ``canceled``.
@@ -86,6 +93,7 @@ def run_steps(
                 run_dir,
                 show,
                 step_env,
+                reuse,
             )
         except KeyboardInterrupt:  # before or after the step's process ran
             step_run = StepRun(step.name, "Canceled")
@@ -94,15 +102,20 @@ def run_steps(
     return result
 
 
-def _run_step(step, label, inputs, produced, result, run_dir, show, step_env) -> StepRun:
+def _run_step(step, label, inputs, produced, result, run_dir, show, step_env, reuse) -> StepRun:
+    show(f"{label}: {step.display_name}")
+    values = _bind_inputs(step, inputs, produced)
+    key = reuse.key(step, values) if reuse else None
+    reused = reuse.find(key) if reuse else None
+    if reused is not None:
+        _publish(step, reused.outputs, produced, result)
+        reuse.bound(key, reused.run_id, reused.outputs)
+        show(f"{label} reused the outputs of run {reused.run_id} (same code, inputs, environment)")
+        return StepRun(step.name, "Completed", log=reused.log, reused_from=reused.run_id)
     folder = run_dir / step.name
     outputs = _bind_outputs(step, folder / "outputs")
-    produced.update({(step.name, name): path for name, path in outputs.items()})
-    for name, published in step.published.items():
-        result.outputs[published] = str(outputs[name])
-    show(f"{label}: {step.display_name}")
+    _publish(step, outputs, produced, result)
     try:
-        values = _bind_inputs(step, inputs, produced)
         command = render_command(step.command, values, outputs)
     except CommandError as error:
         show(f"{label} cannot start: {error}")
@@ -112,7 +125,17 @@ def _run_step(step, label, inputs, produced, result, run_dir, show, step_env) ->
         step_run.status, f"failed (exit code {step_run.exit_code})"
     )
     show(f"{label} {mark} in {step_run.seconds:.1f} s")
+    if reuse:
+        reuse.bound(key, reuse.run_id, outputs)
+        if step_run.status == "Completed":
+            reuse.record(key, outputs, step_run.log)
     return step_run
+
+
+def _publish(step: Step, outputs: Mapping[str, Path], produced: dict, result: StepsResult) -> None:
+    produced.update({(step.name, name): path for name, path in outputs.items()})
+    for name, published in step.published.items():
+        result.outputs[published] = str(outputs[name])
 
 
 def _bind_outputs(step: Step, folder: Path) -> dict[str, Path]:

@@ -26,6 +26,7 @@ from mlops.runs import DATA_INPUT, METRICS_OUTPUT, MODEL_OUTPUT, new_run_id, rea
 from mlops.settings import SettingsError
 from mlops.targets.base import (
     ADOPTED_TAG,
+    CHAMPION_ALIAS,
     REGISTRY_PREFIX,
     DataAsset,
     Deployment,
@@ -41,11 +42,14 @@ from mlops.targets.local.child_env import child_env
 from mlops.targets.local.data import LocalDataStore
 from mlops.targets.local.endpoint import LocalEndpoint
 from mlops.targets.local.files import private_folder
+from mlops.targets.local.location import settle
+from mlops.targets.local.reuse import StepReuse
 from mlops.targets.local.runs import LocalRunStore
 from mlops.targets.local.steps import run_steps
 from mlops.targets.local.yaml_cache import YamlCache, cached_load
 
 CACHE = "cache"
+STEPS_CACHE = "steps"  # under CACHE: the records of reusable steps
 
 
 class LocalTarget(Target):
@@ -54,6 +58,9 @@ class LocalTarget(Target):
     def __init__(self, settings) -> None:
         super().__init__(settings)
         self.state_dir = settings.state_folder()
+        # A moved or copied state folder names its files where it is now.
+        self.state_base = settings.resolve(settings.state_dir)
+        settle(self.state_base)
         self.data = LocalDataStore(self.state_dir / "data")
         self.runs = LocalRunStore(self.state_dir / "runs")
         self.endpoint = LocalEndpoint(
@@ -76,6 +83,7 @@ class LocalTarget(Target):
             from mlops.targets.local.tracking import tracking_uri
 
             self.state_dir.mkdir(parents=True, exist_ok=True)
+            settle(self.state_base)
             name = self.settings.model.name
             self._registry = LocalRegistry(
                 tracking_uri(self.state_dir),
@@ -103,6 +111,7 @@ class LocalTarget(Target):
                 private_folder(self.state_dir)
             with tempfile.TemporaryFile(dir=self.state_dir):
                 pass
+            settle(self.state_base)
         except OSError as error:
             raise SettingsError(
                 f"{self.settings.source}: state_dir: {self.state_dir} cannot hold the "
@@ -134,7 +143,7 @@ class LocalTarget(Target):
 
     def log_files(self, run: PipelineRun, folder: Path, artifact_path: str) -> None:
         if run.tracking_run_id:
-            self.registry.client.log_artifacts(run.tracking_run_id, str(folder), artifact_path)
+            self.registry.log_files(run.tracking_run_id, folder, artifact_path)
 
     # model registry: MLflow's, in the SQLite store
 
@@ -152,6 +161,9 @@ class LocalTarget(Target):
 
     def set_model_tags(self, version: str, tags: Mapping[str, str]) -> None:
         self.registry.set_tags(version, tags)
+
+    def mark_champion(self, version: str) -> None:
+        self.registry.set_alias(CHAMPION_ALIAS, version)
 
     # the registry the local environments share
 
@@ -218,7 +230,11 @@ class LocalTarget(Target):
         return self._graph
 
     def run_pipeline(
-        self, asset: DataAsset, inputs: Mapping[str, object], show: Printer
+        self,
+        asset: DataAsset,
+        inputs: Mapping[str, object],
+        show: Printer,
+        force_rerun: bool = False,
     ) -> PipelineRun:
         graph = self.pipeline_graph()
         require_inputs(graph, {*inputs, DATA_INPUT})
@@ -236,12 +252,17 @@ class LocalTarget(Target):
             {"mlops.data_asset": asset.ref},
         )
         show(f"run {run_id} on data {asset.ref}")
+        reuse = None
+        if not (force_rerun or graph.force_rerun):
+            cache = self.state_dir / CACHE / STEPS_CACHE
+            reuse = StepReuse(cache, self.runs.root, run_id, self.state_base)
         result = run_steps(
             graph,
             values,
             private_folder(self.runs.folder(run_id)),
             show,
             lambda step: child_env(tracking.step_env(step.name)),
+            reuse=reuse,
         )
         error, metrics = _failure(result.failed), {}
         if result.canceled:

@@ -38,6 +38,8 @@ DB_FILE = "mlflow.db"
 ARTIFACTS = "mlartifacts"
 RUN_TAG = "mlops.run_id"
 STEP_TAG = "mlops.step"
+# On a reused step's run: the pipeline run whose outputs it reused.
+REUSED_TAG = "mlops.reused_from"
 # How a step's outcome closes its MLflow run.
 STATUS = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
 
@@ -158,13 +160,18 @@ class RunTracking:
             if step.status == "NotStarted":
                 continue
             run = children.get(step.name)
-            if run is None:  # the step logged nothing: its run is made for it
+            if run is None:  # the step logged nothing (or was reused): its run is made for it
+                tags = {**self.tags, STEP_TAG: step.name}
+                if step.reused_from:
+                    tags[REUSED_TAG] = step.reused_from
                 run = client.create_run(
                     self.experiment_id,
                     start_time=now - int(step.seconds * 1000),
-                    tags={**self.tags, STEP_TAG: step.name},
+                    tags=tags,
                     run_name=step.name,
                 )
+                if step.reused_from:
+                    self._copy_records(step.name, step.reused_from, run.info.run_id, now)
             client.set_tag(run.info.run_id, "mlflow.parentRunId", parent)
             # The step's outcome is the truth: a step killed mid-run left its run
             # RUNNING, one that failed after logging may have closed it FINISHED.
@@ -177,3 +184,22 @@ class RunTracking:
             )
         client.set_terminated(parent, STATUS.get(status, "FAILED"))
         return parent
+
+    def _copy_records(self, step: str, source_run: str, into: str, now: int) -> None:
+        """Give a reused step's MLflow run the parameters and metrics that the step's
+        run in pipeline run ``source_run`` logged: they describe the same outputs."""
+        from mlflow.entities import Metric, Param
+
+        found = self._client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{RUN_TAG}` = '{source_run}' and tags.`{STEP_TAG}` = '{step}'",
+            max_results=1,
+        )
+        if not found:
+            return
+        data = found[0].data
+        self._client.log_batch(
+            into,
+            metrics=[Metric(key, value, now, 0) for key, value in data.metrics.items()],
+            params=[Param(key, value) for key, value in data.params.items()],
+        )

@@ -33,8 +33,8 @@ from mlops.pipeline_graph import (
 )
 from mlops.targets.local.files import private_folder, write_private
 
-# 2: ports carry their min/max and steps their component file.
-FORMAT = 2
+# 2: ports carry their min/max and steps their component file; 3: reuse settings.
+FORMAT = 3
 SDK = "azure-ai-ml"
 
 
@@ -197,9 +197,11 @@ def _graph_to_json(graph: PipelineGraph) -> dict:
                 },
                 "published": dict(step.published),
                 "source": str(step.source) if step.source else None,
+                "deterministic": step.deterministic,
             }
             for step in graph.steps
         ],
+        "force_rerun": graph.force_rerun,
     }
 
 
@@ -226,6 +228,7 @@ def _graph_from_json(data: dict) -> PipelineGraph:
             },
             published=s["published"],
             source=Path(s["source"]) if s["source"] else None,
+            deterministic=s["deterministic"],
         )
         for s in data["steps"]
     )
@@ -234,6 +237,7 @@ def _graph_from_json(data: dict) -> PipelineGraph:
         inputs={k: _unvalue(v) for k, v in data["inputs"].items()},
         outputs=data["outputs"],
         steps=steps,
+        force_rerun=data["force_rerun"],
     )
 
 
