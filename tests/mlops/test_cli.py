@@ -138,16 +138,18 @@ def test_a_mis_wired_pipeline_is_one_line_and_runs_nothing(in_project, capsys):
     assert not (in_project / ".mlops" / "runs").exists()
 
 
+def test_gate_of_a_project_without_runs_is_one_line(in_project, capsys):
+    assert main(["gate", "latest"]) == 1
+    assert "no run matching 'latest'" in one_line_error(capsys)
+
+
 def test_gate_exits_0_to_promote_3_to_reject_and_register_keeps_the_verdict_deploy_checks(
-    in_project, capsys, monkeypatch
+    trained, capsys, monkeypatch
 ):
     # One trained run, judged under two gates: the exit codes, the reports, and a
     # rejected model that is registered with its verdict and then refused by deploy.
-    assert main(["gate", "latest"]) == 1
-    assert "no run matching 'latest'" in one_line_error(capsys)
-    assert main(["register-data"]) == 0
-    assert main(["train"]) == 0
-    capsys.readouterr()
+    in_project = trained
+    monkeypatch.chdir(in_project)
     assert main(["gate", "latest"]) == 0
     assert (
         "gate: PROMOTE (against no champion: no version was ever deployed)"

@@ -387,9 +387,9 @@ def test_a_second_deploy_waits_for_the_first_and_a_slow_upload_survives_the_swap
         target=lambda: uploaded.append(slow_upload(settings.local.endpoint_port, body, 3.0))
     )
 
-    # The second deploy starts first and imports everything, then waits for a word:
-    # let go once the first holds the lock, it reaches the lock within a moment,
-    # even on a loaded machine, while the first is still deploying.
+    # The second deploy starts first and imports everything, then waits for a word.
+    # The first is paused once it holds the lock, and goes on only when the second
+    # says it waits for it: the order is made by events, whatever the machine's load.
     second = subprocess.Popen(
         [sys.executable, "-c", SECOND_DEPLOY, newer.version],
         cwd=root,
@@ -408,9 +408,21 @@ def test_a_second_deploy_waits_for_the_first_and_a_slow_upload_survives_the_swap
             stderr=subprocess.STDOUT,
             text=True,
         )
-        wait_until(lambda: f"pid {first.pid} " in (lock.holder(target.endpoint.lock_path) or ""))
+        wait_until(
+            lambda: f"pid {first.pid} " in (lock.holder(target.endpoint.lock_path) or "")
+            or first.poll() is not None,
+            what="the first deploy to take the endpoint lock",
+        )
+        assert first.poll() is None, first.communicate()[0]
+        os.kill(first.pid, signal.SIGSTOP)
         second.stdin.write("go\n")
         second.stdin.flush()
+        waited = ""
+        for line in second.stdout:
+            waited += line
+            if line.startswith(f"waiting for endpoint {ENDPOINT}: locked by pid {first.pid} "):
+                break
+        os.kill(first.pid, signal.SIGCONT)
         lines = []
         for line in first.stdout:  # the upload starts as the new deployment is ready
             lines.append(line)
@@ -420,10 +432,11 @@ def test_a_second_deploy_waits_for_the_first_and_a_slow_upload_survives_the_swap
         lines += first.stdout.readlines()
         assert first.wait(120) == 0, "".join(lines)
         upload.join(60)
-        waited = second.communicate(timeout=120)[0]
+        waited += second.communicate(timeout=120)[0]
     finally:
         for process in (first, second):
             if process is not None and process.poll() is None:
+                os.kill(process.pid, signal.SIGCONT)
                 process.kill()
                 process.communicate()
     deployed = "".join(lines)

@@ -20,9 +20,10 @@ SECRETS = {"AZURE_CLIENT_SECRET": "planted-client-secret", "GITHUB_TOKEN": "plan
 
 
 def test_a_step_gets_the_mlflow_contract_and_none_of_the_callers_secrets(project, monkeypatch):
+    # The first step writes the environment it got and stops the run: no training needed.
     component = project / "pipelines" / "components" / "prep.yml"
     component.write_text(
-        component.read_text().replace("python prep.py", "env > step_env.txt && python prep.py")
+        component.read_text().replace("python prep.py", "env > step_env.txt && exit 9 && python")
     )
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
@@ -30,7 +31,7 @@ def test_a_step_gets_the_mlflow_contract_and_none_of_the_callers_secrets(project
     target = get_target(settings)
     lifecycle.register_data(target, settings)
     run = lifecycle.train(target, settings, lambda line: None)
-    assert run.status == "Completed", run.error
+    assert [(s.name, s.status, s.exit_code) for s in run.steps][0] == ("prep", "Failed", 9)
     env = dict(
         line.split("=", 1)
         for line in (project / "pipelines" / "src" / "step_env.txt").read_text().splitlines()
