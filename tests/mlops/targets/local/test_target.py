@@ -31,7 +31,7 @@ def test_a_step_gets_the_mlflow_contract_and_none_of_the_callers_secrets(project
     target = get_target(settings)
     lifecycle.register_data(target, settings)
     run = lifecycle.train(target, settings, lambda line: None)
-    assert [(s.name, s.status, s.exit_code) for s in run.steps][0] == ("prep", "Failed", 9)
+    assert next((s.name, s.status, s.exit_code) for s in run.steps) == ("prep", "Failed", 9)
     env = dict(
         line.split("=", 1)
         for line in (project / "pipelines" / "src" / "step_env.txt").read_text().splitlines()
