@@ -409,8 +409,10 @@ def test_a_second_deploy_waits_for_the_first_and_a_slow_upload_survives_the_swap
             text=True,
         )
         wait_until(
-            lambda: f"pid {first.pid} " in (lock.holder(target.endpoint.lock_path) or "")
-            or first.poll() is not None,
+            lambda: (
+                f"pid {first.pid} " in (lock.holder(target.endpoint.lock_path) or "")
+                or first.poll() is not None
+            ),
             what="the first deploy to take the endpoint lock",
         )
         assert first.poll() is None, first.communicate()[0]
