@@ -153,8 +153,9 @@ class AzureTarget(Target):
                 jobs.cancel(client, run_id, show)
                 raise
             run = jobs.to_run(finished, steps)
-            run = replace(run, seconds=round(time.perf_counter() - clock, 3))
-            if finished.status != "Completed":
+            if not run.seconds:  # the job has not written when it ran: what was seen from here
+                run = replace(run, seconds=round(time.perf_counter() - clock, 3))
+            if run.status != "Completed":
                 return replace(run, error=self._failure(client, finished))
             try:
                 return replace(run, metrics=self._metrics(run))
@@ -163,7 +164,8 @@ class AzureTarget(Target):
 
     def _failure(self, client, job) -> str:
         step, message = jobs.step_error(client, job.name, self.pipeline_graph())
-        where = f"step {step!r} failed" if step else f"job {job.name} ended {job.status}"
+        status = jobs.status_of(job)
+        where = f"step {step!r} failed" if step else f"job {job.name} ended {status}"
         detail = f": {message}" if message else ""
         link = jobs.studio_url(job)
         return f"{where}{detail}" + (f" (see {link})" if link else "")
@@ -201,12 +203,14 @@ class AzureTarget(Target):
             job = self._find_job(client, run_id)
             graph = self.pipeline_graph()
             children = jobs.step_children(client, job.name, graph)
-            steps = tuple(jobs.to_step(step.name, children.get(step.name)) for step in graph.steps)
+            steps = tuple(
+                jobs.to_step(client, step.name, children.get(step.name)) for step in graph.steps
+            )
             run = jobs.to_run(job, steps)
-            if job.status == "Completed":
+            if run.status == "Completed":
                 with contextlib.suppress(ValueError, LookupError, OSError):
                     run = replace(run, metrics=self._metrics(run))
-            elif job.status == "Failed":
+            elif run.status == "Failed":
                 run = replace(run, error=self._failure(client, job))
         return run
 

@@ -181,6 +181,16 @@ def test_the_reading_verbs_and_stop_show_what_the_run_left(workspace):
     table = summary.describe_models(target.list_models(), target.get_endpoint())
     (row,) = table.splitlines()[2:]
     assert row.startswith(f"{outcome.model.version} ") and row.endswith("serving")
+    # `mlops endpoint show`: the deployment's provisioning state in Azure's word.
+    shown = summary.describe_endpoint(target.get_endpoint(), workspace.settings.endpoint.name)
+    (deployment,) = shown.splitlines()[3:]
+    assert deployment.split()[:5] == [
+        outcome.deployed.deployment,
+        outcome.model.ref,
+        "100",
+        "%",
+        "Succeeded",
+    ]
     decision, reports = lifecycle.gate(target, workspace.settings, run_id)
     assert reports["json"].is_file()
     # Against itself, now serving: not better by the improvement rule.
