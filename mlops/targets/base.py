@@ -276,6 +276,12 @@ class Target(ABC):
     def set_model_tags(self, version: str, tags: Mapping[str, str]) -> None:
         """Set (add or overwrite) ``tags`` on version ``version`` of ``model.name``."""
 
+    @abstractmethod
+    def mark_champion(self, version: str) -> None:
+        """Point the registry's ``champion`` alias of ``model.name`` at ``version``, the
+        version that now takes all of the endpoint's traffic (MLflow's name for the
+        model in production: ``models:/<name>@champion``)."""
+
     # The registry shared by the environments (promoted models)
 
     @abstractmethod

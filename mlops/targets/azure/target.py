@@ -279,6 +279,17 @@ class AzureTarget(Target):
         with self._calls() as client:
             models.set_tags(client, self.settings.model.name, version, tags)
 
+    def mark_champion(self, version: str) -> None:
+        """Nothing to do: an Azure ML workspace's model registry has no aliases. The
+        REST API's model versions carry tags and a free-text ``stage`` (no alias, and
+        nothing unique per model); azure-ai-ml resolves only the label ``latest``
+        (``models.get(name, label=...)``); Azure's MLflow support matrix lists no
+        aliases, and the stages it lists are seen by MLflow alone (azureml-mlflow,
+        which this control plane does not install). What marks the serving version
+        here is the ``mlops.deployed_at`` tag the deploy writes (``DEPLOYED_TAG``): the
+        champion is the version the endpoint serves or, when nothing serves, the one
+        whose tag is the newest."""
+
     # the registry shared by the environments
 
     def workspace(self) -> str:

@@ -153,6 +153,11 @@ class LocalTarget(Target):
     def set_model_tags(self, version: str, tags: Mapping[str, str]) -> None:
         self.registry.set_tags(version, tags)
 
+    def mark_champion(self, version: str) -> None:
+        self.registry.client.set_registered_model_alias(
+            self.settings.model.name, "champion", version
+        )
+
     # the registry the local environments share
 
     def workspace(self) -> str:

@@ -275,3 +275,14 @@ def test_the_same_sequence_of_verbs_leaves_equivalent_state_on_both_targets(work
         summary.describe_run(on_azure.run).split("\n\n")[2:]
         == summary.describe_run(local_run.run).split("\n\n")[2:]
     )
+
+
+def test_marking_the_champion_sends_nothing_the_deploy_tag_marks_it(workspace):
+    # A workspace's registry has no aliases: the deploy's mlops.deployed_at tag is the mark.
+    target = workspace.target()
+    target.preflight(deploying=False)
+    before = len(workspace.fake.requests)
+
+    target.mark_champion("3")
+
+    assert workspace.fake.requests[before:] == []
