@@ -17,7 +17,8 @@ tests point at Azurite through `azure.ai.ml.constants._common.STORAGE_ACCOUNT_UR
 written through `blob_service`.
 
 Nothing sleeps: `sleep()` only records, long-running operations are over at
-their first poll, and a job advances one step per GET of it (`advance`).
+their first poll, and a job advances one step per GET of it (`advance`), its
+times on a clock of its own (`JobOutcome`).
 """
 
 from __future__ import annotations
@@ -182,8 +183,9 @@ class _Run:
     start: datetime | None = None
     end: datetime | None = None
     error: str | None = None
-    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    run_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     revision: int = 1
+    modified: datetime = field(init=False)
 
     def __post_init__(self) -> None:
         self.modified = self.created
@@ -702,9 +704,9 @@ class FakeAzureML(HttpTransport):
         took = _timespan(run.end - run.start) if run.start and run.end else None
         body = {
             "runId": run.run_id,
-            "runUuid": run.uuid,
-            "parentRunUuid": parent.uuid if parent else None,
-            "rootRunUuid": root.uuid,
+            "runUuid": run.run_uuid,
+            "parentRunUuid": parent.run_uuid if parent else None,
+            "rootRunUuid": root.run_uuid,
             "rootRunId": root.run_id,
             "parentRunId": run.parent,
             "experimentId": str(uuid.uuid5(uuid.NAMESPACE_URL, str(job.get("experimentName")))),
