@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlops.settings import Settings
 from mlops.targets.azure.registry import ASSET_TAG
+from mlops.targets.azure.words import word
 from mlops.targets.base import DIGEST_TAG, Deployment, DeploymentError, Endpoint, ModelVersion
 
 MODEL_TAG = "mlops.model"
@@ -45,18 +46,13 @@ def get(ml_client, name: str) -> Endpoint | None:
             name=d.name,
             model=(d.tags or {}).get(MODEL_TAG) or _model_ref(d.model),
             scoring_uri=endpoint.scoring_uri or "",
-            state=_text(d.provisioning_state),
+            state=word(d.provisioning_state, "Unknown"),
             model_digest=(d.tags or {}).get(DIGEST_TAG),
         )
         for d in ml_client.online_deployments.list(endpoint_name=name)
     )
     traffic = {str(k): int(v) for k, v in (endpoint.traffic or {}).items()}
     return Endpoint(name, endpoint.scoring_uri or "", traffic, deployments)
-
-
-def _text(state: object) -> str:
-    # The SDK gives a provisioning state as an enum or as text.
-    return str(getattr(state, "value", state) or "Unknown")
 
 
 def _model_ref(model: object) -> str:
@@ -125,7 +121,7 @@ def create_deployment(
         raise DeploymentError(f"deployment {name} of {model.ref} failed: {error.message}") from None
     except MlException as error:  # the SDK's checks of the deployment before it is sent
         raise DeploymentError(f"deployment {name} of {model.ref}: {error.message}") from None
-    state = _text(created.provisioning_state)
+    state = word(created.provisioning_state, "Unknown")
     if state != "Succeeded":
         raise DeploymentError(f"deployment {name} of {model.ref} ended {state}")
     scoring_uri = ml_client.online_endpoints.get(endpoint).scoring_uri or ""

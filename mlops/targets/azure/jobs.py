@@ -6,11 +6,17 @@ compute, experiment, tags and a name chosen here, so that every output's
 place in the default datastore is known before the job runs
 (``mlops/runs/<job>/<output>/``): outputs are then read even where the SDK's
 own download fails (see ``download_output``).
+
+Statuses are Azure's words (``words.word``), and times are what Azure
+recorded: a job's from the start and end it writes in its properties once it
+ends (``STAGES``), a step's from its run-history record (start to end, not the
+time it waited for a node).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import tempfile
 import time
@@ -21,6 +27,7 @@ from pathlib import Path
 from mlops.pipeline_graph import PipelineGraph
 from mlops.runs import DATA_INPUT
 from mlops.targets.azure import storage
+from mlops.targets.azure.words import word
 from mlops.targets.base import DataAsset, PipelineRun, Printer, StepRun
 
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
@@ -28,6 +35,9 @@ RUNNING = {"Running", "Finalizing", "CancelRequested"}
 DATA_TAG = "mlops.data_asset"
 COMMIT_TAG = "mlops.git_commit"
 OUTPUT_PATH = "mlops/runs/{run}/{output}/"
+# A pipeline job's property holding, once it ended, when it ran:
+# {"Initialization": null, "Execution": {"StartTime": ..., "EndTime": ..., "Status": ...}}
+STAGES = "azureml.pipelines.stages"
 
 
 def output_uri(datastore: str, run_id: str, output: str) -> str:
@@ -87,24 +97,28 @@ def watch(ml_client, run_id: str, graph: PipelineGraph, show: Printer, poll_seco
         children = step_children(ml_client, run_id, graph)
         for index, step in enumerate(graph.steps, start=1):
             child = children.get(step.name)
-            status = child.status if child is not None else "NotStarted"
+            status = word(child.status, "NotStarted") if child is not None else "NotStarted"
             label = f"[{index}/{total}] {step.name}"
             if status in RUNNING | TERMINAL and step.name not in started:
                 started[step.name] = time.monotonic()
                 show(f"{label}: {step.display_name}")
             if status in TERMINAL and step.name not in done:
-                # The run's own record when it has one; else what was seen from here.
-                seconds = to_step(step.name, child).seconds or (
-                    time.monotonic() - started[step.name]
-                )
-                done[step.name] = StepRun(step.name, status, round(seconds, 3))
+                seconds = recorded_seconds(ml_client, child.name)
+                if seconds is None:  # no record of when it ran: what was seen from here
+                    seconds = round(time.monotonic() - started[step.name], 3)
+                done[step.name] = StepRun(step.name, status, seconds)
                 mark = {"Completed": "completed", "Canceled": "canceled"}.get(status, "failed")
                 show(f"{label} {mark} in {seconds:.1f} s")
-        if job.status in TERMINAL:
+        if status_of(job) in TERMINAL:
             break
         time.sleep(poll_seconds)
     steps = tuple(done.get(step.name) or StepRun(step.name, "NotStarted") for step in graph.steps)
     return job, steps
+
+
+def status_of(job) -> str:
+    """Azure's word for the status of ``job`` (an azure-ai-ml ``Job``)."""
+    return word(job.status, "NotStarted")
 
 
 def cancel(ml_client, run_id: str, show: Printer) -> None:
@@ -137,50 +151,74 @@ def step_error(ml_client, run_id: str, graph: PipelineGraph) -> tuple[str | None
     children = step_children(ml_client, run_id, graph)
     for step in graph.steps:
         child = children.get(step.name)
-        if child is not None and child.status == "Failed":
+        if child is not None and word(child.status, "") == "Failed":
             return step.name, _run_error(ml_client, child.name)
     return None, None
 
 
-def _run_error(ml_client, child_id: str) -> str | None:
-    # The step's own error is in its run history record; the SDK exposes it only
-    # through its run operations.
+def _run_details(ml_client, child_id: str):
+    # A step's own record (its times, its error) is its run-history details, which
+    # the SDK exposes only through its run operations.
+    from azure.core.exceptions import AzureError
+
     try:
-        details = ml_client.jobs._runs_operations.get_run_details(child_id)
-        return details.error.error.message
-    except Exception:  # the message is a courtesy; the status says it failed
+        return ml_client.jobs._runs_operations.get_run_details(child_id)
+    except (AzureError, AttributeError):  # a courtesy: the status says how it ended
         return None
 
 
-def to_step(name: str, child) -> StepRun:
-    """The ``StepRun`` of a finished job's child run (None: it never started)."""
+def _run_error(ml_client, child_id: str) -> str | None:
+    details = _run_details(ml_client, child_id)
+    error = getattr(getattr(details, "error", None), "error", None)
+    return getattr(error, "message", None)
+
+
+def recorded_seconds(ml_client, child_id: str) -> float | None:
+    """Seconds step run ``child_id`` ran, from its start to its end as run history
+    records them (its wait for a node is not counted); None when it has no record
+    of both. Its ``lastModifiedUtc`` is no end: Azure does not move it with the status."""
+    details = _run_details(ml_client, child_id)
+    return _between(
+        getattr(details, "start_time_utc", None), getattr(details, "end_time_utc", None)
+    )
+
+
+def _between(start: object, end: object) -> float | None:
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return round(max(0.0, (end - start).total_seconds()), 3)
+    return None
+
+
+def to_step(ml_client, name: str, child) -> StepRun:
+    """The ``StepRun`` of a job's child run (None: it never started)."""
     if child is None:
         return StepRun(name, "NotStarted")
-    _, seconds = _span(child)
-    return StepRun(name, child.status or "NotStarted", seconds)
+    status = word(child.status, "NotStarted")
+    seconds = recorded_seconds(ml_client, child.name) if status in TERMINAL else None
+    return StepRun(name, status, seconds or 0.0)
 
 
-def _span(job) -> tuple[datetime | None, float]:
-    # When a job (or step) was created, and seconds from then to its last change.
-    context = job.creation_context
-    created = getattr(context, "created_at", None)
-    modified = getattr(context, "last_modified_at", None)
-    if not isinstance(created, datetime):
-        return None, 0.0
-    if not isinstance(modified, datetime):
-        return created, 0.0
-    return created, round(max(0.0, (modified - created).total_seconds()), 3)
+def _job_seconds(job) -> float:
+    # From the start to the end the job records once it ended; 0.0 before.
+    try:
+        stages = json.loads((job.properties or {}).get(STAGES) or "{}")
+        execution = stages.get("Execution") or {}
+        start, end = (datetime.fromisoformat(execution[key]) for key in ("StartTime", "EndTime"))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return 0.0
+    return _between(start, end) or 0.0
 
 
 def to_run(job, steps: tuple[StepRun, ...] = (), error: str | None = None) -> PipelineRun:
-    """The ``PipelineRun`` of a job as azure-ai-ml returns it."""
-    created, seconds = _span(job)
+    """The ``PipelineRun`` of a job as azure-ai-ml returns it: Azure's status word,
+    submitted at its ``createdAt``, its seconds those it recorded (0.0 until it ended)."""
+    created = getattr(job.creation_context, "created_at", None)
     return PipelineRun(
         run_id=job.name,
-        status=job.status,
+        status=status_of(job),
         data_asset=(job.tags or {}).get(DATA_TAG, "?"),
-        started=created.isoformat(timespec="seconds") if created else "",
-        seconds=seconds,
+        started=created.isoformat(timespec="seconds") if isinstance(created, datetime) else "",
+        seconds=_job_seconds(job),
         steps=steps,
         outputs={name: f"azureml://jobs/{job.name}/outputs/{name}" for name in job.outputs or {}},
         error=error,

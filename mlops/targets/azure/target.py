@@ -159,8 +159,9 @@ class AzureTarget(Target):
                 jobs.cancel(client, run_id, show)
                 raise
             run = jobs.to_run(finished, steps)
-            run = replace(run, seconds=round(time.perf_counter() - clock, 3))
-            if finished.status != "Completed":
+            if not run.seconds:  # the job has not written when it ran: what was seen from here
+                run = replace(run, seconds=round(time.perf_counter() - clock, 3))
+            if run.status != "Completed":
                 return replace(run, error=self._failure(client, finished))
             try:
                 return replace(run, metrics=self._metrics(run))
@@ -169,7 +170,8 @@ class AzureTarget(Target):
 
     def _failure(self, client, job) -> str:
         step, message = jobs.step_error(client, job.name, self.pipeline_graph())
-        where = f"step {step!r} failed" if step else f"job {job.name} ended {job.status}"
+        status = jobs.status_of(job)
+        where = f"step {step!r} failed" if step else f"job {job.name} ended {status}"
         detail = f": {message}" if message else ""
         link = jobs.studio_url(job)
         return f"{where}{detail}" + (f" (see {link})" if link else "")
@@ -207,12 +209,14 @@ class AzureTarget(Target):
             job = self._find_job(client, run_id)
             graph = self.pipeline_graph()
             children = jobs.step_children(client, job.name, graph)
-            steps = tuple(jobs.to_step(step.name, children.get(step.name)) for step in graph.steps)
+            steps = tuple(
+                jobs.to_step(client, step.name, children.get(step.name)) for step in graph.steps
+            )
             run = jobs.to_run(job, steps)
-            if job.status == "Completed":
+            if run.status == "Completed":
                 with contextlib.suppress(ValueError, LookupError, OSError):
                     run = replace(run, metrics=self._metrics(run))
-            elif job.status == "Failed":
+            elif run.status == "Failed":
                 run = replace(run, error=self._failure(client, job))
         return run
 
@@ -282,9 +286,15 @@ class AzureTarget(Target):
             models.set_tags(client, self.settings.model.name, version, tags)
 
     def mark_champion(self, version: str) -> None:
-        # Replaced when the Azure registry's answer on aliases is settled; until
-        # then the deploy's DEPLOYED_TAG marks the serving version.
-        return None
+        """Nothing to do: an Azure ML workspace's model registry has no aliases. The
+        REST API's model versions carry tags and a free-text ``stage`` (no alias, and
+        nothing unique per model); azure-ai-ml resolves only the label ``latest``
+        (``models.get(name, label=...)``); Azure's MLflow support matrix lists no
+        aliases, and the stages it lists are seen by MLflow alone (azureml-mlflow,
+        which this control plane does not install). What marks the serving version
+        here is the ``mlops.deployed_at`` tag the deploy writes (``DEPLOYED_TAG``): the
+        champion is the version the endpoint serves or, when nothing serves, the one
+        whose tag is the newest."""
 
     # the registry shared by the environments
 

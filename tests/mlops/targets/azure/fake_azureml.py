@@ -17,7 +17,8 @@ tests point at Azurite through `azure.ai.ml.constants._common.STORAGE_ACCOUNT_UR
 written through `blob_service`.
 
 Nothing sleeps: `sleep()` only records, long-running operations are over at
-their first poll, and a job advances one step per GET of it (`advance`).
+their first poll, and a job advances one step per GET of it (`advance`), its
+times on a clock of its own (`JobOutcome`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -49,6 +50,8 @@ DEFAULT_DATASTORE = "workspaceblobstore"
 TERMINAL = {"Completed", "Failed", "Canceled"}
 SCORING_HOST = re.compile(rf"(?P<endpoint>[^.]+)\.{LOCATION}\.inference\.ml\.azure\.com", re.I)
 USER = "tester@example.com"
+TENANT = "00000000-0000-0000-0000-0000000000aa"
+OBJECT_ID = "00000000-0000-0000-0000-0000000000bb"
 
 _WS = (
     r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
@@ -87,8 +90,8 @@ class FakeCredential(TokenCredential):
         self,
         *,
         expired: bool = False,
-        tenant_id: str = "00000000-0000-0000-0000-0000000000aa",
-        object_id: str = "00000000-0000-0000-0000-0000000000bb",
+        tenant_id: str = TENANT,
+        object_id: str = OBJECT_ID,
         upn: str = USER,
     ) -> None:
         self.expired = expired
@@ -116,11 +119,23 @@ class JobOutcome:
     the default datastore; None: declared but nothing written. With
     `failed_step`, that step and the pipeline end "Failed", `error` being the
     step's error message; later steps stay "NotStarted" and nothing is uploaded.
+    With `canceled_step`, someone cancels the job (in the studio, say) while
+    that step runs: it and the pipeline end "Canceled", nothing is uploaded.
+
+    Times are the job's own clock, which starts when the job is submitted: each
+    step starts `queued_seconds` after the previous one ended (after the job
+    started, for the first) and runs `step_seconds[step]` (default 1 s).
     """
 
     outputs: dict[str, Path | None] = field(default_factory=dict)
     failed_step: str | None = None
     error: str | None = None
+    canceled_step: str | None = None
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    queued_seconds: float = 0.0
+
+    def seconds(self, step: str) -> float:
+        return self.step_seconds.get(step, 1.0)
 
 
 @dataclass
@@ -155,14 +170,25 @@ class _Fault:
 
 @dataclass
 class _Run:
+    """A run-history record. Its times are the job's clock (`FakeAzureML._clocks`);
+    `modified` is when the record itself was last written: Azure leaves it
+    alone when the status changes (a step's `lastModifiedUtc` can be before its
+    `startTimeUtc`), so it says nothing about how long the run took."""
+
     run_id: str
     display_name: str
+    created: datetime
     parent: str | None = None
     status: str = "NotStarted"
-    created: str = field(default_factory=lambda: _now())
-    start: str | None = None
-    end: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
     error: str | None = None
+    run_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    revision: int = 1
+    modified: datetime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.modified = self.created
 
 
 class FakeAzureML(HttpTransport):
@@ -218,6 +244,8 @@ class FakeAzureML(HttpTransport):
         self.deployments: dict[tuple[str, str], dict] = {}
         self._children: dict[str, list[str]] = {}
         self._outcomes: dict[str, JobOutcome] = {}
+        # job -> the time on its clock of its latest event (see JobOutcome).
+        self._clocks: dict[str, datetime] = {}
         # job -> output -> {"assetId", "type", "uri"} for the outputs written.
         self._outputs: dict[str, dict[str, dict[str, str]]] = {}
         self._operations: dict[str, dict] = {}
@@ -514,14 +542,18 @@ class FakeAzureML(HttpTransport):
         studio = f"https://ml.azure.com/runs/{name}?wsid={self.ws_path}"
         properties["status"] = "NotStarted"
         properties["services"] = {"Studio": {"jobServiceType": "Studio", "endpoint": studio}}
-        now = _now()
-        system = {"createdAt": now, "createdBy": USER, "lastModifiedAt": now}
+        properties["properties"] = dict(properties.get("properties") or {})
+        created = datetime.now(UTC)
+        # A job's systemData has no lastModifiedAt, however long it has run.
+        system = {"createdAt": _utc(created), "createdBy": USER, "createdByType": "User"}
         self.jobs[name] = self._arm("jobs", name, properties, systemData=system)
         self.jobs[name]["_seq"] = next(self._seq)
-        self.runs[name] = _Run(name, properties.get("displayName") or name)
+        self._clocks[name] = created
+        self.runs[name] = _Run(name, properties.get("displayName") or name, created)
         self._children[name] = []
         for step in properties.get("jobs") or {}:
-            child = _Run(f"{name}_{step}", step, parent=name)
+            # Step runs are named by a GUID and show the step's name as their display name.
+            child = _Run(str(uuid.uuid4()), step, created, parent=name)
             self.runs[child.run_id] = child
             self._children[name].append(child.run_id)
         return _Reply(201, _public(self.jobs[name]))
@@ -539,17 +571,25 @@ class FakeAzureML(HttpTransport):
     def _cancel_job(self, req: Request, name: str) -> _Reply:
         if name not in self.jobs:
             return _not_found(f"Job '{name}'")
-        for run in (self.runs[r] for r in [name, *self._children[name]]):
-            if run.status == "Running" or (run.run_id == name and run.status not in TERMINAL):
-                self._set_status(run, "Canceled")
+        if self.runs[name].status not in TERMINAL:
+            self._cancel(name)
         return self._accepted()
+
+    def _cancel(self, name: str) -> None:
+        # The step that runs stops when its time on the clock is up; the rest never start.
+        outcome = self._outcomes.get(name) or JobOutcome()
+        for child in (self.runs[c] for c in self._children[name]):
+            if child.status == "Running":
+                self._end(name, child, "Canceled", outcome.seconds(child.display_name))
+        self._end(name, self.runs[name], "Canceled")
 
     def advance(self, name: str) -> None:
         """Move job `name` one step on: the pipeline starts (and the executor is
         called); then each child, in submission order, starts and then ends;
         then the pipeline ends. With `finish_immediately`, go to the end.
-        Children are the keys of the submitted `properties.jobs`, with run ids
-        `<job>_<step>` and the step name as display name."""
+        Children are the keys of the submitted `properties.jobs`: each a run
+        named by a GUID, created when the job is, with the step name as its
+        display name."""
         while self.runs[name].status not in TERMINAL:
             self._step(name)
             if not self.finish_immediately:
@@ -558,14 +598,15 @@ class FakeAzureML(HttpTransport):
     def _step(self, name: str) -> None:
         parent = self.runs[name]
         if parent.status == "NotStarted":
-            self._set_status(parent, "Running")
+            self._start(name, parent)
             body = _public(self.jobs[name])
             self._outcomes[name] = self.executor(name, body) if self.executor else JobOutcome()
             return
         outcome = self._outcomes[name]
         for child in (self.runs[c] for c in self._children[name]):
+            seconds = outcome.seconds(child.display_name)
             if child.status == "NotStarted":
-                return self._set_status(child, "Running")
+                return self._start(name, child, outcome.queued_seconds)
             if child.status == "Running" and child.display_name == outcome.failed_step:
                 child.error = outcome.error or f"Step {child.display_name} failed."
                 parent.error = (
@@ -573,20 +614,37 @@ class FakeAzureML(HttpTransport):
                     "For more details and logs, please go to the job detail page and check "
                     "the child jobs."
                 )
-                self._set_status(child, "Failed")
-                return self._set_status(parent, "Failed")
+                self._end(name, child, "Failed", seconds)
+                return self._end(name, parent, "Failed")
+            if child.status == "Running" and child.display_name == outcome.canceled_step:
+                return self._cancel(name)
             if child.status == "Running":
-                return self._set_status(child, "Completed")
+                return self._end(name, child, "Completed", seconds)
         self._write_outputs(name, outcome)
-        self._set_status(parent, "Completed")
+        self._end(name, parent, "Completed")
+
+    def _start(self, job: str, run: _Run, after: float = 0.0) -> None:
+        self._clocks[job] += timedelta(seconds=after)
+        run.start = self._clocks[job]
+        self._set_status(run, "Running")
+
+    def _end(self, job: str, run: _Run, status: str, after: float = 0.0) -> None:
+        self._clocks[job] += timedelta(seconds=after)
+        run.start, run.end = run.start or self._clocks[job], self._clocks[job]
+        self._set_status(run, status)
+        if run.run_id == job:
+            # Where the job itself says when it ran (run history's "Finished" for completed).
+            execution = {
+                "StartTime": _utc(run.start),
+                "EndTime": _utc(run.end),
+                "Status": "Finished" if status == "Completed" else status,
+            }
+            stages = json.dumps({"Initialization": None, "Execution": execution})
+            self.jobs[job]["properties"]["properties"]["azureml.pipelines.stages"] = stages
 
     def _set_status(self, run: _Run, status: str) -> None:
-        now = _now()
-        if status == "Running":
-            run.start = now
-        elif status in TERMINAL:
-            run.start, run.end = run.start or now, now
         run.status = status
+        run.revision += 1
         if run.run_id in self.jobs:
             self.jobs[run.run_id]["properties"]["status"] = status
 
@@ -624,38 +682,109 @@ class FakeAzureML(HttpTransport):
 
     # -- run history and data-plane lookups -------------------------------------
 
-    def _run_json(self, run: _Run) -> dict:
+    def _user(self) -> dict:
+        """Run history's `User` of `createdBy`/`lastModifiedBy` (an object, not a name)."""
+        return {
+            "userObjectId": OBJECT_ID,
+            "userPuId": None,
+            "userIdp": None,
+            "userAltSecId": None,
+            "userIss": f"https://sts.windows.net/{TENANT}/",
+            "userTenantId": TENANT,
+            "userName": USER,
+            "upn": None,
+        }
+
+    def _run_fields(self, run: _Run) -> dict:
+        """What run history's `Run` and `RunDetails` share, as Azure writes them:
+        times with seven decimals and an offset, `duration` a .NET TimeSpan."""
+        parent = self.runs.get(run.parent) if run.parent else None
+        root = parent or run
+        job = self.jobs.get(root.run_id, {}).get("properties", {})
+        took = _timespan(run.end - run.start) if run.start and run.end else None
         body = {
             "runId": run.run_id,
+            "runUuid": run.run_uuid,
+            "parentRunUuid": parent.run_uuid if parent else None,
+            "rootRunUuid": root.run_uuid,
+            "rootRunId": root.run_id,
             "parentRunId": run.parent,
-            "rootRunId": run.parent or run.run_id,
-            "displayName": run.display_name,
+            "experimentId": str(uuid.uuid5(uuid.NAMESPACE_URL, str(job.get("experimentName")))),
             "status": run.status,
-            "createdUtc": run.created,
-            "startTimeUtc": run.start,
-            "endTimeUtc": run.end,
-            "lastModifiedUtc": run.end or run.start or run.created,
-            "runType": "azureml.StepRun" if run.parent else "azureml.PipelineRun",
+            "startTimeUtc": _utc(run.start),
+            "endTimeUtc": _utc(run.end),
+            "error": None,
+            "warnings": None,
+            "tags": job.get("tags") if parent is None else {"azureml.pipeline": root.run_id},
+            "properties": {"azureml.runsource": _run_type(run)},
+            "revision": run.revision,
+            "statusRevision": run.revision,
+            "createdBy": self._user(),
+            "lastModifiedBy": self._user(),
+            "lastModifiedUtc": _utc(run.modified),
+            "duration": took,
+            "computeDuration": took,
+            "currentComputeTime": None,
+            "lastStartTimeUtc": None,
+            "effectiveStartTimeUtc": None,
+            "runNumber": int(run.created.timestamp()),
+            "userId": OBJECT_ID,
+            "target": "cpu-cluster",
+            "runTypeV2": {"orchestrator": "Execution" if parent else None, "traits": []},
+            "inputs": None,
+            "outputs": None,
+            "currentAttemptId": 1,
         }
-        if run.run_id in self.jobs:
-            properties = self.jobs[run.run_id]["properties"]
-            body.update(experimentId=properties.get("experimentName"), tags=properties.get("tags"))
         if run.error:
-            body["error"] = {"error": {"code": "UserError", "message": run.error}}
+            body["error"] = {
+                "error": {"code": "UserError", "message": run.error},
+                "componentName": "CommonRuntime",
+                "time": "0001-01-01T00:00:00+00:00",
+            }
         return body
+
+    def _run_json(self, run: _Run) -> dict:
+        """Run history's `Run`: the items of `children`, the `runMetadata` of `rundata`."""
+        return {
+            **self._run_fields(run),
+            "createdUtc": _utc(run.created),
+            "displayName": run.display_name,
+            "name": "azureml_anonymous" if run.parent else run.display_name,
+            "dataContainerId": f"dcid.{run.run_id}",
+            "description": None,
+            "hidden": False,
+            "runType": _run_type(run),
+            "cancelationReason": None,
+            "scheduleId": None,
+        }
+
+    def _run_details_json(self, run: _Run) -> dict:
+        """Run history's `RunDetails` (`runs/<id>/details`): `createdTimeUtc`, no display name."""
+        return {
+            **self._run_fields(run),
+            "createdTimeUtc": _utc(run.created),
+            "parameters": {},
+            "services": {},
+            "inputDatasets": [],
+            "outputDatasets": [],
+            "runDefinition": None,
+            "logFiles": {},
+            "jobCost": {"chargedCpuCoreSeconds": None, "chargedGpuSeconds": None},
+            "settings": {},
+        }
 
     def _run_details(self, req: Request, run_id: str) -> _Reply:
         if run_id not in self.runs:
             return _no_run(run_id)
         if run_id in self.jobs:
             self.advance(run_id)
-        return _Reply(200, self._run_json(self.runs[run_id]))
+        return _Reply(200, self._run_details_json(self.runs[run_id]))
 
     def _run_children(self, req: Request, run_id: str) -> _Reply:
         if run_id not in self.runs:
             return _no_run(run_id)
         children = [self._run_json(self.runs[c]) for c in self._children.get(run_id, [])]
-        return _Reply(200, {"value": children, "continuationToken": None, "nextLink": None})
+        return _Reply(200, {"value": children})
 
     def _run_data(self, req: Request) -> _Reply:
         run_id = req.body["runId"]
@@ -855,6 +984,29 @@ def _record(request: Any) -> Request:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _utc(moment: datetime | None) -> str | None:
+    """A time as run history and job systemData write it: seven decimals and an offset
+    (``2026-02-27T20:32:31.0996825+00:00``)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0+00:00"
+
+
+def _timespan(span: timedelta) -> str:
+    """A .NET TimeSpan, as run history writes `duration`: ``00:03:22.5284612``."""
+    ticks = round(span.total_seconds() * 10_000_000)
+    seconds, fraction = divmod(ticks, 10_000_000)
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    days, hour = divmod(hours, 24)
+    clock = f"{hour:02d}:{minute:02d}:{second:02d}.{fraction:07d}"
+    return f"{days}.{clock}" if days else clock
+
+
+def _run_type(run: _Run) -> str:
+    return "azureml.StepRun" if run.parent else "azureml.PipelineRun"
 
 
 def _error(status: int, code: str, message: str) -> _Reply:

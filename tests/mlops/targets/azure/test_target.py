@@ -181,6 +181,16 @@ def test_the_reading_verbs_and_stop_show_what_the_run_left(workspace):
     table = summary.describe_models(target.list_models(), target.get_endpoint())
     (row,) = table.splitlines()[2:]
     assert row.startswith(f"{outcome.model.version} ") and row.endswith("serving")
+    # `mlops endpoint show`: the deployment's provisioning state in Azure's word.
+    shown = summary.describe_endpoint(target.get_endpoint(), workspace.settings.endpoint.name)
+    (deployment,) = shown.splitlines()[3:]
+    assert deployment.split()[:5] == [
+        outcome.deployed.deployment,
+        outcome.model.ref,
+        "100",
+        "%",
+        "Succeeded",
+    ]
     decision, reports = lifecycle.gate(target, workspace.settings, run_id)
     assert reports["json"].is_file()
     # Against itself, now serving: not better by the improvement rule.
@@ -265,3 +275,14 @@ def test_the_same_sequence_of_verbs_leaves_equivalent_state_on_both_targets(work
         summary.describe_run(on_azure.run).split("\n\n")[2:]
         == summary.describe_run(local_run.run).split("\n\n")[2:]
     )
+
+
+def test_marking_the_champion_sends_nothing_the_deploy_tag_marks_it(workspace):
+    # A workspace's registry has no aliases: the deploy's mlops.deployed_at tag is the mark.
+    target = workspace.target()
+    target.preflight(deploying=False)
+    before = len(workspace.fake.requests)
+
+    target.mark_champion("3")
+
+    assert workspace.fake.requests[before:] == []
