@@ -8,7 +8,6 @@ those files as the outputs of every job it is sent.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import uuid
@@ -17,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from mlops import lifecycle
 from mlops.settings import Settings, load_settings
 from mlops.targets.azure import AzureTarget
 from mlops.targets.local import LocalTarget
-from tests.conftest import make_project, write_settings
+from tests.conftest import copy_project, shared_folder, write_settings
 from tests.mlops.targets.azure.azurite import azurite  # noqa: F401 - a fixture
 from tests.mlops.targets.azure.fake_azureml import FakeAzureML, FakeCredential, JobOutcome
 from tests.mlops.targets.azure.fake_registry import FakeRegistry
@@ -50,23 +48,13 @@ class LocalRun:
 
 
 @pytest.fixture(scope="session")
-def local_run(tmp_path_factory) -> LocalRun:
-    """Built once per test session: the first worker to need it trains, the other
-    waits for it on a file lock and reads the same project."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # the session's folder, shared by its workers
-    shared = base / "azure-local-run"
-    with (base / "azure-local-run.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (shared / "mlops.yml").is_file():
-            shared.mkdir(exist_ok=True)
-            project = make_project(shared)
-            settings = load_settings(project / "mlops.yml")
-            target = LocalTarget(settings)
-            lifecycle.register_data(target, settings)
-            run = lifecycle.train(target, settings, lambda line: None)
-            assert run.status == "Completed", run.error
+def local_run(tmp_path_factory, trained_template) -> LocalRun:
+    """Once per test session, a copy of the session's trained project (see
+    ``tests.conftest.trained_template``), shared by the workers; its run is the one
+    every job of the fake publishes."""
+    shared = shared_folder(
+        tmp_path_factory, "azure-local-run", lambda folder: copy_project(trained_template, folder)
+    )
     settings = load_settings(shared / "mlops.yml")
     target = LocalTarget(settings)
     run = target.get_run("latest")
@@ -78,7 +66,6 @@ def real_scorer(model_dir: Path):
     """What a deployment of the session's model answers: the scoring script's own
     request checks and the model's probabilities (score.py, minus its HTTP server)."""
     import json
-    import os
 
     import score
 
