@@ -73,7 +73,9 @@ class LocalTarget(Target):
         self._shared = None  # the registry shared by the environments, once opened
         self._spec = None  # the deployment YAML, once read
         self._graph = None  # the pipeline YAML, once loaded
-        self._yaml_cache = YamlCache(self.state_dir / CACHE)
+        # What the loader made of the YAML depends on the files alone: the
+        # environments share it (their step records stay their own).
+        self._yaml_cache = YamlCache(self.state_base / CACHE)
 
     @property
     def registry(self):
