@@ -217,6 +217,21 @@ class Settings(_Section):
             )
         return self
 
+    @field_validator("environments")
+    @classmethod
+    def _environment_names_are_folder_names(
+        cls, environments: dict[str, EnvironmentSettings]
+    ) -> dict[str, EnvironmentSettings]:
+        # Each name becomes a folder, state_dir/envs/<name>: a slash or a leading
+        # dot would put that folder elsewhere.
+        for name in environments:
+            if not re.fullmatch(ASSET_NAME, name):
+                raise ValueError(
+                    f"{name!r} is not an environment name; use up to 255 letters, digits, "
+                    "'_', '.' and '-', starting with a letter or a digit"
+                )
+        return environments
+
     @model_validator(mode="after")
     def _env_is_one_of_the_environments(self) -> Settings:
         if self.env is not None and self.env not in self.environments:
