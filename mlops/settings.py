@@ -298,7 +298,9 @@ def load_settings(path: Path | str = DEFAULT_FILE, env: str | None = None) -> Se
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except FileNotFoundError:
         raise SettingsError(f"{path}: settings file not found (pass --settings FILE)") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+    except yaml.YAMLError as error:
+        raise SettingsError(f"{path}: {_yaml_problem(error)}") from None
+    except (OSError, UnicodeDecodeError) as error:
         raise SettingsError(f"{path}: not a readable YAML file: {error}") from None
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: expected a mapping of settings at the top level")
@@ -311,6 +313,22 @@ def load_settings(path: Path | str = DEFAULT_FILE, env: str | None = None) -> Se
         return Settings.model_validate({**raw, "source": path})
     except ValidationError as error:
         raise SettingsError(_describe(path, error)) from None
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: where (line and column, counted from 1), what,
+    and the construct it was reading (PyYAML spreads this over several lines)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or problem is None:
+        return "not valid YAML: " + " ".join(str(error).split())
+    text = f"line {mark.line + 1}, column {mark.column + 1}: not valid YAML: {problem}"
+    context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context and start is not None and (start.line, start.column) != (mark.line, mark.column):
+        text += f" ({context} that starts at line {start.line + 1}, column {start.column + 1})"
+    elif context:
+        text += f" ({context})"
+    return text + "; fix the syntax there"
 
 
 # Keys that moved between sections: old key -> new key.
