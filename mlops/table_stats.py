@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 
 # Cells read at a time (rows times columns): about 16 MB of numbers.
 CHUNK_CELLS = 2_000_000
+# The widest file read: a chunk holds at least CHUNK_CELLS // MAX_COLUMNS =
+# 1,000 rows, so what each column costs a chunk (a pandas Series and its
+# statistics, about a tenth of a millisecond) is shared by a thousand cells
+# and the time taken grows with the number of cells, not with the square of
+# the number of columns. Wider than any tabular model this template trains.
+MAX_COLUMNS = 2_000
 # Distinct values counted exactly in a column; past it, ``count`` says "more than".
 COUNT_LIMIT = 10_000
 

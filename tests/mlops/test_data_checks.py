@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import prep
@@ -403,3 +406,63 @@ def test_small_chunks_give_what_one_chunk_gives(tmp_path, data_settings, chunks_
     whole = outcome()
     chunks_of(rows)
     assert outcome() == whole
+
+
+# A header too wide to use is refused from its header line alone.
+
+WIDE_CHECK = """
+import sys, time, tracemalloc
+from pathlib import Path
+from mlops.data_checks import DataError, check_table
+from mlops.settings import load_settings
+data = load_settings(sys.argv[1]).data
+tracemalloc.start()
+try:
+    check_table(Path(sys.argv[2]), data)
+except DataError as error:
+    print(error)
+print(tracemalloc.get_traced_memory()[1])
+"""
+
+
+def wide_file(tmp_path, columns, rows=3):
+    names = [TARGET, "SEX", *(f"x{i}" for i in range(columns - 2))]
+    path = tmp_path / "wide.csv"
+    with path.open("w") as handle:
+        handle.write(",".join(names) + "\n")
+        for row in range(rows):
+            handle.write(",".join(str((row + i) % 2 + 1) for i in range(columns)) + "\n")
+    return path
+
+
+def test_a_header_of_a_hundred_thousand_columns_is_refused_at_once_in_bounded_memory(tmp_path):
+    path = wide_file(tmp_path, 100_000)
+    # In a process of its own, so that the peak memory is this check's alone.
+    done = subprocess.run(
+        [sys.executable, "-c", WIDE_CHECK, str(REPO / "mlops.yml"), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a check quadratic in the columns took over 300 s
+        check=True,
+    )
+    message, peak = done.stdout.splitlines()
+    assert message == (
+        f"{path}: the header names 100,000 columns, more than the 2,000 a data file may "
+        "have; keep in the file only the columns the model may use"
+    )
+    assert int(peak) < 64 * 2**20  # what Python allocated while checking (about 13 MB)
+
+
+def test_the_widest_header_allowed_is_read_on(tmp_path, data_settings):
+    with pytest.raises(DataError, match="the header names 2,001 columns, more than the 2,000"):
+        check_table(wide_file(tmp_path, 2_001, rows=0), data_settings)
+    with pytest.raises(DataError, match="the file has a header but no rows"):
+        check_table(wide_file(tmp_path, 2_000, rows=0), data_settings)
+
+
+def test_a_header_line_that_does_not_end_is_refused(tmp_path, data_settings):
+    path = tmp_path / "data.csv"
+    names = [TARGET, "SEX", *(f"{i}{'x' * 1100}" for i in range(1000))]  # 1.1 M characters
+    path.write_text(",".join(names) + "\n" + ",".join("1" * len(names)) + "\n")
+    with pytest.raises(DataError, match="header line is longer than 1,048,576 characters"):
+        check_table(path, data_settings)
