@@ -24,6 +24,11 @@ from mlops.table_stats import MAX_COLUMNS, ColumnStats, TableStats, read_stats
 
 # HistGradientBoosting bins a categorical column into at most 255 categories.
 MAX_CATEGORIES = 255
+# A feature column whose filled cells are numbers in at least this share, but
+# not all, is taken as a column of numbers with mistakes in it, not as text:
+# pandas (and so the prep step) would read all of it as text, a category per
+# distinct number. Below it, the column is text (categories) as the file has it.
+MOSTLY_NUMBERS = 0.95
 # Rows of each class the split must leave on each side (see min_rows_per_class).
 MIN_TEST_ROWS_PER_CLASS = 1
 MIN_TRAIN_ROWS_PER_CLASS = 2
@@ -341,6 +346,7 @@ def _check_feature(where: str, values: ColumnStats, column: str) -> None:
     if values.numeric:
         _check_finite(where, values, f"feature column {column!r}")
         return
+    _check_mostly_numbers(where, values, column)
     categories = values.count
     if len(values.distinct) > MAX_CATEGORIES:
         raise DataError(
@@ -348,3 +354,20 @@ def _check_feature(where: str, values: ColumnStats, column: str) -> None:
             f"(at most {MAX_CATEGORIES} for a categorical feature); fix its type in the file "
             "or add it to data.features.exclude"
         )
+
+
+def _check_mostly_numbers(where: str, values: ColumnStats, column: str) -> None:
+    """Refuse a text column that is numbers but for a few cells (see MOSTLY_NUMBERS),
+    naming the first of those by their row in the file (the header is row 1)."""
+    filled = values.rows - values.empties
+    others = values.not_numbers
+    if not others or filled - others < MOSTLY_NUMBERS * filled:
+        return
+    shown = ", ".join(f"row {row + 2}: {_shorten(cell)}" for row, cell in values.first_not_numbers)
+    more = ", ..." if others > len(values.first_not_numbers) else ""
+    raise DataError(
+        f"{where}: feature column {column!r} holds numbers but for {others:,} of its "
+        f"{filled:,} filled cells ({shown}{more}; the header is row 1), which would make it "
+        "a text column; fix those cells or empty them (empty cells are allowed), or add "
+        "the column to data.features.exclude"
+    )

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import contract
 import numpy as np
 import pandas as pd
 import prep
@@ -220,6 +221,36 @@ def test_a_text_column_with_too_many_values_is_refused(tmp_path, data_settings):
         check_table(write(tmp_path, table), data_settings)
 
 
+def test_a_number_column_with_a_stray_text_cell_is_refused_naming_the_cells(
+    tmp_path, data_settings
+):
+    table = sample_frame(300).astype({"LIMIT_BAL": object})
+    table.loc[4, "LIMIT_BAL"] = "x" * (10 << 20)  # a 10 MB cell
+    table.loc[[100, 200], "LIMIT_BAL"] = ["n/a?", "-"]
+    table.loc[[7, 8], "LIMIT_BAL"] = None
+    path = write(tmp_path, table)
+    # Left in, it would reach the model as text: a category per distinct number.
+    assert contract.feature_kind(prep.read_csv(path)["LIMIT_BAL"]) == "text"
+    with pytest.raises(DataError) as error:
+        check_table(path, data_settings, name="data.path: data/x.csv")
+    assert str(error.value) == (
+        "data.path: data/x.csv: feature column 'LIMIT_BAL' holds numbers but for 3 of its "
+        f"298 filled cells (row 6: {'x' * 40!r}... (10,485,760 characters), row 102: "
+        "'n/a?', row 202: '-'; the header is row 1), which would make it a text column; fix "
+        "those cells or empty them (empty cells are allowed), or add the column to "
+        "data.features.exclude"
+    )
+
+
+def test_a_column_of_codes_and_words_in_one_cell_of_twenty_or_more_is_text(tmp_path, data_settings):
+    # Counts top-coded as "3+": categories, as the prep step reads them too.
+    table = sample_frame(300)
+    table["EDUCATION"] = [str(i % 3) if i % 10 else "3+" for i in range(300)]
+    path = write(tmp_path, table)
+    assert check_table(path, data_settings).rows == 300
+    assert contract.feature_kind(prep.read_csv(path)["EDUCATION"]) == "text"
+
+
 def test_an_empty_feature_column_is_refused(tmp_path, data_settings):
     table = sample_frame(50)
     table["AGE"] = None
@@ -331,8 +362,9 @@ def test_a_record_repeated_in_a_later_chunk_counts_once(tmp_path, data_settings,
 
 def test_a_column_of_numbers_with_text_in_a_later_chunk_is_text(tmp_path, data_settings, chunks_of):
     table = sample_frame(300).astype({"AGE": object})
-    # As text, "7" and "7.0" are two values; as numbers they would be one.
-    table["AGE"] = [str(i) for i in range(255)] + ["7.0"] * 40 + ["unknown"] * 5
+    # As text, "7" and "7.0" are two values; as numbers they would be one. One
+    # cell in twelve is a word: too many for numbers with mistakes, it is text.
+    table["AGE"] = [str(i) for i in range(255)] + ["7.0"] * 20 + ["unknown"] * 25
     path = write(tmp_path, table)
     assert pd.read_csv(path, low_memory=False)["AGE"].nunique() == 257
     chunks_of(10)
@@ -377,6 +409,12 @@ def _text_after_numbers_in_the_target(table):
     return table
 
 
+def _stray_text_in_a_number_column_in_a_later_chunk(table):
+    table = table.astype({"LIMIT_BAL": object})
+    table.loc[[31, 47], "LIMIT_BAL"] = ["unknown", "?"]
+    return table
+
+
 def _repeated_records_across_chunks(table):
     return pd.concat([table, table.iloc[[0, 3, 3]]], ignore_index=True)
 
@@ -391,6 +429,7 @@ def _repeated_records_across_chunks(table):
         _infinite_sensitive_in_the_last_chunk,
         _text_after_numbers_in_the_target,
         _repeated_records_across_chunks,
+        _stray_text_in_a_number_column_in_a_later_chunk,
     ],
 )
 @pytest.mark.parametrize("rows", [1, 7])

@@ -152,6 +152,9 @@ BAD_FILES = {
     "single-group": _frame_with(lambda t: t.__setitem__("SEX", 1)),
     "empty-feature": _frame_with(lambda t: t.__setitem__("AGE", None)),
     "infinite": _frame_with(lambda t: t.__setitem__("AGE", float("inf"))),
+    "stray-text": _frame_with(
+        lambda t: t.__setitem__("AGE", t["AGE"].astype(str).mask(t.index == 9, "?"))
+    ),
     "many-categories": _frame_with(lambda t: t.__setitem__("AGE", [f"p{i}" for i in t.index])),
     "one-positive": lambda p: pd.concat(
         [sample_frame(300).query(f"{TARGET} == 0"), sample_frame(300).query(f"{TARGET} == 1")[:1]]
