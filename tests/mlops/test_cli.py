@@ -329,3 +329,21 @@ def test_a_yaml_syntax_error_is_one_line_naming_the_line_and_column(in_project, 
         f"error: {settings}: line {number + 1}, column 14: not valid YAML: mapping values "
         "are not allowed here; fix the syntax there"
     )
+
+
+@pytest.mark.parametrize("verb", [["deploy", "latest"], ["run"]])
+def test_a_linked_sample_request_stops_a_deploy_before_anything_changes(
+    in_project, capsys, tmp_path_factory, verb
+):
+    outside = tmp_path_factory.mktemp("elsewhere") / "notes.txt"
+    outside.write_text("not mlops's\n")
+    link = in_project / ".mlops" / "sample-request.json"
+    link.parent.mkdir()
+    link.symlink_to(outside)
+    assert main(verb) == 1
+    assert one_line_error(capsys) == (
+        f"error: {link}: a symbolic link where mlops keeps a file of its own; remove the "
+        "link (mlops never writes through one)"
+    )
+    assert outside.read_text() == "not mlops's\n"
+    assert not (in_project / ".mlops" / "data").exists()  # `run` registered nothing
