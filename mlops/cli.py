@@ -3,13 +3,18 @@
 Exit codes: 0 success (for ``gate``: promote); 1 the work failed (a pipeline
 step, invalid data or settings, a failed deploy), with the reason on stderr;
 2 a usage error; 3 the gate rejected the model (``gate``; ``deploy`` of a
-version that does not beat the champion; ``promote`` of a rejected version).
+version that does not beat the champion; ``promote`` of a rejected version);
+141 (128 + SIGPIPE, as a shell reports a program stopped by a closed pipe) the
+reader of the output went away (``mlops models | head``), with no message.
+Progress lines of long work (training, a deploy) are dropped once their reader
+is gone: the work goes on to its end, never stopped half-way.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -21,6 +26,7 @@ from mlops.settings import DEFAULT_FILE, load_settings
 
 HELP_EPILOG = "Settings come from mlops.yml (or --settings FILE); MLOPS_TARGET overrides target."
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE (13)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,7 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # step is stopped and the run recorded as Canceled, not left behind.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        # Buffered output reaches a closed pipe here, not at exit, where
+        # Python would print the BrokenPipeError it cannot raise any more.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -304,7 +317,23 @@ def _deploys(args: argparse.Namespace) -> bool:
 
 
 def _echo(line: str) -> None:
-    print(line, flush=True)
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Send what is still to be printed to /dev/null: the reader is gone, and
+    Python would report the closed pipe again when it flushes stdout at exit."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a caller's capture)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,34 @@
 """Checks a raw CSV file against the data settings before it is registered.
 
-``check_table(path, data, test_size=...)`` returns a ``TableProfile`` or raises
-``DataError`` naming the file, the column and the settings key to change.
-It reads the file in chunks (see mlops.table_stats: memory does not grow with
-the file's length, the answers are those of reading it whole), and its header
-line again, and writes nothing.
+``check_table(path, data, test_size=..., name=...)`` returns a ``TableProfile``
+or raises ``DataError`` naming the file (as the user named it: ``name``, such
+as ``data.path: data/x.csv``, when ``path`` is a copy of it), the column and
+the settings key to change. It reads the header line first and alone (see
+mlops.csv_header: time linear in its length, memory bounded), then the file
+in chunks (see mlops.table_stats: memory does not grow with the file's
+length, the answers are those of reading it whole), and writes nothing.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlops.csv_header import HeaderTooLong, read_header
 from mlops.errors import UserError
 from mlops.settings import DataSettings
-from mlops.table_stats import ColumnStats, TableStats, read_stats
+from mlops.table_stats import MAX_COLUMNS, ColumnStats, TableStats, read_stats
 
 # HistGradientBoosting bins a categorical column into at most 255 categories.
 MAX_CATEGORIES = 255
+# A feature column whose filled cells are numbers in at least this share, but
+# not all, is taken as a column of numbers with mistakes in it, not as text:
+# pandas (and so the prep step) would read all of it as text, a category per
+# distinct number. Below it, the column is text (categories) as the file has it.
+MOSTLY_NUMBERS = 0.95
 # Rows of each class the split must leave on each side (see min_rows_per_class).
 MIN_TEST_ROWS_PER_CLASS = 1
 MIN_TRAIN_ROWS_PER_CLASS = 2
@@ -46,21 +55,25 @@ def feature_columns(columns: list[str] | tuple[str, ...], data: DataSettings) ->
     return tuple(c for c in columns if c in chosen and c not in dropped)
 
 
-def check_table(path: Path, data: DataSettings, *, test_size: float = 0.2) -> TableProfile:
+def check_table(
+    path: Path, data: DataSettings, *, test_size: float = 0.2, name: str | None = None
+) -> TableProfile:
     """Validate the CSV file at ``path`` for the columns and target in ``data``,
-    and for a stratified train/test split of ``test_size`` (``pipeline.test_size``)."""
-    table = _read_csv(path, data)
+    and for a stratified train/test split of ``test_size`` (``pipeline.test_size``).
+    Messages start with ``name`` (default: ``path``)."""
+    where = name or str(path)
+    table = _read_csv(path, data, where)
     columns = table.columns
-    require_columns(columns, data, where=path)
+    require_columns(columns, data, where=where)
     features = feature_columns(columns, data)
     if not features:
-        raise DataError(f"{path}: no feature columns left; check data.features in mlops.yml")
-    target = _check_target(path, table.stats[data.target_column], data)
+        raise DataError(f"{where}: no feature columns left; check data.features in mlops.yml")
+    target = _check_target(where, table.stats[data.target_column], data)
     if data.sensitive_column is not None:
-        _check_sensitive(path, table.stats[data.sensitive_column], data.sensitive_column)
+        _check_sensitive(where, table.stats[data.sensitive_column], data.sensitive_column)
     for column in features:
-        _check_feature(path, table.stats[column], column)
-    _check_class_sizes(path, table, target, data, test_size)
+        _check_feature(where, table.stats[column], column)
+    _check_class_sizes(where, table, target, data, test_size)
     class_rows = table.class_rows()
     wanted = label_key(data.positive_class)
     positive = sum(n for value, n in class_rows.items() if target[value] == wanted)
@@ -111,56 +124,82 @@ def min_rows_per_class(test_size: float) -> int:
     return rows
 
 
-def require_file(path: Path) -> None:
-    """Raise DataError when ``path`` is not an existing file."""
+def data_path(data: DataSettings) -> str:
+    """How messages name the data file: as the settings key and value name it."""
+    return f"data.path: {data.path}"
+
+
+def require_file(path: Path, name: str | None = None) -> None:
+    """Raise DataError when ``path`` is not an existing file; the message starts
+    with ``name`` (default: ``path``)."""
     if not path.is_file():
-        raise DataError(f"{path}: file not found; check data.path in mlops.yml")
+        raise DataError(f"{name or path}: file not found; check data.path in mlops.yml")
 
 
-def _read_csv(path: Path, data: DataSettings) -> TableStats:
+def _read_csv(path: Path, data: DataSettings, where: str) -> TableStats:
     import pandas as pd
 
-    require_file(path)
+    require_file(path, where)
     if path.suffix.lower() != ".csv":
-        raise DataError(f"{path}: expected a .csv file, got {path.suffix or 'no extension'!r}")
+        raise DataError(f"{where}: expected a .csv file, got {path.suffix or 'no extension'!r}")
     if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
+        raise DataError(f"{where}: the file is empty")
     try:
+        _check_header(where, _header(path, where))
         table = read_stats(
             path,
             target=data.target_column,
             counted={data.target_column, data.sensitive_column} - {None},
         )
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+    except (
+        UnicodeDecodeError,
+        csv.Error,
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+    ) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DataError(f"{path}: not a readable CSV file ({reason})") from None
+        raise DataError(f"{where}: not a readable CSV file ({reason})") from None
     if table.rows == 0:
-        raise DataError(f"{path}: the file has a header but no rows")
-    _check_header(path)
+        raise DataError(f"{where}: the file has a header but no rows")
     return table
 
 
-def _check_header(path: Path) -> None:
-    """Refuse a header that names a column twice. pandas renames the second
-    ``x`` to ``x.1``, so the duplicates are found in the header line as written
-    (read again, alone, with no renaming). Blank names are left to pandas,
-    which calls each one ``Unnamed: <position>``."""
-    import pandas as pd
+def _header(path: Path, where: str) -> list[str]:
+    """The names of the header line as written (see mlops.csv_header); a line
+    too long to read counts as too wide when the names read by then are."""
+    try:
+        return read_header(path)
+    except HeaderTooLong as error:
+        if len(error.names) > MAX_COLUMNS:
+            return error.names
+        raise DataError(f"{where}: {error}; shorten the column names in it") from None
 
-    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
-    names = [str(name) for name in header.iloc[0]]
-    _check_names(path, names)
-    seen = Counter(name for name in names if name.strip())
+
+def _check_header(where: str, names: list[str]) -> None:
+    """Refuse a header wider than ``MAX_COLUMNS``, one with a name no step could
+    be told about, and one that names a column twice. pandas renames the second
+    ``x`` to ``x.1`` and a blank name to ``Unnamed: <position>``, so the names
+    are those of the header line as written. Each check takes time linear in
+    the number of names, so that even a refusal of a 100,000-column header is
+    quick."""
+    if len(names) > MAX_COLUMNS:
+        raise DataError(
+            f"{where}: the header names {len(names):,} columns, more than the {MAX_COLUMNS:,} "
+            "a data file may have; keep in the file only the columns the model may use"
+        )
+    _check_names(where, names)
+    seen = Counter(names)
     repeated = [name for name, count in seen.items() if count > 1]
     if repeated:
-        shown = ", ".join(f"{name!r} ({seen[name]} times)" for name in repeated)
+        shown = ", ".join(f"{name!r} ({seen[name]} times)" for name in repeated[:5])
+        more = f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
         raise DataError(
-            f"{path}: the header repeats column {shown}; rename or remove the repeated "
+            f"{where}: the header repeats column {shown}{more}; rename or remove the repeated "
             "columns so that each column has its own name"
         )
 
 
-def _check_names(path: Path, names: list[str]) -> None:
+def _check_names(where: str, names: list[str]) -> None:
     """Refuse names no step could be told about: a blank one (pandas would call
     it ``Unnamed: <n>``) and one with a line break or another control character.
     Any other text is a valid name (spaces, commas, quotes, ``$``, any script):
@@ -168,13 +207,23 @@ def _check_names(path: Path, names: list[str]) -> None:
     for number, name in enumerate(names, start=1):
         if not name.strip():
             raise DataError(
-                f"{path}: column {number} of the header has no name; give it one in the header line"
+                f"{where}: column {number} of the header has no name; give it one in the "
+                "header line"
             )
         if any(ord(char) < 32 or ord(char) == 127 for char in name):
             raise DataError(
-                f"{path}: column {number} of the header, {name!r}, holds a line break or "
-                "another control character; rename it in the header line"
+                f"{where}: column {number} of the header, {_shorten(name)}, holds a line break "
+                "or another control character; rename it in the header line"
             )
+
+
+def _shorten(value: object, limit: int = 40) -> str:
+    """``value`` as a message quotes it, cut to about ``limit`` characters (a
+    cell may hold megabytes)."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
 
 
 def require_columns(
@@ -198,13 +247,13 @@ def require_columns(
             )
 
 
-def _check_target(path: Path, values: ColumnStats, data: DataSettings) -> dict[object, str]:
+def _check_target(where: str, values: ColumnStats, data: DataSettings) -> dict[object, str]:
     """Check the target column; return each of its values as text."""
     column = data.target_column
-    _check_finite(path, values, f"target column {column!r}")
+    _check_finite(where, values, f"target column {column!r}")
     if values.empties:
         raise DataError(
-            f"{path}: target column {column!r} has {values.empties} empty values; "
+            f"{where}: target column {column!r} has {values.empties} empty values; "
             "every row needs a label"
         )
     # Read as the prep step reads it (label_text in pipelines/src/contract.py):
@@ -214,12 +263,12 @@ def _check_target(path: Path, values: ColumnStats, data: DataSettings) -> dict[o
     if len(distinct) != 2:
         shown = ", ".join(distinct[:5]) + (" ..." if len(distinct) > 5 else "")
         raise DataError(
-            f"{path}: target column {column!r} must have exactly two values, "
+            f"{where}: target column {column!r} must have exactly two values, "
             f"found {values.count} ({shown}); set data.target_column to a binary column"
         )
     if label_key(data.positive_class) not in distinct:
         raise DataError(
-            f"{path}: data.positive_class {data.positive_class!r} is not a value of target "
+            f"{where}: data.positive_class {data.positive_class!r} is not a value of target "
             f"column {column!r} (values: {', '.join(distinct)})"
         )
     return text
@@ -231,21 +280,21 @@ def label_key(positive_class: str) -> str:
     return lowered if lowered in ("true", "false") else positive_class
 
 
-def _check_sensitive(path: Path, values: ColumnStats, column: str) -> None:
-    _check_finite(path, values, f"sensitive column {column!r}")
+def _check_sensitive(where: str, values: ColumnStats, column: str) -> None:
+    _check_finite(where, values, f"sensitive column {column!r}")
     if values.empties:
         raise DataError(
-            f"{path}: sensitive column {column!r} has {values.empties} empty values; "
+            f"{where}: sensitive column {column!r} has {values.empties} empty values; "
             "fairness metrics need a group for every row"
         )
     if len(values.distinct) < 2:
         raise DataError(
-            f"{path}: sensitive column {column!r} has a single group; "
+            f"{where}: sensitive column {column!r} has a single group; "
             "set data.sensitive_column to a column with two or more groups"
         )
 
 
-def _check_finite(path: Path, values: ColumnStats, name: str) -> None:
+def _check_finite(where: str, values: ColumnStats, name: str) -> None:
     """Refuse infinite numbers (``inf``, ``-inf``, ``Infinity`` in the file), which
     the model cannot fit on; empty cells stay allowed where they were."""
     if values.dtype != "float64":
@@ -253,13 +302,13 @@ def _check_finite(path: Path, values: ColumnStats, name: str) -> None:
     infinite = values.infinite
     if infinite:
         raise DataError(
-            f"{path}: {name} has an infinite number (inf or -inf) in {infinite} of "
+            f"{where}: {name} has an infinite number (inf or -inf) in {infinite} of "
             f"{values.rows} rows; fix those values or remove those rows"
         )
 
 
 def _check_class_sizes(
-    path: Path, table: TableStats, target: dict[object, str], data: DataSettings, test_size: float
+    where: str, table: TableStats, target: dict[object, str], data: DataSettings, test_size: float
 ) -> None:
     """Refuse a class with too few rows for the split, counted as the prep step
     counts them: it drops repeated records before it splits."""
@@ -276,31 +325,49 @@ def _check_class_sizes(
     )
     if counts.get(label_key(positive), 0) == 1:
         raise DataError(
-            f"{path}: data.positive_class {positive!r} has a single row in target column "
+            f"{where}: data.positive_class {positive!r} has a single row in target column "
             f"{column!r}{counted}; the model can neither learn that class nor be tested on it, "
             f"and {needs}: add rows of that class or check data.positive_class"
         )
     for value, count in sorted(counts.items()):
         if count < minimum:
             raise DataError(
-                f"{path}: target column {column!r} has {count} rows of class {value!r}"
+                f"{where}: target column {column!r} has {count} rows of class {value!r}"
                 f"{counted}, fewer than {minimum} rows per class for the split; {needs}: "
                 "add rows of that class"
             )
 
 
-def _check_feature(path: Path, values: ColumnStats, column: str) -> None:
+def _check_feature(where: str, values: ColumnStats, column: str) -> None:
     if values.empties == values.rows:
         raise DataError(
-            f"{path}: feature column {column!r} is empty; add it to data.features.exclude"
+            f"{where}: feature column {column!r} is empty; add it to data.features.exclude"
         )
     if values.numeric:
-        _check_finite(path, values, f"feature column {column!r}")
+        _check_finite(where, values, f"feature column {column!r}")
         return
+    _check_mostly_numbers(where, values, column)
     categories = values.count
     if len(values.distinct) > MAX_CATEGORIES:
         raise DataError(
-            f"{path}: feature column {column!r} holds text with {categories} distinct values "
+            f"{where}: feature column {column!r} holds text with {categories} distinct values "
             f"(at most {MAX_CATEGORIES} for a categorical feature); fix its type in the file "
             "or add it to data.features.exclude"
         )
+
+
+def _check_mostly_numbers(where: str, values: ColumnStats, column: str) -> None:
+    """Refuse a text column that is numbers but for a few cells (see MOSTLY_NUMBERS),
+    naming the first of those by their row in the file (the header is row 1)."""
+    filled = values.rows - values.empties
+    others = values.not_numbers
+    if not others or filled - others < MOSTLY_NUMBERS * filled:
+        return
+    shown = ", ".join(f"row {row + 2}: {_shorten(cell)}" for row, cell in values.first_not_numbers)
+    more = ", ..." if others > len(values.first_not_numbers) else ""
+    raise DataError(
+        f"{where}: feature column {column!r} holds numbers but for {others:,} of its "
+        f"{filled:,} filled cells ({shown}{more}; the header is row 1), which would make it "
+        "a text column; fix those cells or empty them (empty cells are allowed), or add "
+        "the column to data.features.exclude"
+    )

@@ -13,7 +13,6 @@ import contextlib
 import functools
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from mlops.metric_catalog import check_settings
 from mlops.outcome import Outcome
 from mlops.reports import GateReport, write_gate_report
 from mlops.settings import Settings
+from mlops.state_files import refuse_link, write_file
 from mlops.summary import describe_asset
 from mlops.targets.base import (
     ADOPTED_TAG,
@@ -68,11 +68,13 @@ def preflight(
 ) -> None:
     """Check, before any work, what would otherwise fail only after training: the
     gate's rules against the metrics the pipeline writes, what the target needs
-    (to deploy, when ``deploying``) and, when ``training``, the settings that feed
-    pipeline inputs against the type and bounds of the steps they reach. Raises a
-    ``UserError`` naming the key."""
+    (to deploy, when ``deploying``, and a link where the sample request goes) and,
+    when ``training``, the settings that feed pipeline inputs against the type and
+    bounds of the steps they reach. Raises a ``UserError`` naming the key or file."""
     check_settings(settings)
     target.preflight(deploying=deploying)
+    if deploying:  # written after the deploy, when refusing it would come too late
+        refuse_link(sample_request(settings))
     if training:
         graph = target.pipeline_graph()
         check_inputs(graph, settings_inputs(settings), SETTINGS_INPUTS, settings.source)
@@ -131,11 +133,10 @@ def write_column_roles(settings: Settings, roles: dict) -> Path:
     text = json.dumps(roles, indent=2, ensure_ascii=False) + "\n"
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = settings.state_folder() / "inputs" / f"columns-{digest}.json"
+    refuse_link(path)  # the steps would read whatever it points to
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
+        write_file(path, text.encode())
     return path
 
 
@@ -305,7 +306,7 @@ def read_request(settings: Settings, path: Path | None) -> bytes:
 def _save_sample(settings: Settings, result: DeployResult) -> None:
     path = sample_request(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(result.sample)
+    write_file(path, result.sample)
 
 
 def serving_trained_on_current_data(

@@ -7,10 +7,13 @@ positive (the rate the demographic parity difference compares) for each model.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
+
+from mlops.state_files import write_file
 
 matplotlib.use("Agg")  # files only; no display on CI runners
 
@@ -26,7 +29,8 @@ def draw_gate_picture(
     champion: Mapping | None = None,
     champion_label: str = "champion",
 ) -> None:
-    """Draw the curves of ``candidate`` (and ``champion``, if given) into the PNG ``path``.
+    """Draw the curves of ``candidate`` (and ``champion``, if given) into the PNG ``path``
+    (written as mlops.state_files writes, never through a link).
 
     Each curves mapping is evaluate's ``curves.json``: ``roc`` (``fpr``, ``tpr``)
     and ``groups`` (group -> ``selection_rate`` ...)."""
@@ -54,8 +58,10 @@ def draw_gate_picture(
         rates.set_axis_off()
     figure.suptitle(title, fontsize=11)
     figure.tight_layout()
-    figure.savefig(path)
+    picture = io.BytesIO()
+    figure.savefig(picture, format="png")
     plt.close(figure)
+    write_file(path, picture.getvalue())
 
 
 def _draw_rates(rates, curves: dict, groups: list[str]) -> None:

@@ -1,7 +1,8 @@
 """The gate's decision as files a CI job can publish: JSON, Markdown and a PNG.
 
 ``write_gate_report(folder, report)`` writes ``gate.json``, ``gate.md`` and,
-when curves are given, ``gate.png`` into ``folder``. When the environment has
+when curves are given, ``gate.png`` into ``folder`` (each replaced whole and
+never through a link, see mlops.state_files). When the environment has
 ``GITHUB_STEP_SUMMARY`` (inside a GitHub Actions job), the Markdown is also
 appended to the job summary. The text builders are pure.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops.gate import Champion, Decision
+from mlops.state_files import write_file
 
 JSON_FILE = "gate.json"
 MARKDOWN_FILE = "gate.md"
@@ -110,9 +112,9 @@ def write_gate_report(folder: Path, report: GateReport) -> dict[str, Path]:
             champion=report.champion_curves if champion else None,
             champion_label=f"champion v{champion.version}" if champion else "champion",
         )
-    written["json"].write_text(report_json(report) + "\n")
+    write_file(written["json"], (report_json(report) + "\n").encode())
     markdown = report_markdown(report, PICTURE_FILE if "picture" in written else None)
-    written["markdown"].write_text(markdown)
+    write_file(written["markdown"], markdown.encode())
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:

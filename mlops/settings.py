@@ -217,6 +217,21 @@ class Settings(_Section):
             )
         return self
 
+    @field_validator("environments")
+    @classmethod
+    def _environment_names_are_folder_names(
+        cls, environments: dict[str, EnvironmentSettings]
+    ) -> dict[str, EnvironmentSettings]:
+        # Each name becomes a folder, state_dir/envs/<name>: a slash or a leading
+        # dot would put that folder elsewhere.
+        for name in environments:
+            if not re.fullmatch(ASSET_NAME, name):
+                raise ValueError(
+                    f"{name!r} is not an environment name; use up to 255 letters, digits, "
+                    "'_', '.' and '-', starting with a letter or a digit"
+                )
+        return environments
+
     @model_validator(mode="after")
     def _env_is_one_of_the_environments(self) -> Settings:
         if self.env is not None and self.env not in self.environments:
@@ -283,7 +298,9 @@ def load_settings(path: Path | str = DEFAULT_FILE, env: str | None = None) -> Se
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except FileNotFoundError:
         raise SettingsError(f"{path}: settings file not found (pass --settings FILE)") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+    except yaml.YAMLError as error:
+        raise SettingsError(f"{path}: {_yaml_problem(error)}") from None
+    except (OSError, UnicodeDecodeError) as error:
         raise SettingsError(f"{path}: not a readable YAML file: {error}") from None
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: expected a mapping of settings at the top level")
@@ -296,6 +313,22 @@ def load_settings(path: Path | str = DEFAULT_FILE, env: str | None = None) -> Se
         return Settings.model_validate({**raw, "source": path})
     except ValidationError as error:
         raise SettingsError(_describe(path, error)) from None
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: where (line and column, counted from 1), what,
+    and the construct it was reading (PyYAML spreads this over several lines)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or problem is None:
+        return "not valid YAML: " + " ".join(str(error).split())
+    text = f"line {mark.line + 1}, column {mark.column + 1}: not valid YAML: {problem}"
+    context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context and start is not None and (start.line, start.column) != (mark.line, mark.column):
+        text += f" ({context} that starts at line {start.line + 1}, column {start.column + 1})"
+    elif context:
+        text += f" ({context})"
+    return text + "; fix the syntax there"
 
 
 # Keys that moved between sections: old key -> new key.

@@ -3,7 +3,8 @@
 ``read_stats(path, target=..., counted=...)`` reads the file in chunks of
 about ``CHUNK_CELLS`` cells and returns a ``TableStats``: the rows, and per
 column a ``ColumnStats`` (empty cells, infinite numbers, distinct values, the
-type pandas gives the column). Memory does not grow with the file's length
+type pandas gives the column, and of a text column the cells that are not
+numbers, with the first few of them). Memory does not grow with the file's length
 beyond 8 bytes a row: a hash of each record, kept per value of the target
 column, to count records as the prep step does once it drops repeated ones.
 
@@ -32,8 +33,16 @@ if TYPE_CHECKING:
 
 # Cells read at a time (rows times columns): about 16 MB of numbers.
 CHUNK_CELLS = 2_000_000
+# The widest file read: a chunk holds at least CHUNK_CELLS // MAX_COLUMNS =
+# 1,000 rows, so what each column costs a chunk (a pandas Series and its
+# statistics, about a tenth of a millisecond) is shared by a thousand cells
+# and the time taken grows with the number of cells, not with the square of
+# the number of columns. Wider than any tabular model this template trains.
+MAX_COLUMNS = 2_000
 # Distinct values counted exactly in a column; past it, ``count`` says "more than".
 COUNT_LIMIT = 10_000
+# Cells of a text column that are not numbers kept to be shown (row, value).
+SHOWN_CELLS = 3
 
 # What pandas makes of a whole column from the types it gave the column's chunks
 # (see _kind), for the chunk types that can occur together: numbers with gaps
@@ -67,6 +76,10 @@ class ColumnStats:
     # of text and true/false columns only, unless ``every_type``.
     distinct: set = field(default_factory=set)
     every_type: bool = False
+    # In chunks read as text: the filled cells that are not numbers, and the
+    # first SHOWN_CELLS of them as (row of the data, from 0; the cell).
+    not_numbers: int = 0
+    first_not_numbers: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def dtype(self) -> str | None:
@@ -90,6 +103,8 @@ class ColumnStats:
         """Count ``values``, a chunk of the column; return a hash of each cell."""
         missing = values.isna().to_numpy()
         kind = _kind(values, missing)
+        if kind == "text":
+            self._count_not_numbers(values, missing)
         self.rows += len(values)
         self.empties += int(missing.sum())
         self.kinds.add(kind)
@@ -102,6 +117,19 @@ class ColumnStats:
         self.whole = self.whole and bool(whole[~missing].all())
         hashes[missing] = _EMPTY_HASH
         return hashes
+
+    def _count_not_numbers(self, values: pd.Series, missing: np.ndarray) -> None:
+        """Count the filled cells of a text chunk that do not read as numbers
+        (as pandas would read them in a column of numbers)."""
+        import pandas as pd
+
+        filled = np.flatnonzero(~missing)
+        cells = values.to_numpy(dtype=object)[filled]
+        numbers = pd.to_numeric(pd.Series(cells, dtype=object), errors="coerce").notna()
+        others = filled[~numbers.to_numpy()]
+        self.not_numbers += len(others)
+        for row in others[: SHOWN_CELLS - len(self.first_not_numbers)]:
+            self.first_not_numbers.append((self.rows + int(row), str(values.iat[row])))
 
     def texts(self) -> dict[object, str]:
         """Each distinct value as the prep step reads it: as text, whole floats

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -299,3 +301,51 @@ def test_an_environment_keeps_its_own_state(in_project, capsys, monkeypatch):
     assert main(["register-data"]) == 0
     assert (in_project / ".mlops" / "envs" / "staging" / "data").is_dir()
     assert not (in_project / ".mlops" / "data").exists()
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(in_project):
+    # `mlops runs | head`: the pipe is closed before the command prints.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "mlops.cli", "runs"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
+def test_a_yaml_syntax_error_is_one_line_naming_the_line_and_column(in_project, capsys):
+    settings = in_project / "mlops.yml"
+    lines = settings.read_text().splitlines()
+    number = lines.index("target: local")
+    lines[number] = "target: local: azure"
+    settings.write_text("\n".join(lines) + "\n")
+    assert main(["runs"]) == 1
+    assert one_line_error(capsys) == (
+        f"error: {settings}: line {number + 1}, column 14: not valid YAML: mapping values "
+        "are not allowed here; fix the syntax there"
+    )
+
+
+@pytest.mark.parametrize("verb", [["deploy", "latest"], ["run"]])
+def test_a_linked_sample_request_stops_a_deploy_before_anything_changes(
+    in_project, capsys, tmp_path_factory, verb
+):
+    outside = tmp_path_factory.mktemp("elsewhere") / "notes.txt"
+    outside.write_text("not mlops's\n")
+    link = in_project / ".mlops" / "sample-request.json"
+    link.parent.mkdir()
+    link.symlink_to(outside)
+    assert main(verb) == 1
+    assert one_line_error(capsys) == (
+        f"error: {link}: a symbolic link where mlops keeps a file of its own; remove the "
+        "link (mlops never writes through one)"
+    )
+    assert outside.read_text() == "not mlops's\n"
+    assert not (in_project / ".mlops" / "data").exists()  # `run` registered nothing

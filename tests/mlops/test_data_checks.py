@@ -1,3 +1,7 @@
+import subprocess
+import sys
+
+import contract
 import numpy as np
 import pandas as pd
 import prep
@@ -217,6 +221,36 @@ def test_a_text_column_with_too_many_values_is_refused(tmp_path, data_settings):
         check_table(write(tmp_path, table), data_settings)
 
 
+def test_a_number_column_with_a_stray_text_cell_is_refused_naming_the_cells(
+    tmp_path, data_settings
+):
+    table = sample_frame(300).astype({"LIMIT_BAL": object})
+    table.loc[4, "LIMIT_BAL"] = "x" * (10 << 20)  # a 10 MB cell
+    table.loc[[100, 200], "LIMIT_BAL"] = ["n/a?", "-"]
+    table.loc[[7, 8], "LIMIT_BAL"] = None
+    path = write(tmp_path, table)
+    # Left in, it would reach the model as text: a category per distinct number.
+    assert contract.feature_kind(prep.read_csv(path)["LIMIT_BAL"]) == "text"
+    with pytest.raises(DataError) as error:
+        check_table(path, data_settings, name="data.path: data/x.csv")
+    assert str(error.value) == (
+        "data.path: data/x.csv: feature column 'LIMIT_BAL' holds numbers but for 3 of its "
+        f"298 filled cells (row 6: {'x' * 40!r}... (10,485,760 characters), row 102: "
+        "'n/a?', row 202: '-'; the header is row 1), which would make it a text column; fix "
+        "those cells or empty them (empty cells are allowed), or add the column to "
+        "data.features.exclude"
+    )
+
+
+def test_a_column_of_codes_and_words_in_one_cell_of_twenty_or_more_is_text(tmp_path, data_settings):
+    # Counts top-coded as "3+": categories, as the prep step reads them too.
+    table = sample_frame(300)
+    table["EDUCATION"] = [str(i % 3) if i % 10 else "3+" for i in range(300)]
+    path = write(tmp_path, table)
+    assert check_table(path, data_settings).rows == 300
+    assert contract.feature_kind(prep.read_csv(path)["EDUCATION"]) == "text"
+
+
 def test_an_empty_feature_column_is_refused(tmp_path, data_settings):
     table = sample_frame(50)
     table["AGE"] = None
@@ -328,8 +362,9 @@ def test_a_record_repeated_in_a_later_chunk_counts_once(tmp_path, data_settings,
 
 def test_a_column_of_numbers_with_text_in_a_later_chunk_is_text(tmp_path, data_settings, chunks_of):
     table = sample_frame(300).astype({"AGE": object})
-    # As text, "7" and "7.0" are two values; as numbers they would be one.
-    table["AGE"] = [str(i) for i in range(255)] + ["7.0"] * 40 + ["unknown"] * 5
+    # As text, "7" and "7.0" are two values; as numbers they would be one. One
+    # cell in twelve is a word: too many for numbers with mistakes, it is text.
+    table["AGE"] = [str(i) for i in range(255)] + ["7.0"] * 20 + ["unknown"] * 25
     path = write(tmp_path, table)
     assert pd.read_csv(path, low_memory=False)["AGE"].nunique() == 257
     chunks_of(10)
@@ -374,6 +409,12 @@ def _text_after_numbers_in_the_target(table):
     return table
 
 
+def _stray_text_in_a_number_column_in_a_later_chunk(table):
+    table = table.astype({"LIMIT_BAL": object})
+    table.loc[[31, 47], "LIMIT_BAL"] = ["unknown", "?"]
+    return table
+
+
 def _repeated_records_across_chunks(table):
     return pd.concat([table, table.iloc[[0, 3, 3]]], ignore_index=True)
 
@@ -388,6 +429,7 @@ def _repeated_records_across_chunks(table):
         _infinite_sensitive_in_the_last_chunk,
         _text_after_numbers_in_the_target,
         _repeated_records_across_chunks,
+        _stray_text_in_a_number_column_in_a_later_chunk,
     ],
 )
 @pytest.mark.parametrize("rows", [1, 7])
@@ -403,3 +445,63 @@ def test_small_chunks_give_what_one_chunk_gives(tmp_path, data_settings, chunks_
     whole = outcome()
     chunks_of(rows)
     assert outcome() == whole
+
+
+# A header too wide to use is refused from its header line alone.
+
+WIDE_CHECK = """
+import sys, time, tracemalloc
+from pathlib import Path
+from mlops.data_checks import DataError, check_table
+from mlops.settings import load_settings
+data = load_settings(sys.argv[1]).data
+tracemalloc.start()
+try:
+    check_table(Path(sys.argv[2]), data)
+except DataError as error:
+    print(error)
+print(tracemalloc.get_traced_memory()[1])
+"""
+
+
+def wide_file(tmp_path, columns, rows=3):
+    names = [TARGET, "SEX", *(f"x{i}" for i in range(columns - 2))]
+    path = tmp_path / "wide.csv"
+    with path.open("w") as handle:
+        handle.write(",".join(names) + "\n")
+        for row in range(rows):
+            handle.write(",".join(str((row + i) % 2 + 1) for i in range(columns)) + "\n")
+    return path
+
+
+def test_a_header_of_a_hundred_thousand_columns_is_refused_at_once_in_bounded_memory(tmp_path):
+    path = wide_file(tmp_path, 100_000)
+    # In a process of its own, so that the peak memory is this check's alone.
+    done = subprocess.run(
+        [sys.executable, "-c", WIDE_CHECK, str(REPO / "mlops.yml"), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a check quadratic in the columns took over 300 s
+        check=True,
+    )
+    message, peak = done.stdout.splitlines()
+    assert message == (
+        f"{path}: the header names 100,000 columns, more than the 2,000 a data file may "
+        "have; keep in the file only the columns the model may use"
+    )
+    assert int(peak) < 64 * 2**20  # what Python allocated while checking (about 13 MB)
+
+
+def test_the_widest_header_allowed_is_read_on(tmp_path, data_settings):
+    with pytest.raises(DataError, match="the header names 2,001 columns, more than the 2,000"):
+        check_table(wide_file(tmp_path, 2_001, rows=0), data_settings)
+    with pytest.raises(DataError, match="the file has a header but no rows"):
+        check_table(wide_file(tmp_path, 2_000, rows=0), data_settings)
+
+
+def test_a_header_line_that_does_not_end_is_refused(tmp_path, data_settings):
+    path = tmp_path / "data.csv"
+    names = [TARGET, "SEX", *(f"{i}{'x' * 1100}" for i in range(1000))]  # 1.1 M characters
+    path.write_text(",".join(names) + "\n" + ",".join("1" * len(names)) + "\n")
+    with pytest.raises(DataError, match="header line is longer than 1,048,576 characters"):
+        check_table(path, data_settings)

@@ -3,9 +3,12 @@
 import json
 import math
 
+import pytest
+
 from mlops.gate import Champion, decide
 from mlops.reports import GateReport, report_markdown, write_gate_report
 from mlops.settings import GateSettings, ImprovementRule, ThresholdRule
+from mlops.state_files import StateFileError
 
 CURVES = {
     "roc": {"fpr": [0.0, 0.2, 1.0], "tpr": [0.0, 0.7, 1.0]},
@@ -74,3 +77,19 @@ def test_a_nan_metric_is_written_as_valid_json(tmp_path, monkeypatch):
     assert document["verdict"] == "reject"
     assert document["candidate"]["metrics"]["auc"] == "nan"
     assert "picture" not in written
+
+
+@pytest.mark.parametrize("name", ["gate.json", "gate.md", "gate.png"])
+def test_a_report_file_that_is_a_link_is_refused_and_what_it_points_to_kept(
+    tmp_path, monkeypatch, name
+):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not mlops's\n")
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / name).symlink_to(outside)
+    with pytest.raises(StateFileError) as error:
+        write_gate_report(folder, report({"auc": 0.8}, None, candidate_curves=CURVES))
+    assert str(error.value).startswith(f"{folder / name}: a symbolic link where mlops keeps")
+    assert outside.read_text() == "not mlops's\n"

@@ -194,3 +194,20 @@ def test_the_azure_section_is_checked_like_the_others(tmp_path):
     path = write_settings(tmp_path, azure={"instance_count": 0})
     with pytest.raises(SettingsError, match="azure.instance_count: "):
         load_settings(path)
+
+
+@pytest.mark.parametrize("name", ["../../../../../tmp/x", "a/b", ".hidden", "", "tab\tname"])
+def test_an_environment_name_that_is_not_a_folder_name_is_refused(tmp_path, monkeypatch, name):
+    # Each environment keeps its state in state_dir/envs/<name>: a path there
+    # would write outside the state folder.
+    path = write_settings(tmp_path, environments={name: {"endpoint_port": 5099}})
+    monkeypatch.setenv("MLOPS_ENV", name)
+    with pytest.raises(SettingsError) as error:
+        load_settings(path)
+    assert str(error.value).startswith(f"{path}: environments: {name!r} is not an environment name")
+
+
+def test_environment_names_like_the_stacks_pass(tmp_path):
+    path = write_settings(tmp_path, environments={"dev-2": {"endpoint_port": 5099}})
+    settings = load_settings(path, env="dev-2")
+    assert settings.state_folder() == tmp_path / ".mlops" / "envs" / "dev-2"

@@ -46,3 +46,15 @@ def test_records_count_once_as_the_whole_file_drops_repeated_ones(tmp_path):
     stats = read_stats(path, target="label", counted={"label"})
     assert stats.distinct_records() == whole.drop_duplicates()["label"].value_counts().to_dict()
     assert stats.class_rows() == whole["label"].value_counts().to_dict()
+
+
+def test_the_cells_of_a_text_column_that_are_not_numbers_are_found_in_any_chunk(tmp_path):
+    cells = ["1", "", "oops", "4", "5", "6", "n/a?", "8", "9.5", "x", "y"]
+    path = tmp_path / "data.csv"
+    path.write_text("label,x,y\n" + "".join(f"0,{cell},y\n" for cell in cells))
+    column = read_stats(path, target="label", counted=set()).stats["x"]
+    # Rows of the data counted from 0: the fourth line of the file is row 2.
+    assert (column.not_numbers, column.first_not_numbers) == (
+        4,
+        [(2, "oops"), (6, "n/a?"), (9, "x")],
+    )

@@ -16,7 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from mlops.data_checks import check_table, require_file
+from mlops.data_checks import check_table, data_path, require_file
 from mlops.settings import DataSettings
 from mlops.targets.azure import storage
 from mlops.targets.base import VERSION_LENGTH, DataAsset
@@ -33,16 +33,19 @@ SHA256, ROWS, COLUMNS, CLASSES, SOURCE = (
 
 
 def register(ml_client, credential, source: str, data: DataSettings, test_size: float) -> DataAsset:
-    """Register ``source`` (a local path or a datastore URI) as a version of
-    ``data.asset_name``; validate it first. Raises ``DataError``/``StorageError``."""
+    """Register ``source`` (the file ``data.path`` names: a local path or a
+    datastore URI) as a version of ``data.asset_name``; validate it first.
+    Raises ``DataError``/``StorageError`` naming the file as ``data.path`` does
+    (never the downloaded copy)."""
+    shown = data_path(data)
     with tempfile.TemporaryDirectory(prefix="mlops-data-") as scratch:
-        local = _local_copy(ml_client, credential, source, Path(scratch))
+        local = _local_copy(ml_client, credential, source, Path(scratch), shown)
         digest = _sha256(local)
         version = digest[:VERSION_LENGTH]
         existing = find(ml_client, data.asset_name, version)
         if existing is not None:
             return existing
-        profile = check_table(local, data, test_size=test_size)
+        profile = check_table(local, data, test_size=test_size, name=shown)
         from azure.ai.ml.entities import Data
 
         asset = Data(
@@ -85,20 +88,23 @@ def find(ml_client, name: str, version: str | None) -> DataAsset | None:
     return _asset(found)
 
 
-def _local_copy(ml_client, credential, source: str, scratch: Path) -> Path:
+def _local_copy(ml_client, credential, source: str, scratch: Path, shown: str) -> Path:
     parsed = storage.parse_datastore_uri(source)
     if parsed is None and source.startswith("azureml://"):
         raise storage.StorageError(
-            f"data.path: {source} is not a datastore file; write it as "
+            f"{shown} is not a datastore file; write it as "
             "azureml://datastores/<datastore>/paths/<file>"
         )
     if parsed is None:
         path = Path(source)
-        require_file(path)
+        require_file(path, shown)
         return path
     store, blob_path = parsed
     target = scratch / Path(blob_path).name
-    storage.download_file(storage.container(ml_client, credential, store), blob_path, target)
+    try:
+        storage.download_file(storage.container(ml_client, credential, store), blob_path, target)
+    except storage.StorageError as error:
+        raise storage.StorageError(f"{shown}: {error}") from None
     return target
 
 

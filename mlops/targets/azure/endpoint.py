@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mlops.settings import Settings
+from mlops.state_files import write_file
 from mlops.targets.azure.registry import ASSET_TAG
 from mlops.targets.azure.words import word
 from mlops.targets.base import DIGEST_TAG, Deployment, DeploymentError, Endpoint, ModelVersion
@@ -180,7 +181,7 @@ def delete_deployment(ml_client, endpoint: str, name: str, keep_log: Path | None
             log = None  # a deployment that never started has no container to read
         if log:
             keep_log.parent.mkdir(parents=True, exist_ok=True)
-            keep_log.write_text(log, encoding="utf-8")
+            write_file(keep_log, log.encode())
             kept = keep_log
     try:
         ml_client.online_deployments.begin_delete(name=name, endpoint_name=endpoint).result()

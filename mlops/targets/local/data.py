@@ -20,7 +20,7 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops.data_checks import check_table, require_file
+from mlops.data_checks import DataError, check_table, data_path, require_file
 from mlops.settings import DataSettings
 from mlops.targets.base import VERSION_LENGTH, DataAsset
 
@@ -34,21 +34,28 @@ class LocalDataStore:
         self.root = root
 
     def register(self, source: Path, data: DataSettings, test_size: float = 0.2) -> DataAsset:
-        """Copy, hash and validate ``source`` (for a split of ``test_size``); return
-        its version (new or existing)."""
-        require_file(source)
+        """Copy, hash and validate ``source``, the file ``data.path`` names (for a
+        split of ``test_size``); return its version (new or existing). A
+        ``DataError`` names the file as ``data.path`` does, never the copy."""
+        shown = data_path(data)
+        require_file(source, shown)
         folder = self.root / data.asset_name
         folder.mkdir(parents=True, exist_ok=True)
         _remove_stale_staging(folder)
         staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=folder))
         try:
             copy = staging / source.name
-            digest = _copy_and_hash(source, copy)
+            try:
+                digest = _copy_and_hash(source, copy)
+            except OSError as error:
+                if error.filename != str(source):
+                    raise  # the state folder's trouble, not the file's
+                raise DataError(f"{shown}: cannot be read ({error.strerror})") from None
             version = digest[:VERSION_LENGTH]
             if existing := self._read(folder / version):
                 return existing
             # Validate the copy, not the source: the bytes checked are the bytes kept.
-            profile = check_table(copy, data, test_size=test_size)
+            profile = check_table(copy, data, test_size=test_size, name=shown)
             asset = DataAsset(
                 name=data.asset_name,
                 version=version,

@@ -4,14 +4,16 @@ Some state files hold what later processes trust: ports and paths the
 endpoint's router forwards to, commands the pipeline runner executes. They
 are created readable and writable by their owner only, whatever the umask,
 and replaced in one rename after their bytes reached the disk, so a reader
-never sees half a file and a crash leaves the old or the new one.
+never sees half a file and a crash leaves the old or the new one; never
+written through a symbolic link.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
+
+from mlops.state_files import write_file
 
 PRIVATE_FILE = 0o600
 PRIVATE_FOLDER = 0o700
@@ -25,16 +27,6 @@ def private_folder(path: Path) -> Path:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically, as an owner-only file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), PRIVATE_FILE)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
+    """Replace ``path`` with ``data`` atomically, as an owner-only file, never
+    through a link (see mlops.state_files: a link there raises ``StateFileError``)."""
+    write_file(path, data, mode=PRIVATE_FILE)

@@ -18,6 +18,7 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from mlops.state_files import write_file
 from mlops.targets.base import DIGEST_TAG, ModelNotFound, ModelVersion, newest
 from mlops.targets.local.files import private_folder
 from mlops.targets.local.registry import to_model_version
@@ -52,7 +53,7 @@ class SharedRegistry:
         version = self.client.create_model_version(self.name, source=copy.as_uri(), tags=dict(tags))
         sample_file = self.folder / "samples" / f"{version.version}.json"
         sample_file.parent.mkdir(parents=True, exist_ok=True)
-        sample_file.write_bytes(sample)
+        write_file(sample_file, sample)
         return to_model_version(version, new=True)
 
     def _copy(self, model_dir: Path, digest: str) -> Path:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops.pipeline_graph import Binding, PipelineGraph, Step
+from mlops.state_files import open_file
 from mlops.targets.base import Printer, StepRun
 from mlops.targets.local.commands import CommandError, render_command
 from mlops.targets.local.reuse import StepReuse
@@ -169,7 +170,7 @@ def _execute(
 ) -> StepRun:
     log = folder / LOG_FILE
     started = time.perf_counter()
-    with log.open("w") as log_file:
+    with os.fdopen(open_file(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as log_file:
         process = subprocess.Popen(
             ["bash", "-c", command],
             cwd=step.code or folder,

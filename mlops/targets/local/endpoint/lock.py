@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mlops.state_files import open_file
 from mlops.targets.base import DeploymentError, Printer
 from mlops.targets.local.files import PRIVATE_FILE
 
@@ -29,7 +30,7 @@ def hold(path: Path, endpoint: str, wait_seconds: float, show: Printer) -> Itera
     """Hold the lock at ``path``, waiting up to ``wait_seconds`` while another command
     holds it (saying so once a minute); then raise ``DeploymentError`` naming it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    fd = open_file(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     with os.fdopen(fd, "r+") as handle:
         _acquire(handle, endpoint, wait_seconds, show)
         try:

@@ -18,6 +18,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from mlops.state_files import open_file
+
 PROC = Path("/proc")
 # After the last one ended, how long to look for a process started anew.
 SETTLE_SECONDS = 0.3
@@ -27,7 +29,7 @@ def spawn(command: list[str], log: Path, cwd: Path, env: Mapping[str, str]) -> s
     """Start ``command`` in a new session (it outlives the caller; stopped by its
     process group) with ``env`` exactly, appending its output to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    with os.fdopen(open_file(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as out:
         return subprocess.Popen(
             command,
             cwd=cwd,

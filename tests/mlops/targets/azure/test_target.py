@@ -11,9 +11,11 @@ import json
 import pytest
 
 from mlops import lifecycle, summary
+from mlops.data_checks import DataError
 from mlops.lineage import model_digest
 from mlops.settings import SettingsError
 from mlops.targets.azure import AzureTarget
+from mlops.targets.azure.storage import StorageError
 from mlops.targets.base import DEPLOYED_TAG, DIGEST_TAG, RUN_TAG, DeploymentError, RunNotFound
 from mlops.targets.local import LocalTarget
 from tests.mlops.targets.azure.conftest import ENVIRON, outputs_measuring
@@ -224,6 +226,38 @@ def test_data_landing_in_the_datastore_is_registered_from_where_it_lies(workspac
     assert "/LocalUpload/" in asset.path
     container.upload_blob(landing, b"a,b\n1,2\n", overwrite=True)
     assert target.find_data(asset.version).path == asset.path
+
+
+@pytest.mark.parametrize("where", ["datastore", "local"])
+def test_bad_data_is_named_as_data_path_names_it_never_as_the_downloaded_copy(workspace, where):
+    header_only = b"default_payment_next_month,SEX,AGE\n"
+    if where == "datastore":
+        container = workspace.azurite.service().get_container_client(workspace.fake.container)
+        container.upload_blob("landing/empty.csv", header_only)
+        path = "azureml://datastores/workspaceblobstore/paths/landing/empty.csv"
+    else:
+        (workspace.project / "data" / "empty.csv").write_bytes(header_only)
+        path = "data/empty.csv"
+    data = workspace.settings.data.model_copy(update={"path": path})
+    settings = workspace.settings.model_copy(update={"data": data})
+    target = AzureTarget(
+        settings, credential=workspace.credential, transport=workspace.fake, environ=ENVIRON
+    )
+    with pytest.raises(DataError) as error:
+        lifecycle.register_data(target, settings)
+    assert str(error.value) == f"data.path: {path}: the file has a header but no rows"
+    assert not workspace.sent("PUT", r"/data/")
+
+
+def test_a_datastore_file_that_is_not_there_is_named_as_data_path_names_it(workspace):
+    path = "azureml://datastores/workspaceblobstore/paths/landing/absent.csv"
+    data = workspace.settings.data.model_copy(update={"path": path})
+    settings = workspace.settings.model_copy(update={"data": data})
+    target = AzureTarget(
+        settings, credential=workspace.credential, transport=workspace.fake, environ=ENVIRON
+    )
+    with pytest.raises(StorageError, match=f"^data.path: {path}: landing/absent.csv: no such file"):
+        lifecycle.register_data(target, settings)
 
 
 def test_the_local_target_refuses_a_datastore_path_naming_the_key(local_run):

@@ -3,12 +3,17 @@ import os
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from mlops import lifecycle
 from mlops.data_checks import DataError
 from mlops.settings import load_settings
+from mlops.targets.local import LocalTarget
 from mlops.targets.local.data import LocalDataStore
 from tests.conftest import sample_frame
+
+TARGET = "default_payment_next_month"
 
 
 @pytest.fixture
@@ -121,3 +126,50 @@ def _ended_pid() -> int:
     process = subprocess.Popen(["true"])
     process.wait()
     return process.pid
+
+
+def _frame_with(change):
+    def write(path):
+        table = sample_frame(300)
+        change(table)
+        table.to_csv(path, index=False)
+
+    return write
+
+
+# Every check a file meets on its way to registration, each broken once.
+BAD_FILES = {
+    "missing": lambda p: p.unlink(),
+    "empty": lambda p: p.write_text(""),
+    "header-only": lambda p: sample_frame(0).to_csv(p, index=False),
+    "binary": lambda p: p.write_bytes(b"\x00\xff" * 64),
+    "ragged-rows": lambda p: p.write_text("a,b\n1,2\n1,2,3,4\n"),
+    "too-wide": lambda p: p.write_text(",".join(f"c{i}" for i in range(3000)) + "\n"),
+    "blank-name": lambda p: p.write_text(p.read_text().replace(",AGE,", ",,", 1)),
+    "repeated-name": lambda p: p.write_text(p.read_text().replace(",PAY_2,", ",AGE,", 1)),
+    "missing-column": _frame_with(lambda t: t.drop(columns=["SEX"], inplace=True)),
+    "three-classes": _frame_with(lambda t: t.loc.__setitem__((0, TARGET), 2)),
+    "single-group": _frame_with(lambda t: t.__setitem__("SEX", 1)),
+    "empty-feature": _frame_with(lambda t: t.__setitem__("AGE", None)),
+    "infinite": _frame_with(lambda t: t.__setitem__("AGE", float("inf"))),
+    "stray-text": _frame_with(
+        lambda t: t.__setitem__("AGE", t["AGE"].astype(str).mask(t.index == 9, "?"))
+    ),
+    "many-categories": _frame_with(lambda t: t.__setitem__("AGE", [f"p{i}" for i in t.index])),
+    "one-positive": lambda p: pd.concat(
+        [sample_frame(300).query(f"{TARGET} == 0"), sample_frame(300).query(f"{TARGET} == 1")[:1]]
+    ).to_csv(p, index=False),
+}
+
+
+@pytest.mark.parametrize("break_file", BAD_FILES.values(), ids=BAD_FILES)
+def test_every_data_check_names_the_file_as_data_path_does(project, break_file):
+    settings = load_settings(project / "mlops.yml")
+    break_file(project / "data" / "credit.csv")
+    with pytest.raises(DataError) as error:
+        lifecycle.register_data(LocalTarget(settings), settings)
+    message = str(error.value)
+    assert message.startswith("data.path: data/credit.csv: "), message
+    # Never the copy that was checked, which the user never made.
+    assert ".staging-" not in message and str(project / ".mlops") not in message
+    assert not any((project / ".mlops" / "data").rglob("asset.json"))
