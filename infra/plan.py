@@ -25,6 +25,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import offline
+import state_access
 from config import ConfigError
 from policy.rules import RULES, get, verdicts
 from roles import role_name
@@ -69,12 +70,7 @@ def describe(resource: offline.Declared) -> str:
         definition = str(resource.inputs.get("roleDefinitionId", ""))
         role = role_name(definition, full_scope) or "unknown role"
         scope = full_scope.split("/providers/")[-1]
-        limited = (
-            " (conditioned: workload roles to workload identities)"
-            if resource.inputs.get("condition")
-            else ""
-        )
-        return f"{role} for {resource.name} on {scope or 'resource group'}{limited}"
+        return f"{role} for {resource.name} on {scope or 'resource group'}{_limit(resource)}"
     if short == "machinelearningservices:Registry":
         regions = [r.get("location") for r in resource.inputs.get("regionDetails") or []]
         return f"regions={','.join(regions)}, " + ", ".join(
@@ -85,6 +81,21 @@ def describe(resource: offline.Declared) -> str:
         for path in SHOWN.get(short, [])
     ]
     return ", ".join(details)
+
+
+def _limit(assignment: offline.Declared) -> str:
+    condition = assignment.inputs.get("condition")
+    if not condition:
+        return ""
+    state = state_access.parse(str(condition))
+    if state is None:
+        return " (conditioned: workload roles to workload identities)"
+    stack, writes = state
+    own = f"{stack.project}/{stack.stack}"
+    reads = f"{own}'s state and {stack.platform_project}/{stack.platform_stack}'s"
+    if writes:
+        return f" (conditioned: writes only {own}'s state; reads only {reads})"
+    return f" (conditioned: reads only {reads})"
 
 
 def _plain(value: object) -> object:

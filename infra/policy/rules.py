@@ -20,6 +20,7 @@ from typing import Any
 
 import github_oidc
 import roles
+import state_access
 
 CONFIG_FILE = Path(__file__).resolve().parent / "config.json"
 
@@ -220,9 +221,15 @@ def role_assignment(props: Props, ctx: Context) -> list[str]:
 
 def _condition(props: Props, role: str | None) -> list[str]:
     condition = props.get("condition")
+    scope = str(props.get("scope") or "")
+    if state_access.is_state_container(scope) and _blob_role(props, role):
+        return _state_condition(props, role)
     if role not in roles.CONDITIONAL:
         if condition:
-            return [f"condition must be unset on {role}: only {roles.ROLE_ADMIN} carries one"]
+            return [
+                f"condition must be unset on {role}: only {roles.ROLE_ADMIN}, and a blob role "
+                "on Pulumi's state container, carry one"
+            ]
         return []
     principals = roles.delegated_principals(str(condition or ""))
     if principals is None:
@@ -234,9 +241,40 @@ def _condition(props: Props, role: str | None) -> list[str]:
     problems = []
     if str(props.get("principalId") or "").lower() in principals:
         problems.append(f"condition of {role} must not name its own principalId")
+    return problems + _condition_version(props)
+
+
+def _blob_role(props: Props, role: str | None) -> bool:
+    guid = str(props.get("roleDefinitionId") or "").rstrip("/").rsplit("/", 1)[-1].lower()
+    return role in (state_access.WRITER, state_access.READER) or guid == state_access.OWNER_GUID
+
+
+def _state_condition(props: Props, role: str | None) -> list[str]:
+    """A blob role on the state container every environment shares: exactly the
+    path condition of one stack (state_access.py), writes only for the writer."""
+    if role is None:
+        return [
+            "roleDefinitionId is Storage Blob Data Owner, which Pulumi's state container never "
+            "gets: deleting versions, tags and ACLs lie beyond any path condition of "
+            "infra/state_access.py (grant Storage Blob Data Contributor with one)"
+        ]
+    writes = role != state_access.READER
+    parsed = state_access.parse(str(props.get("condition") or ""))
+    if parsed is None or parsed[1] != writes:
+        kind = "reads and writes" if writes else "reads"
+        return [
+            f"condition of {role} on Pulumi's state container must be "
+            f"exactly a condition of infra/state_access.py limiting its {kind} to one stack's "
+            "paths: every environment's state shares the container, so without it one "
+            f"environment's identity {'rewrites' if writes else 'reads'} another's state"
+        ]
+    return _condition_version(props)
+
+
+def _condition_version(props: Props) -> list[str]:
     if props.get("conditionVersion") != "2.0":
-        problems.append(f"conditionVersion must be '2.0', not {props.get('conditionVersion')!r}")
-    return problems
+        return [f"conditionVersion must be '2.0', not {props.get('conditionVersion')!r}"]
+    return []
 
 
 def role_definition(props: Props, ctx: Context) -> list[str]:
@@ -329,7 +367,9 @@ RULES = [
         "role-assignment-least-privilege",
         "Role assignments: allowlisted built-in roles only, never Owner or User Access "
         "Administrator, never at subscription scope; a role administrator only with the "
-        "delegation condition of infra/roles.py, and nothing else with a condition.",
+        "delegation condition of infra/roles.py; a blob role on Pulumi's state container "
+        "(shared by every environment) only with the path condition of one stack "
+        "(infra/state_access.py); nothing else with a condition.",
         ("azure-native:authorization:RoleAssignment",),
         role_assignment,
     ),
