@@ -1,7 +1,8 @@
 """The security rules of the template, as pure functions of a resource's
 type, its inputs (camelCase, as the Azure provider receives them), the
 stack it belongs to and the pack's config (``config.json``: which stacks
-may be public, which repository GitHub tokens may come from).
+may be public, which repository GitHub tokens may come from; the platform
+program reads that repository from the same file, its only home).
 ``__main__.py`` enforces them as a Pulumi policy pack; the tests run the
 same functions on what both programs declare.
 
@@ -47,10 +48,40 @@ class Rule:
     config_schema: Mapping[str, Any] = field(default_factory=dict)
 
 
+OIDC_POLICY = "github-oidc-per-environment"
+
+
 def committed_config() -> dict[str, dict[str, Any]]:
     """Policy name -> its config, as ``config.json`` sets it (what
     ``--policy-pack-config policy/config.json`` hands the pack)."""
-    return json.loads(CONFIG_FILE.read_text())
+    return load_config(CONFIG_FILE)
+
+
+def load_config(path: Path) -> dict[str, dict[str, Any]]:
+    """Policy name -> its config, from a pack config file such as ``config.json``.
+    Raises ``ValueError`` naming the file when it cannot be read as one."""
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a policy pack config ({error})") from None
+    if not isinstance(document, dict) or not all(isinstance(v, dict) for v in document.values()):
+        raise ValueError(f"{path}: not a policy pack config (expected policy name -> its config)")
+    return document
+
+
+def github_repository(config: Mapping[str, Config], path: Path) -> str:
+    """The repository (OWNER/NAME) whose tokens federated credentials accept, as
+    pack config ``config`` (read from ``path``) sets it for ``OIDC_POLICY``.
+    Raises ``ValueError`` naming the file and key when it is unset or malformed."""
+    value = config.get(OIDC_POLICY, {}).get("githubRepository")
+    if not isinstance(value, str) or not re.match(github_oidc.REPOSITORY_PATTERN, value):
+        raise ValueError(
+            f"{path}: {OIDC_POLICY}.githubRepository is {value!r}: set it to the repository "
+            "(OWNER/NAME) whose workflows sign in to Azure"
+        )
+    return value
 
 
 def get(props: Props, path: str) -> Any:
@@ -381,7 +412,7 @@ RULES = [
         role_definition,
     ),
     Rule(
-        "github-oidc-per-environment",
+        OIDC_POLICY,
         "Federated credentials: GitHub's issuer and audience, one environment of the "
         "configured repository per subject.",
         ("azure-native:managedidentity:FederatedIdentityCredential",),

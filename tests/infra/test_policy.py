@@ -48,10 +48,12 @@ def test_the_rules_config_is_declared_and_committed():
         declared = set(rule.config_schema)
         assert declared == set(config.get(rule.name, {})), rule.name
         assert (policy.config_schema is None) == (not declared)
-    platform_repository = yaml.safe_load((PLATFORM / "Pulumi.yaml").read_text())["config"][
-        "githubRepository"
-    ]["default"]
-    assert config["github-oidc-per-environment"]["githubRepository"] == platform_repository
+    # The one home of the repository: the platform program reads it from here.
+    assert (
+        "githubRepository" not in yaml.safe_load((PLATFORM / "Pulumi.yaml").read_text())["config"]
+    )
+    repository = config["github-oidc-per-environment"]["githubRepository"]
+    assert platform_plan().config.github_repository == repository
 
 
 def test_every_committed_stack_passes_every_policy(plan):
