@@ -6,7 +6,8 @@
 Runs the Pulumi program of an environment stack (or, with ``--project
 platform``, of the platform stack) under mocks (offline.py): each resource
 with its type, Azure name and security properties, then every policy of
-policy/rules.py, with policy/config.json, and the resources it checked.
+policy/rules.py, with policy/config.json (the platform's: the file its
+``policyConfig`` names), and the resources it checked.
 Exits 1 if a policy fails, as `pulumi preview --policy-pack policy` would.
 An environment's reference to the platform stack is answered by the
 committed platform stack's plan. Global names end in a suffix derived from
@@ -25,8 +26,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import offline
+import state_access
 from config import ConfigError
-from policy.rules import RULES, get, verdicts
+from policy.rules import RULES, get, load_config, verdicts
 from roles import role_name
 
 # Per resource type, the properties a reviewer checks.
@@ -69,12 +71,7 @@ def describe(resource: offline.Declared) -> str:
         definition = str(resource.inputs.get("roleDefinitionId", ""))
         role = role_name(definition, full_scope) or "unknown role"
         scope = full_scope.split("/providers/")[-1]
-        limited = (
-            " (conditioned: workload roles to workload identities)"
-            if resource.inputs.get("condition")
-            else ""
-        )
-        return f"{role} for {resource.name} on {scope or 'resource group'}{limited}"
+        return f"{role} for {resource.name} on {scope or 'resource group'}{_limit(resource)}"
     if short == "machinelearningservices:Registry":
         regions = [r.get("location") for r in resource.inputs.get("regionDetails") or []]
         return f"regions={','.join(regions)}, " + ", ".join(
@@ -85,6 +82,21 @@ def describe(resource: offline.Declared) -> str:
         for path in SHOWN.get(short, [])
     ]
     return ", ".join(details)
+
+
+def _limit(assignment: offline.Declared) -> str:
+    condition = assignment.inputs.get("condition")
+    if not condition:
+        return ""
+    state = state_access.parse(str(condition))
+    if state is None:
+        return " (conditioned: workload roles to workload identities)"
+    stack, writes = state
+    own = f"{stack.project}/{stack.stack}"
+    reads = f"{own}'s state and {stack.platform_project}/{stack.platform_stack}'s"
+    if writes:
+        return f" (conditioned: writes only {own}'s state; reads only {reads})"
+    return f" (conditioned: reads only {reads})"
 
 
 def _plain(value: object) -> object:
@@ -130,13 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         name = resource.azure_name if short != "authorization:RoleAssignment" else ""
         print(f"  + {short:{width}}  {name}  {describe(resource)}".rstrip())
     print("\npolicies (mandatory):")
+    # The platform's pack config is the file its repository came from.
+    policy_config = load_config(plan.config.policy_config) if args.project == "platform" else None
     failed = 0
     for rule in RULES:
         checked = [r for r in plan.resources if r.type in rule.resource_types]
         problems = [
             f"{r.name}: {message}"
             for r in checked
-            for message in verdicts(r.type, r.inputs, plan.stack)[rule.name]
+            for message in verdicts(r.type, r.inputs, plan.stack, policy_config)[rule.name]
         ]
         failed += bool(problems)
         verdict = "FAIL" if problems else "pass"

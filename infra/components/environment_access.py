@@ -8,10 +8,13 @@ The grants (all at the environment's resource group unless said otherwise):
   Based Access Control Administrator limited by ``roles.delegation_condition``
   to the ``roles.WORKLOAD`` roles and the workload identities (workspace,
   compute, ``ml``); Managed Identity Operator on each workload identity (to
-  attach it, not to change it); read and write on Pulumi's state container.
+  attach it, not to change it); Storage Blob Data Contributor on Pulumi's
+  state container, limited by ``StackState.condition`` to reading its own
+  stack's state and the platform's, and writing its own stack's alone.
   Nothing on the identities' resource group: it cannot add a federated
   credential, nor change an identity.
-- ``preview`` (pull requests): Reader, and read on the state container.
+- ``preview`` (pull requests): Reader, and Storage Blob Data Reader on the
+  state container limited to the same reads (a preview takes no lock).
 - ``ml``: on the shared registry, AzureML Registry User where the environment
   promotes models (``registry_writer``), else ``roles.REGISTRY_READER``: it
   deploys promoted models and cannot change them. Its workspace and blob
@@ -33,6 +36,7 @@ import pulumi
 from pulumi_azure_native import managedidentity, resources
 
 import roles
+import state_access
 from components.ci_identity import CiIdentity, CiIdentityArgs
 from components.grants import assign, assign_all
 from naming import Names
@@ -58,6 +62,8 @@ class EnvironmentAccessArgs:
     registry_writer: bool
     registry_reader_role_id: pulumi.Input[str]
     state_container_id: str
+    # Where the environment's stack keeps its state in that container.
+    state: state_access.StackState
     subscription_id: str
     tags: Mapping[str, str]
 
@@ -126,23 +132,27 @@ class EnvironmentAccess(pulumi.ComponentResource):
             [
                 ("contributor", "Contributor", group.id),
                 ("rbac", roles.ROLE_ADMIN, group.id),
-                ("state", "Storage Blob Data Contributor", args.state_container_id),
+                ("state", state_access.WRITER, args.state_container_id),
                 *(
                     (f"attach-{kind}", "Managed Identity Operator", identity.id)
                     for kind, identity in workload.items()
                 ),
             ],
             principal_id=ci["infra"].principal_id,
-            conditions={roles.ROLE_ADMIN: condition},
+            conditions={
+                roles.ROLE_ADMIN: condition,
+                state_access.WRITER: args.state.condition(writes=True),
+            },
             **grant,
         )
         assign_all(
             f"{name}-ci-preview",
             [
                 ("reader", "Reader", group.id),
-                ("state", "Storage Blob Data Reader", args.state_container_id),
+                ("state", state_access.READER, args.state_container_id),
             ],
             principal_id=ci["preview"].principal_id,
+            conditions={state_access.READER: args.state.condition(writes=False)},
             **grant,
         )
         assign(

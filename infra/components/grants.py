@@ -13,6 +13,7 @@ import pulumi
 from pulumi_azure_native import authorization
 
 import roles
+import state_access
 
 
 def assign(
@@ -32,9 +33,12 @@ def assign(
 
     ``principal_type`` is ``ServicePrincipal`` for managed identities (it spares
     Azure the directory lookup that fails while a new identity replicates) or
-    ``Group``. Roles in ``roles.CONDITIONAL`` need a ``condition``."""
+    ``Group``. Roles in ``roles.CONDITIONAL`` need a ``condition``; so does a
+    blob role on Pulumi's state container (``state_access``)."""
     if role in roles.CONDITIONAL and not condition:
         raise ValueError(f"{name}: {role} is only granted with a condition")
+    if isinstance(scope, str) and state_access.is_state_container(scope) and not condition:
+        raise ValueError(f"{name}: {role} on Pulumi's state container needs a path condition")
     definition = definition_id or roles.role_definition_id(subscription_id, role)
     assignment_name = pulumi.Output.all(scope, principal_id, definition).apply(
         lambda values: str(uuid.uuid5(uuid.NAMESPACE_URL, "|".join(values)))

@@ -16,8 +16,10 @@ import pulumi
 from pulumi_azure_native import authorization, resources
 
 import bootstrap
+import config as environment_config
 import naming
 import platform_config
+import state_access
 from components.environment_access import EnvironmentAccess, EnvironmentAccessArgs
 from components.model_registry import ModelRegistry, ModelRegistryArgs
 
@@ -73,6 +75,12 @@ environments = {
             registry_writer=environment in config.registry_writers,
             registry_reader_role_id=registry.reader_role_id,
             state_container_id=state_container_id,
+            state=state_access.StackState(
+                project=environment_config.PROJECT,
+                stack=environment,
+                platform_project=pulumi.get_project(),
+                platform_stack=pulumi.get_stack(),
+            ),
             subscription_id=client.subscription_id,
             tags=tags,
         ),

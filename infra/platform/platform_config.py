@@ -3,6 +3,9 @@ resource exists.
 
 Every key is declared with its description and default in
 ``platform/Pulumi.yaml``; ``parse`` raises ``ConfigError`` naming the key.
+The GitHub repository the federated credentials trust is not one of them:
+it is read from the policy pack's config (``policyConfig``), which checks
+those credentials against it, so that it lives in one place.
 """
 
 from __future__ import annotations
@@ -10,14 +13,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import github_oidc
 from config_reader import ConfigError, Reader
+from policy import rules
 
 PROJECT = "mlops-platform"
+# Relative paths in policyConfig are from here, where Pulumi runs the program.
+FOLDER = Path(__file__).resolve().parent
+REPOSITORY = FOLDER.parent.parent
 
 ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9]{1,7}$"  # an environment stack's name
-REPOSITORY_PATTERN = r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$"
 GITHUB_ENVIRONMENT_PATTERN = r"^[^\s'\"`,;:/=]{1,255}$"
 STORAGE_ACCOUNT_PATTERN = r"^[a-z0-9]{3,24}$"
 CI_JOBS = ("infra", "ml", "preview")
@@ -30,7 +37,7 @@ KEYS = (
     "environments",
     "registryRegions",
     "registryWriters",
-    "githubRepository",
+    "policyConfig",
     "githubEnvironments",
     "dataScientistsGroupObjectIds",
     "stateStorageAccount",
@@ -47,6 +54,8 @@ class PlatformConfig:
     registry_regions: tuple[str, ...]  # the first is the registry's own location
     # the environments that promote models into the registry; the others only read it
     registry_writers: tuple[str, ...]
+    # the policy pack's config file, and the repository it names for federated credentials
+    policy_config: Path
     github_repository: str
     # (environment, CI job) -> the GitHub environments its jobs run in
     github_environments: Mapping[tuple[str, str], tuple[str, ...]]
@@ -95,15 +104,15 @@ def parse(raw: Mapping[str, str | None]) -> PlatformConfig:
     for writer in writers:
         if writer not in environments:
             raise read.fail("registryWriters", f"{writer!r} is not one of environments")
+    policy_config, repository = _github_repository(read)
     return PlatformConfig(
         location=location,
         name_prefix=read.text("namePrefix", r"^[a-z][a-z0-9]{1,7}$", "2-8 lowercase letters"),
         environments=environments,
         registry_regions=regions,
         registry_writers=writers,
-        github_repository=read.text(
-            "githubRepository", REPOSITORY_PATTERN, "the repository as OWNER/NAME"
-        ),
+        policy_config=policy_config,
+        github_repository=repository,
         github_environments=_github_environments(read, environments),
         data_scientists=_data_scientists(read, environments),
         state_storage_account=read.text(
@@ -116,6 +125,18 @@ def parse(raw: Mapping[str, str | None]) -> PlatformConfig:
         ),
         tags=read.tags("tags"),
     )
+
+
+def _github_repository(read: Reader) -> tuple[Path, str]:
+    key = "policyConfig"
+    path = (FOLDER / read.text(key, r"\S", "the path of the policy pack's config file")).resolve()
+    shown = path.relative_to(REPOSITORY) if path.is_relative_to(REPOSITORY) else path
+    if not path.is_file():
+        raise read.fail(key, f"{shown}: no such file")
+    try:
+        return path, rules.github_repository(rules.load_config(path), shown)
+    except ValueError as error:
+        raise ConfigError(str(error).replace(str(path), str(shown))) from None
 
 
 def _github_environments(

@@ -1,7 +1,8 @@
 """The security rules of the template, as pure functions of a resource's
 type, its inputs (camelCase, as the Azure provider receives them), the
 stack it belongs to and the pack's config (``config.json``: which stacks
-may be public, which repository GitHub tokens may come from).
+may be public, which repository GitHub tokens may come from; the platform
+program reads that repository from the same file, its only home).
 ``__main__.py`` enforces them as a Pulumi policy pack; the tests run the
 same functions on what both programs declare.
 
@@ -20,6 +21,7 @@ from typing import Any
 
 import github_oidc
 import roles
+import state_access
 
 CONFIG_FILE = Path(__file__).resolve().parent / "config.json"
 
@@ -46,10 +48,40 @@ class Rule:
     config_schema: Mapping[str, Any] = field(default_factory=dict)
 
 
+OIDC_POLICY = "github-oidc-per-environment"
+
+
 def committed_config() -> dict[str, dict[str, Any]]:
     """Policy name -> its config, as ``config.json`` sets it (what
     ``--policy-pack-config policy/config.json`` hands the pack)."""
-    return json.loads(CONFIG_FILE.read_text())
+    return load_config(CONFIG_FILE)
+
+
+def load_config(path: Path) -> dict[str, dict[str, Any]]:
+    """Policy name -> its config, from a pack config file such as ``config.json``.
+    Raises ``ValueError`` naming the file when it cannot be read as one."""
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a policy pack config ({error})") from None
+    if not isinstance(document, dict) or not all(isinstance(v, dict) for v in document.values()):
+        raise ValueError(f"{path}: not a policy pack config (expected policy name -> its config)")
+    return document
+
+
+def github_repository(config: Mapping[str, Config], path: Path) -> str:
+    """The repository (OWNER/NAME) whose tokens federated credentials accept, as
+    pack config ``config`` (read from ``path``) sets it for ``OIDC_POLICY``.
+    Raises ``ValueError`` naming the file and key when it is unset or malformed."""
+    value = config.get(OIDC_POLICY, {}).get("githubRepository")
+    if not isinstance(value, str) or not re.match(github_oidc.REPOSITORY_PATTERN, value):
+        raise ValueError(
+            f"{path}: {OIDC_POLICY}.githubRepository is {value!r}: set it to the repository "
+            "(OWNER/NAME) whose workflows sign in to Azure"
+        )
+    return value
 
 
 def get(props: Props, path: str) -> Any:
@@ -220,9 +252,15 @@ def role_assignment(props: Props, ctx: Context) -> list[str]:
 
 def _condition(props: Props, role: str | None) -> list[str]:
     condition = props.get("condition")
+    scope = str(props.get("scope") or "")
+    if state_access.is_state_container(scope) and _blob_role(props, role):
+        return _state_condition(props, role)
     if role not in roles.CONDITIONAL:
         if condition:
-            return [f"condition must be unset on {role}: only {roles.ROLE_ADMIN} carries one"]
+            return [
+                f"condition must be unset on {role}: only {roles.ROLE_ADMIN}, and a blob role "
+                "on Pulumi's state container, carry one"
+            ]
         return []
     principals = roles.delegated_principals(str(condition or ""))
     if principals is None:
@@ -234,9 +272,40 @@ def _condition(props: Props, role: str | None) -> list[str]:
     problems = []
     if str(props.get("principalId") or "").lower() in principals:
         problems.append(f"condition of {role} must not name its own principalId")
+    return problems + _condition_version(props)
+
+
+def _blob_role(props: Props, role: str | None) -> bool:
+    guid = str(props.get("roleDefinitionId") or "").rstrip("/").rsplit("/", 1)[-1].lower()
+    return role in (state_access.WRITER, state_access.READER) or guid == state_access.OWNER_GUID
+
+
+def _state_condition(props: Props, role: str | None) -> list[str]:
+    """A blob role on the state container every environment shares: exactly the
+    path condition of one stack (state_access.py), writes only for the writer."""
+    if role is None:
+        return [
+            "roleDefinitionId is Storage Blob Data Owner, which Pulumi's state container never "
+            "gets: deleting versions, tags and ACLs lie beyond any path condition of "
+            "infra/state_access.py (grant Storage Blob Data Contributor with one)"
+        ]
+    writes = role != state_access.READER
+    parsed = state_access.parse(str(props.get("condition") or ""))
+    if parsed is None or parsed[1] != writes:
+        kind = "reads and writes" if writes else "reads"
+        return [
+            f"condition of {role} on Pulumi's state container must be "
+            f"exactly a condition of infra/state_access.py limiting its {kind} to one stack's "
+            "paths: every environment's state shares the container, so without it one "
+            f"environment's identity {'rewrites' if writes else 'reads'} another's state"
+        ]
+    return _condition_version(props)
+
+
+def _condition_version(props: Props) -> list[str]:
     if props.get("conditionVersion") != "2.0":
-        problems.append(f"conditionVersion must be '2.0', not {props.get('conditionVersion')!r}")
-    return problems
+        return [f"conditionVersion must be '2.0', not {props.get('conditionVersion')!r}"]
+    return []
 
 
 def role_definition(props: Props, ctx: Context) -> list[str]:
@@ -329,7 +398,9 @@ RULES = [
         "role-assignment-least-privilege",
         "Role assignments: allowlisted built-in roles only, never Owner or User Access "
         "Administrator, never at subscription scope; a role administrator only with the "
-        "delegation condition of infra/roles.py, and nothing else with a condition.",
+        "delegation condition of infra/roles.py; a blob role on Pulumi's state container "
+        "(shared by every environment) only with the path condition of one stack "
+        "(infra/state_access.py); nothing else with a condition.",
         ("azure-native:authorization:RoleAssignment",),
         role_assignment,
     ),
@@ -341,7 +412,7 @@ RULES = [
         role_definition,
     ),
     Rule(
-        "github-oidc-per-environment",
+        OIDC_POLICY,
         "Federated credentials: GitHub's issuer and audience, one environment of the "
         "configured repository per subject.",
         ("azure-native:managedidentity:FederatedIdentityCredential",),

@@ -26,12 +26,22 @@ class Token:
 
 
 class FakeArm(requests.adapters.HTTPAdapter):
-    """Answers the ARM calls bootstrap makes, from a dict of provider states."""
+    """Answers the ARM calls bootstrap makes, from a dict of provider states. A
+    provider being registered reports Registered from its ``registered_after``-th
+    read on (never, by default), as Azure does once it is done; with 0, the
+    registration request itself answers Registered, as it can for a quick one."""
 
-    def __init__(self, providers: dict[str, str], subscription: str = SUBSCRIPTION):
+    def __init__(
+        self,
+        providers: dict[str, str],
+        subscription: str = SUBSCRIPTION,
+        registered_after: int | None = None,
+    ):
         super().__init__()
         self.providers = providers
         self.subscription = subscription
+        self.registered_after = registered_after
+        self.reads_while_registering: dict[str, int] = {}
         self.calls: list[tuple[str, str, dict | None]] = []
         self.queries: list[str] = []
 
@@ -57,7 +67,14 @@ class FakeArm(requests.adapters.HTTPAdapter):
         if provider:
             namespace, register = provider.groups()
             if register:
-                self.providers[namespace] = "Registering"
+                self.providers[namespace] = (
+                    "Registered" if self.registered_after == 0 else "Registering"
+                )
+            elif self.providers.get(namespace) == "Registering":
+                reads = self.reads_while_registering.get(namespace, 0) + 1
+                self.reads_while_registering[namespace] = reads
+                if self.registered_after is not None and reads >= self.registered_after:
+                    self.providers[namespace] = "Registered"
             state = self.providers.get(namespace, "NotRegistered")
             types = []
             if namespace == "Microsoft.MachineLearningServices":
@@ -89,6 +106,21 @@ def client(arm: FakeArm) -> ResourceManagementClient:
 ALL_REGISTERED = dict.fromkeys(bootstrap.REQUIRED_PROVIDERS, "Registered")
 
 
+class Clock:
+    """Time that passes only when bootstrap sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_ready_subscription_passes_and_nothing_is_written():
     arm = FakeArm(dict(ALL_REGISTERED))
     shown: list[str] = []
@@ -102,17 +134,73 @@ def test_missing_providers_are_named_and_registered_only_when_asked():
     shown: list[str] = []
     assert not bootstrap.preflight(client(arm), SUBSCRIPTION, "westeurope", shown.append)
     assert "NO  Microsoft.MachineLearningServices: NotRegistered" in shown
+    assert "    register them with --register-providers (needs rights on the subscription)" in shown
     assert not [c for c in arm.calls if c[1].endswith("/register")]
 
-    shown.clear()
-    assert not bootstrap.preflight(
-        client(arm), SUBSCRIPTION, "westeurope", shown.append, register=True
+
+def test_registering_waits_until_azure_has_registered_then_creates_the_state_storage():
+    arm = FakeArm(
+        {**ALL_REGISTERED, "Microsoft.MachineLearningServices": "NotRegistered"},
+        registered_after=3,
     )
-    assert "NO  Microsoft.MachineLearningServices: Registering (registration requested)" in shown
+    shown: list[str] = []
+    clock = Clock()
+    assert bootstrap.preflight(
+        client(arm), SUBSCRIPTION, "westeurope", shown.append, register=True,
+        state_storage=("rg-pulumi-state", "stpulumistate01"), sleep=clock.sleep, clock=clock,
+    )  # fmt: skip
     registered = [c[1] for c in arm.calls if c[1].endswith("/register")]
     assert registered == [
         f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.MachineLearningServices/register"
     ]
+    assert clock.sleeps == [bootstrap.POLL_SECONDS] * 3
+    assert shown.count(
+        "    waiting for Azure to register Microsoft.MachineLearningServices ..."
+    ) == 1  # fmt: skip
+    assert "ok  Microsoft.MachineLearningServices: Registered (registration requested)" in shown
+    assert "ok  Pulumi state: https://stpulumistate01.blob.core.windows.net/pulumi-state" in shown
+    # The storage account is created only once every provider is registered.
+    first_put = next(i for i, c in enumerate(arm.calls) if c[0] == "PUT")
+    last_poll = max(i for i, c in enumerate(arm.calls) if "MachineLearningServices" in c[1])
+    assert last_poll < first_put
+
+
+def test_a_registration_still_pending_when_the_wait_ends_says_run_again_and_creates_nothing():
+    arm = FakeArm({**ALL_REGISTERED, "Microsoft.Storage": "NotRegistered"})
+    shown: list[str] = []
+    clock = Clock()
+    assert not bootstrap.preflight(
+        client(arm), SUBSCRIPTION, "westeurope", shown.append, register=True,
+        state_storage=("rg-pulumi-state", "stpulumistate01"), wait_seconds=45,
+        sleep=clock.sleep, clock=clock,
+    )  # fmt: skip
+    assert clock.now == 45  # the bound, not a poll beyond it
+    assert "NO  Microsoft.Storage: Registering (registration requested)" in shown
+    assert (
+        "    Azure is still registering them after 0.75 minutes: run the same command again "
+        "in a few minutes (it waits again, and creates nothing twice)"
+    ) in shown
+    assert "--  Pulumi state: not created until the subscription is ready" in shown
+    assert not [c for c in arm.calls if c[0] == "PUT"]
+
+
+def test_the_command_exits_0_once_registered_and_1_while_still_registering(monkeypatch):
+    monkeypatch.setattr("azure.identity.DefaultAzureCredential", Token)
+    arms = []
+
+    def fake_client(credential, subscription_id):
+        arms.append(FakeArm({**ALL_REGISTERED, "Microsoft.Network": "NotRegistered"},
+                            registered_after=arms_after))  # fmt: skip
+        return client(arms[-1])
+
+    monkeypatch.setattr("azure.mgmt.resource.resources.ResourceManagementClient", fake_client)
+    argv = ["--subscription-id", SUBSCRIPTION, "--register-providers", "--wait-minutes", "0"]
+    arms_after = None
+    assert bootstrap.main(argv) == 1
+    arms_after = 0  # registered at once: nothing to wait for
+    assert bootstrap.main(argv) == 0
+    with pytest.raises(SystemExit):
+        bootstrap.main([*argv[:-1], "-1"])
 
 
 def test_a_location_without_azure_ml_is_refused_with_the_choices():
@@ -147,7 +235,10 @@ def test_state_storage_is_created_keyless_private_and_versioned():
         "supportsHttpsTrafficOnly": True,
         "defaultToOAuthAuthentication": True,
     }
-    assert puts[f"{account}/blobServices/default"]["properties"] == {"isVersioningEnabled": True}
+    assert puts[f"{account}/blobServices/default"]["properties"] == {
+        "isVersioningEnabled": True,
+        "containerDeleteRetentionPolicy": {"enabled": True, "days": 30},
+    }
     assert puts[f"{account}/blobServices/default/containers/pulumi-state"]["properties"] == {
         "publicAccess": "None"
     }

@@ -27,6 +27,12 @@ def test_the_platform_plan_lists_identities_credentials_registry_and_conditioned
         "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg-mlops-prod "
         "(conditioned: workload roles to workload identities)"
     ) in out
+    assert (
+        "Storage Blob Data Contributor for mlops-prod-ci-infra-state on Microsoft.Storage/"
+        "storageAccounts/stpulumistate/blobServices/default/containers/pulumi-state "
+        "(conditioned: writes only mlops-infra/prod's state; reads only mlops-infra/prod's "
+        "state and mlops-platform/shared's)"
+    ) in out
     assert "  pass  github-oidc-per-environment (10 resources)" in out
     assert f"{roles.REGISTRY_READER} for mlops-prod-ci-ml-registry on" in out
     assert "AzureML Registry User for mlops-dev-ci-ml-registry on" in out

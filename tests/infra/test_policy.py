@@ -10,10 +10,11 @@ import yaml
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 
 import roles
+import state_access
 from offline import PLATFORM, run_stack
 from policy.pack import POLICIES
 from policy.rules import RULES, committed_config
-from tests.infra.conftest import plan_of, platform_plan
+from tests.infra.conftest import STACKS, plan_of, platform_plan
 
 
 def violations(resource, stack: str, props=None, config=None) -> dict[str, list[str]]:
@@ -47,10 +48,12 @@ def test_the_rules_config_is_declared_and_committed():
         declared = set(rule.config_schema)
         assert declared == set(config.get(rule.name, {})), rule.name
         assert (policy.config_schema is None) == (not declared)
-    platform_repository = yaml.safe_load((PLATFORM / "Pulumi.yaml").read_text())["config"][
-        "githubRepository"
-    ]["default"]
-    assert config["github-oidc-per-environment"]["githubRepository"] == platform_repository
+    # The one home of the repository: the platform program reads it from here.
+    assert (
+        "githubRepository" not in yaml.safe_load((PLATFORM / "Pulumi.yaml").read_text())["config"]
+    )
+    repository = config["github-oidc-per-environment"]["githubRepository"]
+    assert platform_plan().config.github_repository == repository
 
 
 def test_every_committed_stack_passes_every_policy(plan):
@@ -434,5 +437,65 @@ def test_the_reader_role_is_granted_only_in_the_resource_group_it_was_defined_fo
     elsewhere = grant.inputs["scope"].replace("rg-mlops-registry", "rg-other")
     found = violations(grant, "shared", {**grant.inputs, "scope": elsewhere})
     assert "is not an allowlisted built-in role" in " ".join(
+        found["role-assignment-least-privilege"]
+    )
+
+
+def state_grant(job: str = "infra", stack: str = "dev"):
+    """The platform's grant to an environment's CI identity on Pulumi's state container."""
+    [grant] = [
+        r
+        for r in platform_plan().of_type("authorization:RoleAssignment")
+        if r.name == f"mlops-{stack}-ci-{job}-state"
+    ]
+    assert state_access.is_state_container(grant.inputs["scope"])
+    return grant
+
+
+OWNER = f"/providers/Microsoft.Authorization/roleDefinitions/{state_access.OWNER_GUID}"
+
+
+@pytest.mark.parametrize(
+    ("job", "changes", "message"),
+    [
+        ("infra", {"condition": None, "conditionVersion": None},
+         "one environment's identity rewrites another's state"),
+        # The readers' condition leaves every write of the contributor unlimited.
+        ("infra", {"condition": state_grant("preview").inputs["condition"]},
+         "limiting its reads and writes to one stack's paths"),
+        ("infra", {"condition": state_grant().inputs["condition"].replace(
+            ".pulumi/locks/organization/mlops-infra/dev/*", ".pulumi/locks/*")},
+         "must be exactly a condition of infra/state_access.py"),
+        ("infra", {"roleDefinitionId": OWNER}, "Owner, which Pulumi's state container never gets"),
+        ("preview", {"condition": None, "conditionVersion": None},
+         "one environment's identity reads another's state"),
+        ("infra", {"conditionVersion": "1.0"}, "conditionVersion must be '2.0'"),
+    ],
+)  # fmt: skip
+def test_a_blob_role_on_the_shared_state_container_without_one_stacks_limit_fails(
+    job, changes, message
+):
+    grant = state_grant(job)
+    found = violations(grant, "shared", {**grant.inputs, **changes})
+    assert message in " ".join(found["role-assignment-least-privilege"])
+
+
+def test_a_stack_whose_environments_share_the_state_unlimited_is_refused():
+    # Every state grant of the platform stack as it was before the path
+    # conditions: each environment's CI could rewrite the others' state.
+    refused = {
+        grant.name
+        for grant in platform_plan().of_type("authorization:RoleAssignment")
+        if state_access.is_state_container(grant.inputs["scope"])
+        and violations(grant, "shared", {**grant.inputs, "condition": None})
+    }
+    assert refused == {f"mlops-{s}-ci-{job}-state" for s in STACKS for job in ("infra", "preview")}
+
+
+def test_the_state_condition_is_for_the_state_container_only():
+    grant = state_grant()
+    elsewhere = grant.inputs["scope"].replace("/pulumi-state", "/datasets")
+    found = violations(grant, "shared", {**grant.inputs, "scope": elsewhere})
+    assert "condition must be unset on Storage Blob Data Contributor" in " ".join(
         found["role-assignment-least-privilege"]
     )

@@ -7,7 +7,8 @@ commands before it produced: bootstrap.py against the fake Azure of
 test_bootstrap, `pulumi login` against the state storage bootstrap made,
 `pulumi config set` into the stack's config, `pulumi preview|up` as the
 project's program under mocks (offline.py) with that config and the policy
-rules with the pack config the command names, an environment's
+rules with the pack config the command names (as the prose asks it edited;
+the platform program reads its repository from the same file), an environment's
 StackReference answered only by a platform stack already up, and
 `pulumi stack output --json | ... stack_env.py` fed with that environment's
 outputs. The environment steps run again for every environment the
@@ -59,7 +60,9 @@ CANNOT_RUN = {
 }
 
 # The README asks for this edit of infra/policy/config.json in prose, before the
-# platform's preview: the pack's repository is the reader's.
+# platform's preview: the pack's repository, the platform's too, is the reader's.
+# The committed file is shared by the tests running beside this one, so the
+# edited file is a copy the platform's policyConfig names instead.
 POLICY_EDIT = {"github-oidc-per-environment": {"githubRepository": REPOSITORY}}
 
 # The assignee as the README writes it: the signed-in administrator's own object id.
@@ -356,12 +359,15 @@ def pulumi_preview_or_up(session: Session, command: Command) -> None:
     )
     folder, project, stack = session.stack(command)
     policy_config = None
+    edited: dict[str, str] = {}
     if "--policy-pack" in found:
         resolve(session, command, found["--policy-pack"], INFRA / "policy")
         config_path = session.cwd / found.get("--policy-pack-config", "")
         resolve(session, command, str(config_path), INFRA / "policy" / "config.json")
         policy_config = {**json.loads(config_path.read_text()), **POLICY_EDIT}
-    plan = program_plan(session, command, folder, stack)
+        if folder == offline.PLATFORM:
+            edited = {"policyConfig": str(edited_policy_config(session, command, config_path))}
+    plan = program_plan(session, command, folder, stack, edited)
     if policy_config is not None:
         refused = [
             f"{r.name}: {message}"
@@ -375,10 +381,26 @@ def pulumi_preview_or_up(session: Session, command: Command) -> None:
         session.up[f"organization/{project}/{stack}"] = plan
 
 
-def program_plan(session: Session, command: Command, folder: Path, stack: str) -> offline.Plan:
-    """The project's program run under mocks with the stack's config; preview
-    and up of the same config share one run."""
-    overrides = session.config.get((folder, stack), {})
+def edited_policy_config(session: Session, command: Command, named: Path) -> Path:
+    """The pack config the command names, with the prose's edit, as a copy the
+    platform program reads instead; fails unless the platform's policyConfig
+    names the same file the command passes to the pack."""
+    folder, _, stack = session.stack(command)
+    values = offline.stack_values(stack, session.config.get((folder, stack), {}), folder)
+    if (folder / values["policyConfig"]).resolve() != named.resolve():
+        fail(command, f"the platform's policyConfig {values['policyConfig']} is not {named}")
+    copy = session.tmp / "policy-config.json"
+    copy.write_text(json.dumps({**json.loads(named.read_text()), **POLICY_EDIT}))
+    return copy
+
+
+def program_plan(
+    session: Session, command: Command, folder: Path, stack: str, edited: dict | None = None
+) -> offline.Plan:
+    """The project's program run under mocks with the stack's config (and the
+    ``edited`` values standing in for files the prose edits); preview and up of
+    the same config share one run."""
+    overrides = {**session.config.get((folder, stack), {}), **(edited or {})}
     key = (folder, stack, json.dumps(overrides, sort_keys=True))
     if key in session.plans:
         return session.plans[key]

@@ -3,6 +3,7 @@ hands the Azure provider under mocks; above all, what the environments' CI
 identities can and cannot do with the grants it gives them."""
 
 import re
+import uuid
 
 import pytest
 
@@ -184,7 +185,8 @@ def test_the_infra_identity_can_grant_only_workload_roles_only_to_workload_ident
         "Managed Identity Operator",
         "Storage Blob Data Contributor",
     }
-    assert [r for r in grants_of(plan, infra) if r.inputs.get("condition")] == [admin]
+    conditioned = [r for r in grants_of(plan, infra) if r.inputs.get("condition")]
+    assert [r for r in conditioned if r.inputs["scope"] != STATE] == [admin]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -254,3 +256,150 @@ def test_the_outputs_give_each_environment_its_resource_group_and_identities():
     assert prod["ci_client_ids"]["ml"] == identities(plan)["id-mlops-prod-ci-ml"].state["clientId"]
     assert set(prod["workload_identities"]) == {"workspace", "compute-cpu", "compute-gpu"}
     assert plan.outputs["registry_name"].startswith("mlr-mlops-")
+
+
+# How Azure reads a storage condition (version 2.0) made of clauses
+# "((!(ActionMatches{...}) ...) OR (@Resource[...blobs:path] StringLike '...' OR ...))"
+# joined by AND: a request for a targeted action passes only where one of its
+# clause's patterns matches the blob's path (in StringLike, * is any run of
+# characters, / included, and ? one character).
+_BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+_TARGET = re.compile(
+    r"!\(ActionMatches\{'(?P<action>[^']+)'\}(?P<not_list> AND NOT SubOperationMatches"
+    r"\{'Blob\.List'\})?\)"
+)
+_STATE_CLAUSE = re.compile(
+    r"\(\((?P<targets>!\([^()]*\)(?: AND !\([^()]*\))*)\) OR \((?P<paths>[^()]+)\)\)"
+)
+_PATH = re.compile(rf"@Resource\[{_BLOBS}:path\] StringLike '([^']*)'")
+# The data actions of the built-in roles (Azure's role definitions).
+DATA_ACTIONS = {
+    "Storage Blob Data Reader": {f"{_BLOBS}/read"},
+    "Storage Blob Data Contributor": {
+        f"{_BLOBS}/{a}" for a in ("read", "write", "delete", "move/action", "add/action")
+    },
+}
+
+
+def string_like(pattern: str, value: str) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+def clauses(condition: str) -> list[tuple[list[tuple[str, bool]], list[str]]]:
+    """(targeted actions with their "not a list" flag, path patterns) per clause."""
+    found, rest = [], condition
+    while rest:
+        clause = _STATE_CLAUSE.match(rest)
+        assert clause, f"not Azure's clause grammar at: {rest[:120]}"
+        targets = [(t["action"], bool(t["not_list"])) for t in _TARGET.finditer(clause["targets"])]
+        assert (
+            " AND ".join(t.group(0) for t in _TARGET.finditer(clause["targets"]))
+            == (clause["targets"])
+        )
+        paths = clause["paths"].split(" OR ")
+        assert all(_PATH.fullmatch(p) for p in paths), paths
+        found.append((targets, [_PATH.fullmatch(p).group(1) for p in paths]))
+        rest = rest[clause.end() :].removeprefix(" AND ")
+    return found
+
+
+def allowed(assignment, action: str, path: str, listing: bool = False) -> bool:
+    """Whether ``assignment`` lets its principal do data action ``action``
+    (``listing``: List Blobs) on the blob at ``path`` of its container."""
+    role = roles.role_name(assignment.inputs["roleDefinitionId"])
+    if f"{_BLOBS}/{action}" not in DATA_ACTIONS[role]:
+        return False
+    for targets, patterns in clauses(assignment.inputs.get("condition") or ""):
+        targeted = any(
+            target == f"{_BLOBS}/{action}" and not (not_list and listing)
+            for target, not_list in targets
+        )
+        if targeted and not any(string_like(p, path) for p in patterns):
+            return False
+    return True
+
+
+def pulumi_blobs(stack: str, project: str = "mlops-infra") -> dict[str, list[str]]:
+    """Blobs Pulumi's self-managed backend writes for one stack (project mode),
+    as pkg/backend/diy lays them out, by what they are."""
+    lock = uuid.uuid4()
+    ns = 1767225600000000000
+    return {
+        "checkpoint": [
+            f".pulumi/stacks/{project}/{stack}.json",
+            f".pulumi/stacks/{project}/{stack}.json.bak",
+            f".pulumi/stacks/{project}/{stack}.json.gz",
+            f".pulumi/stacks/{project}/{stack}.pulumi-tags",
+        ],
+        "history": [
+            f".pulumi/history/{project}/{stack}/{stack}-{ns}.history.json",
+            f".pulumi/history/{project}/{stack}/{stack}-{ns}.checkpoint.json",
+        ],
+        "backups": [f".pulumi/backups/{project}/{stack}/{stack}.{ns}.json"],
+        "journal": [f".pulumi/journal/{project}/{stack}/{ns}.json"],
+        "lock": [f".pulumi/locks/organization/{project}/{stack}/{lock}.json"],
+    }
+
+
+def state_grant(plan, stack: str, job: str):
+    [grant] = [
+        r
+        for r in grants_of(plan, principal(plan, f"id-mlops-{stack}-ci-{job}"))
+        if r.inputs["scope"] == STATE
+    ]
+    assert grant.inputs["conditionVersion"] == "2.0"
+    return grant
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_environments_infra_identity_writes_its_own_stacks_state_and_nothing_else(stack):
+    plan = platform_plan()
+    grant = state_grant(plan, stack, "infra")
+    mine = [blob for blobs in pulumi_blobs(stack).values() for blob in blobs]
+    for blob in mine:
+        for action in ("read", "write", "add/action", "delete"):
+            assert allowed(grant, action, blob), (action, blob)
+    others = [
+        ".pulumi/meta.yaml",  # written once, by the administrator's first login
+        *(blob for other in STACKS if other != stack for b in pulumi_blobs(other).values()
+          for blob in b),
+        # A stack whose name starts with this one's is another stack.
+        *(blob for b in pulumi_blobs(f"{stack}2").values() for blob in b),
+        *(blob for b in pulumi_blobs("shared", "mlops-platform").values() for blob in b),
+        f".pulumi/stacks/{stack}.json",  # the legacy layout, outside any project
+    ]  # fmt: skip
+    for blob in others:
+        for action in ("write", "add/action", "delete", "move/action"):
+            assert not allowed(grant, action, blob), (action, blob)
+    # It reads what `pulumi login` and its StackReference to the platform read ...
+    assert allowed(grant, "read", ".pulumi/meta.yaml")
+    assert allowed(grant, "read", ".pulumi/stacks/mlops-platform/shared.json")
+    # ... and no other environment's state.
+    for other in STACKS:
+        if other != stack:
+            for blobs in pulumi_blobs(other).values():
+                assert not any(allowed(grant, "read", blob) for blob in blobs), other
+    # Listing shows names, not contents, and Pulumi lists outside its own paths.
+    assert allowed(grant, "read", ".pulumi/stacks/", listing=True)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_environments_preview_identity_reads_its_own_stacks_state_and_writes_nothing(stack):
+    plan = platform_plan()
+    grant = state_grant(plan, stack, "preview")
+    assert roles.role_name(grant.inputs["roleDefinitionId"]) == "Storage Blob Data Reader"
+    # `pulumi preview` takes no lock on this backend: it needs no write at all.
+    everything = [
+        blob for s in (*STACKS, f"{stack}2") for b in pulumi_blobs(s).values() for blob in b
+    ]
+    for blob in everything:
+        for action in ("write", "add/action", "delete", "move/action"):
+            assert not allowed(grant, action, blob), (action, blob)
+    for blob in [b for blobs in pulumi_blobs(stack).values() for b in blobs]:
+        assert allowed(grant, "read", blob), blob
+    assert allowed(grant, "read", ".pulumi/meta.yaml")
+    assert allowed(grant, "read", ".pulumi/stacks/mlops-platform/shared.json")
+    for other in STACKS:
+        if other != stack:
+            assert not allowed(grant, "read", f".pulumi/stacks/mlops-infra/{other}.json")

@@ -1,13 +1,26 @@
+import json
+import re
+
 import pytest
 import yaml
 
 import platform_config
 from config_reader import ConfigError, raw_from_yaml
 from offline import PLATFORM, stack_values
+from policy.rules import CONFIG_FILE, committed_config
 
 
 def values(**changes):
     return {**stack_values("shared", folder=PLATFORM), **raw_from_yaml(changes)}
+
+
+def policy_config(tmp_path, repository) -> str:
+    """A copy of the committed pack config naming ``repository``; its path."""
+    config = committed_config()
+    config["github-oidc-per-environment"]["githubRepository"] = repository
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return str(path)
 
 
 def test_every_key_is_documented_in_pulumi_yaml_with_a_default():
@@ -17,8 +30,41 @@ def test_every_key_is_documented_in_pulumi_yaml_with_a_default():
         assert spec.get("description") and "default" in spec, key
 
 
-def test_github_environments_default_per_environment_and_job_and_can_be_listed():
-    parsed = platform_config.parse(values(githubRepository="acme/credit-ml"))
+def test_the_repository_comes_from_the_policy_packs_config_and_nowhere_else(tmp_path):
+    declared = yaml.safe_load((PLATFORM / "Pulumi.yaml").read_text())["config"]
+    assert "githubRepository" not in declared
+    committed = platform_config.parse(values())
+    assert committed.policy_config == CONFIG_FILE
+    assert (
+        committed.github_repository
+        == (committed_config()["github-oidc-per-environment"]["githubRepository"])
+    )
+    other = platform_config.parse(values(policyConfig=policy_config(tmp_path, "acme/credit-ml")))
+    assert other.github_repository == "acme/credit-ml"
+
+
+@pytest.mark.parametrize(
+    ("repository", "message"),
+    [
+        ("just-a-name", "config.json: github-oidc-per-environment.githubRepository is "
+         "'just-a-name': set it to the repository (OWNER/NAME)"),
+        (None, "github-oidc-per-environment.githubRepository is None"),
+    ],
+)  # fmt: skip
+def test_a_pack_config_without_a_repository_is_refused_naming_the_file_and_key(
+    tmp_path, repository, message
+):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        platform_config.parse(values(policyConfig=policy_config(tmp_path, repository)))
+
+
+def test_a_missing_pack_config_is_refused_naming_the_key():
+    with pytest.raises(ConfigError, match="mlops-platform:policyConfig: infra/platform/none.json"):
+        platform_config.parse(values(policyConfig="none.json"))
+
+
+def test_github_environments_default_per_environment_and_job_and_can_be_listed(tmp_path):
+    parsed = platform_config.parse(values(policyConfig=policy_config(tmp_path, "acme/credit-ml")))
     assert parsed.github_environments["staging", "infra"] == ("staging-infra",)
     assert parsed.federated_subjects("prod", "ml") == ["repo:acme/credit-ml:environment:prod"]
     chosen = platform_config.parse(
@@ -46,7 +92,6 @@ def test_the_first_environment_writes_to_the_registry_unless_configured():
         ({"environments": []}, "mlops-platform:environments: is empty"),
         ({"environments": ["Prod"]}, "'Prod' is not an environment stack's name"),
         ({"environments": ["dev", "dev"]}, "lists an environment twice"),
-        ({"githubRepository": "just-a-name"}, "mlops-platform:githubRepository: 'just-a-name'"),
         ({"githubEnvironments": ["qa/ml=qa"]}, "mlops-platform:githubEnvironments: 'qa/ml'"),
         ({"githubEnvironments": ["dev/deploy=dev"]}, "'dev/deploy': expected ENVIRONMENT/JOB"),
         ({"githubEnvironments": ["dev/ml=a", "dev/ml=a"]}, "lists 'a' twice for dev/ml"),
