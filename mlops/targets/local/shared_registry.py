@@ -22,7 +22,7 @@ from mlops.state_files import write_file
 from mlops.targets.base import DIGEST_TAG, ModelNotFound, ModelVersion, newest
 from mlops.targets.local.files import private_folder
 from mlops.targets.local.registry import to_model_version
-from mlops.targets.local.tracking import quiet_store_logs
+from mlops.targets.local.tracking import quiet_store_logs, store_uri
 
 DB_FILE = "mlflow.db"
 
@@ -32,7 +32,7 @@ class SharedRegistry:
         self.folder = folder
         self.name = model_name
         private_folder(folder)
-        uri = f"sqlite:///{(folder / DB_FILE).absolute()}"
+        uri = store_uri(folder / DB_FILE, folder / "mlartifacts")
         quiet_store_logs()
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 

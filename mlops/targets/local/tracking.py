@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mlops.targets.base import StepRun
+from mlops.targets.local.blank_store import seed
 
 DB_FILE = "mlflow.db"
 ARTIFACTS = "mlartifacts"
@@ -45,7 +46,17 @@ STATUS = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
 
 
 def tracking_uri(state_dir: Path) -> str:
-    return f"sqlite:///{(state_dir / DB_FILE).absolute()}"
+    """The URI of the MLflow store in ``state_dir``, which exists once this returns
+    when the state folder does (see ``blank_store``)."""
+    return store_uri(state_dir / DB_FILE, state_dir / ARTIFACTS)
+
+
+def store_uri(db: Path, artifacts: Path) -> str:
+    """The URI of the MLflow SQLite store ``db``; a missing one starts as a copy of
+    an empty store whose default experiment keeps its artifacts in ``artifacts``."""
+    if db.parent.is_dir():
+        seed(db, artifacts)
+    return f"sqlite:///{db.absolute()}"
 
 
 def experiment_id(db: Path, name: str) -> str | None:
