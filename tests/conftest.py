@@ -140,6 +140,19 @@ def project(tmp_path: Path):
     stop_endpoints(tmp_path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory) -> Path:
+    """The user cache folder ``mlops`` shares between projects (an empty MLflow store,
+    the YAML loader's results), one per test session: shared by its workers and
+    projects, never the developer's own."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    folder = base / "user-cache"
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    return folder
+
+
 def shared_folder(tmp_path_factory, name: str, build) -> Path:
     """The folder ``name``, built by ``build(folder)`` once per test session: the first
     worker to need it builds it, the others wait for it on a file lock."""

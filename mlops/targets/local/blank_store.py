@@ -5,7 +5,7 @@ few seconds of CPU for each new store (a project's first run, each local
 environment, the shared registry). The result is the same empty schema
 every time for one MLflow version, so it is made once, in a temporary
 folder, and kept under the user's cache folder
-(``$XDG_CACHE_HOME/mlops/``, by default ``~/.cache/mlops/``) named after the
+(``user_cache``) named after the
 MLflow and SQLAlchemy versions; a new store is a copy of it, put in place
 in one step so two commands creating the same store at once agree. Where
 the cache cannot be written, MLflow creates the store itself, as before.
@@ -21,10 +21,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-
-def cache_folder() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mlops"
+from mlops.targets.local.user_cache import cache_folder
 
 
 def seed(db: Path, artifacts: Path) -> None:

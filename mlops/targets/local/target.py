@@ -46,6 +46,7 @@ from mlops.targets.local.location import settle
 from mlops.targets.local.reuse import StepReuse
 from mlops.targets.local.runs import LocalRunStore
 from mlops.targets.local.steps import run_steps
+from mlops.targets.local.user_cache import cache_folder
 from mlops.targets.local.yaml_cache import YamlCache, cached_load
 
 CACHE = "cache"
@@ -73,9 +74,9 @@ class LocalTarget(Target):
         self._shared = None  # the registry shared by the environments, once opened
         self._spec = None  # the deployment YAML, once read
         self._graph = None  # the pipeline YAML, once loaded
-        # What the loader made of the YAML depends on the files alone: the
-        # environments share it (their step records stay their own).
-        self._yaml_cache = YamlCache(self.state_base / CACHE)
+        # What the loader made of the YAML depends on the files alone: environments,
+        # and other checkouts of the same files, share it.
+        self._yaml_cache = YamlCache(cache_folder() / "yaml", settings.root)
 
     @property
     def registry(self):

@@ -4,9 +4,10 @@ Importing azure-ai-ml and validating a pipeline costs about two seconds,
 more than the rest of a run's overhead together, and gives the same answer
 as long as the files it read are the same. So the loader runs in a spawned
 process that records, with an audit hook, every file outside the Python
-installation it opened; its result is written as JSON under
-``<state>/cache/`` with the SHA-256 of each of those files, the SDK's
-version and this format's version. A later load is a hit only if all of
+installation it opened; its result is written as JSON in the user's cache
+folder (``user_cache``, ``yaml/``) with the SHA-256 of each of those files,
+the SDK's version and this format's version, paths inside the project
+written relative to it. A later load is a hit only if all of
 them still match, so editing any YAML the loader read, a component it
 pulled in, a conda file, or upgrading the SDK means loading again. Errors
 are never cached. JSON, not pickle: nothing read from the cache can run code.
@@ -36,6 +37,8 @@ from mlops.targets.local.files import private_folder, write_private
 # 2: ports carry their min/max and steps their component file; 3: reuse settings.
 FORMAT = 3
 SDK = "azure-ai-ml"
+# How an entry writes the project folder: not a path, so never taken for one.
+ROOT = "${project}"
 
 
 # -- in the loading process -------------------------------------------------
@@ -82,10 +85,14 @@ def load_recording(kind: str, path: Path) -> tuple[dict, dict[str, str]]:
 
 
 class YamlCache:
-    """Loaded pipeline graphs and deployment specs, under ``folder``."""
+    """Loaded pipeline graphs and deployment specs, under ``folder``, for the project
+    in ``root``. Paths inside ``root`` are kept relative to it, so another checkout
+    of the same files (a clone, a worktree, a moved project) finds the entry too;
+    paths outside it are kept as they are."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, root: Path | None = None) -> None:
         self.folder = folder
+        self.root = os.path.realpath(root) if root is not None else None
 
     def pipeline(self, path: Path) -> PipelineGraph | None:
         data = self._read("pipeline", path)
@@ -98,7 +105,12 @@ class YamlCache:
         return spec if spec is not None and spec.script.is_file() else None
 
     def store(self, kind: str, path: Path, data: dict, files: Mapping[str, str]) -> None:
-        entry = {"format": FORMAT, "sdk": _sdk_version(), "files": dict(files), "data": data}
+        entry = {
+            "format": FORMAT,
+            "sdk": _sdk_version(),
+            "files": {self._relative(name): digest for name, digest in files.items()},
+            "data": self._relative(data),
+        }
         try:
             private_folder(self.folder)
             write_private(self._entry(kind, path), json.dumps(entry).encode())
@@ -110,15 +122,39 @@ class YamlCache:
             entry = json.loads(self._entry(kind, path).read_text())
             if entry["format"] != FORMAT or entry["sdk"] != _sdk_version():
                 return None
-            if any(_digest(Path(name)) != digest for name, digest in entry["files"].items()):
+            files = {self._absolute(name): digest for name, digest in entry["files"].items()}
+            if any(_digest(Path(name)) != digest for name, digest in files.items()):
                 return None
-            return entry["data"]
+            return self._absolute(entry["data"])
         except (OSError, ValueError, KeyError, TypeError):
             return None  # absent, unreadable or from another format: load again
 
     def _entry(self, kind: str, path: Path) -> Path:
-        key = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:24]
+        key = hashlib.sha256(self._relative(os.path.realpath(path)).encode()).hexdigest()[:24]
         return self.folder / f"{kind}-{key}.json"
+
+    def _relative(self, value):
+        """``value`` (JSON data) with every path inside ``root`` written from ``ROOT``."""
+        if isinstance(value, dict):
+            return {self._relative(k): self._relative(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._relative(item) for item in value]
+        if isinstance(value, str) and self.root and _inside(value, self.root):
+            return ROOT + value[len(self.root) :]
+        return value
+
+    def _absolute(self, value):
+        if isinstance(value, dict):
+            return {self._absolute(k): self._absolute(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._absolute(item) for item in value]
+        if isinstance(value, str) and value.startswith(ROOT) and self.root:
+            return self.root + value[len(ROOT) :]
+        return value
+
+
+def _inside(value: str, root: str) -> bool:
+    return value == root or value.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def cached_load(

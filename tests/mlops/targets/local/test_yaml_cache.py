@@ -107,3 +107,22 @@ def test_entries_are_owner_only_json(pipelines, tmp_path):
     assert entry.stat().st_mode & 0o077 == 0
     assert (tmp_path / "cache").stat().st_mode & 0o077 == 0
     assert str(pipelines / "components" / "train.yml") in json.loads(entry.read_text())["files"]
+
+
+def test_another_checkout_of_the_same_files_finds_the_entry_with_its_own_paths(pipelines, tmp_path):
+    cache = tmp_path / "cache"
+    first = load(YamlCache(cache, tmp_path), "pipeline", pipelines / "train.yml")
+    other = tmp_path / "other checkout"
+    shutil.copytree(tmp_path, other, ignore=shutil.ignore_patterns("cache", "other checkout"))
+    graph = load(YamlCache(cache, other), "pipeline", other / "pipelines" / "train.yml", never)
+    assert graph.path == other / "pipelines" / "train.yml"
+    assert {step.code for step in graph.steps} == {other / "pipelines" / "src"}
+    assert all(step.source.is_relative_to(other / "pipelines") for step in graph.steps)
+    assert [(s.name, s.command, s.bindings) for s in graph.steps] == [
+        (s.name, s.command, s.bindings) for s in first.steps
+    ]
+    (other / "pipelines" / "components" / "train.yml").write_text(
+        (other / "pipelines" / "components" / "train.yml").read_text() + "\n# edited\n"
+    )
+    with pytest.raises(AssertionError, match="the loader ran"):
+        load(YamlCache(cache, other), "pipeline", other / "pipelines" / "train.yml", never)
