@@ -14,6 +14,7 @@ the cache cannot be written, MLflow creates the store itself, as before.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sqlite3
@@ -71,10 +72,14 @@ def _blank() -> Path | None:
     return blank
 
 
+def quiet_store_logs() -> None:
+    """Creating or migrating an MLflow SQLite schema is logged at INFO on stderr,
+    where the CLI keeps one line for errors: keep it off."""
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+
+
 def _create(db: Path) -> None:
     from mlflow.tracking import MlflowClient
-
-    from mlops.targets.local.tracking import quiet_store_logs
 
     quiet_store_logs()
     uri = f"sqlite:///{db}"

@@ -32,7 +32,7 @@ from mlops.targets.base import (
     PipelineRun,
     newest,
 )
-from mlops.targets.local.tracking import quiet_store_logs
+from mlops.targets.local.blank_store import quiet_store_logs
 
 ARTIFACT_PATH = "model"
 PLACEHOLDER_SOURCE = "mlops:number-in-use"

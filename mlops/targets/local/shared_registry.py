@@ -20,9 +20,10 @@ from mlflow.tracking import MlflowClient
 
 from mlops.state_files import write_file
 from mlops.targets.base import DIGEST_TAG, ModelNotFound, ModelVersion, newest
+from mlops.targets.local.blank_store import quiet_store_logs
 from mlops.targets.local.files import private_folder
 from mlops.targets.local.registry import to_model_version
-from mlops.targets.local.tracking import quiet_store_logs, store_uri
+from mlops.targets.local.tracking import store_uri
 
 DB_FILE = "mlflow.db"
 

@@ -25,7 +25,6 @@ Browse the store with ``mlflow ui --backend-store-uri sqlite:///.mlops/mlflow.db
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 import threading
 import time
@@ -33,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mlops.targets.base import StepRun
-from mlops.targets.local.blank_store import seed
+from mlops.targets.local.blank_store import quiet_store_logs, seed
 
 DB_FILE = "mlflow.db"
 ARTIFACTS = "mlartifacts"
@@ -89,12 +88,6 @@ def create_experiment(client, state_dir: Path, name: str) -> str:
     return client.create_experiment(
         name, artifact_location=(state_dir / ARTIFACTS).absolute().as_uri()
     )
-
-
-def quiet_store_logs() -> None:
-    """Creating or migrating an MLflow SQLite schema is logged at INFO on stderr,
-    where the CLI keeps one line for errors: keep it off."""
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 
 def _client(uri: str):
