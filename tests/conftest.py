@@ -13,6 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+# skops.io, when first imported, looks up the module of each of its ~800 trusted
+# types by scanning every module loaded so far; after the infra tests have loaded
+# pulumi_azure_native's thousands of modules that scan takes 20 s a worker.
+# Imported here, before them, it takes a second.
+import skops.io  # noqa: F401
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
