@@ -3,8 +3,9 @@
 Some state files hold what later processes trust: ports and paths the
 endpoint's router forwards to, commands the pipeline runner executes. They
 are created readable and writable by their owner only, whatever the umask,
-and replaced in one rename after their bytes reached the disk, so a reader
-never sees half a file and a crash leaves the old or the new one.
+and replaced in one rename after their bytes reached the disk (and the
+rename itself once it returns), so a reader never sees half a file and a
+crash leaves the old or the new one.
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ def write_private(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+        _sync_folder(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+
+
+def _sync_folder(folder: Path) -> None:
+    # Until the folder's entry is on disk, a crash may bring back the old file.
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):  # some file systems refuse fsync on a folder
+            os.fsync(fd)
+    finally:
+        os.close(fd)
