@@ -36,5 +36,6 @@ def test_a_worker_count_that_is_not_a_positive_number_is_named(project, count):
             'MAX_BATCH_ROWS: "1000"', f'MAX_BATCH_ROWS: "1000"\n  WORKER_COUNT: "{count}"'
         )
     )
-    with pytest.raises(DeploymentSpecError, match="environment_variables.WORKER_COUNT: .* positive"):
+    refused = "environment_variables.WORKER_COUNT: .* positive"
+    with pytest.raises(DeploymentSpecError, match=refused):
         load_deployment_spec(broken)

@@ -73,9 +73,7 @@ def test_the_port_is_named_by_the_environments_key(standin_endpoint, taken):
     assert err.startswith(f"error: environments.staging.endpoint_port: port {taken} is in use")
 
 
-def test_a_port_taken_after_the_check_still_leaves_the_old_router_serving(
-    standin_endpoint, taken
-):
+def test_a_port_taken_after_the_check_still_leaves_the_old_router_serving(standin_endpoint, taken):
     served = standin_endpoint
     # As if the port had been free when `mlops deploy` checked it.
     late = LocalEndpoint(served.endpoint.root, served.endpoint.name, taken)

@@ -5,7 +5,9 @@ or a worker, under a bounded client load, with real signals against the real pro
 import json
 import os
 import signal
+import threading
 import time
+from itertools import pairwise
 
 from mlops.targets.local.endpoint import processes
 from tests.conftest import wait_until
@@ -88,9 +90,12 @@ def test_a_killed_master_is_noticed_and_its_outage_ends_within_10_s(standin_endp
     with Load(served.url) as load:
         killed = time.monotonic()
         os.kill(master, signal.SIGKILL)
+
         # Its workers live on, orphaned, with the master's command line: the router
         # must still see the server as dead, stop them and start it again.
-        new = lambda a: a.status == 200 and a.body.get("pid") not in workers  # noqa: E731
+        def new(answer):
+            return answer.status == 200 and answer.body.get("pid") not in workers
+
         wait_until(lambda: any(new(a) for a in load.after(killed)), 30)
         time.sleep(0.5)
     back = next(a.ended for a in load.after(killed) if new(a)) - killed
@@ -110,8 +115,6 @@ def test_a_killed_worker_costs_no_request(standin_endpoint):
     for old in served.busy.iterdir():
         old.unlink()
     slow = {}
-    import threading
-
     holder = threading.Thread(
         target=lambda: slow.update(answer=score(served.url, json.dumps({"delay": 3}).encode()))
     )
@@ -128,6 +131,6 @@ def test_a_killed_worker_costs_no_request(standin_endpoint):
     # The gap: the longest wait for an answer around the kill, with the other
     # worker serving while gunicorn starts the dead one's replacement.
     around = [a for a in load.answers if a.ended > killed - 1]
-    gap = max(later.ended - earlier.ended for earlier, later in zip(around, around[1:]))
+    gap = max(later.ended - earlier.ended for earlier, later in pairwise(around))
     assert gap < 2, f"{gap:.2f} s without an answer after a worker was killed"
     wait_until(lambda: len(server_processes(served.endpoint, "blue")[1]) == 2, 30)
