@@ -65,13 +65,18 @@ def load_deployment_spec(path: Path) -> DeploymentSpec:
             "does not exist"
         )
     request, probe = deployment.request_settings, deployment.readiness_probe
+    variables = {str(k): str(v) for k, v in (deployment.environment_variables or {}).items()}
+    workers = variables.get("WORKER_COUNT")
+    if workers is not None and not (workers.isdigit() and int(workers) > 0):
+        raise DeploymentSpecError(
+            f"{path}: environment_variables.WORKER_COUNT: {workers[:20]!r} is not a "
+            "positive whole number (the scoring server's worker processes)"
+        )
     return DeploymentSpec(
         path=path,
         code=code,
         scoring_script=config.scoring_script,
-        environment_variables={
-            str(k): str(v) for k, v in (deployment.environment_variables or {}).items()
-        },
+        environment_variables=variables,
         request_timeout_ms=(request and request.request_timeout_ms) or 5000,
         readiness_initial_delay=(probe and probe.initial_delay) or 10,
         readiness_period=(probe and probe.period) or 10,

@@ -53,10 +53,10 @@ def open_file(path: Path, flags: int, mode: int = DEFAULT_MODE) -> int:
 
 def write_file(path: Path, data: bytes, mode: int | None = None) -> None:
     """Replace ``path`` with ``data`` in one rename, after the bytes reached the
-    disk, so a reader never sees half a file and a crash leaves the old or the
-    new one. ``mode`` is the file's exact permissions, whatever the umask
-    (None: the umask's default). Raises ``StateFileError`` for a link at
-    ``path`` or at the temporary file beside it."""
+    disk (and the rename itself once this returns), so a reader never sees half
+    a file and a crash leaves the old or the new one. ``mode`` is the file's
+    exact permissions, whatever the umask (None: the umask's default). Raises
+    ``StateFileError`` for a link at ``path`` or at the temporary file beside it."""
     refuse_link(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     created = False
@@ -72,7 +72,21 @@ def write_file(path: Path, data: bytes, mode: int | None = None) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)  # a link made meanwhile is replaced, not followed
+        _sync_folder(path.parent)
     finally:
         if created:
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
+
+
+def _sync_folder(folder: Path) -> None:
+    # Until the folder's entry is on disk, a crash may bring back the old file.
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):  # some file systems refuse fsync on a folder
+            os.fsync(fd)
+    finally:
+        os.close(fd)

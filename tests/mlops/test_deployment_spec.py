@@ -26,3 +26,16 @@ def test_a_missing_scoring_script_is_named(project):
 def test_a_missing_file_says_which_setting_names_it(tmp_path):
     with pytest.raises(DeploymentSpecError, match="see endpoint.deployment"):
         load_deployment_spec(tmp_path / "nope.yml")
+
+
+@pytest.mark.parametrize("count", ["0", "two", "-1"])
+def test_a_worker_count_that_is_not_a_positive_number_is_named(project, count):
+    broken = project / "pipelines" / "endpoints" / "deployment.yml"
+    broken.write_text(
+        DEPLOYMENT.read_text().replace(
+            'MAX_BATCH_ROWS: "1000"', f'MAX_BATCH_ROWS: "1000"\n  WORKER_COUNT: "{count}"'
+        )
+    )
+    refused = "environment_variables.WORKER_COUNT: .* positive"
+    with pytest.raises(DeploymentSpecError, match=refused):
+        load_deployment_spec(broken)

@@ -475,7 +475,7 @@ def test_a_command_waits_for_the_lock_only_as_long_as_the_settings_say(served):
     assert target.get_endpoint().serving() is not None
 
 
-# Corrupt state: read from the previous revision, or stopped by marker.
+# Corrupt state: read from its copy at the newest revision, or stopped by marker.
 
 
 def test_corrupt_endpoint_state_is_recovered_or_stopped_completely(served):
@@ -492,10 +492,10 @@ def test_corrupt_endpoint_state_is_recovered_or_stopped_completely(served):
     assert status == 200
 
     state.path.write_bytes(b'{"revision": ')
-    state.previous.write_bytes(b"not json")
+    state.copy.write_bytes(b"not json")
     code, _, err = mlops(root, "endpoint", "show")
     assert code == 1
-    assert "unreadable, and so is endpoint.json.prev" in one_line_error(err)
+    assert "unreadable, and so is its copy endpoint.json.copy" in one_line_error(err)
     assert endpoint_processes(root)  # the router and the server still run
 
     code, out, err = mlops(root, "endpoint", "stop")

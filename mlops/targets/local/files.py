@@ -3,9 +3,9 @@
 Some state files hold what later processes trust: ports and paths the
 endpoint's router forwards to, commands the pipeline runner executes. They
 are created readable and writable by their owner only, whatever the umask,
-and replaced in one rename after their bytes reached the disk, so a reader
-never sees half a file and a crash leaves the old or the new one; never
-written through a symbolic link.
+and replaced in one rename after their bytes reached the disk (and the
+rename itself once it returns), so a reader never sees half a file and a
+crash leaves the old or the new one; never written through a symbolic link.
 """
 
 from __future__ import annotations

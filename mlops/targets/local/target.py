@@ -64,11 +64,13 @@ class LocalTarget(Target):
         settle(self.state_base)
         self.data = LocalDataStore(self.state_dir / "data")
         self.runs = LocalRunStore(self.state_dir / "runs")
+        port_key = f"environments.{settings.env}" if settings.env else "local"
         self.endpoint = LocalEndpoint(
             self.state_dir / "endpoints",
             settings.endpoint.name,
             settings.endpoint_port(),
             settings.endpoint.lock_wait_seconds,
+            port_setting=f"{port_key}.endpoint_port",
         )
         self._registry = None
         self._shared = None  # the registry shared by the environments, once opened
@@ -99,12 +101,7 @@ class LocalTarget(Target):
         self._check_state_dir()
         if deploying:
             self._load_spec()
-            key = (
-                f"environments.{self.settings.env}.endpoint_port"
-                if self.settings.env
-                else "local.endpoint_port"
-            )
-            self.endpoint.check_port(key)
+            self.endpoint.check_port()
 
     def _check_state_dir(self) -> None:
         try:

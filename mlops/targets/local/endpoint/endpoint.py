@@ -2,30 +2,38 @@
 
 Everything lives under ``<state>/endpoints/<name>/`` (owner-only):
 
-- ``endpoint.json``, the state (``state.py``), and ``endpoint.json.prev``;
+- ``endpoint.json``, the state (``state.py``), and its copy ``endpoint.json.copy``;
 - ``deployments/<deployment>/``: the code snapshot, the model files and
   ``server.log`` of each deployment (``servers.py``);
-- ``router.log``.
+- ``router.log``, of the router and its supervisor.
 
-The router (``router.py``) and the servers run in their own sessions, so
-they outlive the command that started them, and carry markers by which they
-are found and stopped (``processes.py``). A deployment goes through the
-statuses ``creating`` (started by a deploy), ``ready`` (it answered) and
-``live`` (it took traffic); from ``ready`` on, the router restarts its server
-if it dies. Whatever holds the endpoint lock first calls ``resume``, which
-restores the state file from its previous revision if it is unreadable,
-removes what an interrupted deploy left behind and starts what has stopped.
+The endpoint's port is bound here, by the command that starts the router:
+a port another program holds is refused before anything that serves is
+touched, naming the setting. The listening socket goes to the router's
+supervisor (``supervisor.py``), which starts the router (``router.py``) on it
+and starts it again if it dies; a router on another port (the setting
+changed) keeps serving until its successor listens. The supervisor, the
+router and the servers run in their own sessions, so they outlive the
+command that started them, and carry markers by which they are found and
+stopped (``processes.py``). A deployment goes through the statuses
+``creating`` (started by a deploy), ``ready`` (it answered) and ``live`` (it
+took traffic); from ``ready`` on, the router restarts its server if it dies.
+Whatever holds the endpoint lock first calls ``resume``, which brings the
+state back to its newest complete revision if a file is damaged, removes
+what an interrupted deploy left behind and starts what has stopped.
 """
 
 from __future__ import annotations
 
 import secrets
 import shutil
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +43,7 @@ from mlops.lineage import model_digest
 from mlops.targets.base import Deployment, DeploymentError, Endpoint, Printer
 from mlops.targets.local.child_env import child_env
 from mlops.targets.local.endpoint import lock, processes, servers
-from mlops.targets.local.endpoint.ports import HOST, free_port, port_free
+from mlops.targets.local.endpoint.ports import HOST, free_port, listen, port_free
 from mlops.targets.local.endpoint.probes import (
     DEPLOYMENT_HEADER,
     TOKEN_ENV,
@@ -47,17 +55,36 @@ from mlops.targets.local.endpoint.probes import (
 from mlops.targets.local.endpoint.state import EndpointState, StateUnreadable
 from mlops.targets.local.files import private_folder
 
-ROUTER_MODULE = "mlops.targets.local.endpoint.router"
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
 ROUTER_START_SECONDS = 30
 # How long a deploy waits for the router to take a new state revision; a
 # router that has not taken it by then is not serving the endpoint.
 ROUTER_TAKES_SECONDS = 5
+# How long a command waits for a router that runs but does not answer (its
+# supervisor may be starting it again) before it replaces it.
+ROUTER_RESTART_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class _RouterStart:
+    """A supervisor just started, and the processes of the router it replaces."""
+
+    process: subprocess.Popen
+    replaced: list[processes.Identity]
 
 
 class LocalEndpoint:
-    def __init__(self, root: Path, name: str, port: int, lock_wait_seconds: float = 900) -> None:
+    def __init__(
+        self,
+        root: Path,
+        name: str,
+        port: int,
+        lock_wait_seconds: float = 900,
+        port_setting: str = "local.endpoint_port",
+    ) -> None:
         self.name = name
         self.port = port
+        self.port_setting = port_setting  # the settings key that names ``port``
         self.lock_wait_seconds = lock_wait_seconds
         self.root = root
         self.folder = root / name
@@ -86,7 +113,7 @@ class LocalEndpoint:
         markers = {
             name: servers.marker(self._deployment_folder(name)) for name in state["deployments"]
         }
-        running = processes.running({*markers.values(), self.router_marker})
+        running = processes.leaders(set(markers.values()))
         deployments = tuple(
             Deployment(
                 name=name,
@@ -97,7 +124,7 @@ class LocalEndpoint:
             )
             for name, item in sorted(state["deployments"].items())
         )
-        router_up = self.router_marker in running
+        router_up = processes.alive(self.router_marker)
         return Endpoint(
             name=self.name,
             scoring_uri=f"http://{HOST}:{state['port']}/score" if router_up else "",
@@ -118,14 +145,24 @@ class LocalEndpoint:
                 found.append(int(version))
         return found
 
-    def check_port(self, setting: str) -> None:
-        """Raise ``UserError`` when the endpoint's port is taken by something that is
-        not this endpoint's router (``setting`` names the key that sets the port)."""
-        if port_free(self.port) or processes.alive(self.router_marker):
+    def check_port(self) -> None:
+        """Raise ``UserError`` naming ``port_setting`` when the port the settings
+        name is taken by something other than this endpoint's router there."""
+        if port_free(self.port):
             return
-        raise UserError(
-            f"{setting}: port {self.port} is in use by another program; set {setting} to a "
-            "free port, or stop that program"
+        try:
+            state, _ = self.state.read()
+        except StateUnreadable:
+            state = None
+        if state and state["port"] == self.port and processes.alive(self.router_marker):
+            return
+        raise UserError(self._port_taken())
+
+    def _port_taken(self) -> str:
+        key = self.port_setting
+        return (
+            f"{key}: port {self.port} is in use by another program; set {key} to a free "
+            "port, or stop that program"
         )
 
     # the lock, and coming back to a known state
@@ -174,7 +211,7 @@ class LocalEndpoint:
     def _bring_back(self, state: dict, show: Printer) -> None:
         router = self._start_router(state)
         markers = {n: servers.marker(self._deployment_folder(n)) for n in state["deployments"]}
-        running = processes.running(set(markers.values()))
+        running = processes.leaders(set(markers.values()))
         stopped = [n for n in state["deployments"] if markers[n] not in running]
         for name in stopped:
             item = state["deployments"][name]
@@ -206,39 +243,67 @@ class LocalEndpoint:
 
     # the router
 
-    def _start_router(self, state: dict):
-        """Start the router unless it runs and answers; save its token in ``state``
-        first (the router refuses a state without it). Returns the new process."""
+    def _start_router(self, state: dict) -> _RouterStart | None:
+        """Start the router on ``port`` unless one runs there and answers; save
+        its token in ``state`` first (the router refuses a state without it).
+        Raises ``UserError`` (nothing changed) when another program holds the port."""
         token = state.get("router", {}).get("token", "")
-        up = processes.alive(self.router_marker)
-        if up and state["port"] == self.port and router_status(self.port, token):
-            return None
-        # Stuck, orphaned or on an old port: replaced.
-        processes.stop(self.router_marker)
-        state["port"] = self.port
-        state["router"] = {"token": secrets.token_urlsafe(24)}
-        self.state.write(state)
-        command = [sys.executable, "-m", ROUTER_MODULE, "--state", self.router_marker]
-        env = child_env({TOKEN_ENV: state["router"]["token"]})
-        return processes.spawn(
-            [*command, "--port", str(self.port)], self.folder / "router.log", self.folder, env
-        )
+        old = [i for i in map(processes.identity, processes.find(self.router_marker)) if i]
+        if old and state["port"] == self.port:
+            if self._router_answers(token):
+                return None
+            # Stuck, or failing to start: it holds the port and serves nothing.
+            processes.stop(self.router_marker)
+            old = []
+        listener = listen(self.port)
+        if listener is None:
+            raise UserError(self._port_taken())
+        with listener:
+            state["port"] = self.port
+            state["router"] = {"token": secrets.token_urlsafe(24)}
+            self.state.write(state)
+            fd = str(listener.fileno())
+            command = [sys.executable, "-I", str(SUPERVISOR), "--state", self.router_marker]
+            process = processes.spawn(
+                [*command, "--port", str(self.port), "--fd", fd],
+                self.folder / "router.log",
+                self.folder,
+                child_env({TOKEN_ENV: state["router"]["token"]}),
+                pass_fds=(listener.fileno(),),
+            )
+        return _RouterStart(process, old)
 
-    def _wait_router(self, process, show: Printer) -> None:
-        if process is None:
+    def _router_answers(self, token: str) -> bool:
+        """Whether this endpoint's router answers on ``port``, waiting a while for one
+        its supervisor is starting again."""
+        deadline = time.monotonic() + ROUTER_RESTART_SECONDS
+        while router_status(self.port, token) is None:
+            if time.monotonic() > deadline or not processes.alive(self.router_marker):
+                return False
+            time.sleep(0.1)
+        return True
+
+    def _wait_router(self, start: _RouterStart | None, show: Printer) -> None:
+        if start is None:
             return
         token = self.state.read()[0]["router"]["token"]
         log = self.folder / "router.log"
         deadline = time.monotonic() + ROUTER_START_SECONDS
         while router_status(self.port, token) is None:
-            if process.poll() is not None or time.monotonic() > deadline:
+            if start.process.poll() is not None or time.monotonic() > deadline:
                 processes.stop(self.router_marker)
                 raise DeploymentError(
-                    f"the endpoint router did not start on port {self.port} (is the port in "
-                    f"use? set local.endpoint_port); {tail(log)}\nfull log: {log}"
+                    f"the endpoint router did not start on port {self.port}; {tail(log)}\n"
+                    f"full log: {log}"
                 )
             time.sleep(0.05)
-        show(f"endpoint {self.name}: http://{HOST}:{self.port}/score")
+        show(f"endpoint {self.name}: router started")
+        # The router it replaces (on the old port) exits once it reads the new
+        # token; whatever of it has not by now is stopped.
+        deadline = time.monotonic() + ROUTER_TAKES_SECONDS
+        while any(map(processes.running_as, start.replaced)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        processes.end(start.replaced)
 
     def _router_takes(self, revision: int, drained: list[str], limit: float) -> bool:
         """Wait until the router serves state ``revision`` and has no request in

@@ -1,10 +1,12 @@
-"""Loopback ports: a free one for a new deployment, and whether one is taken."""
+"""Loopback ports: a free one for a new deployment, whether one is taken, and the endpoint's."""
 
 from __future__ import annotations
 
 import socket
 
 HOST = "127.0.0.1"
+# Connections waiting for the router: while it starts, or starts again.
+BACKLOG = 1024
 
 
 def bind_address(port: int) -> str:
@@ -28,3 +30,16 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def listen(port: int) -> socket.socket | None:
+    """A socket listening on ``port``, or None when the port is taken."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((HOST, port))
+        listener.listen(BACKLOG)
+    except OSError:
+        listener.close()
+        return None
+    return listener

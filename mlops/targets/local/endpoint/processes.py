@@ -6,6 +6,14 @@ folder's path (``--name``). They are found by that marker, not by a pid
 kept in a file, so a reused pid is never signalled, a process the state
 file lost track of is still found, and a server restarted by the router
 needs no bookkeeping. Only this user's processes are considered.
+
+Once found, a process is watched by its identity, ``(pid, start time)``:
+reading one ``/proc/<pid>/stat`` tells whether it still runs, without
+scanning every process, and a pid the kernel gave to another process since
+never passes for it. A process is started as the leader of its own session
+(its pid is its process group's): a gunicorn master is its group's leader,
+its workers are not, so a worker its master left behind is never taken for
+a running server.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import os
 import signal
 import subprocess
 import time
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,9 +34,16 @@ PROC = Path("/proc")
 SETTLE_SECONDS = 0.3
 
 
-def spawn(command: list[str], log: Path, cwd: Path, env: Mapping[str, str]) -> subprocess.Popen:
+def spawn(
+    command: list[str],
+    log: Path,
+    cwd: Path,
+    env: Mapping[str, str],
+    pass_fds: tuple[int, ...] = (),
+) -> subprocess.Popen:
     """Start ``command`` in a new session (it outlives the caller; stopped by its
-    process group) with ``env`` exactly, appending its output to ``log``."""
+    process group) with ``env`` exactly, appending its output to ``log``; the
+    descriptors ``pass_fds`` are inherited under the same numbers."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with os.fdopen(open_file(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as out:
         return subprocess.Popen(
@@ -38,6 +54,7 @@ def spawn(command: list[str], log: Path, cwd: Path, env: Mapping[str, str]) -> s
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
 
 
@@ -58,6 +75,57 @@ def alive(marker: str) -> bool:
 def running(markers: set[str]) -> set[str]:
     """Which of ``markers`` some process of this user carries, in one look."""
     return {arg for _, args in _processes() for arg in args if arg in markers}
+
+
+Identity = tuple[int, int]  # (pid, start time): one process, never another with its pid
+
+
+def leaders(markers: set[str]) -> dict[str, Identity]:
+    """For each of ``markers`` carried by a process that leads its process group
+    (a server's master, not a worker it left behind), that process, in one look."""
+    found = {}
+    for pid, args in _processes():
+        for arg in args:
+            if arg in markers and _group(pid) == pid and (me := identity(pid)) is not None:
+                found.setdefault(arg, me)
+    return found
+
+
+def identity(pid: int) -> Identity | None:
+    """``(pid, start time)`` of process ``pid`` while it runs (not a zombie), else None."""
+    if not PROC.is_dir():
+        return _identity_from_ps(pid)
+    try:
+        fields = (PROC / str(pid) / "stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # After the command's name: state, ppid, pgrp, ... and, 20th, the start time
+    # (in clock ticks since boot).
+    return None if fields[0] in ("Z", "X") else (pid, int(fields[19]))
+
+
+def running_as(known: Identity) -> bool:
+    """Whether the process ``known`` names still runs (a reused pid does not count)."""
+    return identity(known[0]) == known
+
+
+def end(known: list[Identity], grace: float = 10.0) -> list[int]:
+    """Stop the process groups of those of ``known`` that still run: SIGTERM, then
+    SIGKILL after ``grace`` seconds. Returns the pids still running."""
+    pids = [pid for pid, _ in known]
+    groups = {_group(k[0]) for k in known if running_as(k)} - {None, os.getpgrp()}
+    for group in groups:
+        _signal_group(group, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while (left := [k for k in known if running_as(k)]) and time.monotonic() < deadline:
+        _reap(pids)
+        time.sleep(0.05)
+    for group in groups if left else ():
+        _signal_group(group, signal.SIGKILL)
+    if left:
+        time.sleep(0.2)
+    _reap(pids)
+    return [k[0] for k in known if running_as(k)]
 
 
 def stop(
@@ -130,6 +198,17 @@ def _from_ps() -> list[tuple[int, list[str]]]:
         if pid.isdigit():
             listed.append((int(pid), command.split()))
     return listed
+
+
+def _identity_from_ps(pid: int) -> Identity | None:
+    # macOS and the BSDs: no /proc; the start time as ps prints it (to the second).
+    done = subprocess.run(
+        ["ps", "-p", str(pid), "-o", "stat=,lstart="], capture_output=True, text=True, check=False
+    )
+    state, _, start = done.stdout.strip().partition(" ")
+    if not state or state.startswith("Z"):
+        return None
+    return pid, zlib.crc32(start.strip().encode())
 
 
 def _group(pid: int) -> int | None:

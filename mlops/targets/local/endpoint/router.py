@@ -18,12 +18,25 @@ not start with. ``GET /-/router`` with the token (header
 in flight per deployment and the deployments being restarted; without it,
 it is a 404 like any unknown path.
 
-Supervision: once a deployment has been ready, a server found not running
-is started again from its state entry (with a growing delay if it keeps
-dying); meanwhile its requests go to another deployment that takes
-traffic, or get 503.
+Supervision: once a deployment has been ready, its server's gunicorn
+master is watched by its identity (pid and start time, ``processes.py``),
+found once among the processes carrying the deployment's marker. A master
+that is gone is a dead server, even if a worker it left behind still runs:
+what is left of it is stopped and the server started again from its state
+entry (with a growing delay if it keeps dying); meanwhile its requests go to
+another deployment that takes traffic, or get 503. A request whose
+connection the server dropped (a worker that died while scoring it) is sent
+once more: scoring is idempotent, and another worker takes it.
 
-Run as ``python -m mlops.targets.local.endpoint.router --state FILE --port N``.
+Connections must send a complete request line and headers within
+``HEADER_SECONDS`` of opening (or of the previous answer, when kept alive);
+those that do not are closed. A request that cannot be parsed gets a JSON
+``{"message": ...}`` like every other refusal.
+
+Started by its supervisor (``supervisor.py``) on the socket it holds
+(``--fd``), the router watches that supervisor in turn and starts another if
+it dies. Run as ``python -m mlops.targets.local.endpoint.router --state FILE
+--port N [--fd N]``; without ``--fd`` it binds 127.0.0.1:N itself.
 """
 
 from __future__ import annotations
@@ -31,9 +44,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import random
 import signal
+import socket
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -45,15 +61,18 @@ from pathlib import Path
 from aiohttp import (
     ClientConnectorError,
     ClientError,
+    ClientOSError,
+    ClientPayloadError,
     ClientSession,
     ClientTimeout,
+    ServerDisconnectedError,
     TCPConnector,
     web,
 )
 from aiohttp.web_protocol import RequestHandler
 
 from mlops.targets.local.endpoint import processes, servers
-from mlops.targets.local.endpoint.ports import HOST
+from mlops.targets.local.endpoint.ports import BACKLOG, HOST
 from mlops.targets.local.endpoint.probes import (
     ADMIN_PATH,
     DEPLOYMENT_HEADER,
@@ -66,6 +85,12 @@ FORWARDED = {("POST", "/score"), ("GET", "/swagger.json")}
 DEFAULT_MAX_BODY = 1024 * 1024  # score.py's default MAX_REQUEST_BYTES
 CHECK_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 60.0
+# A connection has this long to send its request line and headers, from when it
+# opens or its previous answer was sent; then it is closed.
+HEADER_SECONDS = 5.0
+# What is left of a server whose master died gets this long to end on SIGTERM.
+LEFTOVER_GRACE_SECONDS = 1.0
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
 # Headers a proxy must not pass on (RFC 9110, section 7.6.1), plus the ones
 # the HTTP client and server set themselves.
 HOP_HEADERS = {
@@ -90,14 +115,23 @@ class Restart:
 
     attempts: int
     started: float
-    process: object  # subprocess.Popen
+    process: subprocess.Popen | None = None  # None while what was left is stopped
 
 
 class Router:
-    def __init__(self, state_path: Path, token: str) -> None:
+    def __init__(
+        self, state_path: Path, token: str, port: int, listening: int | None = None
+    ) -> None:
         self.state_path = state_path
         self.folder = state_path.parent
         self.token = token
+        self.port = port
+        # Started by a supervisor on its socket: the supervisor is watched.
+        self.listening = listening
+        self.supervisor = os.getppid() if listening is not None else None
+        self.adopter: subprocess.Popen | None = None
+        self.masters: dict[str, processes.Identity] = {}
+        self.started: dict[str, subprocess.Popen] = {}  # servers this router started
         self.seen: tuple[int, int] | None = None
         self.revision = -1
         self.deployments: dict[str, dict] = {}
@@ -168,20 +202,23 @@ class Router:
     async def forward(self, request: web.BaseRequest, name: str, body: bytes) -> web.Response:
         item = self.deployments[name]
         timeout = item.get("request_timeout_ms", 5000) / 1000
+        deadline = time.monotonic() + timeout
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+        url = f"http://{HOST}:{item['port']}{request.path_qs}"
         self.inflight[name] += 1
         try:
-            async with self.session.request(
-                request.method,
-                f"http://{HOST}:{item['port']}{request.path_qs}",
-                data=body,
-                headers=headers,
-                timeout=ClientTimeout(total=timeout),
-            ) as answer:
-                payload = await answer.read()
-                out = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS}
-                out[DEPLOYMENT_HEADER] = name
-                return web.Response(status=answer.status, body=payload, headers=out)
+            try:
+                return await self.send(request.method, url, body, headers, name, timeout)
+            except ClientConnectorError:
+                raise
+            except (ServerDisconnectedError, ClientOSError, ClientPayloadError) as error:
+                # The server dropped the connection: a worker died while scoring.
+                # Scoring is idempotent; another worker takes it, once.
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError from None
+                _log(f"deployment {name}: {type(error).__name__}; sending the request once more")
+                return await self.send(request.method, url, body, headers, name, left)
         except TimeoutError:
             return _error(408, f"deployment {name} did not answer within {timeout:g} s")
         except ClientConnectorError:
@@ -192,6 +229,17 @@ class Router:
             return _error(502, f"deployment {name} is not answering")
         finally:
             self.inflight[name] -= 1
+
+    async def send(
+        self, method: str, url: str, body: bytes, headers: dict, name: str, timeout: float
+    ) -> web.Response:
+        async with self.session.request(
+            method, url, data=body, headers=headers, timeout=ClientTimeout(total=timeout)
+        ) as answer:
+            payload = await answer.read()
+            out = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS}
+            out[DEPLOYMENT_HEADER] = name
+            return web.Response(status=answer.status, body=payload, headers=out)
 
     def status(self) -> dict:
         return {
@@ -204,43 +252,73 @@ class Router:
     # supervision
 
     async def supervise(self, stop: asyncio.Event) -> None:
-        """Every second: exit if replaced; restart the server of any ready
-        deployment that is not running; note the ones that came back."""
+        """Every second: exit if replaced; start another supervisor if this
+        router's died; restart the server of any ready deployment whose master
+        is gone; note the ones that came back."""
         while not stop.is_set():
             self.refresh()
             if self.replaced:
                 _log(f"exiting: {self.replaced}")
                 stop.set()
                 return
-            watched = {
-                name: servers.marker(self.folder / "deployments" / name)
-                for name, item in self.deployments.items()
-                if item["status"] in ("ready", "live")
-            }
-            running = await asyncio.to_thread(processes.running, set(watched.values()))
-            for name, marker in watched.items():
-                if marker not in running:
-                    self.restart(name)
-                elif name in self.down and await self.answers(name):
-                    _log(f"deployment {name}: ready again")
-                    del self.down[name]
+            self.watch_supervisor()
+            await self.check_servers()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), CHECK_SECONDS)
 
-    def restart(self, name: str) -> None:
+    def marker(self, name: str) -> str:
+        return servers.marker(self.folder / "deployments" / name)
+
+    async def check_servers(self) -> None:
+        watched = [n for n, item in self.deployments.items() if item["status"] in ("ready", "live")]
+        for name in set(self.masters) - set(watched):
+            del self.masters[name]
+        unknown = {self.marker(n): n for n in watched if n not in self.masters | self.down}
+        if unknown:  # found once, by marker; then watched by identity
+            found = await asyncio.to_thread(processes.leaders, set(unknown))
+            for marker, master in found.items():
+                self.masters[unknown[marker]] = master
+        for name in watched:
+            restarting = self.down.get(name)
+            if restarting is not None and restarting.process and restarting.process.poll() is None:
+                if await self.answers(name):
+                    _log(f"deployment {name}: ready again")
+                    del self.down[name]
+                continue
+            if restarting is None and name in self.masters:
+                if processes.running_as(self.masters[name]):
+                    continue
+                pid = self.masters[name][0]
+                _log(f"deployment {name}: the master of its server (pid {pid}) is gone")
+            await self.restart(name)
+
+    async def restart(self, name: str) -> None:
         previous = self.down.get(name)
         now = time.monotonic()
         if previous is not None:
-            if previous.process.poll() is None:
-                return  # still starting
             delay = min(2.0**previous.attempts, MAX_BACKOFF_SECONDS)
             if now - previous.started < delay:
                 return
         attempts = previous.attempts + 1 if previous else 1
+        self.down[name] = restart = Restart(attempts, now)
+        self.masters.pop(name, None)
+        if (child := self.started.pop(name, None)) is not None:
+            child.poll()  # reaped, if it was this router's
+        # A worker whose master died still holds the port, and may answer:
+        # the server is dead all the same, and what is left of it is stopped.
+        left = await asyncio.to_thread(
+            processes.stop, self.marker(name), grace=LEFTOVER_GRACE_SECONDS, rounds=1, settle=0
+        )
+        if left:
+            _log(f"deployment {name}: processes {left} of its server keep running")
+        if self.deployments.get(name) is None or self.replaced:
+            return
         _log(f"deployment {name}: its server is not running; starting it again (#{attempts})")
         folder = self.folder / "deployments" / name
         process = servers.start(folder, self.deployments[name], f"{self.folder.name}/{name}")
-        self.down[name] = Restart(attempts, now, process)
+        restart.process = self.started[name] = process
+        if (master := processes.identity(process.pid)) is not None:
+            self.masters[name] = master
 
     async def answers(self, name: str) -> bool:
         url = f"http://{HOST}:{self.deployments[name]['port']}/"
@@ -249,6 +327,28 @@ class Router:
                 return answer.status == 200
         except (ClientError, TimeoutError):
             return False
+
+    def watch_supervisor(self) -> None:
+        """If the supervisor that started this router died, start another that
+        adopts it (``supervisor.py --adopt``)."""
+        if self.listening is None:
+            return
+        if self.adopter is not None:
+            if self.adopter.poll() is None:
+                return
+            _log(f"its supervisor (pid {self.adopter.pid}) exited")
+            self.adopter = None
+        elif os.getppid() == self.supervisor:
+            return
+        _log("its supervisor is gone; starting another")
+        command = [
+            sys.executable, "-I", str(SUPERVISOR),
+            "--state", str(self.state_path), "--port", str(self.port),
+            "--fd", str(self.listening), "--adopt", str(os.getpid()),
+        ]  # fmt: skip
+        self.adopter = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, pass_fds=(self.listening,)
+        )
 
 
 def _max_body(item: dict) -> int:
@@ -285,14 +385,24 @@ def _log(message: str) -> None:
 
 class _QuietRequestHandler(RequestHandler):
     """aiohttp's protocol handler, minus the echo: a request it cannot parse (a
-    request line over 8 KiB, a malformed header) is answered with its status
-    alone, and logged without the client's bytes."""
+    request line over 8 KiB, a malformed header) is answered with its status and
+    a JSON message that quotes none of the client's bytes, and logged without them."""
 
     def handle_error(self, request, status=500, exc=None, message=None):
-        if status != HTTPStatus.INTERNAL_SERVER_ERROR:
+        if request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)  # raises: too late
+        if status == HTTPStatus.INTERNAL_SERVER_ERROR:
+            self.log_exception("error handling a request", exc_info=exc)
+            text = "the endpoint's router failed on this request; try again"
+        else:
             _log(f"refused a request it could not parse: {status} {type(exc).__name__}")
-            return super().handle_error(request, status, None, HTTPStatus(status).phrase)
-        return super().handle_error(request, status, exc, message)
+            text = (
+                f"{HTTPStatus(status).phrase.lower()}: the request line or a header is "
+                "malformed or too long (at most 8190 bytes each)"
+            )
+        response = _error(status, text)
+        response.force_close()
+        return response
 
 
 class _Server(web.Server):
@@ -300,22 +410,35 @@ class _Server(web.Server):
         return _QuietRequestHandler(self, loop=self._loop, **self._kwargs)
 
 
-async def serve(state_path: Path, port: int, token: str) -> None:
-    """Serve until SIGTERM/SIGINT, or until this router is replaced."""
-    router = Router(state_path, token)
+async def serve(state_path: Path, port: int, token: str, listening: int | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, or until this router is replaced; on the
+    listening socket ``listening`` (a descriptor) if given, else on 127.0.0.1:``port``."""
+    router = Router(state_path, token, port, listening)
     router.refresh()
     if router.replaced:
         _log(f"not starting: {router.replaced}")
         return
     router.session = ClientSession(connector=TCPConnector(limit=0), auto_decompress=False)
-    runner = web.ServerRunner(_Server(router.handle, access_log=None))
+    # aiohttp closes a connection still waiting for its request when its
+    # keep-alive time is up, counted from its opening or its previous answer, not
+    # from its last byte: a bound on the request line and headers.
+    server = _Server(router.handle, access_log=None, keepalive_timeout=HEADER_SECONDS)
+    runner = web.ServerRunner(server)
     await runner.setup()
     stop = asyncio.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(number, stop.set)
     try:
         # Loopback only: the local endpoint has no authentication.
-        await web.TCPSite(runner, HOST, port).start()
+        if listening is not None:
+            site = web.SockSite(runner, socket.socket(fileno=listening), backlog=BACKLOG)
+        else:
+            site = web.TCPSite(runner, HOST, port, backlog=BACKLOG)
+        await site.start()
+        # What start-up allocated lives as long as the router: kept out of the
+        # collector's full passes (tens of ms on a loaded machine), which then
+        # scan only what requests leave behind.
+        gc.freeze()
         _log(f"serving {state_path} on http://{HOST}:{port}/score")
         await router.supervise(stop)
     finally:
@@ -327,11 +450,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Router of the local online endpoint.")
     parser.add_argument("--state", required=True, type=Path, help="the endpoint's state file")
     parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--fd", type=int, help="the listening socket, from the supervisor")
     args = parser.parse_args(argv)
     token = os.environ.get(TOKEN_ENV)
     if not token:
         sys.exit(f"{TOKEN_ENV} is not set; the router is started by `mlops`")
-    asyncio.run(serve(args.state.absolute(), args.port, token))
+    asyncio.run(serve(args.state.absolute(), args.port, token, args.fd))
 
 
 if __name__ == "__main__":

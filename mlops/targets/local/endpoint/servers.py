@@ -7,12 +7,23 @@ interfaces. Its folder holds the code snapshot (``code/``), the model files
 as Azure ML mounts them (``azureml-models/<model>/<version>/``,
 ``AZUREML_MODEL_DIR``) and ``server.log``. The folder's path is the
 process's marker (``--name``).
+
+It runs ``WORKER_COUNT`` workers, read from the deployment's
+``environment_variables`` as azmlinfsrv reads it; without it, two where the
+machine has two cores or more, so a worker that dies leaves another
+serving while gunicorn starts its replacement. Each worker gets
+``OMP_NUM_THREADS`` (unless the deployment or the caller sets it) of its
+share of the cores: an OpenMP team larger than that spins against the other
+workers and the router, and a single-row request then waits for a
+descheduled thread (the tail of the latency benchmark).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from mlops.targets.local.child_env import child_env
@@ -34,6 +45,15 @@ def model_dir(folder: Path, item: dict) -> Path:
     return folder / "azureml-models" / name / version
 
 
+def worker_count(variables: Mapping[str, str], cores: int | None = None) -> int:
+    """How many workers the deployment whose ``environment_variables`` are
+    ``variables`` runs: its ``WORKER_COUNT`` (checked by ``deployment_spec``),
+    else 2 with two cores or more, else 1."""
+    if "WORKER_COUNT" in variables:
+        return int(variables["WORKER_COUNT"])
+    return min(2, cores or os.cpu_count() or 1)
+
+
 def start(folder: Path, item: dict, service: str) -> subprocess.Popen:
     """Start the server of the deployment in ``folder`` described by its state entry
     ``item`` (model, port, scoring script, environment variables)."""
@@ -47,11 +67,14 @@ def start(folder: Path, item: dict, service: str) -> subprocess.Popen:
             "SERVICE_NAME": service,
         }
     )
+    workers = worker_count(item["environment_variables"])
+    env["WORKER_COUNT"] = str(workers)  # as azmlinfsrv sets it for the scoring script
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     command = [
         sys.executable, "-m", "gunicorn",
         "--name", marker(folder),
         "--bind", bind_address(item["port"]),
-        "--workers", env.get("WORKER_COUNT", "1"),
+        "--workers", str(workers),
         "--timeout", WORKER_TIMEOUT_SECONDS,
         "--access-logfile", "-",
         "--no-control-socket",

@@ -1,4 +1,4 @@
-"""The endpoint's state file, ``endpoint.json``, and its previous good revision.
+"""The endpoint's state file, ``endpoint.json``, written twice: the file and its copy.
 
 The state is a JSON object::
 
@@ -8,12 +8,16 @@ The state is a JSON object::
      "deployments": {"blue": {"model": "name:3", "model_digest": ..., "port": 41234,
                               "status": "creating" | "ready" | "live", ...}}}
 
-Every write replaces the file atomically (owner-only) and first keeps the
-revision it replaces as ``endpoint.json.prev``. A reader that finds the file
-unreadable (truncated, edited by hand, not the shape above) uses that
-previous revision and says so; only when both are unreadable is the state
-lost (``StateUnreadable``), and the endpoint's processes are then found by
-their markers instead.
+Every revision is written in full to ``endpoint.json`` and then to
+``endpoint.json.copy``, each replaced atomically (owner-only) once its bytes
+and the folder entry are on disk. A reader takes the highest revision that
+is complete in either, so one damaged file (truncated, edited by hand, not
+the shape above) never costs a revision: the other holds the same one, or,
+after a write interrupted between the two, the newer. The reader says so
+when the two disagree; only when both are unreadable is the state lost
+(``StateUnreadable``), and the endpoint's processes are then found by their
+markers instead. The router reads ``endpoint.json`` alone: the first file
+written.
 """
 
 from __future__ import annotations
@@ -25,54 +29,62 @@ from mlops.targets.base import DeploymentError
 from mlops.targets.local.files import private_folder, write_private
 
 STATE_FILE = "endpoint.json"
-PREVIOUS_FILE = "endpoint.json.prev"
+COPY_FILE = "endpoint.json.copy"
 STATUSES = ("creating", "ready", "live")
 
 
 class StateUnreadable(DeploymentError):
-    """Neither the state file nor its previous revision can be read."""
+    """Neither the state file nor its copy can be read."""
 
 
 class EndpointState:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.path = folder / STATE_FILE
-        self.previous = folder / PREVIOUS_FILE
+        self.copy = folder / COPY_FILE
 
     def exists(self) -> bool:
-        return self.path.exists() or self.previous.exists()
+        return self.path.exists() or self.copy.exists()
 
     def read(self) -> tuple[dict | None, str | None]:
-        """``(state, note)``: the state in force, or None when there is no endpoint.
-        ``note`` is set when the file was unreadable and its previous revision is
-        returned instead. Raises ``StateUnreadable`` when neither can be read."""
-        current = load(self.path)
-        if current is not None:
-            return current, None
-        if not self.exists():
-            return None, None
-        previous = load(self.previous)
-        if previous is None:
+        """``(state, note)``: the newest complete revision, or None when there is no
+        endpoint. ``note`` is set when the two files disagree (one unreadable, or
+        behind the other): the next write makes them agree. Raises
+        ``StateUnreadable`` when neither can be read."""
+        current, copy = load(self.path), load(self.copy)
+        if current is None and copy is None:
+            if not self.exists():
+                return None, None
             raise StateUnreadable(
-                f"{self.path}: unreadable, and so is {self.previous.name}; `mlops endpoint "
-                "stop` stops the endpoint's processes and removes it"
+                f"{self.path}: unreadable, and so is its copy {self.copy.name}; `mlops "
+                "endpoint stop` stops the endpoint's processes and removes it"
             )
-        return previous, (
-            f"{self.path.name} was unreadable; using the previous good state "
-            f"(revision {previous['revision']}) from {self.previous.name}"
-        )
+        if copy is not None and (current is None or copy["revision"] > current["revision"]):
+            why = "unreadable" if current is None else f"at revision {current['revision']}"
+            return copy, (
+                f"{self.path.name} was {why}; using the newest complete revision "
+                f"({copy['revision']}) from {self.copy.name}"
+            )
+        if copy is None or copy["revision"] != current["revision"]:
+            why = "unreadable" if copy is None else f"at revision {copy['revision']}"
+            return current, (
+                f"{self.copy.name} was {why}; {self.path.name} holds the newest complete "
+                f"revision ({current['revision']})"
+            )
+        return current, None
 
     def write(self, state: dict) -> dict:
-        """Save ``state`` as the next revision (the current one is kept as previous)."""
+        """Save ``state`` as the next revision, in both files; return it."""
         private_folder(self.folder)
-        current = load(self.path)
-        # Never behind the file, whatever revision the caller's copy carries.
-        state["revision"] = (
-            max(int(state.get("revision", 0)), current["revision"] if current else 0) + 1
+        newest = max(
+            (s["revision"] for s in (load(self.path), load(self.copy)) if s is not None),
+            default=0,
         )
-        if current is not None:
-            write_private(self.previous, encode(current))
-        write_private(self.path, encode(state))
+        # Never behind the files, whatever revision the caller's copy carries.
+        state["revision"] = max(int(state.get("revision", 0)), newest) + 1
+        data = encode(state)
+        write_private(self.path, data)
+        write_private(self.copy, data)
         return state
 
 

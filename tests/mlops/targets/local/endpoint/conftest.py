@@ -1,12 +1,22 @@
-"""Stand-ins for a deployment's scoring server: a small HTTP process carrying the
-deployment's marker, so the router and the endpoint logic run for real without
-loading a model (tests/mlops/test_deploy.py runs the real servers)."""
+"""Stand-ins for a deployment's scoring server, and a bounded client load.
+
+Two kinds: a small HTTP process carrying the deployment's marker, so the
+router and the endpoint logic run for real without gunicorn; and the real
+scoring server serving a stand-in scoring script that loads no model
+(``standin_endpoint``), for the fault tests of supervision. Neither trains
+or loads a model (tests/mlops/test_deploy.py runs the real model)."""
+
+from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
+import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -107,3 +117,152 @@ def respawning(marker: str) -> subprocess.Popen:
         env={**os.environ, "MARKER": marker},
         start_new_session=True,
     )
+
+
+# The real scoring server (gunicorn + azureml-inference-server-http) serving a
+# stand-in scoring script: no model to load, so it starts in a second or two,
+# and the router, its supervisor and gunicorn's master and workers are all real.
+
+STANDIN_SCORE = '''
+"""Stand-in scoring script: no model; answers with the pid of the worker that scored."""
+import json
+import os
+import time
+from pathlib import Path
+
+from azureml_inference_server_http.api.aml_request import rawhttp
+from azureml_inference_server_http.api.aml_response import AMLResponse
+
+
+def init():
+    pass
+
+
+@rawhttp
+def run(request):
+    asked = json.loads(request.get_data() or b"{}")
+    if asked.get("delay"):
+        # Which worker holds this request, for a test to kill it.
+        Path(os.environ["STANDIN_BUSY"], str(os.getpid())).touch()
+        time.sleep(asked["delay"])
+    return AMLResponse({"pid": os.getpid()}, 200, json_str=True)
+'''
+
+
+def standin_spec(root: Path, **variables: str):
+    """A deployment spec whose code folder holds the stand-in scoring script."""
+    from mlops.deployment_spec import DeploymentSpec
+
+    code = root / "standin-code"
+    code.mkdir(exist_ok=True)
+    (code / "score.py").write_text(STANDIN_SCORE)
+    busy = root / "busy"
+    busy.mkdir(exist_ok=True)
+    return DeploymentSpec(
+        path=root / "pipelines" / "endpoints" / "deployment.yml",
+        code=code,
+        scoring_script="score.py",
+        environment_variables={"STANDIN_BUSY": str(busy), **variables},
+        request_timeout_ms=5000,
+    )
+
+
+@pytest.fixture(scope="module")
+def standin_endpoint(tmp_path_factory):
+    """A project (``make_project``) whose endpoint serves deployment blue, 100 %, with
+    the real scoring server and the stand-in script; stopped afterwards."""
+    from types import SimpleNamespace
+
+    from mlops.settings import load_settings
+    from mlops.targets import get_target
+    from tests.conftest import make_project, stop_endpoints
+
+    root = make_project(tmp_path_factory.mktemp("standin"))
+    settings = load_settings(root / "mlops.yml")
+    endpoint = get_target(settings).endpoint
+    model = root / "standin-model"
+    model.mkdir()
+    (model / "MLmodel").write_text("# a stand-in: the scoring script loads nothing\n")
+    try:
+        with endpoint.lock(lambda line: None):
+            endpoint.create_deployment(
+                "blue", "credit-default-classifier:1", model, standin_spec(root), lambda line: None
+            )
+            endpoint.set_traffic({"blue": 100})
+        yield SimpleNamespace(
+            root=root,
+            settings=settings,
+            endpoint=endpoint,
+            url=f"http://127.0.0.1:{endpoint.port}/score",
+            busy=root / "busy",
+        )
+    finally:
+        stop_endpoints(root)
+
+
+@dataclass(frozen=True)
+class Answer:
+    started: float  # time.monotonic()
+    ended: float
+    status: int  # 0: no HTTP answer (see error)
+    body: dict
+    error: str = ""
+
+
+def score(url: str, body: bytes = b"{}", timeout: float = 30) -> Answer:
+    started = time.monotonic()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            status, payload = answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        status, payload = error.code, error.read()
+    except OSError as error:
+        return Answer(started, time.monotonic(), 0, {}, f"{type(error).__name__}: {error}")
+    try:
+        body = json.loads(payload or b"{}")
+    except ValueError:
+        body = {"raw": payload.decode(errors="replace")}
+    return Answer(started, time.monotonic(), status, body)
+
+
+class Load:
+    """Scoring requests on ``url`` from a thread, one at a time and ``pause`` s apart
+    (a bounded load), each recorded as an ``Answer``; entered once one is answered
+    200, unless not ``wait``."""
+
+    def __init__(self, url: str, pause: float = 0.02, wait: bool = True) -> None:
+        self.url, self.pause, self.wait = url, pause, wait
+        self.answers: list[Answer] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.done.is_set():
+            self.answers.append(score(self.url))
+            time.sleep(self.pause)
+
+    def __enter__(self) -> Load:
+        self.thread.start()
+        if self.wait:  # for a first answer
+            wait_until(lambda: any(a.status == 200 for a in self.answers), 30)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join(60)
+
+    def after(self, moment: float) -> list[Answer]:
+        """The requests that started after ``moment``."""
+        return [a for a in list(self.answers) if a.started > moment]
+
+    def served_again(self, moment: float) -> float | None:
+        """When the first request started after ``moment`` was answered 200."""
+        return next((a.ended for a in self.after(moment) if a.status == 200), None)
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").decode().split("\0")
+    except OSError:
+        return []

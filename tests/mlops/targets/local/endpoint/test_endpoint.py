@@ -64,15 +64,22 @@ def test_an_endpoint_left_without_deployments_is_removed(endpoint):
     assert endpoint.get() is None and not endpoint.folder.exists()
 
 
-def test_an_unreadable_state_is_restored_from_its_previous_revision(endpoint, standins):
+def test_a_truncated_state_comes_back_at_its_newest_revision(endpoint, standins):
     blue, _ = standins("blue")
-    write(endpoint, {"blue": 100}, blue=deployment_entry(blue))
-    write(endpoint, {"blue": 100}, blue=deployment_entry(blue))
+    green, _ = standins("green")
+    entries = {"blue": deployment_entry(blue), "green": deployment_entry(green)}
+    write(endpoint, {"blue": 100, "green": 0}, **entries)
+    write(endpoint, {"blue": 0, "green": 100}, **entries)  # the swap: revision 2
     endpoint.state.path.write_text('{"port": ')
     shown = []
     endpoint.resume(shown.append)
-    assert any("endpoint.json was unreadable; using the previous good state" in s for s in shown)
-    assert endpoint.state.read()[1] is None  # the file itself is good again
+    assert (
+        "endpoint e: endpoint.json was unreadable; using the newest complete revision (2) "
+        "from endpoint.json.copy" in shown
+    )
+    state, note = endpoint.state.read()
+    assert note is None  # both files agree again
+    assert state["traffic"] == {"green": 100}  # not the map before the swap
     assert score(endpoint) == 200
 
 
@@ -83,7 +90,7 @@ def test_stop_finds_the_processes_by_marker_when_no_state_is_readable(endpoint, 
     router = processes.find(endpoint.router_marker)
     assert router
     endpoint.state.path.write_text("")
-    endpoint.state.previous.write_text("")
+    endpoint.state.copy.write_text("")
     with pytest.raises(DeploymentError, match="unreadable"):
         endpoint.get()
     endpoint.delete()
@@ -125,8 +132,8 @@ def test_a_port_taken_by_another_program_is_named_by_its_setting(endpoint):
         other.bind(("127.0.0.1", endpoint.port))
         other.listen()
         with pytest.raises(UserError, match=f"local.endpoint_port: port {endpoint.port} is in use"):
-            endpoint.check_port("local.endpoint_port")
-    endpoint.check_port("local.endpoint_port")
+            endpoint.check_port()
+    endpoint.check_port()
 
 
 def test_the_router_gets_no_secret_of_the_caller(endpoint, standins, monkeypatch):
@@ -135,10 +142,11 @@ def test_the_router_gets_no_secret_of_the_caller(endpoint, standins, monkeypatch
     blue, _ = standins("blue")
     write(endpoint, {"blue": 100}, blue=deployment_entry(blue))
     endpoint.resume(lambda line: None)
-    (router,) = processes.find(endpoint.router_marker)
-    env = environ_of(router)
-    assert "planted" not in " ".join(env.values())
-    assert "AZURE_CLIENT_SECRET" not in env and "GITHUB_TOKEN" not in env
+    supervisor, router = processes.find(endpoint.router_marker)  # oldest first
+    for pid in (supervisor, router):
+        env = environ_of(pid)
+        assert "planted" not in " ".join(env.values())
+        assert "AZURE_CLIENT_SECRET" not in env and "GITHUB_TOKEN" not in env
 
 
 def test_the_versions_the_endpoint_names_are_known(endpoint):

@@ -2,6 +2,7 @@
 
 Deployments are stand-ins (conftest.py); the router is the real one."""
 
+import http.client
 import json
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from mlops.targets.local.child_env import child_env
 from mlops.targets.local.endpoint.probes import TOKEN_HEADER
+from mlops.targets.local.endpoint.router import HEADER_SECONDS
 from mlops.targets.local.endpoint.state import EndpointState
 from tests.conftest import free_port, wait_until
 from tests.mlops.targets.local.endpoint.conftest import deployment_entry
@@ -119,12 +121,67 @@ def test_a_chunked_body_over_the_limit_is_refused(routed):
     assert code == 413 and b"larger than 4096 bytes" in body
 
 
-def test_a_request_line_too_long_to_parse_is_refused_without_echoing_it(routed):
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /score?q=" + b"A" * 9000 + b"SECRET HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /score HTTP/1.1\r\nHost: x\r\nX-Big: " + b"A" * 9000 + b"SECRET\r\n\r\n",
+        b"POST /score HTTP/1.1\r\nHost: x\r\nBad Header SECRET\r\n\r\n",
+    ],
+    ids=["long query string", "long header", "malformed header"],
+)
+def test_a_request_it_cannot_parse_is_refused_in_json_without_echoing_it(routed, request_bytes):
     url, *_ = routed
-    connection, answer = raw(url, b"GET /" + b"A" * 9000 + b"SECRET HTTP/1.1\r\nHost: x\r\n\r\n")
+    connection, answer = raw(url, request_bytes)
     connection.close()
-    assert answer.split(b" ")[1] == b"400"
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"400"
+    assert b"Content-Type: application/json" in head
+    assert "malformed or too long" in json.loads(body)["message"]
     assert b"SECRET" not in answer and b"AAAA" not in answer
+
+
+def test_a_connection_that_never_finishes_its_headers_is_closed(routed):
+    url, *_ = routed
+    port = int(url.rsplit(":", 1)[1])
+    slow = []
+    for _ in range(50):
+        connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+        connection.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\n")
+        slow.append(connection)
+    opened = time.monotonic()
+    closed = {}
+    while len(closed) < len(slow) and time.monotonic() - opened < 30:
+        for number, connection in enumerate(slow):
+            if number in closed:
+                continue
+            try:
+                connection.sendall(b"X")  # a byte at a time keeps no connection open
+                connection.settimeout(0.01)
+                if connection.recv(1) == b"":
+                    closed[number] = time.monotonic() - opened
+            except TimeoutError:
+                pass
+            except OSError:
+                closed[number] = time.monotonic() - opened
+        assert post(f"{url}/score")[0] == 200  # meanwhile, others are served
+        time.sleep(0.2)
+    for connection in slow:
+        connection.close()
+    assert len(closed) == len(slow), f"{len(slow) - len(closed)} still open after 30 s"
+    assert max(closed.values()) < HEADER_SECONDS + 10
+    assert min(closed.values()) > HEADER_SECONDS - 1  # the bound, not a hurry
+
+
+def test_a_kept_alive_connection_between_requests_is_not_cut_short(routed):
+    url, *_ = routed
+    port = int(url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for _ in range(3):
+        connection.request("POST", "/score", b"{}", {"Content-Type": "application/json"})
+        assert connection.getresponse().read()
+        time.sleep(HEADER_SECONDS / 3)
+    connection.close()
 
 
 def test_a_slow_upload_is_not_in_flight_until_it_is_forwarded(routed):
