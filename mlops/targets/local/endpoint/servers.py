@@ -15,7 +15,11 @@ serving while gunicorn starts its replacement. Each worker gets
 ``OMP_NUM_THREADS`` (unless the deployment or the caller sets it) of its
 share of the cores: an OpenMP team larger than that spins against the other
 workers and the router, and a single-row request then waits for a
-descheduled thread (the tail of the latency benchmark).
+descheduled thread (the tail of the latency benchmark). With
+``WORKER_PRELOAD: "true"``, as azmlinfsrv reads it, gunicorn loads the
+scoring script (and its ``init()``, the model) once, in its master, and
+forks the workers from it: a deployment starts in the time of one load, and
+a worker that dies is replaced at once.
 """
 
 from __future__ import annotations
@@ -54,6 +58,12 @@ def worker_count(variables: Mapping[str, str], cores: int | None = None) -> int:
     return min(2, cores or os.cpu_count() or 1)
 
 
+def preloads(variables: Mapping[str, str]) -> bool:
+    """Whether the deployment loads its scoring script before forking its workers
+    (``WORKER_PRELOAD``, false unless "true", as azmlinfsrv reads it)."""
+    return variables.get("WORKER_PRELOAD", "false").lower() == "true"
+
+
 def start(folder: Path, item: dict, service: str) -> subprocess.Popen:
     """Start the server of the deployment in ``folder`` described by its state entry
     ``item`` (model, port, scoring script, environment variables)."""
@@ -78,6 +88,7 @@ def start(folder: Path, item: dict, service: str) -> subprocess.Popen:
         "--timeout", WORKER_TIMEOUT_SECONDS,
         "--access-logfile", "-",
         "--no-control-socket",
+        *(["--preload"] if preloads(item["environment_variables"]) else []),
         "azureml_inference_server_http.server.entry:app",
     ]  # fmt: skip
     return processes.spawn(command, folder / LOG_FILE, cwd=code, env=env)

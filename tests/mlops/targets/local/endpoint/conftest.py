@@ -135,7 +135,8 @@ from azureml_inference_server_http.api.aml_response import AMLResponse
 
 
 def init():
-    pass
+    if os.environ.get("STANDIN_INITS"):  # where each process that ran init() says so
+        Path(os.environ["STANDIN_INITS"], str(os.getpid())).touch()
 
 
 @rawhttp
