@@ -246,7 +246,7 @@ class Load:
     def __enter__(self) -> Load:
         self.thread.start()
         if self.wait:  # for a first answer
-            wait_until(lambda: any(a.status == 200 for a in self.answers), 30)
+            wait_until(lambda: any(a.status == 200 for a in self.answers))
         return self
 
     def __exit__(self, *exc) -> None:

@@ -93,7 +93,7 @@ def test_a_free_port_is_taken_over_before_the_old_router_stops(standin_endpoint)
     with Load(old_url) as old_load, Load(new_url, wait=False) as new_load:
         code, out, err = cli(settings_on(served.root, port), "endpoint", "start")
         assert code == 0, out + err
-        wait_until(lambda: new_load.served_again(time.monotonic() - 0.5), 30)
+        wait_until(lambda: new_load.served_again(time.monotonic() - 0.5))
     # A request on the new port waits for its router from the moment the port is
     # bound, never refused after that; the old port served that long at least.
     listening = next(a.started for a in new_load.answers if a.status == 200)
@@ -106,7 +106,7 @@ def test_a_free_port_is_taken_over_before_the_old_router_stops(standin_endpoint)
     # Back where the module's endpoint serves, for the other tests.
     code, out, err = cli(served.root / "mlops.yml", "endpoint", "start")
     assert code == 0, out + err
-    wait_until(lambda: score(old_url).status == 200, 30)
+    wait_until(lambda: score(old_url).status == 200)
 
 
 def test_endpoint_start_prints_the_scoring_url_once(standin_endpoint):

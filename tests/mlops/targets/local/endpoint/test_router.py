@@ -190,12 +190,13 @@ def test_a_slow_upload_is_not_in_flight_until_it_is_forwarded(routed):
     connection = socket.create_connection(("127.0.0.1", port), timeout=10)
     connection.sendall(
         b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"x-delay: 1\r\nContent-Length: 20\r\n\r\n{}" + b" " * 8
+        b"x-delay: 2.5\r\nContent-Length: 20\r\n\r\n{}" + b" " * 8
     )
     time.sleep(0.5)
     assert status(url)["inflight"] == {}  # uploading: no deployment is held by it
     connection.sendall(b" " * 10)
-    wait_until(lambda: status(url)["inflight"] == {"blue": 1}, 5)  # forwarded, answered in 1 s
+    # Forwarded, and answered 2.5 s later (within the deployment's 3 s timeout).
+    wait_until(lambda: status(url)["inflight"] == {"blue": 1}, 2.5)
     assert connection.recv(65536).startswith(b"HTTP/1.1 200")
     connection.close()
 

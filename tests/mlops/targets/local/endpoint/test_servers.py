@@ -31,7 +31,7 @@ def test_each_worker_gets_its_share_of_the_cores_as_its_openmp_threads(tmp_path,
     process = servers.start(folder, item, "e/blue")
     try:
         marker = servers.marker(folder)
-        wait_until(lambda: len(processes.find(marker)) == 3, 60)  # the master and two workers
+        wait_until(lambda: len(processes.find(marker)) == 3)  # the master and two workers
         expected = str(max(1, (os.cpu_count() or 1) // 2))
         for pid in processes.find(marker):
             environ = environ_of(pid)
