@@ -113,17 +113,8 @@ def end(known: list[Identity], grace: float = 10.0) -> list[int]:
     """Stop the process groups of those of ``known`` that still run: SIGTERM, then
     SIGKILL after ``grace`` seconds. Returns the pids still running."""
     pids = [pid for pid, _ in known]
-    groups = {_group(k[0]) for k in known if running_as(k)} - {None, os.getpgrp()}
-    for group in groups:
-        _signal_group(group, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while (left := [k for k in known if running_as(k)]) and time.monotonic() < deadline:
-        _reap(pids)
-        time.sleep(0.05)
-    for group in groups if left else ():
-        _signal_group(group, signal.SIGKILL)
-    if left:
-        time.sleep(0.2)
+    groups = {_group(k[0]) for k in known if running_as(k)}
+    _terminate(groups, pids, lambda: [k for k in known if running_as(k)], grace)
     _reap(pids)
     return [k[0] for k in known if running_as(k)]
 
@@ -153,18 +144,25 @@ def stop(
 
 def _stop_once(marker: str, prefix: bool, grace: float) -> None:
     pids = find(marker, prefix)
-    groups = {_group(pid) for pid in pids} - {None, os.getpgrp()}
+    if _terminate({_group(pid) for pid in pids}, pids, lambda: find(marker, prefix), grace):
+        _reap(pids)
+
+
+def _terminate(groups: set, pids: list[int], left, grace: float) -> bool:
+    """SIGTERM the process ``groups`` (never this one's), then SIGKILL them when
+    ``left()`` still names some after ``grace`` seconds; whether it had to."""
+    groups = groups - {None, os.getpgrp()}
     for group in groups:
         _signal_group(group, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while (left := find(marker, prefix)) and time.monotonic() < deadline:
+    while (remaining := left()) and time.monotonic() < deadline:
         _reap(pids)
         time.sleep(0.05)
-    for group in groups if left else ():
+    for group in groups if remaining else ():
         _signal_group(group, signal.SIGKILL)
-    if left:
+    if remaining:
         time.sleep(0.2)
-        _reap(pids)
+    return bool(remaining)
 
 
 def _processes() -> list[tuple[int, list[str]]]:
