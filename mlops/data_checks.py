@@ -12,6 +12,8 @@ length, the answers are those of reading it whole), and writes nothing.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -122,6 +124,17 @@ def min_rows_per_class(test_size: float) -> int:
     ):
         rows += 1
     return rows
+
+
+def checked_with(data: DataSettings, test_size: float) -> str:
+    """What the checks of ``check_table`` depend on besides the bytes, as a short
+    digest: the column settings and the split. A registered version records the
+    digest it was checked with; the same bytes under other settings are checked
+    again (a target column of seven values is refused whether its file is new or
+    registered under a binary one)."""
+    settings = {**data.model_dump(mode="json", exclude={"asset_name", "path"})}
+    text = json.dumps({"data": settings, "test_size": test_size}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def data_path(data: DataSettings) -> str:

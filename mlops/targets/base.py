@@ -67,6 +67,8 @@ class DataAsset:
     created: str  # ISO 8601, UTC
     new: bool = False  # True when this call registered it, False when it existed
     classes: tuple[str, ...] = ()  # the target column's two values, as text
+    # ``data_checks.checked_with`` of the settings the bytes were checked under.
+    checked_with: str = ""
 
     @property
     def ref(self) -> str:

@@ -16,19 +16,22 @@ import json
 import tempfile
 from pathlib import Path
 
-from mlops.data_checks import check_table, data_path, require_file
+from dataclasses import replace
+
+from mlops.data_checks import check_table, checked_with, data_path, require_file
 from mlops.settings import DataSettings
 from mlops.targets.azure import storage
 from mlops.targets.base import VERSION_LENGTH, DataAsset
 
 CHUNK = 1 << 20
 # Properties of each version (immutable, as the version is).
-SHA256, ROWS, COLUMNS, CLASSES, SOURCE = (
+SHA256, ROWS, COLUMNS, CLASSES, SOURCE, CHECKED_WITH = (
     "mlops.sha256",
     "mlops.rows",
     "mlops.columns",
     "mlops.classes",
     "mlops.source",
+    "mlops.checked_with",
 )
 
 
@@ -43,9 +46,15 @@ def register(ml_client, credential, source: str, data: DataSettings, test_size: 
         digest = _sha256(local)
         version = digest[:VERSION_LENGTH]
         existing = find(ml_client, data.asset_name, version)
-        if existing is not None:
+        key = checked_with(data, test_size)
+        if existing is not None and existing.checked_with == key:
             return existing
+        # The checks depend on the settings too: bytes registered under other
+        # column settings are checked again (a version's properties are
+        # immutable, so this repeats while the settings differ from its own).
         profile = check_table(local, data, test_size=test_size, name=shown)
+        if existing is not None:
+            return replace(existing, classes=profile.classes)
         from azure.ai.ml.entities import Data
 
         asset = Data(
@@ -60,6 +69,7 @@ def register(ml_client, credential, source: str, data: DataSettings, test_size: 
                 COLUMNS: json.dumps(list(profile.columns), ensure_ascii=False),
                 CLASSES: json.dumps(list(profile.classes), ensure_ascii=False),
                 SOURCE: str(source),
+                CHECKED_WITH: key,
             },
         )
         created = ml_client.data.create_or_update(asset)
@@ -127,6 +137,7 @@ def _asset(found, new: bool = False) -> DataAsset:
         rows=int(properties.get(ROWS, 0)),
         columns=tuple(json.loads(properties.get(COLUMNS, "[]"))),
         classes=tuple(json.loads(properties.get(CLASSES, "[]"))),
+        checked_with=properties.get(CHECKED_WITH, ""),
         created=created.isoformat() if hasattr(created, "isoformat") else str(created or ""),
         new=new,
     )

@@ -20,11 +20,14 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops.data_checks import DataError, check_table, data_path, require_file
+from mlops.data_checks import DataError, check_table, checked_with, data_path, require_file
 from mlops.settings import DataSettings
+from mlops.state_files import write_file
 from mlops.targets.base import VERSION_LENGTH, DataAsset
 
 ASSET_FILE = "asset.json"
+# Beside it, one file per other settings the same bytes passed the checks under.
+CHECKS = "checks"
 CHUNK = 1 << 20
 STAGING = ".staging-"
 
@@ -52,8 +55,9 @@ class LocalDataStore:
                     raise  # the state folder's trouble, not the file's
                 raise DataError(f"{shown}: cannot be read ({error.strerror})") from None
             version = digest[:VERSION_LENGTH]
+            key = checked_with(data, test_size)
             if existing := self._read(folder / version):
-                return existing
+                return _checked(existing, folder / version, copy, data, test_size, key)
             # Validate the copy, not the source: the bytes checked are the bytes kept.
             profile = check_table(copy, data, test_size=test_size, name=shown)
             asset = DataAsset(
@@ -64,6 +68,7 @@ class LocalDataStore:
                 rows=profile.rows,
                 columns=profile.columns,
                 classes=profile.classes,
+                checked_with=key,
                 created=datetime.now(UTC).isoformat(timespec="microseconds"),
             )
             (staging / ASSET_FILE).write_text(json.dumps(asdict(asset), indent=2))
@@ -72,7 +77,7 @@ class LocalDataStore:
             except OSError:
                 # Another process registered the same bytes first.
                 if existing := self._read(folder / version):
-                    return existing
+                    return _checked(existing, folder / version, copy, data, test_size, key)
                 raise
             return replace(asset, new=True)
         finally:
@@ -103,6 +108,25 @@ class LocalDataStore:
                 "new": False,
             }
         )
+
+
+def _checked(
+    asset: DataAsset, folder: Path, copy: Path, data: DataSettings, test_size: float, key: str
+) -> DataAsset:
+    """The registered ``asset`` (in ``folder``) as settings of digest ``key`` see it:
+    the checks run again on ``copy``, the same bytes, unless they passed under
+    those settings before; its target values (``classes``) are those settings'."""
+    if asset.checked_with == key:
+        return asset
+    record = folder / CHECKS / f"{key}.json"
+    try:
+        classes = tuple(json.loads(record.read_text())["classes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        profile = check_table(copy, data, test_size=test_size, name=data_path(data))
+        classes = profile.classes
+        record.parent.mkdir(exist_ok=True)
+        write_file(record, json.dumps({"classes": list(classes)}).encode())
+    return replace(asset, classes=classes)
 
 
 def _remove_stale_staging(folder: Path) -> None:

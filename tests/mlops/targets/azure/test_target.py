@@ -320,3 +320,19 @@ def test_marking_the_champion_sends_nothing_the_deploy_tag_marks_it(workspace):
     target.mark_champion("3")
 
     assert workspace.fake.requests[before:] == []
+
+
+def test_registered_bytes_under_other_column_settings_are_checked_again(workspace):
+    target = workspace.target()
+    lifecycle.register_data(target, workspace.settings)
+    data = workspace.settings.data.model_copy(update={"target_column": "EDUCATION"})
+    settings = workspace.settings.model_copy(update={"data": data})
+    target = AzureTarget(
+        settings, credential=workspace.credential, transport=workspace.fake, environ=ENVIRON
+    )
+    with pytest.raises(DataError) as error:
+        lifecycle.register_data(target, settings)
+    assert str(error.value).startswith(
+        f"data.path: {data.path}: target column 'EDUCATION' must have exactly two values"
+    )
+    assert "set data.target_column" in str(error.value)

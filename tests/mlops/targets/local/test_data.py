@@ -173,3 +173,37 @@ def test_every_data_check_names_the_file_as_data_path_does(project, break_file):
     # Never the copy that was checked, which the user never made.
     assert ".staging-" not in message and str(project / ".mlops") not in message
     assert not any((project / ".mlops" / "data").rglob("asset.json"))
+
+
+def test_registered_bytes_under_other_column_settings_get_the_checks_a_new_file_gets(
+    project, store, data_settings, tmp_path
+):
+    source = project / "data" / "credit.csv"
+    first = store.register(source, data_settings)
+    education = data_settings.model_copy(update={"target_column": "EDUCATION"})
+    with pytest.raises(DataError) as fresh:
+        LocalDataStore(tmp_path / "fresh").register(source, education)
+    with pytest.raises(DataError) as again:
+        store.register(source, education)
+    assert str(again.value) == str(fresh.value)
+    assert str(again.value).startswith("data.path: data/credit.csv: target column 'EDUCATION'")
+    assert "data.target_column" in str(again.value)
+    assert versions(store) == [first.version]
+
+
+def test_registered_bytes_under_another_binary_target_take_that_targets_values(
+    project, store, data_settings
+):
+    source = project / "data" / "credit.csv"
+    first = store.register(source, data_settings)
+    by_sex = data_settings.model_copy(
+        update={"target_column": "SEX", "positive_class": "2", "sensitive_column": None}
+    )
+    again = store.register(source, by_sex)
+    assert (again.version, again.new) == (first.version, False)
+    assert (first.classes, again.classes) == (("0", "1"), ("1", "2"))
+    # Passed once under these settings: recorded beside the version, read next time.
+    records = list((store.root / "credit-default" / first.version / "checks").glob("*.json"))
+    assert len(records) == 1
+    assert store.register(source, by_sex).classes == ("1", "2")
+    assert store.register(source, data_settings).classes == ("0", "1")
