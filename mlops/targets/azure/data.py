@@ -14,9 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 from mlops.data_checks import check_table, checked_with, data_path, require_file
 from mlops.settings import DataSettings
