@@ -60,11 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gate.add_argument("run", metavar="RUN", help="run id, a unique prefix of one, or 'latest'")
     gate.add_argument("--report-dir", type=Path, help="where to write gate.json/.md/.png")
+    _replace_task_flag(gate)
     register = verbs.add_parser(
         "register", help="gate a run's model and register it with its lineage and verdict"
     )
     register.add_argument("run", metavar="RUN", help="run id, a unique prefix of one, or 'latest'")
     register.add_argument("--report-dir", type=Path, help="where to write gate.json/.md/.png")
+    _replace_task_flag(register)
     verbs.add_parser("models", help="list the registered model versions, newest first")
     promote = verbs.add_parser(
         "promote",
@@ -79,11 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL_VERSION",
         help="model version, 'latest', or registry:NAME:VERSION (a promoted version)",
     )
-    deploy.add_argument(
+    past_the_gate = deploy.add_mutually_exclusive_group()
+    past_the_gate.add_argument(
         "--rollback",
         metavar="REASON",
         help="return to a version that served before, without the gate; REASON is recorded",
     )
+    past_the_gate.add_argument(
+        "--override-gate",
+        metavar="REASON",
+        help="replace the champion although the gate rejects the version (the smoke test "
+        "still runs); REASON and who gave it are recorded; in a workflow, only where the "
+        "job's environment requires a reviewer",
+    )
+    _replace_task_flag(past_the_gate)
     endpoint = verbs.add_parser("endpoint", help="the online endpoint: show, invoke, start, stop")
     actions = endpoint.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("show", help="scoring URL, deployments, models and traffic")
@@ -109,7 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
         "data version data.path holds now (for scheduled retraining)",
     )
     _force_rerun_flag(run)
+    _replace_task_flag(run)
     return parser
+
+
+def _replace_task_flag(parser) -> None:
+    parser.add_argument(
+        "--replace-task",
+        metavar="REASON",
+        help="replace a champion that predicts another target (or takes other columns) "
+        "with this model, judged as the first of its task; REASON is recorded",
+    )
 
 
 def _force_rerun_flag(parser: argparse.ArgumentParser) -> None:
@@ -180,13 +201,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.verb in ("train", "run"):
         return _train(args, target, settings)
     elif args.verb == "gate":
-        decision, reports = lifecycle.gate(target, settings, args.run, args.report_dir)
+        decision, reports = lifecycle.gate(
+            target, settings, args.run, args.report_dir, args.replace_task
+        )
         print(summary.describe_decision(decision))
         print(summary.describe_reports(reports))
         _report_to_github(decision.verdict, reports)
         return EXIT_OK if decision.promote else EXIT_REJECTED
     elif args.verb == "register":
-        model, decision, reports = lifecycle.register(target, settings, args.run, args.report_dir)
+        model, decision, reports = lifecycle.register(
+            target, settings, args.run, args.report_dir, args.replace_task
+        )
         if decision is None:
             print(summary.describe_recorded_verdict(model))
         else:
@@ -202,24 +227,27 @@ def _dispatch(args: argparse.Namespace) -> int:
         state = "promoted" if promoted.new else "already in the registry"
         # Locally --env picks the environment; on Azure, its workspace's variables do.
         where = "--env NAME " if target.name == "local" else ""
+        source = promoted.tags.get(lifecycle.SOURCE_VERSION_TAG, args.version)
         print(
-            f"model {args.version} {state} as registry:{promoted.ref} "
+            f"model {source} {state} as registry:{promoted.ref} "
             f"(from {promoted.tags.get(lifecycle.SOURCE_TAG)}); deploy it in another "
             f"environment with `mlops {where}deploy registry:{promoted.ref}`"
         )
         github.set_outputs({"registry_model": f"registry:{promoted.ref}"})
-        github.add_summary(f"Promoted {args.version} as `registry:{promoted.ref}`.")
+        github.add_summary(f"Promoted {source} as `registry:{promoted.ref}`.")
     elif args.verb == "deploy":
-        result = lifecycle.deploy(target, settings, args.version, _echo, rollback=args.rollback)
+        result = lifecycle.deploy(
+            target,
+            settings,
+            args.version,
+            _echo,
+            rollback=args.rollback,
+            replace_task=args.replace_task,
+            override=args.override_gate,
+        )
         print("\n" + summary.describe_deploy(result, lifecycle.sample_request(settings)))
         github.set_outputs({"deployment": result.deployment, "model": result.model})
-        gate = summary.describe_decision(result.decision) if result.decision else ""
-        why = (
-            f"\n\n```\n{gate}\n```"
-            if gate
-            else (f" Rollback: {args.rollback}" if args.rollback else "")
-        )
-        github.add_summary(f"Deployed {result.model} as `{result.deployment}`.{why}")
+        github.add_summary(summary.deploy_summary(result, args))
     else:
         return _endpoint(args, target, settings)
     return EXIT_OK
@@ -247,10 +275,22 @@ def _train(args: argparse.Namespace, target, settings) -> int:
                 github.set_outputs({"status": "Skipped", "data_asset": asset.ref})
                 github.add_summary(note)
                 return EXIT_OK
-        outcome = lifecycle.run(target, settings, _echo, asset=asset, force_rerun=args.force_rerun)
+        outcome = lifecycle.run(
+            target,
+            settings,
+            _echo,
+            asset=asset,
+            force_rerun=args.force_rerun,
+            replace_task=args.replace_task,
+        )
         run = outcome.run
         print("\n" + summary.describe_outcome(outcome, lifecycle.sample_request(settings)))
         _outcome_to_github(outcome)
+        if outcome.decision is not None and outcome.decision.task_changed:
+            # Not a model that lost to the champion: the fork changed what it predicts.
+            refusal = next(c.reason for c in outcome.decision.failed() if c.kind == "task")
+            print(f"error: the gate refuses {outcome.model.ref}: {refusal}", file=sys.stderr)
+            return EXIT_REJECTED
     if run.status != "Completed":
         print(f"error: {run.error}", file=sys.stderr)
         return EXIT_FAILED

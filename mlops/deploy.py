@@ -24,17 +24,18 @@ import contextlib
 import json
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops import audit as audit_tags
 from mlops.runs import TEST_DATA_OUTPUT
 from mlops.settings import Settings
 from mlops.targets.base import (
     ADOPTED_TAG,
     DEPLOYED_TAG,
-    ROLLBACK_TAG,
     DeploymentError,
     ModelVersion,
     Printer,
@@ -73,10 +74,11 @@ def deploy(
     model: ModelVersion,
     show: Printer,
     log_dir: Path,
-    rollback: str | None = None,
+    audit: Mapping[str, str] | None = None,
 ) -> DeployResult:
     """Deploy ``model`` blue/green to ``endpoint.name``; see the module docstring.
-    ``rollback`` is the reason recorded when this returns to an older version."""
+    ``audit`` maps tags to the reasons a human gave to deploy it past the gate
+    (a rollback, an override, a replaced task), recorded with when and who."""
     endpoint = target.get_endpoint()
     serving = endpoint.serving() if endpoint else None
     if serving is not None and serving.serves(model):
@@ -84,7 +86,7 @@ def deploy(
         if model.deployed_at:
             target.mark_champion(model.version)
         else:
-            _record(target, model, rollback)
+            _record(target, model, audit)
         sample = request_body(smoke_rows(target, settings, model).head(2))
         return DeployResult(
             serving.name,
@@ -126,7 +128,7 @@ def deploy(
             raise DeploymentError(f"{error}\nits server log is kept in {kept}") from None
         raise
     show(f"deployment {name}: takes 100 % of traffic")
-    _record(target, model, rollback)
+    _record(target, model, audit)
     for old in old_traffic:
         target.delete_deployment(old)
         show(f"deployment {old}: removed")
@@ -138,11 +140,9 @@ def deploy(
     )
 
 
-def _record(target: Target, model: ModelVersion, rollback: str | None) -> None:
+def _record(target: Target, model: ModelVersion, audit: Mapping[str, str] | None) -> None:
     now = datetime.now(UTC).isoformat(timespec="microseconds")
-    tags = {DEPLOYED_TAG: now}
-    if rollback is not None:
-        tags[ROLLBACK_TAG] = f"{now}: {rollback}"
+    tags = {DEPLOYED_TAG: now, **audit_tags.record(audit or {}, now)}
     target.set_model_tags(model.version, tags)
     target.mark_champion(model.version)
 

@@ -6,6 +6,20 @@ one ``Check`` per rule, each with its reason. The candidate is promoted only
 when every check passes. It fails closed: a metric that is missing, NaN or
 infinite fails its rule, a champion whose metrics cannot be read fails the
 improvement rule, and a gate without rules promotes nothing.
+
+Beyond the rules on metrics:
+
+- **Plausibility**: a metric at or beyond its bound (AUC 0.995 by default)
+  is too good to be true; the check names the feature that explains it when
+  one does on its own (``signal``: each feature's own AUC, from evaluate).
+- **Task**: metrics compare two models of one task only (``mlops.task``).
+  When the candidate's task differs from the champion's (``task_change``),
+  the task check fails with the way out, and no improvement is measured;
+  with a reason to replace the task (``replace_task``) it passes, recorded,
+  and the candidate is judged as the first model of its task.
+- **The champion under today's rules**: a champion that would fail a
+  threshold it is shown against is noted ("champion 1 fails auc >= 0.8 under
+  today's rules"), so raising a bound is seen to judge what serves too.
 """
 
 from __future__ import annotations
@@ -14,7 +28,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from mlops.settings import GateSettings, ImprovementRule, ThresholdRule
+from mlops.settings import GateSettings, ImprovementRule, PlausibilityRule, ThresholdRule
+from mlops.task import Task, refusal
 
 PROMOTE = "promote"
 REJECT = "reject"
@@ -32,11 +47,12 @@ class Champion:
     metrics: Mapping[str, float] | None
     problem: str | None = None
     note: str | None = None  # set when the champion is not the model serving now
+    task: Task | None = None  # what it predicts (None: its version records no task)
 
 
 @dataclass(frozen=True)
 class Check:
-    kind: str  # "threshold", "fairness" or "improvement"
+    kind: str  # "threshold", "fairness", "plausibility", "task" or "improvement"
     metric: str
     better: str  # "higher" or "lower"
     candidate: float | None
@@ -70,6 +86,16 @@ class Decision:
     def failed(self) -> list[Check]:
         return [check for check in self.checks if not check.passed]
 
+    @property
+    def task_replaced(self) -> bool:
+        """The candidate replaces a champion of another task, with a reason."""
+        return any(check.kind == "task" and check.passed for check in self.checks)
+
+    @property
+    def task_changed(self) -> bool:
+        """Refused because the candidate solves another task than the champion."""
+        return any(check.kind == "task" and not check.passed for check in self.checks)
+
     def to_dict(self) -> dict:
         return {
             "verdict": self.verdict,
@@ -81,6 +107,8 @@ class Decision:
 
 
 NO_GROUPS = "no sensitive column: fairness not measured"
+# A feature whose own AUC on the test split reaches this explains a too-good model.
+LEAK_AUC = 0.95
 
 
 def decide(
@@ -89,17 +117,35 @@ def decide(
     rules: GateSettings,
     *,
     groups: bool = True,
+    task_change: str | None = None,
+    replace_task: str | None = None,
+    signal: Mapping[str, float] | None = None,
 ) -> Decision:
     """Check ``candidate``'s metrics against ``rules`` and, for the improvement
     rule, against ``champion`` (None when no model is serving). Without
     ``groups`` (no sensitive column) the decision notes that fairness was not
-    measured."""
-    shown = champion.metrics if champion and champion.metrics else {}
+    measured. ``task_change`` says how the candidate's task differs from the
+    champion's (None: the same task); ``replace_task`` is the reason given to
+    replace it; ``signal`` maps features to their own AUC, best first."""
+    theirs = champion.metrics if champion and champion.metrics else {}
+    # Another task's metrics are not shown beside the candidate's: they measure something else.
+    shown = {} if task_change else theirs
     checks = [_threshold(rule, "threshold", candidate, shown) for rule in rules.thresholds]
     checks += [_threshold(rule, "fairness", candidate, shown) for rule in rules.fairness]
-    if rules.improvement is not None:
-        checks.append(_improvement(rules.improvement, candidate, champion))
-    if not checks:
+    checks += [_plausible(rule, candidate, signal or {}) for rule in rules.plausibility]
+    notes = [] if groups else [NO_GROUPS]
+    if replace_task is not None and task_change is None:
+        notes.append("--replace-task given, but the candidate's task is the champion's: ignored")
+    if task_change is not None:
+        checks.append(_task(task_change, replace_task, champion))
+        if replace_task is not None and rules.improvement is not None:
+            checks.append(_first_of_its_task(rules.improvement, candidate, champion))
+    else:
+        if rules.improvement is not None:
+            checks.append(_improvement(rules.improvement, candidate, champion))
+        if champion is not None:
+            notes += _champion_under_today(rules, champion)
+    if not (rules.thresholds or rules.fairness or rules.improvement):  # nothing to promote on
         checks.append(
             Check(
                 "threshold",
@@ -118,8 +164,94 @@ def decide(
         checks=tuple(checks),
         champion_version=champion.version if champion else None,
         champion_note=champion.note if champion else None,
-        notes=() if groups else (NO_GROUPS,),
+        notes=tuple(notes),
     )
+
+
+def _plausible(
+    rule: PlausibilityRule, candidate: Mapping[str, float], signal: Mapping[str, float]
+) -> Check:
+    value, problem = _read(candidate, rule.metric, "the candidate")
+    bound = rule.bound()
+
+    def check(passed: bool, reason: str) -> Check:
+        return Check("plausibility", rule.metric, rule.better, value, None, bound, passed, reason)
+
+    if problem:
+        return check(False, problem)
+    if rule.plausible(value):
+        return check(True, f"{rule.metric} {value:.4f} is plausible ({bound})")
+    return check(
+        False,
+        f"{rule.metric} {value:.4f} is too good to be true (gate.plausibility: {bound}): "
+        f"{_leak(signal)}",
+    )
+
+
+def _leak(signal: Mapping[str, float]) -> str:
+    """Which feature explains a too-good model, in words."""
+    if not signal:
+        return "a feature may hold the label; look for one known only with the label"
+    feature, auc = next(iter(signal.items()))
+    if auc >= LEAK_AUC:
+        return (
+            f"feature {feature!r} alone has auc {auc:.4f} on the test split, so it likely "
+            "leaks the label; drop it with data.features.exclude, or raise "
+            "gate.plausibility if it is truly known before the label"
+        )
+    return (
+        f"no single feature explains it (the best, {feature!r}, alone has auc {auc:.4f}); "
+        "look for a leak in how the rows or the label were made"
+    )
+
+
+def _task(change: str, reason: str | None, champion: Champion | None) -> Check:
+    if reason is None:
+        return Check("task", "-", "-", None, None, "same task", False, refusal(change))
+    who = f"champion {champion.version}" if champion else "the champion"
+    return Check(
+        "task",
+        "-",
+        "-",
+        None,
+        None,
+        "same task",
+        True,
+        f"task of {who} replaced: {change} ({reason})",
+    )
+
+
+def _first_of_its_task(
+    rule: ImprovementRule, candidate: Mapping[str, float], champion: Champion | None
+) -> Check:
+    value, problem = _read(candidate, rule.metric, "the candidate")
+    op = ">=" if rule.better == "higher" else "<="
+    reason = problem or (
+        f"champion {champion.version if champion else '-'} solves another task: the first "
+        "model of this task needs no improvement"
+    )
+    return Check(
+        "improvement", rule.metric, rule.better, value, None, f"{op} champion", not problem, reason
+    )
+
+
+def _champion_under_today(rules: GateSettings, champion: Champion) -> list[str]:
+    """The thresholds the champion itself fails under the settings of today."""
+    if not champion.metrics:
+        return []
+    notes = []
+    for rule in (*rules.thresholds, *rules.fairness):
+        value, problem = _read(champion.metrics, rule.metric, "the champion")
+        if problem:
+            continue
+        passed = value >= rule.min if rule.min is not None else value <= rule.max
+        if not passed:
+            bound = f">= {rule.min:g}" if rule.min is not None else f"<= {rule.max:g}"
+            notes.append(
+                f"champion {champion.version} fails {rule.metric} {bound} under today's rules "
+                f"({rule.metric} {value:.4f})"
+            )
+    return notes
 
 
 def _threshold(

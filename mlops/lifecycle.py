@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from mlops import audit, github, promotion
 from mlops import deploy as blue_green
-from mlops import promotion
 from mlops.data_checks import DataError, feature_columns, label_key, require_columns
 from mlops.deploy import DeployResult
 from mlops.errors import GateRejected, UserError
@@ -46,6 +46,7 @@ from mlops.targets.base import (
     Printer,
     Target,
 )
+from mlops.task import REPLACED_TAG
 
 CURVES_FILE = "curves.json"
 # Tags a promoted version gains: the workspace and version it came from, and its gate report.
@@ -160,28 +161,39 @@ def train(
 
 
 def gate(
-    target: Target, settings: Settings, run_id: str, report_dir: Path | None = None
+    target: Target,
+    settings: Settings,
+    run_id: str,
+    report_dir: Path | None = None,
+    replace_task: str | None = None,
 ) -> tuple[Decision, dict[str, Path]]:
-    """Gate run ``run_id`` against the serving model; write and log the reports."""
+    """Gate run ``run_id`` against the serving model; write and log the reports.
+    ``replace_task`` is the reason to replace a champion of another task."""
+    audit.require_reason("--replace-task", replace_task)
     run = target.get_run(run_id)
-    decision, serving = promotion.gate(target, settings, run)
+    decision, serving = promotion.gate(target, settings, run, replace_task)
     model = target.find_model(run.run_id)
     reports = _write_reports(target, settings, run, decision, serving, model, report_dir)
     return decision, reports
 
 
 def register(
-    target: Target, settings: Settings, run_id: str, report_dir: Path | None = None
+    target: Target,
+    settings: Settings,
+    run_id: str,
+    report_dir: Path | None = None,
+    replace_task: str | None = None,
 ) -> tuple[ModelVersion, Decision | None, dict[str, Path]]:
     """Gate run ``run_id`` and register its model with the verdict, once per run.
 
     A run registered before keeps the verdict recorded then: it is returned with
     no new decision (None) and no reports, so nothing contradicts the record."""
+    audit.require_reason("--replace-task", replace_task)
     run = target.get_run(run_id)
     existing = target.find_model(run.run_id)
     if existing is not None:
         return existing, None, {}
-    decision, serving = promotion.gate(target, settings, run)
+    decision, serving = promotion.gate(target, settings, run, replace_task)
     model = promotion.register(target, settings, run, decision)
     reports = _write_reports(target, settings, run, decision, serving, model, report_dir)
     return model, decision, reports
@@ -193,17 +205,42 @@ def deploy(
     version: str,
     show: Printer,
     rollback: str | None = None,
+    *,
+    replace_task: str | None = None,
+    override: str | None = None,
 ) -> DeployResult:
     """Deploy model version ``version`` blue/green, if the gate lets it replace the
-    champion now (``promotion.check_deploy``); ``rollback`` (a reason) returns to a
-    version that served before without the gate, and is recorded on it."""
+    champion now (``promotion.check_deploy``). Each of these is a reason, recorded
+    on the version with who gave it (``mlops.audit``): ``rollback`` returns to a
+    version that served before without the gate; ``replace_task`` replaces a
+    champion of another task; ``override`` deploys past the gate's verdict (in a
+    workflow only where the job's environment requires a reviewer). The smoke
+    test runs whatever the reason."""
+    for flag, reason in (
+        ("--rollback", rollback),
+        ("--replace-task", replace_task),
+        ("--override-gate", override),
+    ):
+        audit.require_reason(flag, reason)
+    if override is not None:
+        github.require_reviewers("--override-gate")
     model = resolve_model(target, settings, version, show)
     with _holding_endpoint(target, show):
-        decision = promotion.check_deploy(target, settings, model, rollback)
+        decision = promotion.check_deploy(
+            target, settings, model, rollback, replace_task=replace_task, override=override
+        )
+        reasons: dict[str, str] = {}
+        if rollback is not None:
+            reasons[ROLLBACK_TAG] = rollback
         if decision is not None:
-            show(f"gate: PROMOTE {model.ref} (against {decision.against})")
+            verdict = "PROMOTE" if decision.promote else "REJECT, overridden (--override-gate)"
+            show(f"gate: {verdict} {model.ref} (against {decision.against})")
+            if decision.task_replaced:
+                reasons[REPLACED_TAG] = replace_task or ""
+            if override is not None:
+                reasons[audit.OVERRIDE_TAG] = override
         log_dir = report_folder(settings, model.run_id or model.version)
-        result = blue_green.deploy(target, settings, model, show, log_dir, rollback=rollback)
+        result = blue_green.deploy(target, settings, model, show, log_dir, audit=reasons)
     _save_sample(settings, result)
     return replace(result, decision=decision)
 
@@ -329,12 +366,16 @@ def run(
     show: Printer,
     asset: DataAsset | None = None,
     force_rerun: bool = False,
+    replace_task: str | None = None,
 ) -> Outcome:
     """The main job: register the data (unless ``asset``, just registered, is given),
     train on exactly that version (``force_rerun``: reusing no step), then gate
     against the champion, register, and deploy if promoted. It ends with the
     endpoint serving: when the candidate is rejected and nothing serves (the
-    endpoint was stopped or lost), the champion is deployed again."""
+    endpoint was stopped or lost), the champion is deployed again.
+    ``replace_task`` is the reason to replace a champion of another task,
+    recorded on the version deployed in its place."""
+    audit.require_reason("--replace-task", replace_task)
     if asset is None:
         asset = register_data(target, settings)
         show(describe_asset(asset))
@@ -344,7 +385,7 @@ def run(
     # Held from the gate to the end of the deploy: the champion cannot change
     # between the comparison and the swap.
     with _holding_endpoint(target, show):
-        decision, serving = promotion.gate(target, settings, trained)
+        decision, serving = promotion.gate(target, settings, trained, replace_task)
         model = promotion.register(target, settings, trained, decision)
         show(f"model {model.ref} registered; gate: {decision.verdict}")
         # The reports (matplotlib) are drawn while the new deployment starts.
@@ -355,7 +396,8 @@ def run(
             deployed = None
             if decision.promote:
                 log_dir = report_folder(settings, trained.run_id)
-                deployed = blue_green.deploy(target, settings, model, show, log_dir)
+                reasons = {REPLACED_TAG: replace_task or ""} if decision.task_replaced else {}
+                deployed = blue_green.deploy(target, settings, model, show, log_dir, reasons)
             elif serving is not None and serving.note and serving.problem is None:
                 show(f"nothing serves: deploying champion {serving.version} again")
                 champion = target.get_model(serving.version)

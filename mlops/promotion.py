@@ -8,14 +8,17 @@ champion is the version most recently deployed, as the registry records it
 (``DEPLOYED_TAG``); only a registry that never had a deployed version has no
 champion, and only then does a first model need no improvement.
 
-Every candidate is registered, promoted or not, with its lineage and the
-gate's verdict as tags. ``mlops deploy`` gates a registered version again
-against the champion of the moment (``check_deploy``), unless it restores
-the champion itself or is an explicit rollback to a version that served
-before.
+Every candidate is registered, promoted or not, with its lineage, its task
+(``mlops.task``) and the gate's verdict as tags. ``mlops deploy`` gates a
+registered version again against the champion of the moment
+(``check_deploy``), unless it restores the champion itself, is an explicit
+rollback to a version that served before, or overrides the gate with a
+reason (``mlops.audit``).
 """
 
 from __future__ import annotations
+
+import json
 
 from mlops.errors import GateRejected, UserError
 from mlops.gate import Champion, Decision, decide
@@ -29,6 +32,7 @@ from mlops.targets.base import (
     PipelineRun,
     Target,
 )
+from mlops.task import Task, change, task_from_tags, task_of_model_folder, task_tags
 
 
 class PromotionError(UserError):
@@ -58,7 +62,7 @@ def champion(target: Target) -> Champion | None:
     if last is None:
         return None
     note = f"the version deployed last ({last.deployed_at}); nothing serves now: {why}"
-    return _with_metrics(last, note)
+    return _with_metrics(target, last, note)
 
 
 def last_deployed(models: list[ModelVersion]) -> ModelVersion | None:
@@ -82,26 +86,80 @@ def _serving_champion(target: Target, ref: str, digest: str | None) -> Champion:
             f"registry version {version} is not the model serving: their files differ "
             "(was the registry reset or replaced?)",
         )
-    return _with_metrics(model)
+    return _with_metrics(target, model)
 
 
-def _with_metrics(model: ModelVersion, note: str | None = None) -> Champion:
+def _with_metrics(target: Target, model: ModelVersion, note: str | None = None) -> Champion:
+    task = model_task(target, model)
     try:
         metrics = metrics_from_tags(model.tags)
     except ValueError as error:
-        return Champion(model.version, None, str(error), note)
+        return Champion(model.version, None, str(error), note, task)
     if not metrics:
-        return Champion(model.version, None, "its registry entry records no metrics", note)
-    return Champion(model.version, metrics, None, note)
+        return Champion(model.version, None, "its registry entry records no metrics", note, task)
+    return Champion(model.version, metrics, None, note, task)
 
 
-def gate(target: Target, settings: Settings, run: PipelineRun) -> tuple[Decision, Champion | None]:
-    """Decide whether ``run``'s model should replace the champion."""
+def run_task(target: Target, run: PipelineRun) -> Task | None:
+    """What ``run``'s model predicts, from its data contract; None when unknown."""
+    try:
+        return task_of_model_folder(target.output_path(run, MODEL_OUTPUT))
+    except (LookupError, OSError, UserError):
+        return None
+
+
+def model_task(target: Target, model: ModelVersion) -> Task | None:
+    """What ``model`` predicts: its tags, or, for a version registered before tasks
+    were recorded, its run's data contract; None when neither tells."""
+    task = task_from_tags(model.tags)
+    if task is not None or not model.run_id:
+        return task
+    try:
+        return run_task(target, target.get_run(model.run_id))
+    except (LookupError, OSError, UserError):
+        return None
+
+
+SIGNAL_FILE = "feature_signal.json"  # beside metrics.json: each feature's own AUC
+
+
+def feature_signal(target: Target, run_id: str | None) -> dict[str, float]:
+    """Each feature's own AUC on run ``run_id``'s test split, best first, as the
+    evaluate step measured it; empty for a run from before it did (or none)."""
+    if not run_id:
+        return {}
+    try:
+        run = target.get_run(run_id)
+        raw = json.loads((target.output_path(run, "metrics") / SIGNAL_FILE).read_text())
+        return {str(name): float(auc) for name, auc in raw["auc"].items()}
+    except (LookupError, OSError, UserError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _task_change(candidate: Task | None, current: Champion | None) -> str | None:
+    if candidate is None or current is None or current.task is None:
+        return None  # nothing to compare: judged on metrics, as before tasks were recorded
+    return change(candidate, current.task, current.version)
+
+
+def gate(
+    target: Target, settings: Settings, run: PipelineRun, replace_task: str | None = None
+) -> tuple[Decision, Champion | None]:
+    """Decide whether ``run``'s model should replace the champion; ``replace_task``
+    is the reason given to replace a champion of another task."""
     if run.status != "Completed":
         raise PromotionError(f"run {run.run_id} did not complete ({run.status}); nothing to gate")
     serving = champion(target)
-    groups = settings.data.sensitive_column is not None
-    return decide(run.metrics, serving, settings.gate, groups=groups), serving
+    decision = decide(
+        run.metrics,
+        serving,
+        settings.gate,
+        groups=settings.data.sensitive_column is not None,
+        task_change=_task_change(run_task(target, run), serving),
+        replace_task=replace_task,
+        signal=feature_signal(target, run.run_id),
+    )
+    return decision, serving
 
 
 def register(
@@ -121,24 +179,34 @@ def register(
         metrics=run.metrics,
         decision=decision,
     )
+    task = run_task(target, run)
+    if task is not None:
+        tags.update(task_tags(task))
     return target.register_model(run, tags)
 
 
 def check_deploy(
-    target: Target, settings: Settings, model: ModelVersion, rollback: str | None
+    target: Target,
+    settings: Settings,
+    model: ModelVersion,
+    rollback: str | None = None,
+    *,
+    replace_task: str | None = None,
+    override: str | None = None,
 ) -> Decision | None:
     """Allow deploying ``model`` now, or raise ``PromotionError`` saying why not.
 
     A model already serving, or the champion itself when nothing serves, is
     allowed as it is (None). An explicit rollback (``rollback`` holds the
     reason) is allowed to a version that served before. Any other version must
-    pass the gate against the champion of the moment; the decision is returned."""
+    pass the gate against the champion of the moment (``replace_task``: the
+    reason to replace a champion of another task), or be deployed past it with
+    a reason (``override``); the decision is returned. Reasons are checked
+    (``audit.require_reason``) by the caller."""
     current = champion(target)
     if current is not None and current.version == model.version and current.problem is None:
         return None
     if rollback is not None:
-        if not rollback.strip():
-            raise PromotionError("--rollback needs a reason, recorded on the version")
         if not model.deployed_at:
             raise PromotionError(
                 f"model {model.ref} never served on endpoint {settings.endpoint.name}: a "
@@ -151,11 +219,22 @@ def check_deploy(
     except ValueError as error:
         raise PromotionError(f"model {model.ref}: {error}") from None
     decision = decide(
-        metrics, current, settings.gate, groups=settings.data.sensitive_column is not None
+        metrics,
+        current,
+        settings.gate,
+        groups=settings.data.sensitive_column is not None,
+        task_change=_task_change(model_task(target, model), current),
+        replace_task=replace_task,
+        signal=feature_signal(target, model.run_id),
     )
-    if not decision.promote:
+    if not decision.promote and override is None:
         reasons = "; ".join(check.reason for check in decision.failed())
-        hint = "; to return to it anyway, pass --rollback REASON" if model.deployed_at else ""
+        if model.deployed_at:
+            hint = "; to return to it anyway, pass --rollback REASON"
+        elif not decision.task_changed:
+            hint = "; to replace the champion with it anyway, pass --override-gate REASON"
+        else:
+            hint = ""
         raise NotBetterThanChampion(
             f"model {model.ref} does not pass the gate against {decision.against}: {reasons}{hint}"
         )

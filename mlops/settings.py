@@ -151,9 +151,32 @@ class ImprovementRule(_Section):
     relative: bool = False
 
 
+class PlausibilityRule(_Section):
+    """A candidate whose ``metric`` is at or beyond ``implausible_at`` (in the
+    direction ``better`` says it improves) is refused as too good to be true:
+    on real data that is nearly always a feature that leaks the label."""
+
+    metric: str = Field(min_length=1)
+    better: Direction
+    implausible_at: float
+
+    def bound(self) -> str:
+        return f"{'<' if self.better == 'higher' else '>'} {self.implausible_at:g}"
+
+    def plausible(self, value: float) -> bool:
+        if self.better == "higher":
+            return value < self.implausible_at
+        return value > self.implausible_at
+
+
+# On by default: a fork that leaves the label in its features is stopped, not promoted.
+DEFAULT_PLAUSIBILITY = (PlausibilityRule(metric="auc", better="higher", implausible_at=0.995),)
+
+
 class GateSettings(_Section):
     thresholds: tuple[ThresholdRule, ...] = ()
     fairness: tuple[ThresholdRule, ...] = ()
+    plausibility: tuple[PlausibilityRule, ...] = DEFAULT_PLAUSIBILITY
     improvement: ImprovementRule | None = None
 
     @model_validator(mode="after")
@@ -165,11 +188,11 @@ class GateSettings(_Section):
             )
         return self
 
-    def rules(self) -> list[tuple[str, ThresholdRule | ImprovementRule]]:
+    def rules(self) -> list[tuple[str, ThresholdRule | PlausibilityRule | ImprovementRule]]:
         """Every rule with its key in the settings file (``gate.thresholds.0`` ...)."""
-        named: list[tuple[str, ThresholdRule | ImprovementRule]] = [
+        named: list[tuple[str, ThresholdRule | PlausibilityRule | ImprovementRule]] = [
             (f"gate.{kind}.{index}", rule)
-            for kind in ("thresholds", "fairness")
+            for kind in ("thresholds", "fairness", "plausibility")
             for index, rule in enumerate(getattr(self, kind))
         ]
         if self.improvement is not None:

@@ -173,6 +173,24 @@ def describe_deploy(result: DeployResult, request_file: Path) -> str:
     )
 
 
+def deploy_summary(result: DeployResult, args) -> str:
+    """The job summary's line for ``mlops deploy``: what was deployed, and the
+    gate's table or the reason a human gave to deploy it past the gate."""
+    gate = describe_decision(result.decision) if result.decision else ""
+    given = [
+        f"{label}: {reason}"
+        for label, reason in (
+            ("Rollback", args.rollback),
+            ("Gate overridden", args.override_gate),
+            ("Task replaced", args.replace_task),
+        )
+        if reason
+    ]
+    why = (" " + "; ".join(given)) if given else ""
+    table_part = f"\n\n```\n{gate}\n```" if gate else ""
+    return f"Deployed {result.model} as `{result.deployment}`.{why}{table_part}"
+
+
 def describe_outcome(outcome: Outcome, request_file: Path) -> str:
     """The main job's summary: the run, the gate, the model and the endpoint."""
     parts = [describe_run(outcome.run)]

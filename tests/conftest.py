@@ -33,8 +33,9 @@ sys.path.insert(0, str(REPO / "pipelines" / "src"))
 # (the steps and servers pass OMP_NUM_THREADS on) keeps them to seconds.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Run inside a GitHub Actions job, the verbs would append their outputs and
-# summaries to that job's files (mlops/github.py); the tests give their own.
-for _name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+# summaries to that job's files and ask GitHub about its environment
+# (mlops/github.py); the tests give their own.
+for _name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"):
     os.environ.pop(_name, None)
 
 

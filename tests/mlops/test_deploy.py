@@ -108,7 +108,10 @@ def test_the_scoring_servers_get_none_of_the_callers_secrets(served):
 def test_the_champion_is_the_serving_model_with_its_metrics(served):
     _, _, target, run = served
     champion = promotion.champion(target)
-    assert champion == Champion("1", {k: pytest.approx(v) for k, v in run.metrics.items()})
+    metrics = {k: pytest.approx(v) for k, v in run.metrics.items()}
+    assert champion == Champion("1", metrics, task=champion.task)
+    assert champion.task.label() == "default_payment_next_month = 1"
+    assert "AGE" in champion.task.features and "SEX" not in champion.task.features
 
 
 def missing_column(rows):
@@ -187,8 +190,9 @@ def test_a_broken_model_is_rolled_back_and_the_old_one_keeps_serving(served, bre
     project, settings, target, run = served
     broken = register_variant(target, settings, run, breakage.__name__, change=breakage)
     before = target.get_endpoint()
+    # Past the gate (which refuses a model of other columns), the smoke test still runs.
     with pytest.raises(DeploymentError, match=reason):
-        lifecycle.deploy(target, settings, broken.version, lambda line: None)
+        lifecycle.deploy(target, settings, broken.version, print, override="smoke test it")
     after = target.get_endpoint()
     assert after.traffic == before.traffic == {"blue": 100}
     assert [d.name for d in after.deployments] == ["blue"]
@@ -198,6 +202,18 @@ def test_a_broken_model_is_rolled_back_and_the_old_one_keeps_serving(served, bre
     ).exists()
     status, _ = post(after.scoring_uri, request_body(smoke_rows(target, settings, broken)))
     assert status == 200
+
+
+def test_a_model_that_takes_other_columns_is_refused_at_the_gate_naming_them(served):
+    _, settings, target, run = served
+    other = register_variant(target, settings, run, "other-columns", change=expects_other_columns)
+    with pytest.raises(promotion.NotBetterThanChampion) as refused:
+        lifecycle.deploy(target, settings, other.version, lambda line: None)
+    message = str(refused.value)
+    assert "task changed: the candidate needs column AGE_YEARS" in message
+    assert "refuses column AGE, which champion 1's callers send" in message
+    assert "model.name and endpoint.name" in message and "--replace-task REASON" in message
+    assert target.get_endpoint().serving().model == "credit-default-classifier:1"
 
 
 def test_a_blue_green_swap_never_fails_a_request(served):

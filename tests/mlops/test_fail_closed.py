@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from mlops import lifecycle, promotion
+from mlops.audit import OVERRIDE_TAG
 from mlops.cli import main
 from mlops.gate import decide
 from mlops.settings import load_settings
@@ -244,6 +245,20 @@ def test_deploy_gates_again_and_a_rollback_only_returns_to_a_version_that_served
     assert promotion.champion(target).version == champion
     assert champion_alias(root) == champion
     assert_serves(root, champion)
+
+    # A human may replace the champion past the gate: with a reason, recorded with who.
+    code, _, err = mlops(root, "deploy", as_good.version, "--override-gate", "")
+    assert code == 1
+    assert "--override-gate needs a reason" in one_line_error(err)
+    assert_serves(root, champion)
+    code, out, err = mlops(root, "deploy", as_good.version, "--override-gate", "fixes a bad tail")
+    assert code == 0, out + err
+    assert f"gate: REJECT, overridden (--override-gate) {as_good.ref}" in out
+    assert "smoke test passed" in out
+    _, target = local(root)
+    recorded = target.get_model(as_good.version).tags[OVERRIDE_TAG]
+    assert " by " in recorded and recorded.endswith(": fixes a bad tail")
+    assert_serves(root, as_good.version)
 
 
 # What an interrupted deploy left behind is removed by the next command.

@@ -5,15 +5,17 @@ import math
 import pytest
 
 from mlops.gate import Champion, decide
-from mlops.settings import GateSettings, ImprovementRule, ThresholdRule
+from mlops.settings import GateSettings, ImprovementRule, PlausibilityRule, ThresholdRule
 
 GOOD = {"auc": 0.78, "log_loss": 0.43, "demographic_parity_difference": 0.03}
 
 
-def rules(*, thresholds=(), fairness=(), improvement=None) -> GateSettings:
+def rules(*, thresholds=(), fairness=(), improvement=None, plausibility=()) -> GateSettings:
+    """A gate of exactly these rules (the default plausibility rule only when given)."""
     return GateSettings(
         thresholds=tuple(ThresholdRule(**r) for r in thresholds),
         fairness=tuple(ThresholdRule(**r) for r in fairness),
+        plausibility=tuple(PlausibilityRule(**r) for r in plausibility),
         improvement=ImprovementRule(**improvement) if improvement else None,
     )
 
@@ -64,7 +66,7 @@ def test_a_gate_without_rules_promotes_nothing():
     # The settings refuse an empty gate; the decision fails closed on one all the same.
     decision = decide(GOOD, None, GateSettings.model_construct())
     assert not decision.promote
-    assert "no rules" in decision.checks[0].reason
+    assert "no rules" in decision.failed()[0].reason
 
 
 def test_the_first_model_needs_no_improvement():
@@ -137,3 +139,76 @@ def test_every_rule_is_checked_and_reported_even_after_a_failure():
     # The champion's value is shown beside every threshold for the reviewer.
     assert decision.checks[1].champion == 0.45
     assert decision.to_dict()["verdict"] == "reject"
+
+
+AUC_FLOOR = {"metric": "auc", "better": "higher", "min": 0.7}
+TOO_GOOD = {"metric": "auc", "better": "higher", "implausible_at": 0.995}
+
+
+def test_the_default_gate_refuses_a_too_good_model_naming_the_feature_that_leaks():
+    gate = GateSettings(thresholds=(ThresholdRule(**AUC_FLOOR),))
+    signal = {"AGE": 1.0, "PAY_0": 0.71}
+    decision = decide({"auc": 1.0}, None, gate, signal=signal)
+    assert not decision.promote
+    (failed,) = decision.failed()
+    assert failed.kind == "plausibility"
+    assert failed.reason.startswith(
+        "auc 1.0000 is too good to be true (gate.plausibility: < 0.995)"
+    )
+    assert "feature 'AGE' alone has auc 1.0000" in failed.reason
+    assert "data.features.exclude" in failed.reason
+
+
+def test_a_too_good_model_without_a_telling_feature_says_no_single_feature_explains_it():
+    decision = decide(
+        {"auc": 0.999},
+        None,
+        rules(thresholds=[AUC_FLOOR], plausibility=[TOO_GOOD]),
+        signal={"PAY_0": 0.71},
+    )
+    assert "no single feature explains it (the best, 'PAY_0'" in decision.failed()[0].reason
+
+
+@pytest.mark.parametrize(("bound", "passed"), [(0.995, True), (0.78, False)])
+def test_the_plausibility_bound_is_a_setting(bound, passed):
+    rule = {**TOO_GOOD, "implausible_at": bound}
+    decision = decide(GOOD, None, rules(thresholds=[AUC_FLOOR], plausibility=[rule]))
+    assert decision.promote is passed  # at the bound is already too good
+
+
+CHAMPION = Champion("1", {"auc": 0.77, "log_loss": 0.43})
+IMPROVE = {"metric": "auc", "better": "higher", "min_delta": 0.001}
+CHANGE = "the candidate predicts is_young = yes, champion 1 predicts default = 1"
+
+
+def test_a_change_of_task_is_refused_with_both_ways_out_and_no_metric_comparison():
+    gate = rules(thresholds=[AUC_FLOOR], improvement=IMPROVE)
+    decision = decide({"auc": 0.9}, CHAMPION, gate, task_change=CHANGE)
+    assert not decision.promote and decision.task_changed
+    (failed,) = decision.failed()
+    assert failed.reason == (
+        f"task changed: {CHANGE}; to serve it beside the champion, give it its own "
+        "model.name and endpoint.name (a new model); to replace the champion's task, "
+        "pass --replace-task REASON (recorded on the version)"
+    )
+    assert [c.kind for c in decision.checks] == ["threshold", "task"]
+    assert decision.checks[0].champion is None  # another task's auc is not shown beside
+
+
+def test_replacing_the_task_judges_the_candidate_as_the_first_of_its_task():
+    gate = rules(thresholds=[AUC_FLOOR], improvement=IMPROVE)
+    decision = decide({"auc": 0.72}, CHAMPION, gate, task_change=CHANGE, replace_task="new use")
+    assert decision.promote and decision.task_replaced
+    task, improvement = decision.checks[1:]
+    assert task.reason == f"task of champion 1 replaced: {CHANGE} (new use)"
+    assert "first model of this task needs no improvement" in improvement.reason
+    # The floors still hold.
+    low = decide({"auc": 0.6}, CHAMPION, gate, task_change=CHANGE, replace_task="new use")
+    assert not low.promote
+
+
+def test_a_champion_that_fails_todays_rules_is_said_so():
+    gate = rules(thresholds=[{**AUC_FLOOR, "min": 0.8}], improvement=IMPROVE)
+    decision = decide({"auc": 0.81}, CHAMPION, gate)
+    assert "champion 1 fails auc >= 0.8 under today's rules (auc 0.7700)" in decision.notes
+    assert decide({"auc": 0.81}, CHAMPION, rules(thresholds=[AUC_FLOOR])).notes == ()

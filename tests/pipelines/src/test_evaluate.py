@@ -73,3 +73,24 @@ def test_without_groups_the_fairness_metrics_are_neither_computed_nor_expected()
     assert list(metrics) == [name for name, entry in catalog.items() if "needs" not in entry]
     assert "demographic_parity_difference" not in metrics
     assert evaluate.curves(labels, np.array([0.2, 0.7, 0.4, 0.9]), None)["groups"] == {}
+
+
+def test_the_feature_signal_names_a_leaking_feature_first_and_an_id_scores_no_better_than_chance():
+    rng = np.random.default_rng(0)
+    labels = pd.Series(rng.integers(0, 2, 2000))
+    frame = pd.DataFrame(
+        {
+            "noise": rng.normal(size=2000),
+            # Known only with the label: lower when positive, with gaps.
+            "leak": np.where(labels == 1, -1.0, 1.0) * rng.uniform(1, 2, 2000),
+            "row_id": [f"id-{i}" for i in range(2000)],
+            "region": rng.choice(["north", "south"], 2000).astype(object),
+        }
+    )
+    frame.loc[::50, "leak"] = np.nan
+    signal = evaluate.feature_signal(frame, labels)
+    assert next(iter(signal)) == "leak"
+    assert signal["leak"] > 0.97
+    assert signal["row_id"] == pytest.approx(0.5, abs=0.05)
+    assert signal["noise"] < 0.6
+    assert list(signal.values()) == sorted(signal.values(), reverse=True)
