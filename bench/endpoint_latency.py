@@ -1,9 +1,9 @@
 """Single-row scoring on the local endpoint, against `mlflow models serve`.
 
-Uses the model serving on the endpoint of mlops.yml (runs `mlops run` first
-when nothing serves, `mlops endpoint start` when its processes have
-stopped) and measures, one request at a time over a kept-alive connection
-where the server allows it:
+Trains and deploys the sample with `mlops run` in a throw-away copy of the
+project (``scratch.py``: nothing reaches the user's own runs or endpoint),
+then measures, one request at a time over a kept-alive connection where the
+server allows it:
 
 - endpoint: the scoring URL (router -> azureml-inference-server-http -> score.py);
 - deployment: the serving deployment straight, without the router;
@@ -19,9 +19,10 @@ spread (lowest-highest), and the two targets: the endpoint's p99 at most
 Beside them, the machine's own tail: a CPU-bound loop as long as the
 endpoint's median request, in this process, with no I/O. Where that loop's
 p99 is already over 1.5x its median (a machine shared with other work), no
-server on it meets the tail target: compare on a quiet machine.
+server on it meets the tail target: compare on a quiet machine. Exits 1
+when a target is missed, unless ``--report-only``.
 
-    .venv/bin/python bench/endpoint_latency.py [--requests 1000] [--rounds 3]
+    .venv/bin/python bench/endpoint_latency.py [--requests 1000] [--rounds 3] [--report-only]
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
+
+import scratch
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -95,24 +99,17 @@ def machine_tail(milliseconds: float, samples: int) -> tuple[float, float, float
     return statistics.median(durations) * 1000, p99 * 1000, samples / sum(durations)
 
 
-def serving(settings):
+def serving(root: Path):
+    """Train and deploy the project in ``root``; its settings, target, endpoint,
+    serving deployment and model."""
+    print("training and deploying the sample in a throw-away project (`mlops run`)", flush=True)
+    subprocess.run([scratch.MLOPS, "run"], cwd=root, check=True, stdout=subprocess.DEVNULL)
+    settings = load_settings(root / "mlops.yml")
     target = get_target(settings)
-    endpoint = target.get_endpoint()
-    if endpoint is None or endpoint.serving() is None:
-        print("no model serving: running `mlops run` first", flush=True)
-        subprocess.run([str(BIN / "mlops"), "run"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    elif not endpoint.scoring_uri or endpoint.serving().state != "Succeeded":
-        print("the endpoint is not running: `mlops endpoint start`", flush=True)
-        subprocess.run(
-            [str(BIN / "mlops"), "endpoint", "start"],
-            cwd=REPO,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
     endpoint = target.get_endpoint()
     deployment = endpoint.serving()
     model = target.get_model(deployment.model.rpartition(":")[2])
-    return target, endpoint, deployment, model
+    return settings, target, endpoint, deployment, model
 
 
 MACHINE = "machine (CPU loop, no I/O)"
@@ -152,13 +149,30 @@ def start_mlflow(model_dir: Path, threads: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit("mlflow models serve did not start within 120 s")
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    scratch.report_only_flag(parser)
     args = parser.parse_args()
-    settings = load_settings(REPO / "mlops.yml")
-    target, endpoint, deployment, model = serving(settings)
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+        root = scratch.project(Path(folder) / "project")
+        try:
+            tail, ratio = compare(root, args.requests, args.rounds)
+        finally:
+            scratch.stop_endpoint(root)
+    missed = []
+    if tail > TAIL_TARGET:
+        missed.append(f"endpoint p99 / median {tail:.2f} > {TAIL_TARGET}")
+    if ratio < THROUGHPUT_TARGET:
+        missed.append(f"endpoint / baseline req/s {ratio:.2f} < {THROUGHPUT_TARGET}")
+    return scratch.finish(missed, args.report_only)
+
+
+def compare(root: Path, requests: int, rounds: int) -> tuple[float, float]:
+    """Measure the endpoint of the project in ``root``, print the table; return its
+    p99 / median and its requests per second over the baseline's."""
+    settings, target, endpoint, deployment, model = serving(root)
     row = smoke_rows(target, settings, model).head(1)
     ours = request_body(row)
     theirs = json.dumps({"dataframe_split": json.loads(ours)["input_data"]}).encode()
@@ -176,16 +190,16 @@ def main() -> None:
     try:
         for url, body in cases.values():
             measure(url, body, 50)  # warm up
-        for round_ in range(1, args.rounds + 1):
+        for round_ in range(1, rounds + 1):
             for name, (url, body) in cases.items():
-                results[name].append(measure(url, body, args.requests))
-            results[MACHINE].append(machine_tail(results["endpoint"][-1][0], args.requests))
-            print(f"round {round_}/{args.rounds} done", flush=True)
+                results[name].append(measure(url, body, requests))
+            results[MACHINE].append(machine_tail(results["endpoint"][-1][0], requests))
+            print(f"round {round_}/{rounds} done", flush=True)
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
     print(
-        f"\nmodel {model.ref}: one row per request, {args.requests} requests x {args.rounds} "
+        f"\nmodel {model.ref}: one row per request, {requests} requests x {rounds} "
         f"rounds; OMP_NUM_THREADS={threads} per worker and for the baseline; "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
     )
@@ -206,7 +220,8 @@ def main() -> None:
     print(f"\nendpoint p99 / median: {p99 / median:.2f} (target <= {TAIL_TARGET})")
     print(f"endpoint / baseline req/s: {ratio:.2f} (target >= {THROUGHPUT_TARGET})")
     print(f"the machine's own p99 / median (the CPU loop): {floor:.2f}")
+    return p99 / median, ratio
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -18,7 +18,9 @@ value of the stack's project without editing the stack file.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import textwrap
 from pathlib import Path
 
 import yaml
@@ -135,7 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.project} stack {plan.stack}: {len(plan.resources)} resources "
         f"in {plan.config.location}\n"
     )
-    rows = sorted(plan.resources, key=lambda r: (r.type, r.azure_name or ""))
+    # Role assignments are named by a generated id: sorted by what they grant.
+    rows = sorted(
+        plan.resources,
+        key=lambda r: (
+            r.type,
+            describe(r) if r.type.endswith(":RoleAssignment") else r.azure_name or "",
+        ),
+    )
     width = max(len(r.type.removeprefix("azure-native:")) for r in rows)
     for resource in rows:
         short = resource.type.removeprefix("azure-native:")
@@ -158,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"        - {problem}")
     print("\noutputs:")
-    for key, value in sorted(plan.outputs.items()):
-        print(f"  {key}: {value}")
+    shown = json.dumps(plan.outputs, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    print(textwrap.indent(shown, "  "))
     if failed:
         print(f"\n{failed} policies failed: `pulumi up` would be refused", file=sys.stderr)
         return 1

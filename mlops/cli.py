@@ -182,6 +182,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     # Imported here, not at the top: they pull in pandas and the target's
     # SDKs, which `--help` and usage errors do not need.
     from mlops import lifecycle, summary
+    from mlops.metric_catalog import counts
     from mlops.targets import get_target
 
     settings = load_settings(args.settings, env=args.env)
@@ -196,7 +197,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(summary.describe_runs(target.list_runs()))
     elif args.verb == "show":
         run = target.get_run(args.run)
-        print(summary.describe_run(run))
+        print(summary.describe_run(run, counts(settings)))
         print("\n" + summary.table(["output", "path"], sorted(run.outputs.items())))
     elif args.verb in ("train", "run"):
         return _train(args, target, settings)
@@ -255,12 +256,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, target, settings) -> int:
     from mlops import lifecycle, summary
+    from mlops.metric_catalog import counts
 
     if args.verb == "train":
         run = lifecycle.train(
             target, settings, _echo, data_version=args.data_version, force_rerun=args.force_rerun
         )
-        print("\n" + summary.describe_run(run))
+        print("\n" + summary.describe_run(run, counts(settings)))
         github.set_outputs({"run_id": run.run_id, "status": run.status})
     else:
         asset = None
@@ -284,7 +286,8 @@ def _train(args: argparse.Namespace, target, settings) -> int:
             replace_task=args.replace_task,
         )
         run = outcome.run
-        print("\n" + summary.describe_outcome(outcome, lifecycle.sample_request(settings)))
+        request = lifecycle.sample_request(settings)
+        print("\n" + summary.describe_outcome(outcome, request, counts(settings)))
         _outcome_to_github(outcome)
         if outcome.decision is not None and outcome.decision.task_changed:
             # Not a model that lost to the champion: the fork changed what it predicts.

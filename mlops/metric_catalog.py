@@ -24,6 +24,16 @@ def load_catalog(path: Path) -> dict[str, str | None]:
     return {name: better for name, (better, _) in _read(path).items()}
 
 
+def counts(settings: Settings) -> set[str]:
+    """The metrics of the catalogue ``settings`` name that are counts (``better: null``);
+    none when the catalogue cannot be read (the verbs that need it say why)."""
+    try:
+        catalog = load_catalog(settings.resolve(settings.pipeline.metrics))
+    except SettingsError:
+        return set()
+    return {name for name, better in catalog.items() if better is None}
+
+
 def group_metrics(path: Path) -> set[str]:
     """The metrics written only when there is a sensitive column (``"needs": "groups"``)."""
     return {name for name, (_, needs) in _read(path).items() if needs == "groups"}

@@ -30,8 +30,11 @@ def describe_asset(asset: DataAsset) -> str:
     return f"data {asset.ref} {state} ({asset.rows} rows, {asset.path})"
 
 
-def describe_run(run: PipelineRun) -> str:
-    """Run header, per-step times and the metrics table."""
+def describe_run(run: PipelineRun, counts: Iterable[str] = ()) -> str:
+    """Run header, per-step times and the metrics table; the metrics named in
+    ``counts`` (the catalogue's ``better: null``, such as ``test_rows``) are
+    shown as whole numbers."""
+    counted = set(counts)
     header = ["step", "status", "seconds"]
     rows = [(s.name, s.status, f"{s.seconds:.1f}") for s in run.steps]
     if any(s.reused_from for s in run.steps):
@@ -42,7 +45,8 @@ def describe_run(run: PipelineRun) -> str:
         table(header, rows),
     ]
     if run.metrics:
-        parts.append(table(["metric", "value"], [(k, f"{v:.4f}") for k, v in run.metrics.items()]))
+        rows = [(k, f"{v:.0f}" if k in counted else f"{v:.4f}") for k, v in run.metrics.items()]
+        parts.append(table(["metric", "value"], rows))
     if run.error:
         parts.append(f"error: {run.error}")
     return "\n\n".join(parts)
@@ -191,9 +195,9 @@ def deploy_summary(result: DeployResult, args) -> str:
     return f"Deployed {result.model} as `{result.deployment}`.{why}{table_part}"
 
 
-def describe_outcome(outcome: Outcome, request_file: Path) -> str:
+def describe_outcome(outcome: Outcome, request_file: Path, counts: Iterable[str] = ()) -> str:
     """The main job's summary: the run, the gate, the model and the endpoint."""
-    parts = [describe_run(outcome.run)]
+    parts = [describe_run(outcome.run, counts)]
     if outcome.decision is not None:
         parts.append(describe_decision(outcome.decision))
         parts.append(describe_reports(outcome.reports))

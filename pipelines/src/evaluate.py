@@ -193,7 +193,15 @@ def main(argv: list[str] | None = None) -> int:
         mlflow.log_metrics(results)
     if groups is None:
         print("no sensitive column: fairness not measured")
-    print(" ".join(f"{name}={value:.4f}" for name, value in results.items()))
+    counted = {
+        name for name, entry in json.loads(CATALOG.read_text()).items() if not entry["better"]
+    }
+    print(
+        " ".join(
+            f"{name}={value:.0f}" if name in counted else f"{name}={value:.4f}"
+            for name, value in results.items()
+        )
+    )
     return 0
 
 

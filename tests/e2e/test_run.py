@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests import readme_sample
 from tests.conftest import make_project, stop_endpoints
 
 MLOPS = str(Path(sys.executable).parent / "mlops")
@@ -39,6 +40,9 @@ def test_both_runs_succeed_and_print_the_metrics(two_runs):
         for metric in ("auc", "demographic_parity_difference", "equalized_odds_difference"):
             assert f"\n{metric} " in result.stdout
         assert "[3/3] evaluate " in result.stdout
+        # A count is shown as the whole number it is.
+        assert re.search(r"\ntest_rows +\d+\n", result.stdout)
+    assert re.search(r"test_rows=\d+( |$)", first.stdout, re.MULTILINE)  # evaluate's own line
 
 
 def test_the_data_is_registered_once(two_runs):
@@ -172,3 +176,16 @@ def test_each_run_leaves_a_gate_report_for_ci(two_runs):
         assert report["verdict"] in {"promote", "reject"}
         assert "| improvement | auc | higher |" in (folder / "gate.md").read_text()
         assert (folder / "gate.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_readmes_sample_output_is_what_the_two_runs_print(two_runs):
+    _, first, second = two_runs
+    readme = readme_sample.README.read_text(encoding="utf-8")
+    shown = readme_sample.block(readme, "first-run")
+    assert readme_sample.shape(shown) == readme_sample.shape(first.stdout.lstrip("\n")), (
+        "README.md's first-run block is stale: run `.venv/bin/python -m tests.readme_sample`"
+    )
+    again = readme_sample.block(readme, "second-run")
+    assert readme_sample.shape(again) == readme_sample.shape(
+        readme_sample.second_run_lines(second.stdout)
+    )

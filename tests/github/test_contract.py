@@ -121,6 +121,11 @@ def test_train_deploy_twice_then_retrain_run_here_step_by_step(project, tmp_path
     ), shown
     promoted = jobs["dev"].outputs["registry-model"]
     assert promoted == "registry:credit-default-classifier:1"
+    # The version promoted is named as a version, whatever the step passed for it.
+    assert (
+        "model credit-default-classifier:1 promoted as registry:credit-default-classifier:1"
+        in shown
+    )
     assert jobs["staging"].outputs["deployed"] == jobs["prod"].outputs["deployed"] == "true"
     # dev serves what it trained; staging and prod the very bytes promoted from it.
     digests = {env: serving(project, env).model_digest for env in ENVIRONMENTS}

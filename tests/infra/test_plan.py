@@ -1,3 +1,5 @@
+import json
+
 import plan
 import roles
 from policy.rules import RULES
@@ -12,8 +14,8 @@ def test_the_prod_plan_lists_its_resources_and_passes_every_policy(capsys):
     assert "(conditioned" not in out  # conditions are the platform's alone
     for rule in RULES:
         assert f"  pass  {rule.name} (" in out
-    assert "workspace_name: mlw-mlops-prod" in out
-    assert "registry_name: mlr-mlops-" in out
+    assert '"workspace_name": "mlw-mlops-prod"' in out
+    assert '"registry_name": "mlr-mlops-' in out
 
 
 def test_the_platform_plan_lists_identities_credentials_registry_and_conditioned_grants(capsys):
@@ -55,3 +57,14 @@ def test_bad_config_and_unknown_stacks_are_errors_that_say_where(capsys):
     assert "mlops-infra:cpuMaxNodes: 0 is out of range" in capsys.readouterr().err
     assert plan.main(["qa"]) == 2
     assert "Pulumi.qa.yaml: no such stack" in capsys.readouterr().err
+
+
+def test_the_plan_sorts_role_assignments_and_prints_outputs_as_indented_json(capsys):
+    assert plan.main(["--project", "platform"]) == 0
+    out = capsys.readouterr().out
+    grants = [line for line in out.splitlines() if "authorization:RoleAssignment" in line]
+    assert len(grants) > 3
+    assert grants == sorted(grants)
+    outputs = out.split("\noutputs:\n", 1)[1]
+    assert max(len(line) for line in outputs.splitlines()) < 200
+    assert isinstance(json.loads(outputs), dict)
