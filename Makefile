@@ -55,7 +55,7 @@ $(AZURITE_STAMP):
 
 azurite: $(AZURITE_STAMP) ## install Azurite (the Azure Storage emulator) under .tools with npm
 
-run: $(STAMP) ## the main job on the local target: register data, train, summary
+run: $(STAMP) ## the main job on the local target: register data, train, gate, register, deploy, summary
 	$(BIN)/mlops run
 
 test: $(STAMP) $(AZURITE_STAMP) ## run the whole test suite

@@ -209,16 +209,8 @@ def _task(change: str, reason: str | None, champion: Champion | None) -> Check:
     if reason is None:
         return Check("task", "-", "-", None, None, "same task", False, refusal(change))
     who = f"champion {champion.version}" if champion else "the champion"
-    return Check(
-        "task",
-        "-",
-        "-",
-        None,
-        None,
-        "same task",
-        True,
-        f"task of {who} replaced: {change} ({reason})",
-    )
+    replaced = f"task of {who} replaced: {change} ({reason})"
+    return Check("task", "-", "-", None, None, "replaced (--replace-task)", True, replaced)
 
 
 def _first_of_its_task(

@@ -53,7 +53,8 @@ CURVES_FILE = "curves.json"
 SOURCE_TAG = "mlops.source_workspace"
 SOURCE_VERSION_TAG = "mlops.source_version"
 GATE_REPORT_TAG = "mlops.gate_report"
-SAMPLE_REQUEST = "sample-request.json"
+# Per endpoint: two endpoints of one state folder each keep their own request.
+SAMPLE_REQUESTS = "requests"
 
 
 class LifecycleError(UserError):
@@ -322,8 +323,9 @@ def report_folder(settings: Settings, run_id: str) -> Path:
 
 
 def sample_request(settings: Settings) -> Path:
-    """The file holding a scoring request of two test rows, written by every deploy."""
-    return settings.state_folder() / SAMPLE_REQUEST
+    """The file holding a scoring request of two test rows for ``endpoint.name``,
+    written by every deploy to it."""
+    return settings.state_folder() / SAMPLE_REQUESTS / f"{settings.endpoint.name}.json"
 
 
 def read_request(settings: Settings, path: Path | None) -> bytes:

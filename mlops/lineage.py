@@ -64,7 +64,11 @@ def model_tags(
         DIGEST_TAG: digest,
         GATE_TAG: decision.verdict,
         "mlops.gate_champion": decision.champion_version or "none",
-        "mlops.gate_failed": ", ".join(c.metric for c in decision.failed()) or "none",
+        # A task check judges no metric: it is named by its kind.
+        "mlops.gate_failed": ", ".join(
+            c.kind if c.kind == "task" else c.metric for c in decision.failed()
+        )
+        or "none",
     }
     tags.update({f"{METRIC_PREFIX}{name}": repr(float(value)) for name, value in metrics.items()})
     return tags

@@ -180,6 +180,24 @@ class GateSettings(_Section):
     improvement: ImprovementRule | None = None
 
     @model_validator(mode="after")
+    def _plausible_bounds_leave_room(self) -> GateSettings:
+        # A plausibility bound at or inside a threshold on the same metric leaves no
+        # value that passes both: every model would be refused.
+        for index, rule in enumerate(self.plausibility):
+            for number, floor in enumerate(self.thresholds):
+                bound = floor.min if rule.better == "higher" else floor.max
+                if floor.metric != rule.metric or floor.better != rule.better or bound is None:
+                    continue
+                if not rule.plausible(bound):
+                    raise ValueError(
+                        f"plausibility.{index}.implausible_at: {rule.implausible_at:g} leaves "
+                        f"no {rule.metric} that passes thresholds.{number} ({rule.metric} "
+                        f"{'>=' if rule.better == 'higher' else '<='} {bound:g}) too; "
+                        "put the plausibility bound beyond the threshold"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _has_rules(self) -> GateSettings:
         if not (self.thresholds or self.fairness or self.improvement):
             raise ValueError(
@@ -372,6 +390,8 @@ def _describe(path: Path, error: ValidationError) -> str:
             )
         elif item["type"] == "missing":
             message = "required key is missing"
+        elif item["type"] == "tuple_type":
+            message = "expected a list (write [] for none)"
         # A check across sections names its keys in the message itself.
         problems.append(f"{key}: {message}" if item["loc"] else message)
     return f"{path}: " + "; ".join(problems)

@@ -2,7 +2,7 @@
 
 A symbolic link where one of the state folder's files should be would send
 a write elsewhere: ``mlops deploy`` overwriting, through a planted
-``sample-request.json``, a file outside the folder. So every such file is
+``requests/<endpoint>.json``, a file outside the folder. So every such file is
 opened with ``O_NOFOLLOW``, and a replacement (a new file renamed over the
 old one) checks its destination as well as its temporary file. A link
 found there is refused with ``StateFileError`` naming it; what it points

@@ -27,7 +27,8 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 def describe_asset(asset: DataAsset) -> str:
     state = "registered" if asset.new else "already registered"
-    return f"data {asset.ref} {state} ({asset.rows} rows, {asset.path})"
+    where = asset.path if "://" in asset.path else _relative(Path(asset.path))
+    return f"data {asset.ref} {state} ({asset.rows} rows, {where})"
 
 
 def describe_run(run: PipelineRun, counts: Iterable[str] = ()) -> str:
@@ -204,10 +205,13 @@ def describe_outcome(outcome: Outcome, request_file: Path, counts: Iterable[str]
     if outcome.model is not None:
         deployed = outcome.deployed
         if deployed is None or deployed.model != outcome.model.ref:
-            keeps = "keeps serving" if deployed is None else "serves again"
+            if outcome.decision is not None and outcome.decision.champion_version is None:
+                fate = "no model serves yet"
+            else:
+                keeps = "keeps serving" if deployed is None else "serves again"
+                fate = f"the endpoint {keeps} its champion"
             parts.append(
-                f"model {outcome.model.ref} registered, not deployed: the gate rejected it; "
-                f"the endpoint {keeps} its champion"
+                f"model {outcome.model.ref} registered, not deployed: the gate rejected it; {fate}"
             )
         if deployed is not None:
             parts.append(describe_deploy(deployed, request_file))

@@ -339,8 +339,8 @@ def test_a_linked_sample_request_stops_a_deploy_before_anything_changes(
 ):
     outside = tmp_path_factory.mktemp("elsewhere") / "notes.txt"
     outside.write_text("not mlops's\n")
-    link = in_project / ".mlops" / "sample-request.json"
-    link.parent.mkdir()
+    link = in_project / ".mlops" / "requests" / "credit-default.json"
+    link.parent.mkdir(parents=True)
     link.symlink_to(outside)
     assert main(verb) == 1
     assert one_line_error(capsys) == (

@@ -80,3 +80,18 @@ def test_the_model_digest_is_the_same_for_a_copy_and_changes_with_any_file(tmp_p
     (copy / "sub" / "weights.bin").write_bytes(b"\0\1\2")
     (copy / "sub" / "weights.bin").rename(copy / "weights.bin")
     assert model_digest(copy) != first
+
+
+def test_a_refused_change_of_task_is_recorded_as_the_failed_task_rule():
+    rule = ImprovementRule(metric="auc", better="higher")
+    decision = decide(
+        {"auc": 0.9},
+        Champion("1", {"auc": 0.77}),
+        GateSettings(improvement=rule),
+        task_change="other label",
+    )
+    tags = model_tags(
+        commit="c0ffee", dirty=False, data_asset="young:abc", run_id="r2",
+        digest="cd" * 32, metrics={"auc": 0.9}, decision=decision,
+    )  # fmt: skip
+    assert tags["mlops.gate_failed"] == "task"

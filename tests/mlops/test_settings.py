@@ -75,6 +75,11 @@ def test_fairness_rules_without_a_sensitive_column_name_both_keys(tmp_path):
             {"gate": {"improvement": {"metric": "auc", "better": "higher", "min_delta": -1}}},
             "gate.improvement.min_delta",
         ),
+        (
+            {"gate": {"plausibility": [{"metric": "auc", "better": "higher"}]}},
+            "gate.plausibility.0.implausible_at",
+        ),
+        ({"gate": {"plausibility": None}}, "gate.plausibility"),
     ],
 )
 def test_an_invalid_key_is_named_in_the_error(tmp_path, change, key):
@@ -211,3 +216,20 @@ def test_environment_names_like_the_stacks_pass(tmp_path):
     path = write_settings(tmp_path, environments={"dev-2": {"endpoint_port": 5099}})
     settings = load_settings(path, env="dev-2")
     assert settings.state_folder() == tmp_path / ".mlops" / "envs" / "dev-2"
+
+
+def test_a_plausibility_bound_that_leaves_no_passing_model_is_refused(tmp_path):
+    too_low = [{"metric": "auc", "better": "higher", "implausible_at": 0.6}]
+    path = write_settings(tmp_path, gate={"plausibility": too_low})
+    with pytest.raises(SettingsError) as error:
+        load_settings(path)
+    assert str(error.value) == (
+        f"{path}: gate: plausibility.0.implausible_at: 0.6 leaves no auc that passes "
+        "thresholds.0 (auc >= 0.7) too; put the plausibility bound beyond the threshold"
+    )
+
+
+def test_a_list_key_given_something_else_says_it_wants_a_list(tmp_path):
+    path = write_settings(tmp_path, gate={"plausibility": {"metric": "auc"}})
+    with pytest.raises(SettingsError, match="gate.plausibility: expected a list"):
+        load_settings(path)
