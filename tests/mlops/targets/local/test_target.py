@@ -43,12 +43,35 @@ def test_a_step_gets_the_mlflow_contract_and_none_of_the_callers_secrets(project
     assert json.loads(env["MLFLOW_RUN_CONTEXT"])["mlops.step"] == "prep"
 
 
+def as_from_a_terminal() -> None:
+    """In the child, before `mlops` starts: SIGINT and SIGTERM handled by default and
+    not blocked, as a shell in a terminal starts a command, whatever disposition or
+    mask the test worker's own process has come to hold (both survive exec)."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+def signal_state(pid: int) -> str:
+    """The blocked, ignored and caught signal masks of ``pid``, for a failure message."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return "(gone)"
+    return " ".join(line for line in lines if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+
+
 def train_until(project: Path, line_start: str) -> subprocess.Popen:
     """Start `mlops train` on freshly registered data; return once it printed a
     line starting with ``line_start``."""
     assert subprocess.run([MLOPS, "register-data"], cwd=project, check=False).returncode == 0
     train = subprocess.Popen(
-        [MLOPS, "train"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [MLOPS, "train"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=as_from_a_terminal,
     )
     assert train.stdout is not None
     for line in train.stdout:
@@ -59,8 +82,9 @@ def train_until(project: Path, line_start: str) -> subprocess.Popen:
 
 def canceled_run(project: Path, train: subprocess.Popen) -> tuple[dict, str]:
     """Wait for the interrupted ``train``; return its run record and its output."""
+    signals = signal_state(train.pid)
     rest = train.stdout.read()
-    assert train.wait(60) == 130, rest
+    assert train.wait(60) == 130, f"signal masks of mlops: {signals}\n{rest}"
     (record,) = (project / ".mlops" / "runs").glob("*/run.json")
     run = json.loads(record.read_text())
     assert run["status"] == "Canceled"
