@@ -19,6 +19,7 @@ reason (``mlops.audit``).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from mlops.errors import GateRejected, UserError
 from mlops.gate import Champion, Decision, decide
@@ -150,16 +151,31 @@ def gate(
     if run.status != "Completed":
         raise PromotionError(f"run {run.run_id} did not complete ({run.status}); nothing to gate")
     serving = champion(target)
-    decision = decide(
-        run.metrics,
-        serving,
-        settings.gate,
-        groups=settings.data.sensitive_column is not None,
-        task_change=_task_change(run_task(target, run), serving),
-        replace_task=replace_task,
-        signal=feature_signal(target, run.run_id),
+    decision = _decide(
+        target, settings, run.metrics, serving, run_task(target, run), run.run_id, replace_task
     )
     return decision, serving
+
+
+def _decide(
+    target: Target,
+    settings: Settings,
+    metrics: Mapping[str, float],
+    current: Champion | None,
+    task: Task | None,
+    run_id: str | None,
+    replace_task: str | None,
+) -> Decision:
+    """The gate on ``metrics`` of a model of ``task`` trained by run ``run_id``."""
+    return decide(
+        metrics,
+        current,
+        settings.gate,
+        groups=settings.data.sensitive_column is not None,
+        task_change=_task_change(task, current),
+        replace_task=replace_task,
+        signal=feature_signal(target, run_id),
+    )
 
 
 def register(
@@ -218,15 +234,8 @@ def check_deploy(
         metrics = metrics_from_tags(model.tags)
     except ValueError as error:
         raise PromotionError(f"model {model.ref}: {error}") from None
-    decision = decide(
-        metrics,
-        current,
-        settings.gate,
-        groups=settings.data.sensitive_column is not None,
-        task_change=_task_change(model_task(target, model), current),
-        replace_task=replace_task,
-        signal=feature_signal(target, model.run_id),
-    )
+    task = model_task(target, model)
+    decision = _decide(target, settings, metrics, current, task, model.run_id, replace_task)
     if not decision.promote and override is None:
         reasons = "; ".join(check.reason for check in decision.failed())
         if model.deployed_at:
