@@ -64,6 +64,8 @@ def actor(environ: Mapping[str, str] = os.environ) -> str:
 
 def record(reasons: Mapping[str, str], now: str | None = None) -> dict[str, str]:
     """The tags that record ``reasons`` (tag -> reason): ``<when> by <who>: <reason>``."""
+    if not reasons:
+        return {}  # an ordinary deploy: nobody to name (and no git process to start)
     now = now or datetime.now(UTC).isoformat(timespec="microseconds")
     who = actor()
     return {tag: f"{now} by {who}: {reason.strip()}" for tag, reason in reasons.items()}
