@@ -55,8 +55,11 @@ $(AZURITE_STAMP):
 
 azurite: $(AZURITE_STAMP) ## install Azurite (the Azure Storage emulator) under .tools with npm
 
-run: $(STAMP) ## the main job on the local target: register data, train, gate, register, deploy, summary
-	$(BIN)/mlops run
+# The model `make run` works on (a folder under models/): `make run MODEL=wine-cultivar`.
+MODEL ?= credit-default
+
+run: $(STAMP) ## the main job on the local target for MODEL (default credit-default): register data, train, gate, register, deploy, summary
+	$(BIN)/mlops --model $(MODEL) run
 
 test: $(STAMP) $(AZURITE_STAMP) ## run the whole test suite
 	$(BIN)/pytest -n 3 --dist loadfile
@@ -82,14 +85,16 @@ infra-plan: $(STAMP) ## what the platform stack and an environment stack would c
 	$(BIN)/python infra/plan.py --project platform $(PLATFORM_STACK)
 	$(BIN)/python infra/plan.py $(STACK)
 
-mlflow-ui: $(STAMP) ## browse local runs in the MLflow UI (http://127.0.0.1:5000; another port: MLFLOW_PORT=5001)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///.mlops/mlflow.db --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
+mlflow-ui: $(STAMP) ## browse MODEL's local runs in the MLflow UI (http://127.0.0.1:5000; another port: MLFLOW_PORT=5001)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///.mlops/models/$(MODEL)/mlflow.db --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
-clean: ## stop the local endpoints (every environment's), then remove the local state (.mlops)
+clean: ## stop the local endpoints (every model's, in every environment), then remove the local state (.mlops)
 	@if [ -x $(BIN)/mlops ] && [ -d .mlops ]; then \
-	  $(BIN)/mlops endpoint stop && \
-	  for env in .mlops/envs/*/; do \
-	    [ -d "$$env" ] || continue; $(BIN)/mlops --env "$$(basename "$$env")" endpoint stop || exit 1; \
+	  for state in .mlops/models/*/ .mlops/envs/*/models/*/; do \
+	    [ -d "$$state" ] || continue; \
+	    model=$$(basename "$$state"); env=$$(basename "$$(dirname "$$(dirname "$$state")")"); \
+	    [ "$$env" = .mlops ] && flag="" || flag="--env $$env"; \
+	    $(BIN)/mlops $$flag --model "$$model" endpoint stop || exit 1; \
 	  done; \
 	fi
 	rm -rf .mlops

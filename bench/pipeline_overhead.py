@@ -104,7 +104,8 @@ def compare(folder: Path, rounds: int) -> float:
     registered = subprocess.run(
         [mlops, "register-data"], cwd=root, check=True, capture_output=True, text=True
     ).stdout.split()[1]
-    data = next((root / ".mlops" / "data").glob(f"{registered.replace(':', '/')}/*.csv"))
+    state = root / ".mlops" / "models" / "credit-default"
+    data = next((state / "data").glob(f"{registered.replace(':', '/')}/*.csv"))
     # The sample's column roles, as mlops writes them from mlops.yml.
     columns = root / "pipelines" / "columns.json"
     version = registered.split(":")[1]

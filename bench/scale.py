@@ -101,10 +101,13 @@ def make_project(root: Path, rows: int, text: bool) -> Path:
     data.parent.mkdir()
     write_data(data, rows, text)
     settings = yaml.safe_load((REPO / "mlops.yml").read_text())
-    settings["data"]["path"] = str(data.relative_to(root))
     settings["state_dir"] = ".mlops"
     path = root / "mlops.yml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    model = yaml.safe_load((REPO / scratch.SAMPLE / "mlops.yml").read_text())
+    model["data"]["path"] = str(data)
+    (root / scratch.SAMPLE).mkdir(parents=True)
+    (root / scratch.SAMPLE / "mlops.yml").write_text(yaml.safe_dump(model, sort_keys=False))
     return path
 
 

@@ -1,7 +1,8 @@
 """What the benchmarks share: a throw-away project, and the verdict on their aims.
 
 ``project(root)`` copies the repository's pipeline, environments, data and
-``mlops.yml`` into ``root``, with the state folder inside it and a free port,
+settings, with the sample model (``models/credit-default``) as its one model,
+into ``root``, with the state folder inside it and a free port,
 so a benchmark's runs, models and endpoint never reach the user's own
 ``mlops runs`` history or endpoint. ``finish`` prints which aims were missed
 and gives the exit status: 1 when one was, unless ``--report-only``.
@@ -20,6 +21,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MLOPS = str(Path(sys.executable).parent / "mlops")
+SAMPLE = "models/credit-default"
 
 
 def free_port() -> int:
@@ -31,7 +33,7 @@ def free_port() -> int:
 def project(root: Path, **settings_changes) -> Path:
     """A copy of the repository's project in ``root`` (see the module docstring),
     with ``settings_changes`` set in its ``mlops.yml``; returns ``root``."""
-    for folder in ("pipelines", "environments", "data"):
+    for folder in ("pipelines", "environments", "data", SAMPLE):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     settings = yaml.safe_load((REPO / "mlops.yml").read_text())
     settings["state_dir"] = ".mlops"

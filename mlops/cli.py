@@ -5,7 +5,7 @@ step, invalid data or settings, a failed deploy), with the reason on stderr;
 2 a usage error; 3 the gate rejected the model (``gate``; ``deploy`` of a
 version that does not beat the champion; ``promote`` of a rejected version);
 141 (128 + SIGPIPE, as a shell reports a program stopped by a closed pipe) the
-reader of the output went away (``mlops models | head``), with no message.
+reader of the output went away (``mlops models versions | head``), with no message.
 Progress lines of long work (training, a deploy) are dropped once their reader
 is gone: the work goes on to its end, never stopped half-way.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import signal
 import sys
@@ -24,7 +25,10 @@ from mlops import github
 from mlops.errors import GateRejected, UserError
 from mlops.settings import DEFAULT_FILE, load_settings
 
-HELP_EPILOG = "Settings come from mlops.yml (or --settings FILE); MLOPS_TARGET overrides target."
+HELP_EPILOG = (
+    "Settings come from mlops.yml (or --settings FILE) and the model's models/NAME/mlops.yml; "
+    "MLOPS_TARGET overrides target."
+)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE (13)
 
@@ -43,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="the environment to work in, one of `environments` in the settings "
         "(default: MLOPS_ENV, else none)",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="NAME",
+        help="the model to work on, a folder under models/ (default: MLOPS_MODEL, else "
+        "the fork's only model)",
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
@@ -67,7 +77,33 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("run", metavar="RUN", help="run id, a unique prefix of one, or 'latest'")
     register.add_argument("--report-dir", type=Path, help="where to write gate.json/.md/.png")
     _replace_task_flag(register)
-    verbs.add_parser("models", help="list the registered model versions, newest first")
+    models = verbs.add_parser("models", help="the fork's models: list, versions, affected")
+    model_actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    model_actions.add_parser(
+        "list", help="every model of the fork: kind, endpoint, serving version per environment"
+    )
+    model_actions.add_parser(
+        "versions", help="the registered versions of one model (--model), newest first"
+    )
+    affected = model_actions.add_parser(
+        "affected",
+        help="the models that files changed in a commit touch, as a JSON list (for a "
+        "workflow's matrix); the changed paths come on standard input, one per line",
+    )
+    affected.add_argument(
+        "--all", action="store_true", help="every model, whatever changed (a scheduled run)"
+    )
+    new_model = verbs.add_parser(
+        "new-model", help="scaffold models/NAME/mlops.yml, every key commented, to edit"
+    )
+    new_model.add_argument("name", metavar="NAME", help="the model's name (its folder)")
+    new_model.add_argument("--kind", required=True, choices=_kind_names(), help="what it predicts")
+    new_model.add_argument(
+        "--from",
+        dest="source",
+        metavar="EXISTING",
+        help="start from this model's settings (its data, columns and gate) instead of blanks",
+    )
     promote = verbs.add_parser(
         "promote",
         help="copy a gate-passed model version into the registry the environments share",
@@ -122,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     _force_rerun_flag(run)
     _replace_task_flag(run)
     return parser
+
+
+def _kind_names() -> list[str]:
+    from mlops.kinds import KINDS
+
+    return list(KINDS)
 
 
 def _replace_task_flag(parser) -> None:
@@ -182,11 +224,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     # Imported here, not at the top: they pull in pandas and the target's
     # SDKs, which `--help` and usage errors do not need.
     from mlops import lifecycle, summary
+    from mlops.kinds import get_kind
     from mlops.metric_catalog import counts
     from mlops.targets import get_target
 
-    settings = load_settings(args.settings, env=args.env)
+    if args.verb == "new-model" or (args.verb == "models" and args.action != "versions"):
+        return _fork(args)
+    settings = load_settings(args.settings, env=args.env, model=args.model)
     target = get_target(settings)
+    headline = get_kind(settings.kind).headline
     if _writes(args):
         lifecycle.preflight(target, settings, deploying=_deploys(args), training=_trains(args))
     if args.verb == "register-data":
@@ -194,7 +240,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(summary.describe_asset(asset))
         github.set_outputs({"data_asset": asset.ref, "data_new": str(asset.new).lower()})
     elif args.verb == "runs":
-        print(summary.describe_runs(target.list_runs()))
+        print(summary.describe_runs(target.list_runs(), headline))
     elif args.verb == "show":
         run = target.get_run(args.run)
         print(summary.describe_run(run, counts(settings)))
@@ -222,7 +268,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             _report_to_github(decision.verdict, reports)
         github.set_outputs({"model_version": model.version})
     elif args.verb == "models":
-        print(summary.describe_models(target.list_models(), target.get_endpoint()))
+        print(summary.describe_models(target.list_models(), target.get_endpoint(), headline))
     elif args.verb == "promote":
         promoted = lifecycle.promote(target, settings, args.version)
         state = "promoted" if promoted.new else "already in the registry"
@@ -252,6 +298,35 @@ def _dispatch(args: argparse.Namespace) -> int:
     else:
         return _endpoint(args, target, settings)
     return EXIT_OK
+
+
+def _fork(args: argparse.Namespace) -> int:
+    """The verbs about the fork's models rather than one of them."""
+    from mlops import fork_models, scaffold
+    from mlops.settings import load_fork
+
+    fork = load_fork(args.settings)
+    if args.verb == "new-model":
+        created = scaffold.new_model(fork, args.name, args.kind, args.source)
+        print(
+            f"model {args.name} created: {summary_path(created)}; edit it (data.path and the "
+            f"columns first), then run `mlops --model {args.name} run`"
+        )
+    elif args.action == "list":
+        print(fork_models.describe(fork, env_only=args.env))
+    else:
+        changed = [] if args.all else [line.strip() for line in sys.stdin if line.strip()]
+        names = fork_models.affected(fork, changed, every=args.all)
+        print(json.dumps(names))
+        github.set_outputs({"models": json.dumps(names)})
+    return EXIT_OK
+
+
+def summary_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _train(args: argparse.Namespace, target, settings) -> int:
@@ -345,7 +420,7 @@ def _endpoint(args: argparse.Namespace, target, settings) -> int:
 
 
 def _writes(args: argparse.Namespace) -> bool:
-    reads_only = args.verb in ("runs", "show", "models") or (
+    reads_only = args.verb in ("runs", "show", "models", "new-model") or (
         args.verb == "endpoint" and args.action in ("show", "invoke")
     )
     return not reads_only

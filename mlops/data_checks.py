@@ -14,15 +14,24 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlops.csv_header import HeaderTooLong, read_header
-from mlops.errors import UserError
+from mlops.label_checks import (
+    DataError,
+    LabelProfile,
+    _check_finite,
+    _shorten,
+    binary_label,
+    label_key,
+    min_rows_per_class,
+)
 from mlops.settings import DataSettings
 from mlops.table_stats import MAX_COLUMNS, ColumnStats, TableStats, read_stats
+
+__all__ = ["DataError", "LabelProfile", "check_table", "label_key", "min_rows_per_class"]
 
 # HistGradientBoosting bins a categorical column into at most 255 categories.
 MAX_CATEGORIES = 255
@@ -31,13 +40,6 @@ MAX_CATEGORIES = 255
 # pandas (and so the prep step) would read all of it as text, a category per
 # distinct number. Below it, the column is text (categories) as the file has it.
 MOSTLY_NUMBERS = 0.95
-# Rows of each class the split must leave on each side (see min_rows_per_class).
-MIN_TEST_ROWS_PER_CLASS = 1
-MIN_TRAIN_ROWS_PER_CLASS = 2
-
-
-class DataError(UserError):
-    """The data file cannot be used as it is; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class TableProfile:
     rows: int
     columns: tuple[str, ...]
     features: tuple[str, ...]
-    positive_rate: float
+    positive_rate: float | None
     classes: tuple[str, ...]
 
 
@@ -58,72 +60,37 @@ def feature_columns(columns: list[str] | tuple[str, ...], data: DataSettings) ->
 
 
 def check_table(
-    path: Path, data: DataSettings, *, test_size: float = 0.2, name: str | None = None
+    path: Path,
+    data: DataSettings,
+    kind=None,
+    *,
+    test_size: float = 0.2,
+    name: str | None = None,
 ) -> TableProfile:
-    """Validate the CSV file at ``path`` for the columns and target in ``data``,
-    and for a stratified train/test split of ``test_size`` (``pipeline.test_size``).
-    Messages start with ``name`` (default: ``path``)."""
+    """Validate the CSV file at ``path`` for the columns and target in ``data``, the
+    label as model kind ``kind`` needs it (an ``mlops.kinds.Kind``; None: a binary
+    classifier's), and for the train/test split of ``test_size``
+    (``pipeline.test_size``). Messages start with ``name`` (default: ``path``)."""
     where = name or str(path)
-    table = _read_csv(path, data, where)
+    check_label = kind.check_label if kind is not None else binary_label
+    table = _read_csv(path, data, where, kind.max_classes if kind is not None else 2)
     columns = table.columns
     require_columns(columns, data, where=where)
     features = feature_columns(columns, data)
     if not features:
         raise DataError(f"{where}: no feature columns left; check data.features in mlops.yml")
-    target = _check_target(where, table.stats[data.target_column], data)
+    label = check_label(where, table, data, test_size)
     if data.sensitive_column is not None:
         _check_sensitive(where, table.stats[data.sensitive_column], data.sensitive_column)
     for column in features:
         _check_feature(where, table.stats[column], column)
-    _check_class_sizes(where, table, target, data, test_size)
-    class_rows = table.class_rows()
-    wanted = label_key(data.positive_class)
-    positive = sum(n for value, n in class_rows.items() if target[value] == wanted)
     return TableProfile(
         rows=table.rows,
         columns=columns,
         features=features,
-        positive_rate=positive / table.rows,
-        classes=tuple(sorted(set(target.values()))),
+        positive_rate=label.positive_rate,
+        classes=label.classes,
     )
-
-
-def min_rows_per_class(test_size: float) -> int:
-    """The fewest rows each class of the target needs so that the prep step's
-    stratified split of ``test_size`` leaves at least one row of it in the test
-    set and at least two in the train set.
-
-    Why those counts: the evaluate step scores the test set with metrics such
-    as AUC that need both classes in it, so one test row of each class. The
-    train step needs the class too, and one train row is not enough: on more
-    than 10,000 rows HistGradientBoostingClassifier holds out a stratified
-    validation set for early stopping, which refuses a class with a single row.
-
-    How the split counts: ``stratified_split`` in pipelines/src/prep.py puts
-    ``round(n * test_size)`` of a class's ``n`` rows in the test set and the
-    rest in the train set, and Python rounds halves to even (``round(0.5)`` is
-    0, ``round(1.5)`` is 2). So the answer is found by counting as it does, not
-    by a formula. As ``n`` grows by one, the test count and the train count each
-    grow by zero or one (``test_size`` is below 1), so once both are enough they
-    stay enough: the first ``n`` that works is the minimum. The search starts
-    from bounds no rounding can beat: a test count of 1 needs ``n * test_size``
-    of at least 0.5, a train count of 2 needs ``n * (1 - test_size)`` of at
-    least 1.5. With ``test_size`` 0.2 the minimum is 3 (1 test row, 2 train
-    rows); with 0.5 it is 4 (3 rows would put round(1.5) = 2 in the test set).
-    """
-    if not 0 < test_size < 1:
-        raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
-    rows = max(
-        MIN_TEST_ROWS_PER_CLASS + MIN_TRAIN_ROWS_PER_CLASS,
-        math.floor((MIN_TEST_ROWS_PER_CLASS - 0.5) / test_size) - 1,
-        math.floor((MIN_TRAIN_ROWS_PER_CLASS - 0.5) / (1 - test_size)) - 1,
-    )
-    while not (
-        round(rows * test_size) >= MIN_TEST_ROWS_PER_CLASS
-        and rows - round(rows * test_size) >= MIN_TRAIN_ROWS_PER_CLASS
-    ):
-        rows += 1
-    return rows
 
 
 def checked_with(data: DataSettings, test_size: float) -> str:
@@ -146,10 +113,10 @@ def require_file(path: Path, name: str | None = None) -> None:
     """Raise DataError when ``path`` is not an existing file; the message starts
     with ``name`` (default: ``path``)."""
     if not path.is_file():
-        raise DataError(f"{name or path}: file not found; check data.path in mlops.yml")
+        raise DataError(f"{name or path}: file not found; check data.path in the model's mlops.yml")
 
 
-def _read_csv(path: Path, data: DataSettings, where: str) -> TableStats:
+def _read_csv(path: Path, data: DataSettings, where: str, classes: int) -> TableStats:
     import pandas as pd
 
     require_file(path, where)
@@ -163,6 +130,7 @@ def _read_csv(path: Path, data: DataSettings, where: str) -> TableStats:
             path,
             target=data.target_column,
             counted={data.target_column, data.sensitive_column} - {None},
+            classes=classes,
         )
     except (
         UnicodeDecodeError,
@@ -230,15 +198,6 @@ def _check_names(where: str, names: list[str]) -> None:
             )
 
 
-def _shorten(value: object, limit: int = 40) -> str:
-    """``value`` as a message quotes it, cut to about ``limit`` characters (a
-    cell may hold megabytes)."""
-    text = str(value)
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text):,} characters)"
-
-
 def require_columns(
     columns: list[str] | tuple[str, ...], data: DataSettings, where: object
 ) -> None:
@@ -260,39 +219,6 @@ def require_columns(
             )
 
 
-def _check_target(where: str, values: ColumnStats, data: DataSettings) -> dict[object, str]:
-    """Check the target column; return each of its values as text."""
-    column = data.target_column
-    _check_finite(where, values, f"target column {column!r}")
-    if values.empties:
-        raise DataError(
-            f"{where}: target column {column!r} has {values.empties} empty values; "
-            "every row needs a label"
-        )
-    # Read as the prep step reads it (label_text in pipelines/src/contract.py):
-    # whole floats are integers ("1.0" is "1"), booleans are true and false.
-    text = values.texts()
-    distinct = sorted(set(text.values()))
-    if len(distinct) != 2:
-        shown = ", ".join(distinct[:5]) + (" ..." if len(distinct) > 5 else "")
-        raise DataError(
-            f"{where}: target column {column!r} must have exactly two values, "
-            f"found {values.count} ({shown}); set data.target_column to a binary column"
-        )
-    if label_key(data.positive_class) not in distinct:
-        raise DataError(
-            f"{where}: data.positive_class {data.positive_class!r} is not a value of target "
-            f"column {column!r} (values: {', '.join(distinct)})"
-        )
-    return text
-
-
-def label_key(positive_class: str) -> str:
-    """``data.positive_class`` as labels are read: ``True`` is ``true``."""
-    lowered = positive_class.lower()
-    return lowered if lowered in ("true", "false") else positive_class
-
-
 def _check_sensitive(where: str, values: ColumnStats, column: str) -> None:
     _check_finite(where, values, f"sensitive column {column!r}")
     if values.empties:
@@ -305,50 +231,6 @@ def _check_sensitive(where: str, values: ColumnStats, column: str) -> None:
             f"{where}: sensitive column {column!r} has a single group; "
             "set data.sensitive_column to a column with two or more groups"
         )
-
-
-def _check_finite(where: str, values: ColumnStats, name: str) -> None:
-    """Refuse infinite numbers (``inf``, ``-inf``, ``Infinity`` in the file), which
-    the model cannot fit on; empty cells stay allowed where they were."""
-    if values.dtype != "float64":
-        return
-    infinite = values.infinite
-    if infinite:
-        raise DataError(
-            f"{where}: {name} has an infinite number (inf or -inf) in {infinite} of "
-            f"{values.rows} rows; fix those values or remove those rows"
-        )
-
-
-def _check_class_sizes(
-    where: str, table: TableStats, target: dict[object, str], data: DataSettings, test_size: float
-) -> None:
-    """Refuse a class with too few rows for the split, counted as the prep step
-    counts them: it drops repeated records before it splits."""
-    minimum = min_rows_per_class(test_size)
-    distinct = table.distinct_records()
-    counts = {target[value]: count for value, count in distinct.items()}
-    repeated = sum(distinct.values()) < table.rows
-    counted = " (a record repeated in the file counts once)" if repeated else ""
-    column, positive = data.target_column, data.positive_class
-    needs = (
-        f"the split of pipeline.test_size {test_size} needs at least {minimum} rows of each "
-        f"class ({MIN_TEST_ROWS_PER_CLASS} for the test set, {MIN_TRAIN_ROWS_PER_CLASS} for "
-        "the train set)"
-    )
-    if counts.get(label_key(positive), 0) == 1:
-        raise DataError(
-            f"{where}: data.positive_class {positive!r} has a single row in target column "
-            f"{column!r}{counted}; the model can neither learn that class nor be tested on it, "
-            f"and {needs}: add rows of that class or check data.positive_class"
-        )
-    for value, count in sorted(counts.items()):
-        if count < minimum:
-            raise DataError(
-                f"{where}: target column {column!r} has {count} rows of class {value!r}"
-                f"{counted}, fewer than {minimum} rows per class for the split; {needs}: "
-                "add rows of that class"
-            )
 
 
 def _check_feature(where: str, values: ColumnStats, column: str) -> None:

@@ -4,8 +4,9 @@
    whichever is not serving; on Azure after the model version)
    starts at 0 % traffic and must become ready.
 2. It is smoke-tested directly, bypassing the traffic map: rows of the
-   model's own test split must come back as one probability in [0, 1] per
-   row, and a request missing a column must get a client error.
+   model's own test split must come back as an answer of the model's kind
+   for every row (``mlops.kinds``: a binary classifier's, one probability in
+   [0, 1] each), and a request missing a column must get a client error.
 3. Traffic moves to it in one step; only then is the old deployment removed,
    and the registry records the version as deployed (``DEPLOYED_TAG``, the
    durable record the champion is read from when nothing serves) and moves
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops import audit as audit_tags
+from mlops.kinds import DEFAULT_KIND, get_kind
 from mlops.runs import TEST_DATA_OUTPUT
 from mlops.settings import Settings
 from mlops.targets.base import (
@@ -41,6 +42,7 @@ from mlops.targets.base import (
     Printer,
     Target,
 )
+from mlops.task import model_kind
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: it costs 0.4 s to start
@@ -108,7 +110,7 @@ def deploy(
     shifting = False
     try:
         target.create_deployment(name, model, show)
-        smoke = smoke_test(target, name, rows)
+        smoke = smoke_test(target, name, rows, model_kind(model, settings.kind))
         show(f"deployment {name}: smoke test passed ({smoke.rows} rows, {smoke.seconds:.2f} s)")
         shifting = True
         target.set_traffic({**dict.fromkeys(old_traffic, 0), name: 100})
@@ -191,9 +193,12 @@ def request_body(rows: pd.DataFrame) -> bytes:
     return json.dumps({"input_data": split}).encode()
 
 
-def smoke_test(target: Target, deployment: str, rows: pd.DataFrame) -> SmokeTest:
-    """Score ``rows`` straight on ``deployment``; raise ``DeploymentError`` unless every
-    answer is a probability and a malformed request is refused as the client's fault."""
+def smoke_test(
+    target: Target, deployment: str, rows: pd.DataFrame, kind: str = DEFAULT_KIND
+) -> SmokeTest:
+    """Score ``rows`` straight on ``deployment``; raise ``DeploymentError`` unless the
+    answer is one of ``kind`` for every row (a binary classifier's: a probability
+    each) and a malformed request is refused as the client's fault."""
     started = time.perf_counter()
     status, body = target.invoke(request_body(rows), deployment=deployment)
     seconds = time.perf_counter() - started
@@ -202,16 +207,11 @@ def smoke_test(target: Target, deployment: str, rows: pd.DataFrame) -> SmokeTest
         raise DeploymentError(f"{where}: HTTP {status}: {body[:300].decode(errors='replace')}")
     try:
         answer = json.loads(body)
-        probabilities = [float(p) for p in answer["probabilities"]]
-        predictions = [int(p) for p in answer["predictions"]]
-    except (ValueError, KeyError, TypeError):
-        raise DeploymentError(f"{where}: the answer is not the scoring contract's JSON") from None
-    if len(probabilities) != len(rows) or len(predictions) != len(rows):
-        raise DeploymentError(f"{where}: {len(probabilities)} answers for {len(rows)} rows")
-    if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in probabilities):
-        raise DeploymentError(f"{where}: answers that are not probabilities in [0, 1]")
-    if any(label != int(p >= 0.5) for label, p in zip(predictions, probabilities, strict=True)):
-        raise DeploymentError(f"{where}: labels that disagree with their probabilities")
+        if not isinstance(answer, dict):
+            raise ValueError("the answer is not the scoring contract's JSON")
+        get_kind(kind).check_answer(answer, len(rows))
+    except ValueError as problem:
+        raise DeploymentError(f"{where}: {problem}") from None
     broken = rows.drop(columns=rows.columns[0])
     status, _ = target.invoke(request_body(broken), deployment=deployment)
     if not 400 <= status < 500:

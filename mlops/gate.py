@@ -107,7 +107,8 @@ class Decision:
 
 
 NO_GROUPS = "no sensitive column: fairness not measured"
-# A feature whose own AUC on the test split reaches this explains a too-good model.
+# A feature whose own AUC (or R², for a number) on the test split reaches this
+# explains a too-good model.
 LEAK_AUC = 0.95
 
 
@@ -119,20 +120,24 @@ def decide(
     groups: bool = True,
     task_change: str | None = None,
     replace_task: str | None = None,
-    signal: Mapping[str, float] | None = None,
+    signal: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Decision:
     """Check ``candidate``'s metrics against ``rules`` and, for the improvement
     rule, against ``champion`` (None when no model is serving). Without
     ``groups`` (no sensitive column) the decision notes that fairness was not
     measured. ``task_change`` says how the candidate's task differs from the
     champion's (None: the same task); ``replace_task`` is the reason given to
-    replace it; ``signal`` maps features to their own AUC, best first."""
+    replace it; ``signal`` maps a metric (``auc``, ``r2``) to each feature's own
+    value of it, best first."""
     theirs = champion.metrics if champion and champion.metrics else {}
     # Another task's metrics are not shown beside the candidate's: they measure something else.
     shown = {} if task_change else theirs
     checks = [_threshold(rule, "threshold", candidate, shown) for rule in rules.thresholds]
     checks += [_threshold(rule, "fairness", candidate, shown) for rule in rules.fairness]
-    checks += [_plausible(rule, candidate, signal or {}) for rule in rules.plausibility]
+    signal = signal or {}
+    checks += [
+        _plausible(rule, candidate, signal.get(rule.metric, {})) for rule in rules.plausibility
+    ]
     notes = [] if groups else [NO_GROUPS]
     if replace_task is not None and task_change is None:
         notes.append("--replace-task given, but the candidate's task is the champion's: ignored")
@@ -184,23 +189,25 @@ def _plausible(
     return check(
         False,
         f"{rule.metric} {value:.4f} is too good to be true (gate.plausibility: {bound}): "
-        f"{_leak(signal)}",
+        f"{_leak(rule.metric, signal)}",
     )
 
 
-def _leak(signal: Mapping[str, float]) -> str:
-    """Which feature explains a too-good model, in words."""
+def _leak(metric: str, signal: Mapping[str, float]) -> str:
+    """Which feature explains a too-good model, in words (``signal``: each feature's
+    own ``metric``, best first)."""
     if not signal:
         return "a feature may hold the label; look for one known only with the label"
     feature, auc = next(iter(signal.items()))
     if auc >= LEAK_AUC:
         return (
-            f"feature {feature!r} alone has auc {auc:.4f} on the test split, so it likely "
+            f"feature {feature!r} alone has {metric} {auc:.4f} on the test split, so it likely "
             "leaks the label; drop it with data.features.exclude, or raise "
             "gate.plausibility if it is truly known before the label"
         )
     return (
-        f"no single feature explains it (the best, {feature!r}, alone has auc {auc:.4f}); "
+        f"no single feature explains it (the best, {feature!r}, alone has {metric} "
+        f"{auc:.4f}); "
         "look for a leak in how the rows or the label were made"
     )
 

@@ -86,9 +86,11 @@ def _input(graph: PipelineGraph, step: Step, port: Port, source: Path) -> str:
 
 
 def _shown(path: Path, source: Path) -> Path:
-    # Relative to the project (the settings file's folder) when it is inside it.
+    # Relative to the fork (the folder above models/ for a model's settings file)
+    # when it is inside it.
+    root = source.parent.parent.parent if source.parent.parent.name == "models" else source.parent
     try:
-        return path.relative_to(source.parent)
+        return path.relative_to(root)
     except ValueError:
         return path
 

@@ -111,12 +111,14 @@ def pipeline_inputs(settings: Settings, asset: DataAsset) -> dict[str, object]:
             f"{', '.join(asset.columns)}); include some or exclude fewer"
         )
     # Recorded at registration; assets registered before that record none.
-    if asset.classes and label_key(data.positive_class) not in asset.classes:
+    positive = data.positive_class
+    if positive is not None and asset.classes and label_key(positive) not in asset.classes:
         raise DataError(
             f"{where}: data.positive_class {data.positive_class!r} is not a value of target "
             f"column {data.target_column!r} (values: {', '.join(asset.classes)})"
         )
     roles = {
+        "kind": settings.kind,
         "target_column": data.target_column,
         "positive_class": data.positive_class,
         "sensitive_column": data.sensitive_column,
@@ -428,9 +430,11 @@ def _write_reports(
         candidate_metrics=run.metrics,
         champion=serving,
         endpoint=settings.endpoint.name,
+        kind=settings.kind,
         model=model.ref if model else None,
         candidate_curves=_curves(target, run),
-        champion_curves=_champion_curves(target, serving),
+        # Another task's curves measure something else (another kind's, another shape).
+        champion_curves=None if decision.task_changed else _champion_curves(target, serving),
     )
     written = write_gate_report(folder, report)
     target.log_files(run, folder, "gate")

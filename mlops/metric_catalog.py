@@ -1,7 +1,8 @@
 """The metrics the evaluate step writes, from its catalogue (``pipeline.metrics``).
 
-``metric_catalog.json`` beside the model code is the one list of metric
-names: the evaluate step fails if it computes anything else, and the gate's
+The catalogue of the model's kind (``pipelines/src/metrics/<kind>.json``
+beside the model code, unless ``pipeline.metrics`` names another) is the one
+list of metric names: the evaluate step fails if it computes anything else, and the gate's
 rules are checked against it before any work starts, so a rule on a metric
 that will never exist, or read the wrong way round, stops ``mlops`` at once
 instead of after training. The file maps each name to
@@ -61,14 +62,18 @@ def _read(path: Path) -> dict[str, tuple[str | None, str | None]]:
     return catalog
 
 
-def check_gate_rules(gate: GateSettings, catalog: dict[str, str | None], source: Path) -> None:
+def check_gate_rules(
+    gate: GateSettings, catalog: dict[str, str | None], source: Path, kind: str | None = None
+) -> None:
     """Raise ``SettingsError`` naming the key of the first rule that judges a metric
-    the catalogue does not list, a count, or a metric in the wrong direction."""
+    the catalogue (of a model of ``kind``) does not list, a count, or a metric in
+    the wrong direction."""
+    whose = f"of a {kind} model " if kind else ""
     for key, rule in gate.rules():
         if rule.metric not in catalog:
             raise SettingsError(
-                f"{source}: {key}.metric: the evaluate step writes no metric {rule.metric!r} "
-                f"(it writes: {', '.join(catalog)})"
+                f"{source}: {key}.metric: the evaluate step {whose}writes no metric "
+                f"{rule.metric!r} (it writes: {', '.join(catalog)})"
             )
         better = catalog[rule.metric]
         if better is None:
@@ -87,7 +92,7 @@ def check_settings(settings: Settings) -> None:
     """Check the gate of ``settings`` against the catalogue its pipeline names,
     and that no rule judges a fairness metric when there is no sensitive column."""
     path = settings.resolve(settings.pipeline.metrics)
-    check_gate_rules(settings.gate, load_catalog(path), settings.source)
+    check_gate_rules(settings.gate, load_catalog(path), settings.source, settings.kind)
     if settings.data.sensitive_column is None:
         needing = group_metrics(path)
         for key, rule in settings.gate.rules():

@@ -121,18 +121,22 @@ def model_task(target: Target, model: ModelVersion) -> Task | None:
         return None
 
 
-SIGNAL_FILE = "feature_signal.json"  # beside metrics.json: each feature's own AUC
+SIGNAL_FILE = "feature_signal.json"  # beside metrics.json: each feature's own AUC (or R²)
 
 
-def feature_signal(target: Target, run_id: str | None) -> dict[str, float]:
-    """Each feature's own AUC on run ``run_id``'s test split, best first, as the
-    evaluate step measured it; empty for a run from before it did (or none)."""
+def feature_signal(target: Target, run_id: str | None) -> dict[str, dict[str, float]]:
+    """By metric (``auc``, ``r2``), each feature's own value of it on run ``run_id``'s
+    test split, best first, as the evaluate step measured it; empty for a run from
+    before it did (or none)."""
     if not run_id:
         return {}
     try:
         run = target.get_run(run_id)
         raw = json.loads((target.output_path(run, "metrics") / SIGNAL_FILE).read_text())
-        return {str(name): float(auc) for name, auc in raw["auc"].items()}
+        return {
+            str(metric): {str(name): float(value) for name, value in values.items()}
+            for metric, values in raw.items()
+        }
     except (LookupError, OSError, UserError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 

@@ -33,9 +33,10 @@ class GateReport:
     champion: Champion | None
     endpoint: str
     model: str | None = None  # "name:version" once registered
-    # ROC curve and per-group rates (evaluate's curves.json) of each model, if known
+    # What the evaluate step drew (its curves.json) for each model, if known
     candidate_curves: Mapping | None = None
     champion_curves: Mapping | None = field(default=None)
+    kind: str = "binary-classification"  # the models' kind: what the curves hold
 
 
 def report_json(report: GateReport) -> str:
@@ -92,7 +93,9 @@ def report_markdown(report: GateReport, picture: str | None = None) -> str:
     lines += [f"- {check.reason}" for check in failed]
     lines += [f"- {note}" for note in decision.notes]
     if picture:
-        lines += ["", f"![ROC curves and per-group rates]({picture})"]
+        from mlops.kinds import get_kind
+
+        lines += ["", f"![{get_kind(report.kind).picture}]({picture})"]
     return "\n".join(lines) + "\n"
 
 
@@ -111,6 +114,7 @@ def write_gate_report(folder: Path, report: GateReport) -> dict[str, Path]:
             candidate=report.candidate_curves,
             champion=report.champion_curves if champion else None,
             champion_label=f"champion v{champion.version}" if champion else "champion",
+            kind=report.kind,
         )
     write_file(written["json"], (report_json(report) + "\n").encode())
     markdown = report_markdown(report, PICTURE_FILE if "picture" in written else None)

@@ -1,16 +1,23 @@
-"""The one settings file a fork edits (``mlops.yml``), loaded and validated.
+"""The settings files a fork edits, loaded and validated.
 
-``load_settings(path)`` returns a frozen ``Settings`` or raises
-``SettingsError`` whose message names the file and the key at fault. Relative
-paths in the file are resolved against the file's folder. The environment
-variable ``MLOPS_TARGET`` overrides ``target``; ``MLOPS_ENV`` (or ``--env``)
-picks one of ``environments``.
+A fork holds its own settings in ``mlops.yml`` (target, state, environments,
+local, azure and defaults for every model) and each model's in
+``models/<name>/mlops.yml`` (kind, data, pipeline, model, gate, endpoint).
+``load_settings(path, model=NAME)`` returns the frozen ``Settings`` of one
+model, the two files read together, or raises ``SettingsError`` whose message
+names the file and the key at fault. A relative path is resolved against the
+folder of the file that names it; a default one against the fork's folder.
+``MLOPS_TARGET`` overrides ``target``; ``MLOPS_ENV`` (or ``--env``) picks one
+of ``environments``; ``MLOPS_MODEL`` (or ``--model``) picks the model, which
+may be left out when the fork has one.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -18,10 +25,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops.errors import UserError
+from mlops.kinds import DEFAULT_KIND, KINDS, get_kind
 
 DEFAULT_FILE = "mlops.yml"
+MODELS_FOLDER = "models"
 TARGET_ENV = "MLOPS_TARGET"
 ENV_VAR = "MLOPS_ENV"
+MODEL_VAR = "MLOPS_MODEL"
+# A model's name is its folder's, and the default of its endpoint's name: so
+# within Azure ML's rules for those (3-32 characters; letters, digits, hyphens).
+MODEL_NAME = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
 DATASTORE_PREFIX = "azureml://"
 ASSET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$"
 
@@ -45,10 +58,13 @@ class DataSettings(_Section):
     # azureml://datastores/<store>/paths/<file> (or the long azureml://subscriptions/... form).
     path: str = Field(min_length=1)
     target_column: str = Field(min_length=1)
-    positive_class: str = "1"
+    # The binary classifier's positive class (default "1"); None for the other kinds.
+    positive_class: str | None = None
     # None: no group column, so no fairness metrics.
     sensitive_column: str | None = Field(default=None, min_length=1)
     features: FeatureSelection = FeatureSelection()
+    # The model's kind (from its top-level ``kind``): what the label column holds.
+    kind: str = DEFAULT_KIND
 
     @field_validator("positive_class", mode="before")
     @classmethod
@@ -79,9 +95,10 @@ MAX_SEED = 2**32 - 1
 
 
 class PipelineSettings(_Section):
-    file: Path
-    # The metrics the evaluate step writes, with the way each improves.
-    metrics: Path = Path("pipelines/src/metric_catalog.json")
+    file: Path = Path("pipelines/train.yml")
+    # The metrics the evaluate step writes, with the way each improves (default:
+    # the catalogue of the model's kind, see mlops.kinds).
+    metrics: Path
     experiment_name: str = Field(min_length=1)
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
     seed: int = Field(default=42, ge=0, le=MAX_SEED)
@@ -169,14 +186,12 @@ class PlausibilityRule(_Section):
         return value > self.implausible_at
 
 
-# On by default: a fork that leaves the label in its features is stopped, not promoted.
-DEFAULT_PLAUSIBILITY = (PlausibilityRule(metric="auc", better="higher", implausible_at=0.995),)
-
-
 class GateSettings(_Section):
     thresholds: tuple[ThresholdRule, ...] = ()
     fairness: tuple[ThresholdRule, ...] = ()
-    plausibility: tuple[PlausibilityRule, ...] = DEFAULT_PLAUSIBILITY
+    # Left out of a model's file, its kind's (mlops.kinds): a binary classifier
+    # that leaves the label in its features is stopped, not promoted.
+    plausibility: tuple[PlausibilityRule, ...] = ()
     improvement: ImprovementRule | None = None
 
     @model_validator(mode="after")
@@ -229,10 +244,18 @@ class EndpointSettings(_Section):
     smoke_rows: int = Field(default=20, ge=1, le=1000)
     # How long a command waits for another one changing the endpoint to finish.
     lock_wait_seconds: float = Field(default=900, ge=0)
+    # Added to the fork's local ports: each model's endpoints answer on ports of their own.
+    port_offset: int = Field(default=0, ge=0, le=60000)
 
 
 class Settings(_Section):
+    """One model's settings as every verb reads them: its own file
+    (``models/<name>/mlops.yml``: kind, data, pipeline, model, gate, endpoint)
+    over the fork's (the root ``mlops.yml``: target, state, environments,
+    local, azure, defaults)."""
+
     target: Literal["local", "azure"] = "local"
+    kind: str = DEFAULT_KIND
     data: DataSettings
     pipeline: PipelineSettings
     model: ModelSettings
@@ -247,7 +270,18 @@ class Settings(_Section):
     env: str | None = Field(default=None, exclude=True)
     local: LocalSettings = LocalSettings()
     azure: AzureSettings = AzureSettings()
+    # The model's name in the fork: its folder under models/.
+    model_id: str = Field(default="model", exclude=True)
+    # The model's settings file, and the fork's.
     source: Path = Field(default=Path(DEFAULT_FILE), exclude=True)
+    fork_source: Path = Field(default=Path(DEFAULT_FILE), exclude=True)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"no kind {kind!r}; the kinds are {', '.join(KINDS)}")
+        return kind
 
     @model_validator(mode="after")
     def _fairness_needs_groups(self) -> Settings:
@@ -283,35 +317,65 @@ class Settings(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _ports_fit(self) -> Settings:
+        offset = self.endpoint.port_offset
+        for key, port in base_ports(self.local, self.environments):
+            if port + offset > 65535:
+                raise ValueError(
+                    f"endpoint.port_offset: {offset} puts {key}.endpoint_port {port} past "
+                    "65535; choose a smaller offset"
+                )
+        return self
+
     @property
     def root(self) -> Path:
-        """The folder the settings file is in; relative paths start here."""
-        return self.source.parent
+        """The fork's folder (where its ``mlops.yml`` is); default paths start here."""
+        return self.fork_source.parent
 
     def data_source(self) -> Path | str:
-        """``data.path``: a ``DATASTORE_PREFIX`` URI as written, else a resolved path."""
+        """``data.path``: a ``DATASTORE_PREFIX`` URI as written, else the file, resolved
+        against the folder of the model's settings file."""
         path = self.data.path
-        return path if path.startswith(DATASTORE_PREFIX) else self.resolve(Path(path))
+        if path.startswith(DATASTORE_PREFIX):
+            return path
+        return Path(path) if Path(path).is_absolute() else (self.source.parent / path).resolve()
 
     def state_folder(self) -> Path:
-        """This environment's state: ``state_dir/envs/<env>``, or ``state_dir``
-        itself when no environment is picked."""
+        """This model's state in this environment: ``state_dir/models/<model>``, or
+        ``state_dir/envs/<env>/models/<model>`` when an environment is picked."""
         base = self.resolve(self.state_dir)
-        return base / "envs" / self.env if self.env else base
+        return (base / "envs" / self.env if self.env else base) / "models" / self.model_id
 
     def registry_folder(self) -> Path:
-        """The local registry, shared by every environment: ``state_dir/registry``."""
+        """The local registry, shared by every environment and model: ``state_dir/registry``."""
         return self.resolve(self.state_dir) / "registry"
 
     def endpoint_port(self) -> int:
-        """The port of this environment's local endpoint."""
-        if self.env:
-            return self.environments[self.env].endpoint_port
-        return self.local.endpoint_port
+        """The port of this model's local endpoint in this environment: the
+        environment's (or ``local``'s) port plus ``endpoint.port_offset``."""
+        base = self.environments[self.env].endpoint_port if self.env else self.local.endpoint_port
+        return base + self.endpoint.port_offset
+
+    def port_setting(self) -> str:
+        """The keys the port of ``endpoint_port`` comes from, as a message names them."""
+        key = f"environments.{self.env}" if self.env else "local"
+        offset = " + endpoint.port_offset" if self.endpoint.port_offset else ""
+        return f"{key}.endpoint_port{offset}"
 
     def resolve(self, path: Path) -> Path:
-        """Return ``path`` made absolute against the settings file's folder."""
+        """Return ``path`` made absolute against the fork's folder (the model's own
+        paths are made absolute against its folder when it is read)."""
         return path if path.is_absolute() else (self.root / path).resolve()
+
+
+def base_ports(
+    local: LocalSettings, environments: Mapping[str, EnvironmentSettings]
+) -> list[tuple[str, int]]:
+    """Each port a model's offset is added to, with the key that sets it."""
+    return [("local", local.endpoint_port)] + [
+        (f"environments.{name}", env.endpoint_port) for name, env in environments.items()
+    ]
 
 
 class _Loader(yaml.SafeLoader):
@@ -331,29 +395,292 @@ _Loader.add_implicit_resolver(
 )
 
 
-def load_settings(path: Path | str = DEFAULT_FILE, env: str | None = None) -> Settings:
-    """Read, validate and return the settings in ``path``, for environment ``env``
-    (default: ``MLOPS_ENV``, else none)."""
+# The root mlops.yml holds these; a model's own file holds MODEL_KEYS.
+FORK_KEYS = ("target", "state_dir", "environments", "local", "azure", "defaults")
+MODEL_KEYS = ("kind", "data", "pipeline", "model", "gate", "endpoint")
+# Paths a model's file may name, each relative to that file's folder.
+# data.path stays as written (messages quote it so); data_source resolves it.
+MODEL_PATHS = (("pipeline", "file"), ("pipeline", "metrics"), ("endpoint", "deployment"))
+
+
+class PipelineDefaults(_Section):
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
+    seed: int = Field(default=42, ge=0, le=MAX_SEED)
+
+
+class EndpointDefaults(_Section):
+    smoke_rows: int = Field(default=20, ge=1, le=1000)
+    lock_wait_seconds: float = Field(default=900, ge=0)
+
+
+class ModelDefaults(_Section):
+    """What every model of the fork takes unless its own file says otherwise."""
+
+    pipeline: PipelineDefaults = PipelineDefaults()
+    endpoint: EndpointDefaults = EndpointDefaults()
+
+
+class ForkSettings(_Section):
+    """The fork's own settings: the root ``mlops.yml``."""
+
+    target: Literal["local", "azure"] = "local"
+    state_dir: Path = Path(".mlops")
+    environments: dict[str, EnvironmentSettings] = Field(default_factory=dict)
+    local: LocalSettings = LocalSettings()
+    azure: AzureSettings = AzureSettings()
+    defaults: ModelDefaults = ModelDefaults()
+
+
+@dataclass(frozen=True)
+class Fork:
+    """The fork: its settings file, what that holds, and its models' files."""
+
+    source: Path
+    settings: ForkSettings
+    raw: Mapping
+    models: Mapping[str, Path]  # model name -> its mlops.yml, by name
+
+    @property
+    def root(self) -> Path:
+        return self.source.parent
+
+    def pick(self, model: str | None = None) -> str:
+        """The model ``model`` names (default: ``MLOPS_MODEL``, else the fork's one
+        model); raises ``SettingsError`` naming the models there are."""
+        model = model or os.environ.get(MODEL_VAR) or None
+        known = ", ".join(self.models) or "none"
+        if model is None:
+            if len(self.models) == 1:
+                return next(iter(self.models))
+            if not self.models:
+                raise SettingsError(
+                    f"{_shown(self.root / MODELS_FOLDER)}: no model (no <name>/{DEFAULT_FILE}); "
+                    "add one with `mlops new-model NAME --kind KIND`"
+                )
+            raise SettingsError(
+                f"the fork has {len(self.models)} models ({known}); pick one with "
+                f"--model NAME or {MODEL_VAR}=NAME"
+            )
+        if model not in self.models:
+            raise SettingsError(
+                f"no model {model!r} in {_shown(self.root / MODELS_FOLDER)} (from --model or "
+                f"{MODEL_VAR}; the models are: {known}); add it with "
+                f"`mlops new-model {model} --kind KIND`"
+            )
+        if not re.fullmatch(MODEL_NAME, model):
+            raise SettingsError(
+                f"{_shown(self.models[model].parent)}: {model!r} is not a model name; name the "
+                "folder with 3 to 32 lower-case letters, digits and hyphens, starting with a "
+                "letter (it names the model's endpoint and registry entry by default)"
+            )
+        return model
+
+
+def load_fork(path: Path | str = DEFAULT_FILE) -> Fork:
+    """Read and validate the fork's ``mlops.yml`` at ``path`` and find its models
+    (``models/<name>/mlops.yml`` beside it). Raises ``SettingsError``."""
     path = Path(path).absolute()
+    raw = read_yaml(path, "pass --settings FILE")
+    misplaced = [key for key in MODEL_KEYS if key in raw]
+    if misplaced:
+        raise SettingsError(
+            f"{_shown(path)}: {', '.join(misplaced)}: a model's keys, not the fork's; move "
+            f"them to {MODELS_FOLDER}/<name>/{DEFAULT_FILE} (one folder per model, with "
+            "kind: binary-classification for a model of today's kind; see the README's "
+            '"Add a model")'
+        )
+    if os.environ.get(TARGET_ENV):
+        raw = {**raw, "target": os.environ[TARGET_ENV]}
+    try:
+        settings = ForkSettings.model_validate(raw)
+    except ValidationError as error:
+        raise SettingsError(_describe(path, error)) from None
+    folder = path.parent / MODELS_FOLDER
+    found = (
+        sorted(f.parent.name for f in folder.glob(f"*/{DEFAULT_FILE}")) if folder.is_dir() else []
+    )
+    models = {name: folder / name / DEFAULT_FILE for name in found}
+    return Fork(path, settings, raw, models)
+
+
+def load_settings(
+    path: Path | str = DEFAULT_FILE, env: str | None = None, model: str | None = None
+) -> Settings:
+    """The settings of model ``model`` (see ``Fork.pick``) of the fork whose
+    ``mlops.yml`` is ``path``, in environment ``env`` (default: ``MLOPS_ENV``,
+    else none). Raises ``SettingsError`` naming the file and the key at fault."""
+    fork = load_fork(path)
+    name = fork.pick(model)
+    source = fork.models[name]
+    own = read_yaml(source)
+    shared = {key: value for key, value in fork.raw.items() if key != "defaults"}
+    merged = {**shared, **model_mapping(fork, name, own, source)}
+    env = env or os.environ.get(ENV_VAR) or None
+    if env:
+        merged["env"] = env
+    merged.update(model_id=name, source=source, fork_source=fork.source)
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as error:
+        raise SettingsError(_describe_model(fork.source, source, error)) from None
+    _check_beside_others(fork, settings)
+    return settings
+
+
+def read_yaml(path: Path, missing: str = "") -> dict:
+    """The mapping in the YAML file ``path``; raises ``SettingsError`` naming it."""
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except FileNotFoundError:
-        raise SettingsError(f"{path}: settings file not found (pass --settings FILE)") from None
+        hint = f" ({missing})" if missing else ""
+        raise SettingsError(f"{_shown(path)}: settings file not found{hint}") from None
     except yaml.YAMLError as error:
-        raise SettingsError(f"{path}: {_yaml_problem(error)}") from None
+        raise SettingsError(f"{_shown(path)}: {_yaml_problem(error)}") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise SettingsError(f"{path}: not a readable YAML file: {error}") from None
+        raise SettingsError(f"{_shown(path)}: not a readable YAML file: {error}") from None
     if not isinstance(raw, dict):
-        raise SettingsError(f"{path}: expected a mapping of settings at the top level")
-    if os.environ.get(TARGET_ENV):
-        raw = {**raw, "target": os.environ[TARGET_ENV]}
-    env = env or os.environ.get(ENV_VAR) or None
-    if env:
-        raw = {**raw, "env": env}
+        raise SettingsError(f"{_shown(path)}: expected a mapping of settings at the top level")
+    return raw
+
+
+def model_mapping(fork: Fork, name: str, raw: Mapping, source: Path) -> dict:
+    """Model ``name``'s file (``raw``, read from ``source``) with what it leaves out
+    filled in: its kind's gate and metric catalogue, the fork's defaults, and names
+    after the model's; its own paths made absolute against its folder."""
+    where = _shown(source)
+    fork_keys = [key for key in raw if key in FORK_KEYS]
+    if fork_keys:
+        raise SettingsError(
+            f"{where}: {', '.join(fork_keys)}: the fork's keys, not a model's; set them in "
+            f"{_shown(fork.source)}"
+        )
+    if "kind" not in raw:
+        raise SettingsError(f"{where}: kind: required key is missing (one of {', '.join(KINDS)})")
+    mapping = {key: (dict(v) if isinstance(v, Mapping) else v) for key, v in raw.items()}
+    kind = KINDS.get(mapping["kind"]) if isinstance(mapping["kind"], str) else None
+    for section, key in MODEL_PATHS:
+        value = (
+            mapping.get(section, {}).get(key) if isinstance(mapping.get(section), dict) else None
+        )
+        if isinstance(value, str) and value and not value.startswith(DATASTORE_PREFIX):
+            mapping[section][key] = str((source.parent / value).resolve())
+    data = mapping.get("data")
+    if isinstance(data, dict) and kind is not None:
+        if "kind" in data:
+            raise SettingsError(f"{where}: data.kind: unknown key (the kind is the top-level kind)")
+        if kind.positive_class:
+            data.setdefault("positive_class", "1")
+        elif data.get("positive_class") is not None:
+            raise SettingsError(
+                f"{where}: data.positive_class: a {kind.name} model has no positive class; "
+                "remove the key"
+            )
+        data["kind"] = kind.name
+    defaults = fork.settings.defaults
+    pipeline = mapping.setdefault("pipeline", {})
+    if isinstance(pipeline, dict):
+        pipeline.setdefault("experiment_name", name)
+        pipeline.setdefault("test_size", defaults.pipeline.test_size)
+        pipeline.setdefault("seed", defaults.pipeline.seed)
+        if kind is not None:
+            pipeline.setdefault("metrics", str(fork.root / kind.catalog()))
+    model = mapping.setdefault("model", {})
+    if isinstance(model, dict):
+        model.setdefault("name", name)
+    endpoint = mapping.setdefault("endpoint", {})
+    if isinstance(endpoint, dict):
+        endpoint.setdefault("name", name)
+        endpoint.setdefault("smoke_rows", defaults.endpoint.smoke_rows)
+        endpoint.setdefault("lock_wait_seconds", defaults.endpoint.lock_wait_seconds)
+    if kind is not None:
+        grouped = isinstance(data, dict) and data.get("sensitive_column") is not None
+        gate = mapping.setdefault("gate", default_gate(kind.name, groups=grouped))
+        if isinstance(gate, dict):
+            gate.setdefault("plausibility", [dict(rule) for rule in kind.plausibility])
+    return mapping
+
+
+def default_gate(kind: str, *, groups: bool) -> dict:
+    """The gate a new model of ``kind`` starts with (fairness only with ``groups``)."""
+    gate = {key: value for key, value in get_kind(kind).gate.items()}
+    if not groups:
+        gate["fairness"] = []
+    return gate
+
+
+def _check_beside_others(fork: Fork, settings: Settings) -> None:
+    """Refuse a model whose endpoint, registry name, experiment, data asset or local
+    ports are another model's of the fork: each model's state never meets another's."""
+    where = _shown(settings.source)
+    mine = _claims(fork, settings.model_id, settings)
+    for other, path in fork.models.items():
+        if other == settings.model_id:
+            continue
+        try:
+            theirs = _claims(fork, other, None, read_yaml(path))
+        except SettingsError:
+            continue  # that model's own commands say what is wrong with it
+        for key, value in mine.items():
+            if key == "ports":
+                shared = sorted(value & theirs[key])
+                if shared:
+                    raise SettingsError(
+                        f"{where}: endpoint.port_offset: {settings.endpoint.port_offset} gives "
+                        f"port {shared[0]}, which model {other} ({_shown(path)}) takes too; "
+                        "give each model an offset of its own (10, 20, ...)"
+                    )
+            elif key == "data.asset_name" and value and theirs[key]:
+                if value[0] == theirs[key][0] and value[1] != theirs[key][1]:
+                    raise SettingsError(
+                        f"{where}: data.asset_name: {value[0]!r} is model {other}'s too "
+                        f"({_shown(path)}), for another file; name this model's data "
+                        "asset after it"
+                    )
+            elif value is not None and value == theirs.get(key):
+                raise SettingsError(
+                    f"{where}: {key}: {value[0]!r} is model {other}'s too ({_shown(path)}); "
+                    "every model needs its own"
+                )
+
+
+def _claims(fork: Fork, name: str, settings: Settings | None, raw: Mapping | None = None) -> dict:
+    """What model ``name`` takes that no other model may: by key, its value."""
+    if settings is not None:
+        data, offset = settings.data, settings.endpoint.port_offset
+        asset = (data.asset_name, str(settings.data_source()))
+        names = {
+            "endpoint.name": settings.endpoint.name,
+            "model.name": settings.model.name,
+            "pipeline.experiment_name": settings.pipeline.experiment_name,
+        }
+    else:
+        section = lambda key: raw.get(key) if isinstance(raw.get(key), Mapping) else {}  # noqa: E731
+        data, endpoint = section("data"), section("endpoint")
+        offset = endpoint.get("port_offset", 0)
+        path = data.get("path")
+        if isinstance(path, str) and not path.startswith(DATASTORE_PREFIX):
+            path = str((fork.models[name].parent / path).resolve())
+        asset = (data.get("asset_name"), path)
+        names = {
+            "endpoint.name": endpoint.get("name", name),
+            "model.name": section("model").get("name", name),
+            "pipeline.experiment_name": section("pipeline").get("experiment_name", name),
+        }
+    claims: dict = {key: (value,) for key, value in names.items()}
+    # One asset name for two files would mix their versions; for one file it is fine.
+    claims["data.asset_name"] = asset if asset[0] is not None else None
+    ports = fork.settings
+    offset = offset if isinstance(offset, int) else 0
+    claims["ports"] = {port + offset for _, port in base_ports(ports.local, ports.environments)}
+    return claims
+
+
+def _shown(path: Path) -> str:
+    """``path`` as a message shows it: relative to the working folder when inside it."""
     try:
-        return Settings.model_validate({**raw, "source": path})
-    except ValidationError as error:
-        raise SettingsError(_describe(path, error)) from None
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
@@ -376,9 +703,18 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
 MOVED_KEYS = {"local.state_dir": "state_dir"}
 
 
-def _describe(path: Path, error: ValidationError) -> str:
-    problems = []
+def _describe_model(fork: Path, model: Path, error: ValidationError) -> str:
+    """The problems of a model's merged settings, each under the file it is in."""
+    by_file: dict[Path, list] = {}
     for item in error.errors():
+        top = str(item["loc"][0]) if item["loc"] else ""
+        by_file.setdefault(fork if top in (*FORK_KEYS, "env") else model, []).append(item)
+    return "; ".join(_describe(path, items) for path, items in by_file.items())
+
+
+def _describe(path: Path, error: ValidationError | list) -> str:
+    problems = []
+    for item in error.errors() if isinstance(error, ValidationError) else error:
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
@@ -394,4 +730,4 @@ def _describe(path: Path, error: ValidationError) -> str:
             message = "expected a list (write [] for none)"
         # A check across sections names its keys in the message itself.
         problems.append(f"{key}: {message}" if item["loc"] else message)
-    return f"{path}: " + "; ".join(problems)
+    return f"{_shown(path)}: " + "; ".join(problems)

@@ -53,14 +53,15 @@ def describe_run(run: PipelineRun, counts: Iterable[str] = ()) -> str:
     return "\n\n".join(parts)
 
 
-def describe_runs(runs: Sequence[PipelineRun]) -> str:
+def describe_runs(runs: Sequence[PipelineRun], headline: str = "auc") -> str:
+    """The runs, newest first, each with its ``headline`` metric (the kind's)."""
     if not runs:
         return "no pipeline runs yet (run `mlops train`)"
     rows = [
-        (r.run_id, r.status, r.data_asset, f"{r.seconds:.1f}", _fmt(r.metrics.get("auc")))
+        (r.run_id, r.status, r.data_asset, f"{r.seconds:.1f}", _fmt(r.metrics.get(headline)))
         for r in runs
     ]
-    return table(["run", "status", "data", "seconds", "auc"], rows)
+    return table(["run", "status", "data", "seconds", headline], rows)
 
 
 def _fmt(value: float | None) -> str:
@@ -110,7 +111,10 @@ def describe_recorded_verdict(model: ModelVersion) -> str:
     )
 
 
-def describe_models(models: Sequence[ModelVersion], endpoint: Endpoint | None) -> str:
+def describe_models(
+    models: Sequence[ModelVersion], endpoint: Endpoint | None, headline: str = "auc"
+) -> str:
+    """The registered versions, newest first, each with its ``headline`` metric."""
     if not models:
         return "no model registered yet (run `mlops register RUN` or `mlops run`)"
     serving = endpoint.serving() if endpoint else None
@@ -120,14 +124,14 @@ def describe_models(models: Sequence[ModelVersion], endpoint: Endpoint | None) -
             m.tags.get(GATE_TAG, "-"),
             m.run_id or "-",
             m.tags.get("mlops.data_asset", "-"),
-            _fmt(_float(m.tags.get("metric.auc"))),
+            _fmt(_float(m.tags.get(f"metric.{headline}"))),
             m.tags.get("mlops.git_commit", "-")[:10],
             (m.deployed_at or "-")[:16].replace("T", " "),
             "serving" if serving and serving.serves(m) else "",
         )
         for m in models
     ]
-    header = ["version", "gate", "run", "data", "auc", "commit", "last deployed", "endpoint"]
+    header = ["version", "gate", "run", "data", headline, "commit", "last deployed", "endpoint"]
     return table(header, rows)
 
 

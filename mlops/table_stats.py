@@ -154,8 +154,9 @@ class TableStats:
     stats: dict[str, ColumnStats]
     target: str | None
     rows: int = 0
-    # None once the target has more than two values (no split needs them then).
+    # None once the target has more than ``classes`` values (no split needs them then).
     records: dict[object, list[np.ndarray]] | None = field(default_factory=dict)
+    classes: int = 2
 
     def add(self, chunk: pd.DataFrame) -> None:
         import pandas as pd
@@ -170,11 +171,11 @@ class TableStats:
         codes, uniques = pd.factorize(chunk[self.target])
         for code, value in enumerate(uniques.tolist()):
             self.records.setdefault(value, []).append(record[codes == code])
-        if len(self.records) > 2:
+        if len(self.records) > self.classes:
             self.records = None
 
     def class_rows(self) -> dict[object, int]:
-        """Rows of each target value (while the target has at most two values)."""
+        """Rows of each target value (while the target has at most ``classes`` values)."""
         return {value: sum(map(len, parts)) for value, parts in (self.records or {}).items()}
 
     def distinct_records(self) -> dict[object, int]:
@@ -186,24 +187,28 @@ class TableStats:
         }
 
 
-def read_stats(path: Path, *, target: str, counted: set[str]) -> TableStats:
+def read_stats(path: Path, *, target: str, counted: set[str], classes: int = 2) -> TableStats:
     """Read the CSV file at ``path`` in chunks. ``target`` names the target
-    column (it may be missing); the columns ``counted`` have their distinct
-    values gathered whatever their type."""
-    stats = _scan(path, target, counted, as_text=[])
+    column (it may be missing), whose records are kept by value while it has at
+    most ``classes`` values (0: never, a number); the columns ``counted`` have
+    their distinct values gathered whatever their type."""
+    stats = _scan(path, target, counted, [], classes)
     if retyped := [name for name, column in stats.stats.items() if column.dtype is None]:
-        stats = _scan(path, target, counted, as_text=retyped)
+        stats = _scan(path, target, counted, retyped, classes)
     return stats
 
 
-def _scan(path: Path, target: str, counted: set[str], as_text: list[str]) -> TableStats:
+def _scan(
+    path: Path, target: str, counted: set[str], as_text: list[str], classes: int
+) -> TableStats:
     import pandas as pd
 
     columns = tuple(str(c) for c in pd.read_csv(path, nrows=0).columns)
     stats = TableStats(
         columns=columns,
         stats={c: ColumnStats(every_type=c in counted) for c in columns},
-        target=target if target in columns else None,
+        target=target if target in columns and classes else None,
+        classes=classes,
     )
     # low_memory=False: each chunk is typed as a whole, not in pieces of its own.
     with pd.read_csv(

@@ -1,14 +1,16 @@
 """What a model predicts, and whether a candidate predicts what the champion does.
 
-A model's task is its target column and the class it scores as positive; its
-features are the columns every caller of the endpoint sends (the scoring
-script refuses a request that lacks one of them or adds another). Metrics
-compare two models only when they share both: an AUC of 1.0 on another label
-says nothing against the champion's 0.77, and a model that takes other
-columns breaks every caller. So the gate compares a candidate with the
+A model's task is its kind (``mlops.kinds``), its target column and, for a
+binary classifier, the class it scores as positive; its features are the
+columns every caller of the endpoint sends (the scoring script refuses a
+request that lacks one of them or adds another). Metrics compare two models
+only when they share all of it: an AUC of 1.0 on another label says nothing
+against the champion's 0.77, and a model that takes other columns breaks
+every caller. So the gate compares a candidate with the
 champion only when ``change`` finds nothing; otherwise it refuses, naming
-the change and the two ways out: a new model (its own ``model.name`` and
-``endpoint.name``), or replacing the task on purpose with a recorded reason.
+the change and the two ways out: a new model (a folder of its own under
+``models/``, with its own endpoint and registry name), or replacing the task
+on purpose with a recorded reason.
 
 Every registered version carries its task in tags (``task_tags``), written
 from the model's own ``data_contract.json``: the champion's task is known
@@ -24,7 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-TASK_TAG = "mlops.task"  # {"target_column": ..., "positive_class": ...} as JSON
+from mlops.kinds import DEFAULT_KIND
+
+TASK_TAG = "mlops.task"  # {"kind": ..., "target_column": ..., "positive_class": ...} as JSON
 FEATURES_TAG = "mlops.features"  # the feature columns as a JSON list, when it fits
 FEATURES_DIGEST_TAG = "mlops.features_sha256"
 # Set on a version deployed in place of a champion of another task: when, who, why.
@@ -38,17 +42,26 @@ REPLACE_FLAG = "--replace-task REASON"
 @dataclass(frozen=True)
 class Task:
     target_column: str
-    positive_class: str
+    positive_class: str | None  # None for a kind without one (all but binary)
     features: tuple[str, ...] | None  # None: recorded as a digest only (too many)
     features_digest: str
+    kind: str = DEFAULT_KIND
 
     def label(self) -> str:
+        if self.positive_class is None:
+            return f"{self.target_column} ({self.kind})"
         return f"{self.target_column} = {self.positive_class}"
 
 
-def task_of(target_column: str, positive_class: str, features: list[str] | tuple[str, ...]):
-    """The task of a model of ``target_column``/``positive_class`` over ``features``."""
-    return Task(target_column, positive_class, tuple(features), _digest(features))
+def task_of(
+    target_column: str,
+    positive_class: str | None,
+    features: list[str] | tuple[str, ...],
+    kind: str = DEFAULT_KIND,
+):
+    """The task of a model of ``kind`` predicting ``target_column`` (scoring
+    ``positive_class``, for a binary classifier) over ``features``."""
+    return Task(target_column, positive_class, tuple(features), _digest(features), kind)
 
 
 def task_of_model_folder(folder: Path) -> Task | None:
@@ -56,7 +69,8 @@ def task_of_model_folder(folder: Path) -> Task | None:
     ``data_contract.json``; None for a model saved before that file existed."""
     try:
         raw = json.loads((folder / CONTRACT_FILE).read_text(encoding="utf-8"))
-        return task_of(raw["target_column"], raw["positive_class"], raw["features"])
+        kind = raw.get("kind", DEFAULT_KIND)
+        return task_of(raw["target_column"], raw["positive_class"], raw["features"], kind)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -65,7 +79,11 @@ def task_tags(task: Task) -> dict[str, str]:
     """The tags that record ``task`` on a model version."""
     tags = {
         TASK_TAG: json.dumps(
-            {"target_column": task.target_column, "positive_class": task.positive_class},
+            {
+                "kind": task.kind,
+                "target_column": task.target_column,
+                "positive_class": task.positive_class,
+            },
             ensure_ascii=False,
         ),
         FEATURES_DIGEST_TAG: task.features_digest,
@@ -83,14 +101,26 @@ def task_from_tags(tags: Mapping[str, str]) -> Task | None:
         raw = json.loads(tags[TASK_TAG])
         digest = tags[FEATURES_DIGEST_TAG]
         features = tuple(json.loads(tags[FEATURES_TAG])) if FEATURES_TAG in tags else None
-        return Task(raw["target_column"], raw["positive_class"], features, digest)
-    except (KeyError, ValueError, TypeError):
+        kind = raw.get("kind", DEFAULT_KIND)
+        return Task(raw["target_column"], raw["positive_class"], features, digest, kind)
+    except (KeyError, ValueError, TypeError, AttributeError):
         return None
+
+
+def model_kind(model, default: str) -> str:
+    """The kind of registered version ``model`` as its tags record it, else ``default``."""
+    task = task_from_tags(model.tags)
+    return task.kind if task is not None else default
 
 
 def change(candidate: Task, champion: Task, champion_version: str) -> str | None:
     """What differs between the two tasks, in words, or None when they are one task."""
     theirs = f"champion {champion_version}"
+    if candidate.kind != champion.kind:
+        return (
+            f"the candidate is a {candidate.kind} model of {candidate.target_column}, "
+            f"{theirs} a {champion.kind} one of {champion.target_column}"
+        )
     if (candidate.target_column, candidate.positive_class) != (
         champion.target_column,
         champion.positive_class,
@@ -115,9 +145,10 @@ def change(candidate: Task, champion: Task, champion_version: str) -> str | None
 def refusal(what: str) -> str:
     """The gate's one line for a change of task: what changed and the two ways out."""
     return (
-        f"task changed: {what}; to serve it beside the champion, give it its own "
-        f"model.name and endpoint.name (a new model); to replace the champion's task, "
-        f"pass {REPLACE_FLAG} (recorded on the version)"
+        f"task changed: {what}; to serve it beside the champion, make it a new model "
+        f"(`mlops new-model NAME --kind KIND --from` this one: its own folder, endpoint "
+        f"and registry name); to replace the champion's task, pass {REPLACE_FLAG} "
+        "(recorded on the version)"
     )
 
 

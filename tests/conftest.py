@@ -44,16 +44,61 @@ def sample_frame(rows: int = SLICE_ROWS) -> pd.DataFrame:
     return pd.read_csv(SAMPLE, nrows=rows)
 
 
-def write_settings(root: Path, **sections) -> Path:
-    """Write ``mlops.yml`` in ``root``: the repository's settings with ``sections`` merged in."""
-    settings = yaml.safe_load((REPO / "mlops.yml").read_text())
+SAMPLE_MODEL = "credit-default"
+# The sample model's state folder in a project, in no environment.
+STATE = Path(".mlops") / "models" / SAMPLE_MODEL
+# Keys of the fork's own file; every other section is the model's.
+FORK_KEYS = ("target", "state_dir", "environments", "local", "azure", "defaults")
+MODEL_PATHS = (
+    ("data", "path"),
+    ("pipeline", "file"),
+    ("pipeline", "metrics"),
+    ("endpoint", "deployment"),
+)
+
+
+def write_settings(root: Path, as_model: str = SAMPLE_MODEL, **sections) -> Path:
+    """Write the fork's ``mlops.yml`` in ``root`` and model ``as_model``'s
+    ``models/<as_model>/mlops.yml``: the repository's (the sample model's) with
+    ``sections`` merged in, each into the file it belongs to. Paths in
+    ``sections`` are relative to ``root``. Returns the fork's file."""
+    fork = yaml.safe_load((REPO / "mlops.yml").read_text())
+    own = yaml.safe_load((REPO / "models" / SAMPLE_MODEL / "mlops.yml").read_text())
+    for section, key in MODEL_PATHS:
+        value = own.get(section, {}).get(key)
+        if value is not None:  # the sample's paths, from where the sample is
+            own[section][key] = str((REPO / "models" / SAMPLE_MODEL / value).resolve())
     for key, value in sections.items():
+        settings = fork if key in FORK_KEYS else own
         if isinstance(value, dict):
             settings[key] = {**settings.get(key, {}), **value}
         else:
             settings[key] = value
+    for section, key in MODEL_PATHS:
+        value = (own.get(section) or {}).get(key) if isinstance(own.get(section), dict) else None
+        if isinstance(value, str) and not value.startswith("azureml:"):
+            path = Path(value)
+            own[section][key] = str(path if path.is_absolute() else Path("../..") / path)
+    folder = root / "models" / as_model
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "mlops.yml").write_text(yaml.safe_dump(own, sort_keys=False))
     path = root / "mlops.yml"
-    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    path.write_text(yaml.safe_dump(fork, sort_keys=False))
+    return path
+
+
+def model_file(root: Path, model: str = SAMPLE_MODEL) -> Path:
+    """The settings file of model ``model`` of the project in ``root``."""
+    return root / "models" / model / "mlops.yml"
+
+
+def edit_model(root: Path, as_model: str = SAMPLE_MODEL, **sections) -> Path:
+    """Merge ``sections`` into model ``as_model``'s settings file (paths as written there)."""
+    path = model_file(root, as_model)
+    own = yaml.safe_load(path.read_text())
+    for key, value in sections.items():
+        own[key] = {**own.get(key, {}), **value} if isinstance(value, dict) else value
+    path.write_text(yaml.safe_dump(own, sort_keys=False))
     return path
 
 
@@ -135,8 +180,7 @@ def stop_endpoints(root: Path) -> None:
     (their processes outlive the test)."""
     from mlops.targets.local.endpoint import LocalEndpoint
 
-    states = [root / ".mlops", *(root / ".mlops" / "envs").glob("*")]
-    for state in (e for s in states for e in (s / "endpoints").glob("*/endpoint.json")):
+    for state in (root / ".mlops").rglob("endpoints/*/endpoint.json"):
         LocalEndpoint(state.parent.parent, state.parent.name, 0).delete()
 
 

@@ -76,7 +76,7 @@ def _free_port() -> int:
 
 
 def _project(root: Path) -> Path:
-    for folder in ("pipelines", "environments", "data"):
+    for folder in ("pipelines", "environments", "data", "models"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     settings = yaml.safe_load((REPO / "mlops.yml").read_text())
     settings["local"]["endpoint_port"] = _free_port()
@@ -86,7 +86,12 @@ def _project(root: Path) -> Path:
 
 def _run(project: Path) -> str:
     done = subprocess.run(
-        [MLOPS, "run"], cwd=project, capture_output=True, text=True, timeout=900, check=False
+        [MLOPS, "--model", "credit-default", "run"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"mlops run failed:\n{done.stdout}{done.stderr}")
@@ -101,7 +106,11 @@ def main() -> int:
         try:
             first, second = _run(project), _run(project)
         finally:
-            subprocess.run([MLOPS, "endpoint", "stop"], cwd=project, capture_output=True)
+            subprocess.run(
+                [MLOPS, "--model", "credit-default", "endpoint", "stop"],
+                cwd=project,
+                capture_output=True,
+            )
     text = README.read_text(encoding="utf-8")
     for name, output in zip(BLOCKS, (first.lstrip("\n"), second_run_lines(second)), strict=True):
         block(text, name)  # the markers must be there

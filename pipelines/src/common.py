@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 # What the prep step saw in the whole cleaned table, written beside the train
-# split: {"labels": {"0": ..., "1": ...}, "gaps": [features with a gap]}.
+# split: {"labels": {"0": ..., "1": ..., ...}, "gaps": [features with a gap]},
+# the labels by class code in order ({} for regression).
 SPLIT_FILE = "split.json"
 
 

@@ -3,17 +3,22 @@
 Two halves, each written once and read by every step that needs it:
 
 - **Column roles** (``columns.json``, the pipeline's ``columns`` input, written
-  by ``mlops`` from ``mlops.yml``): ``target_column``, ``positive_class``,
-  ``sensitive_column`` (``null`` when fairness is not measured) and
-  ``features`` (a list). A file, not command-line strings, so that a column
-  name may hold spaces, commas, quotes or ``$`` on either target.
+  by ``mlops`` from ``mlops.yml``): ``kind`` (one of ``KIND_NAMES``; a file
+  without it is ``binary-classification``), ``target_column``,
+  ``positive_class`` (the label of the positive class for a binary
+  classifier, ``null`` for the other kinds), ``sensitive_column`` (``null``
+  when fairness is not measured) and ``features`` (a list). A file, not
+  command-line strings, so that a column name may hold spaces, commas,
+  quotes or ``$`` on either target.
 - **The model's contract**, saved in the model folder by the train step: the
   MLflow signature in ``MLmodel`` (each feature's name, type and whether it
-  may be missing, as in training) and ``data_contract.json`` beside it (the
-  roles, the label each class stands for, each feature's kind and each text
-  feature's known categories). ``evaluate.py`` and ``score.py`` read both
-  with ``load_contract`` and build the model's input with
-  ``Contract.model_frame``, so scoring accepts what training accepted.
+  may be missing, as in training) and ``data_contract.json`` beside it
+  (format 2: the roles with the kind, ``labels`` mapping each class code
+  "0".."k-1" to the label it stands for, ``{}`` for regression, and each text
+  feature's known categories; format 1, written before kinds, is a binary
+  classifier's). ``evaluate.py`` and ``score.py`` read both with
+  ``load_contract`` and build the model's input with ``Contract.model_frame``,
+  so scoring accepts what training accepted.
 
 Feature kinds, decided by a column's content: ``numeric`` (numbers, gaps
 allowed), ``boolean`` (true/false, gaps allowed) and ``text`` (categories,
@@ -32,20 +37,27 @@ import numpy as np
 import pandas as pd
 
 CONTRACT_FILE = "data_contract.json"
-FORMAT = 1
+FORMAT = 2
+# Format 1: written before kinds, without "kind"; always a binary classifier.
+FORMATS = (1, FORMAT)
 ROLE_KEYS = ("target_column", "positive_class", "sensitive_column", "features")
 BOOLEAN_WORDS = ("true", "false")
+# What a model predicts; what each kind does at each step is its row in kinds.py.
+BINARY = "binary-classification"
+KIND_NAMES = (BINARY, "multiclass-classification", "regression")
 
 
 @dataclass(frozen=True)
 class ColumnRoles:
     target_column: str
-    positive_class: str
+    positive_class: str | None  # None for every kind but binary-classification
     sensitive_column: str | None
     features: tuple[str, ...]
+    kind: str = BINARY
 
     def to_dict(self) -> dict:
         return {
+            "kind": self.kind,
             "target_column": self.target_column,
             "positive_class": self.positive_class,
             "sensitive_column": self.sensitive_column,
@@ -54,20 +66,30 @@ class ColumnRoles:
 
 
 def roles_from_dict(raw: object, where: str) -> ColumnRoles:
-    """Validate the column roles in ``raw``; raises ValueError naming ``where`` and the key."""
+    """Validate the column roles in ``raw`` (``kind`` optional, binary-classification
+    when absent); raises ValueError naming ``where`` and the key."""
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected a JSON object with {', '.join(ROLE_KEYS)}")
-    unknown = sorted(set(raw) - set(ROLE_KEYS))
+    unknown = sorted(set(raw) - {*ROLE_KEYS, "kind"})
     missing = [key for key in ROLE_KEYS if key not in raw]
     if unknown or missing:
         raise ValueError(
             f"{where}: unknown keys: {', '.join(unknown) or 'none'}; "
             f"missing keys: {', '.join(missing) or 'none'}"
         )
-    text = {"target_column", "positive_class"}
-    for key in text:
-        if not isinstance(raw[key], str) or not raw[key]:
-            raise ValueError(f"{where}: {key} must be a non-empty string")
+    kind = raw.get("kind", BINARY)
+    if kind not in KIND_NAMES:
+        raise ValueError(f"{where}: kind must be one of {', '.join(KIND_NAMES)}")
+    if not isinstance(raw["target_column"], str) or not raw["target_column"]:
+        raise ValueError(f"{where}: target_column must be a non-empty string")
+    positive = raw["positive_class"]
+    if kind == BINARY and (not isinstance(positive, str) or not positive):
+        raise ValueError(f"{where}: positive_class must be a non-empty string for kind {kind}")
+    if kind != BINARY and positive is not None:
+        raise ValueError(
+            f"{where}: positive_class must be null for kind {kind}; "
+            f"only a {BINARY} model has a positive class"
+        )
     sensitive = raw["sensitive_column"]
     if sensitive is not None and (not isinstance(sensitive, str) or not sensitive):
         raise ValueError(f"{where}: sensitive_column must be a column name or null")
@@ -83,7 +105,7 @@ def roles_from_dict(raw: object, where: str) -> ColumnRoles:
     clash = {raw["target_column"], sensitive} & set(features)
     if clash:
         raise ValueError(f"{where}: features names {', '.join(sorted(map(str, clash)))}")
-    return ColumnRoles(raw["target_column"], raw["positive_class"], sensitive, tuple(features))
+    return ColumnRoles(raw["target_column"], positive, sensitive, tuple(features), kind)
 
 
 def read_roles(path: Path) -> ColumnRoles:
@@ -201,9 +223,14 @@ class Column:
 @dataclass(frozen=True)
 class Contract:
     roles: ColumnRoles | None  # None for a model saved before data_contract.json
-    labels: tuple[str, str]  # what class 0 and class 1 stand for
+    labels: tuple[str, ...]  # what class 0, 1, ... stands for; none for regression
     columns: tuple[Column, ...]
     categories: dict[str, list[str]]  # text feature -> categories seen in training
+
+    @property
+    def kind(self) -> str:
+        """What the model predicts; a model saved before its roles were is binary."""
+        return self.roles.kind if self.roles is not None else BINARY
 
     def model_frame(self, table: pd.DataFrame) -> pd.DataFrame:
         """The model's input from ``table``: see ``model_frame``."""
@@ -215,7 +242,7 @@ class Contract:
         return {
             "format": FORMAT,
             **self.roles.to_dict(),
-            "labels": {"0": self.labels[0], "1": self.labels[1]},
+            "labels": {str(code): label for code, label in enumerate(self.labels)},
             "categories": self.categories,
         }
 
@@ -248,11 +275,12 @@ def model_frame(columns: tuple[Column, ...], table: pd.DataFrame) -> pd.DataFram
 def describe_features(
     table: pd.DataFrame,
     roles: ColumnRoles,
-    labels: tuple[str, str],
+    labels: tuple[str, ...],
     gaps: set[str] = frozenset(),
 ) -> Contract:
     """The contract of a model trained on the features of ``table`` (normalized by
-    the prep step); a feature may be missing if it has a gap in ``table`` or is
+    the prep step) to predict the classes ``labels`` (in code order; none for
+    regression); a feature may be missing if it has a gap in ``table`` or is
     in ``gaps``."""
     columns = tuple(
         Column(
@@ -301,10 +329,19 @@ def load_contract(model_dir: Path) -> Contract:
     if not path.is_file():
         return Contract(None, ("0", "1"), columns, {})
     raw = json.loads(path.read_text(encoding="utf-8"))
-    if raw.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {raw.get('format')!r}, expected {FORMAT}")
-    roles = roles_from_dict({key: raw.get(key) for key in ROLE_KEYS}, str(path))
+    if raw.get("format") not in FORMATS:
+        raise ValueError(
+            f"{path}: format {raw.get('format')!r}, expected one of {', '.join(map(str, FORMATS))}"
+        )
+    keys = ROLE_KEYS if raw["format"] == 1 else (*ROLE_KEYS, "kind")
+    roles = roles_from_dict({key: raw.get(key) for key in keys}, str(path))
     if [c.name for c in columns] != list(roles.features):
         raise ValueError(f"{path}: its features and the model's signature disagree")
     labels = raw.get("labels", {})
-    return Contract(roles, (labels.get("0"), labels.get("1")), columns, raw.get("categories", {}))
+    if raw["format"] == 1:
+        return Contract(
+            roles, (labels.get("0"), labels.get("1")), columns, raw.get("categories", {})
+        )
+    if not isinstance(labels, dict) or list(labels) != [str(code) for code in range(len(labels))]:
+        raise ValueError(f'{path}: labels must map the class codes "0", "1", ... in order')
+    return Contract(roles, tuple(labels.values()), columns, raw.get("categories", {}))

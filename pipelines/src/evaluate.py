@@ -1,21 +1,37 @@
 """Evaluate step: score the test split with the trained model.
 
-Reads the test split and the model, with its contract (contract.py: which
-columns are features, the target and the sensitive column). Writes
-``<metrics_output>/metrics.json``, a flat object of floats (ROC AUC,
-accuracy, precision, recall, F1, log loss at a 0.5 threshold, plus, when the
-roles name a sensitive column, the demographic parity difference and
-equalized odds difference across its groups, from fairlearn; lower is
-fairer), and logs
-the same metrics to the active MLflow run. The names it writes, their order
-and the way each improves are listed in ``metric_catalog.json`` beside this
-script, the one list the gate's rules are checked against; the step fails if
-what it computed and the catalogue disagree. Beside ``metrics.json``,
-``curves.json`` holds what the gate report draws: the ROC curve (at most 201
-points) and, per group of the sensitive column, its size, selection rate, TPR
-and FPR (no groups without one). ``feature_signal.json`` holds each feature's
-own AUC on the test split, best first (the ten best): when a model is too
-good to be true, the gate names the feature that explains it.
+Reads the test split and the model, with its contract (contract.py: the
+model's kind, which columns are features, the target and the sensitive
+column), and writes what the kind's row in kinds.py measures into
+``<metrics_output>``:
+
+- ``metrics.json``, a flat object of floats, logged to the active MLflow run
+  as well. The names, their order and the way each improves are listed in
+  ``metrics/<kind>.json`` beside this script, the one list the gate's rules
+  are checked against; the step fails if what it computed and the catalogue
+  disagree. Metrics marked ``"needs": "groups"`` (fairness: lower is fairer,
+  from fairlearn) are written only when the roles name a sensitive column.
+- ``curves.json``, what the gate report draws, per group of the sensitive
+  column included (no groups without one).
+- ``feature_signal.json``, each feature's own signal on the test split, best
+  first (the ten best): when a model is too good to be true, the gate names
+  the feature that explains it.
+
+By kind:
+
+- binary-classification: ROC AUC, accuracy, precision, recall, F1, log loss
+  at a 0.5 threshold; the demographic parity and equalized odds differences.
+  Curves: the ROC curve (at most 201 points) and each group's size,
+  selection rate, TPR and FPR. Signal: each feature's own AUC (``auc``).
+- multiclass-classification: accuracy, balanced accuracy, macro and weighted
+  F1, log loss, the worst class's recall; the largest gaps between groups in
+  accuracy and in the share predicted as a class. Curves: the confusion
+  matrix, each class's recall and each group's size and accuracy. Signal:
+  none yet (``{}``).
+- regression: RMSE, MAE, R², MAPE; the largest gap in MAE between groups.
+  Curves: predicted against actual (at most 500 rows), a histogram of the
+  residuals and each group's size and MAE. Signal: each feature's own R²
+  (``r2``).
 """
 
 from __future__ import annotations
@@ -27,53 +43,34 @@ from pathlib import Path
 
 import mlflow
 import mlflow.sklearn
-import numpy as np
 import pandas as pd
-from contract import CONTRACT_FILE, load_contract
-from fairlearn.metrics import (
-    MetricFrame,
-    demographic_parity_difference,
-    equalized_odds_difference,
-    false_positive_rate,
-    selection_rate,
-    true_positive_rate,
-)
-from sklearn import metrics as skm
+from contract import BINARY, CONTRACT_FILE, load_contract
+from kind_binary import ROC_POINTS as ROC_POINTS  # points of a binary ROC curve, at most
+from kinds import KINDS
 
 from common import fail, output_file, read_split
 
-CATALOG = Path(__file__).with_name("metric_catalog.json")
+CATALOGS = Path(__file__).with_name("metrics")
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.json"
 SIGNAL_FILE = "feature_signal.json"
-THRESHOLD = 0.5
-ROC_POINTS = 201
-SIGNAL_FEATURES = 10
-# Rows the signal is measured on at most (every n-th row): an AUC of 0.99 shows on fewer.
-SIGNAL_ROWS = 200_000
 
 
-def evaluate(labels: pd.Series, scores, groups: pd.Series | None) -> dict[str, float]:
-    """The evaluation metrics of probability ``scores`` against 0/1 ``labels``;
-    the fairness metrics only when there are ``groups``."""
-    predicted = (scores >= THRESHOLD).astype(int)
-    metrics = {
-        "auc": float(skm.roc_auc_score(labels, scores)),
-        "accuracy": float(skm.accuracy_score(labels, predicted)),
-        "precision": float(skm.precision_score(labels, predicted, zero_division=0)),
-        "recall": float(skm.recall_score(labels, predicted, zero_division=0)),
-        "f1": float(skm.f1_score(labels, predicted, zero_division=0)),
-        "log_loss": float(skm.log_loss(labels, scores, labels=[0, 1])),
-        "test_rows": float(len(labels)),
-    }
-    if groups is not None:
-        metrics["demographic_parity_difference"] = float(
-            demographic_parity_difference(labels, predicted, sensitive_features=groups)
-        )
-        metrics["equalized_odds_difference"] = float(
-            equalized_odds_difference(labels, predicted, sensitive_features=groups)
-        )
-    return metrics
+def catalog_file(kind: str) -> Path:
+    """The metric catalogue of models of ``kind``: ``metrics/<kind>.json``."""
+    return CATALOGS / f"{kind}.json"
+
+
+# A binary classifier's, the kind of every model saved before kinds existed.
+CATALOG = catalog_file(BINARY)
+
+
+def evaluate(
+    labels: pd.Series, scores, groups: pd.Series | None, kind: str = BINARY
+) -> dict[str, float]:
+    """The evaluation metrics of a ``kind`` model's ``scores`` (see kinds.py)
+    against ``labels``; the fairness metrics only when there are ``groups``."""
+    return KINDS[kind].metrics(labels, scores, groups)
 
 
 def in_catalog_order(
@@ -94,67 +91,31 @@ def in_catalog_order(
     return {name: metrics[name] for name in names}
 
 
-def curves(labels: pd.Series, scores, groups: pd.Series | None) -> dict:
-    """The ROC curve and the per-group rates at the 0.5 threshold (none without
-    ``groups``), as plain JSON."""
-    fpr, tpr, _ = skm.roc_curve(labels, scores)
-    if len(fpr) > ROC_POINTS:  # keep the shape, not every threshold
-        keep = np.unique(np.linspace(0, len(fpr) - 1, ROC_POINTS).round().astype(int))
-        fpr, tpr = fpr[keep], tpr[keep]
-    roc = {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()}
-    if groups is None:
-        return {"roc": roc, "groups": {}}
-    predicted = (scores >= THRESHOLD).astype(int)
-    by_group = MetricFrame(
-        metrics={
-            "count": lambda y, p: len(y),
-            "selection_rate": selection_rate,
-            "tpr": true_positive_rate,
-            "fpr": false_positive_rate,
-        },
-        y_true=labels,
-        y_pred=predicted,
-        sensitive_features=groups,
-    ).by_group
-    return {
-        "roc": roc,
-        "groups": {
-            str(group): {name: float(value) for name, value in row.items()}
-            for group, row in by_group.iterrows()
-        },
-    }
+def curves(
+    labels: pd.Series,
+    scores,
+    groups: pd.Series | None,
+    kind: str = BINARY,
+    names: tuple[str, ...] = ("0", "1"),
+) -> dict:
+    """What the gate report draws of a ``kind`` model's ``scores`` against
+    ``labels`` (classes named ``names`` in code order), as plain JSON; no
+    groups without ``groups``."""
+    return KINDS[kind].curves(labels, scores, groups, names)
 
 
-def feature_signal(frame: pd.DataFrame, labels: pd.Series) -> dict[str, float]:
-    """Each feature's own AUC against 0/1 ``labels``, read either way (0.2 is as
-    telling as 0.8, so ``max(auc, 1 - auc)``), best first, the ``SIGNAL_FEATURES``
-    best. A number ranks rows by itself (a gap below every number); a text
-    column by its categories' rate of positives, each half of the rows scored
-    with the rates of the other half, so a column of unique values (an id)
-    does not score itself perfectly."""
-    step = max(1, len(frame) // SIGNAL_ROWS)
-    frame, y = frame.iloc[::step], np.asarray(labels)[::step]
-    if len(np.unique(y)) < 2:
-        return {}
-    half = np.arange(len(frame)) % 2 == 0
-    signal = {}
-    for name in frame.columns:
-        values = frame[name]
-        if values.dtype == object:
-            score = np.empty(len(values))
-            for scored, fitted in ((half, ~half), (~half, half)):
-                rates = pd.Series(y[fitted]).groupby(values[fitted].fillna("").to_numpy()).mean()
-                seen = values[scored].fillna("").map(rates)
-                score[scored] = seen.fillna(y[fitted].mean()).to_numpy(dtype="float64")
-        else:
-            numbers = values.to_numpy(dtype="float64")
-            present = numbers[~np.isnan(numbers)]
-            floor = present.min() - 1 if len(present) else 0.0
-            score = np.where(np.isnan(numbers), floor, numbers)
-        auc = float(skm.roc_auc_score(y, score))
-        signal[str(name)] = round(max(auc, 1 - auc), 6)
-    best = sorted(signal.items(), key=lambda item: -item[1])[:SIGNAL_FEATURES]
-    return dict(best)
+def feature_signal(frame: pd.DataFrame, labels: pd.Series, kind: str = BINARY) -> dict:
+    """Each feature of the model's input ``frame``'s own signal about ``labels``,
+    best first, as the ``kind`` measures it; empty for a kind without one."""
+    measure = KINDS[kind].feature_signal
+    return measure(frame, labels) if measure else {}
+
+
+def signal_file(frame: pd.DataFrame, labels: pd.Series, kind: str) -> dict:
+    """``feature_signal.json``: the signal under its measure's name (``auc``, ``r2``),
+    or ``{}`` for a kind without one."""
+    name = KINDS[kind].signal_measure
+    return {name: feature_signal(frame, labels, kind)} if name else {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,29 +133,31 @@ def main(argv: list[str] | None = None) -> int:
     roles = contract.roles
     if roles is None:
         return fail(f"{args.model}: no {CONTRACT_FILE} beside the model; train it again")
+    kind, catalog = KINDS[contract.kind], catalog_file(contract.kind)
     try:
         table = read_split(args.test_data)
         frame = contract.model_frame(table)
-        scores = model.predict_proba(frame)[:, 1]
+        scores = kind.predict(model, frame, contract)
         labels = table[roles.target_column]
         groups = table[roles.sensitive_column] if roles.sensitive_column else None
-        results = in_catalog_order(evaluate(labels, scores, groups), groups=groups is not None)
-        drawn = curves(labels, scores, groups)
-        signal = feature_signal(frame, labels)
+        measured = evaluate(labels, scores, groups, kind.name)
+        results = in_catalog_order(measured, catalog, groups=groups is not None)
+        drawn = curves(labels, scores, groups, kind.name, contract.labels)
+        signal = signal_file(frame, labels, kind.name)
     except (OSError, KeyError, ValueError) as error:
         return fail(f"{args.test_data}: {error}")
 
     output_file(args.metrics_output, METRICS_FILE).write_text(json.dumps(results, indent=2))
     output_file(args.metrics_output, CURVES_FILE).write_text(json.dumps(drawn))
     output_file(args.metrics_output, SIGNAL_FILE).write_text(
-        json.dumps({"auc": signal}, indent=2, ensure_ascii=False)
+        json.dumps(signal, indent=2, ensure_ascii=False)
     )
     with mlflow.start_run():
         mlflow.log_metrics(results)
     if groups is None:
         print("no sensitive column: fairness not measured")
     counted = {
-        name for name, entry in json.loads(CATALOG.read_text()).items() if not entry["better"]
+        name for name, entry in json.loads(catalog.read_text()).items() if not entry["better"]
     }
     print(
         " ".join(

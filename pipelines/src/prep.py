@@ -4,11 +4,18 @@ Reads one CSV file and the column roles (``--columns``, see contract.py),
 drops exact duplicate records and rows without a target, keeps the feature
 columns plus the target and the sensitive column (if any), stores each
 feature in the type of its kind (numbers, booleans, text; gaps stay gaps),
-maps the target to 0/1 and writes a stratified, seeded split as Parquet:
-``<train_data>/data.parquet`` and ``<test_data>/data.parquet``, and in
-``<train_data>/split.json`` what the 0/1 codes stand for and which features
-have gaps. The raw file
-is never modified.
+encodes the target as the model's kind (kinds.py) reads it and writes a
+seeded split as Parquet: ``<train_data>/data.parquet`` and
+``<test_data>/data.parquet``, and in ``<train_data>/split.json`` what the
+class codes stand for and which features have gaps. The raw file is never
+modified. By kind:
+
+- binary-classification: the target as 0/1 (1 for the positive class), a
+  split stratified by class;
+- multiclass-classification: 3 to 100 classes as codes 0..k-1 in sorted
+  order (numerically when every label is a number), stratified by class;
+- regression: the target as float64 (finite numbers, not all the same), a
+  random split; no class codes.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from contract import ColumnRoles, encode_target, normalize_features, read_roles
+from contract import ColumnRoles, normalize_features, read_roles
+from kinds import KINDS
 
 from common import SPLIT_FILE, fail, output_file
 
@@ -86,10 +94,22 @@ def stratified_split(
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
 
+def random_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the train and test rows (each ascending) of a table of
+    ``len(labels)`` rows: ``test_size`` of them (rounded) at random in the test
+    set, whatever their labels; the same seed gives the same split."""
+    shuffled = np.random.default_rng(seed).permutation(len(labels))
+    is_test = np.zeros(len(labels), dtype=bool)
+    is_test[shuffled[: round(len(labels) * test_size)]] = True
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
 def prepare(
     raw: pd.DataFrame, roles: ColumnRoles, *, test_size: float = 0.2, seed: int = 42
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Clean and split ``raw``; returns (train, test, summary)."""
+    """Clean and split ``raw``; returns (train, test, summary). Raises ValueError
+    naming what is wrong (a missing column, a target the kind cannot take)."""
+    kind = KINDS[roles.kind]
     target, sensitive = roles.target_column, roles.sensitive_column
     columns = [*roles.features, *([sensitive] if sensitive else []), target]
     check_columns(raw, columns)
@@ -97,12 +117,12 @@ def prepare(
     # Duplicates are whole records repeated; rows that merely agree on the
     # selected columns are different people and stay.
     kept = np.flatnonzero(~repeated_records(raw) & raw[target].notna().to_numpy())
-    codes, labels = encode_target(raw[target].iloc[kept], roles.positive_class)
-    codes = codes.to_numpy()
+    codes, labels = kind.encode(raw[target].iloc[kept], roles)
     # Counted before the split: a gap only in the test rows is still a gap the
     # model must take (the deploy's smoke test sends those rows).
     gaps = [name for name in roles.features if raw[name].iloc[kept].isna().any()]
-    train_rows, test_rows = stratified_split(codes, test_size, seed)
+    split = stratified_split if kind.stratified else random_split
+    train_rows, test_rows = split(codes, test_size, seed)
     # Each split is taken from ``raw`` by position, so the data is never held
     # more than twice; ``raw`` is passed in without being kept by the caller.
     where = raw.columns.get_indexer(columns)
@@ -119,9 +139,9 @@ def prepare(
         "rows_train": len(train_rows),
         "rows_test": len(test_rows),
         "features": len(roles.features),
-        "labels": {"0": labels[0], "1": labels[1]},
+        "labels": {str(code): label for code, label in enumerate(labels)},
         "gaps": gaps,
-        "positive_rate": float(codes.mean()),
+        **kind.describe_target(codes, labels),
     }
     return splits[0], splits[1], summary
 

@@ -21,11 +21,22 @@ not refused. NaN and infinity are refused. At most ``MAX_BATCH_ROWS`` rows (defa
 ``MAX_REQUEST_BYTES`` bytes (default 1 MiB) per request, UTF-8 encoded, nested
 no deeper than 32 levels.
 
-Answer: ``{"predictions": [0, 1, ...], "probabilities": [0.12, 0.81, ...]}``,
-the probability of the positive class per row and the label at 0.5. Bad input
-gets HTTP 400 (413 when too large, 415 for another Content-Type, 405 for
-other methods) with ``{"message": ...}`` naming the column or key at fault;
-the payload's values are never echoed and no stack trace is returned.
+Answer (HTTP 200), by the model's kind (kinds.py):
+
+- binary-classification: ``{"predictions": [0, 1, ...], "probabilities":
+  [0.12, 0.81, ...]}``, the probability of the positive class per row and
+  the label at 0.5;
+- multiclass-classification: ``{"predictions": ["class_a", ...],
+  "probabilities": [{"class_a": 0.7, "class_b": 0.2, "class_c": 0.1}, ...]}``,
+  each row's most probable class and every class's probability, in the order
+  of the class codes;
+- regression: ``{"predictions": [151.2, ...]}``, the number per row.
+
+The model's output is checked for shape: any other is a server-side fault
+(a ValueError, HTTP 500). Bad input gets HTTP 400 (413 when too large, 415
+for another Content-Type, 405 for other methods) with ``{"message": ...}``
+naming the column or key at fault; the payload's values are never echoed and
+no stack trace is returned.
 """
 
 from __future__ import annotations
@@ -43,9 +54,14 @@ import numpy as np
 import pandas as pd
 from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
-from contract import Column, Contract, load_contract, model_frame
+from contract import BINARY, Column, Contract, load_contract, model_frame
 
-THRESHOLD = 0.5
+# The binary kind's threshold and output check, named here as well: code that
+# scores as this script does (the deploy tests' stand-in for a deployment) uses them.
+from kind_binary import THRESHOLD as THRESHOLD
+from kind_binary import positive_probabilities as positive_probabilities
+from kinds import KINDS, Kind
+
 MAX_ROWS = int(os.environ.get("MAX_BATCH_ROWS", "1000"))
 MAX_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", str(1024 * 1024)))
 READ_CHUNK = 64 * 1024
@@ -114,6 +130,8 @@ _LONG_INTEGER = _LongInteger()
 logger = logging.getLogger("score")
 model = None
 contract: Contract | None = None
+# The loaded model's row of kinds.py (a binary classifier's until init() loads one).
+model_kind: Kind = KINDS[BINARY]
 
 
 class BadRequest(ValueError):
@@ -138,14 +156,20 @@ def find_model_dir(root: Path) -> Path:
 
 
 def init() -> None:
-    global model, contract
+    global model, contract, model_kind
     model_dir = find_model_dir(Path(os.environ["AZUREML_MODEL_DIR"]))
     contract = load_contract(model_dir)
-    # The classifier itself, not MLflow's pyfunc wrapper: the contract checks
+    model_kind = KINDS[contract.kind]
+    # The estimator itself, not MLflow's pyfunc wrapper: the contract checks
     # each request instead of the signature, which cannot say that a long
     # column may hold a null or that an unseen category is to be scored.
     model = mlflow.sklearn.load_model(str(model_dir))
-    logger.info("loaded model from %s with %d input columns", model_dir, len(contract.columns))
+    logger.info(
+        "loaded %s model from %s with %d input columns",
+        model_kind.name,
+        model_dir,
+        len(contract.columns),
+    )
 
 
 @rawhttp
@@ -155,14 +179,15 @@ def run(request):
     try:
         check_content_type(request.mimetype, request.mimetype_params)
         frame = parse_request(read_body(request), contract.columns)
-        probabilities = positive_probabilities(model.predict_proba(frame), len(frame))
     except BadRequest as problem:
         return _error(str(problem), problem.status)
-    answer = {
-        "predictions": [int(p >= THRESHOLD) for p in probabilities],
-        "probabilities": [float(p) for p in probabilities],
-    }
-    return AMLResponse(answer, 200, json_str=True)
+    return AMLResponse(answer(frame), 200, json_str=True)
+
+
+def answer(frame: pd.DataFrame) -> dict:
+    """The loaded model's answer for its input ``frame`` (see the module
+    docstring); raises ValueError when the model's output has the wrong shape."""
+    return model_kind.answer(model_kind.predict(model, frame, contract), contract)
 
 
 def check_content_type(mimetype: str, params: dict[str, str]) -> None:
@@ -239,17 +264,6 @@ def parse_request(body: bytes, features: tuple[Column, ...]) -> pd.DataFrame:
     return model_frame(
         features, pd.DataFrame({name: values[name] for name in columns}, dtype=object)
     )
-
-
-def positive_probabilities(output, rows: int) -> np.ndarray:
-    """The positive-class column of the model's ``predict_proba`` output.
-    Anything else is a server-side fault (raised as ValueError, logged, HTTP 500)."""
-    array = np.asarray(output, dtype=float)
-    if array.ndim != 2 or array.shape != (rows, 2):
-        raise ValueError(
-            f"model output has shape {array.shape}; expected ({rows}, 2) probabilities"
-        )
-    return array[:, 1]
 
 
 def _rows(data) -> tuple[list[str], list[list]]:

@@ -1,16 +1,26 @@
-"""Train step: fit a gradient-boosting classifier and save it in MLflow format.
+"""Train step: fit a gradient-boosting model and save it in MLflow format.
 
 Reads ``<train_data>/*.parquet`` (written by the prep step: features, the
-sensitive column if any, 0/1 target) and the column roles (``--columns``),
-fits scikit-learn's HistGradientBoostingClassifier on the features (text
-columns are categorical features, gaps are missing values; the sensitive
-column is never a feature), logs parameters and training metrics to the
-active MLflow run and saves the model with ``mlflow.sklearn.save_model`` into
-``<model_output>``, with the signature and ``data_contract.json`` that
-evaluation and scoring read (see contract.py). The model is saved, not logged:
-Azure ML's tracking server does not implement the logged-models API that
-``log_model`` calls in MLflow 3, so the pipeline registers the model from this
-output folder instead.
+sensitive column if any, the encoded target) and the column roles
+(``--columns``), fits the estimator of the model's kind (kinds.py) on the
+features (text columns are categorical features, gaps are missing values;
+the sensitive column is never a feature), logs parameters and training
+metrics to the active MLflow run and saves the model with
+``mlflow.sklearn.save_model`` into ``<model_output>``, with the signature and
+``data_contract.json`` that evaluation and scoring read (see contract.py).
+By kind:
+
+- binary-classification: HistGradientBoostingClassifier; MLflow's pyfunc
+  calls ``predict_proba`` (two columns); metric ``train_auc``;
+- multiclass-classification: the same classifier, ``predict_proba`` (a
+  column per class); metric ``train_accuracy``;
+- regression: HistGradientBoostingRegressor, ``predict`` (one number per
+  row); metric ``train_rmse``.
+
+Every kind also logs ``train_rows`` and ``boosting_iterations``. The model is
+saved, not logged: Azure ML's tracking server does not implement the
+logged-models API that ``log_model`` calls in MLflow 3, so the pipeline
+registers the model from this output folder instead.
 """
 
 from __future__ import annotations
@@ -32,19 +42,18 @@ from contract import (
     read_roles,
     save_contract,
 )
+from kinds import KINDS
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from common import SPLIT_FILE, data_file, fail, read_split
 
 # The types beyond skops' defaults that the saved model holds, each by its exact
 # name; loading refuses anything else. TreePredictor: the boosting trees (plain
-# arrays). With text features the classifier encodes them itself, and keeps
-# its numeric columns' check as functools.partial(check_array, ...): skops
-# rebuilds a partial only around functions that are trusted by name as well.
+# arrays). With text features the classifier or regressor encodes them itself,
+# and keeps its numeric columns' check as functools.partial(check_array, ...):
+# skops rebuilds a partial only around functions that are trusted by name as well.
 SKOPS_TRUSTED_TYPES = [
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "functools.partial",
@@ -52,14 +61,14 @@ SKOPS_TRUSTED_TYPES = [
 ]
 
 
-# Above this many rows the classifier stops early on held-out rows (its "auto").
+# Above this many rows the model stops early on held-out rows (its "auto").
 EARLY_STOPPING_ROWS = 10_000
 
 
-def build_model(contract: Contract, params: dict, seed: int) -> HistGradientBoostingClassifier:
-    """An unfitted classifier for ``contract``'s features: text ones categorical."""
+def build_model(contract: Contract, params: dict, seed: int):
+    """An unfitted estimator of ``contract``'s kind for its features: text ones categorical."""
     text = [column.name for column in contract.columns if column.kind == "text"]
-    return HistGradientBoostingClassifier(
+    return KINDS[contract.kind].estimator(
         categorical_features=text or None, random_state=seed, **params
     )
 
@@ -69,13 +78,16 @@ def train(
     roles: ColumnRoles,
     params: dict,
     seed: int,
-    names: tuple[str, str] = ("0", "1"),
+    names: tuple[str, ...] = ("0", "1"),
     gaps: set[str] = frozenset(),
 ):
-    """Fit the model on ``table`` (0/1 target; ``names`` are what 0 and 1 stand
-    for, ``gaps`` the features with a gap anywhere in the data, not only in
-    ``table``); returns (model, contract, training metrics). ``train_auc`` is
-    measured on the rows the trees were fitted on (not the early-stopping ones)."""
+    """Fit the model of ``roles.kind`` on ``table`` (the target as the prep step
+    encodes it; ``names`` are what the class codes 0, 1, ... stand for, none
+    for regression; ``gaps`` the features with a gap anywhere in the data, not
+    only in ``table``); returns (model, contract, training metrics). The
+    kind's own metric (``train_auc``, ...) is measured on the rows the trees
+    were fitted on (not the early-stopping ones)."""
+    kind = KINDS[roles.kind]
     labels = table[roles.target_column].to_numpy()
     rows = len(labels)
     contract = describe_features(table, roles, names, gaps)
@@ -83,10 +95,13 @@ def train(
     del table  # the caller passes it in without keeping it: one copy of the data at a time
     model = build_model(contract, params, seed)
     if rows > EARLY_STOPPING_ROWS:
-        # The classifier would hold out its validation rows from a copy of its
+        # The model would hold out its validation rows from a copy of its
         # whole input; held out here, from row numbers, the frame is copied once.
         fit_rows, val_rows = train_test_split(
-            np.arange(len(labels)), test_size=0.1, stratify=labels, random_state=seed
+            np.arange(len(labels)),
+            test_size=0.1,
+            stratify=labels if kind.stratified else None,
+            random_state=seed,
         )
         x_fit, x_val = frame.iloc[fit_rows], frame.iloc[val_rows]
         del frame
@@ -96,9 +111,8 @@ def train(
     else:
         x_fit = frame
         model.fit(x_fit, labels)
-    scores = model.predict_proba(x_fit)[:, 1]
     metrics = {
-        "train_auc": float(roc_auc_score(labels, scores)),
+        **kind.fit_metrics(model, x_fit, labels),
         "train_rows": float(rows),
         "boosting_iterations": float(model.n_iter_),
     }
@@ -125,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         roles = read_roles(args.columns)
         data_file(args.train_data)  # one Parquet file there, or the error that says so
         seen = json.loads((args.train_data / SPLIT_FILE).read_text(encoding="utf-8"))
-        names = (seen["labels"]["0"], seen["labels"]["1"])
+        names = tuple(seen["labels"][str(code)] for code in range(len(seen["labels"])))
         model, contract, metrics = train(
             read_split(args.train_data),
             roles,
@@ -137,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, KeyError, ValueError) as error:
         return fail(f"{args.train_data}: {error}")
 
-    signature = ModelSignature(
-        inputs=input_schema(contract), outputs=Schema([TensorSpec(np.dtype("float64"), (-1, 2))])
-    )
+    kind = KINDS[contract.kind]
+    output = TensorSpec(np.dtype("float64"), kind.output_shape(contract.labels))
+    signature = ModelSignature(inputs=input_schema(contract), outputs=Schema([output]))
     with mlflow.start_run():
         mlflow.log_params({**params, "seed": args.seed, "features": len(contract.columns)})
         mlflow.log_metrics(metrics)
@@ -147,14 +161,15 @@ def main(argv: list[str] | None = None) -> int:
         model,
         path=str(args.model_output),
         signature=signature,
-        pyfunc_predict_fn="predict_proba",
+        pyfunc_predict_fn=kind.predict_fn,
         skops_trusted_types=SKOPS_TRUSTED_TYPES,
         # Named explicitly: inferring them reloads the model in a subprocess,
         # which costs more than the training itself on small data.
         pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
     )
     save_contract(args.model_output, contract)
-    print(f"train_auc={metrics['train_auc']:.4f} iterations={metrics['boosting_iterations']:.0f}")
+    name, value = next(iter(metrics.items()))  # the kind's own: train_auc, ...
+    print(f"{name}={value:.4f} iterations={metrics['boosting_iterations']:.0f}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """A fork's first change of task: the sample's credit-default model serves, then the
 fork predicts `is_young` (AGE < 30) from the same file instead. The gate refuses to
-compare the two, and refuses the leaky AGE feature; a new model.name/endpoint.name
-serves beside the old model; `--replace-task` replaces it, recorded."""
+compare the two, and refuses the leaky AGE feature; a new model (`mlops new-model`)
+serves beside the old one; `--replace-task` replaces it, recorded."""
 
 from pathlib import Path
 
@@ -11,20 +11,23 @@ from mlflow.tracking import MlflowClient
 
 from mlops.targets.local.tracking import tracking_uri
 from mlops.task import REPLACED_TAG
-from tests.conftest import copy_project, free_port, sample_frame, stop_endpoints
+from tests.conftest import STATE, copy_project, model_file, sample_frame, stop_endpoints
 from tests.e2e.test_run import mlops
 
 LABEL = "default_payment_next_month"
 
 
-def young_fork(project: Path, **changes) -> None:
-    """Edit the project as the fork did: its own file and label, `changes` merged."""
+def young_fork(project: Path, model: str = "credit-default", **changes) -> None:
+    """Edit model ``model`` as the fork did: its own file and label, `changes` merged."""
     table = sample_frame().assign(is_young=lambda t: (t.AGE < 30).map({True: "yes", False: "no"}))
     table.drop(columns=[LABEL]).to_csv(project / "data" / "young.csv", index=False)
-    path = project / "mlops.yml"
+    path = model_file(project, model)
     settings = yaml.safe_load(path.read_text())
     settings["data"].update(
-        asset_name="young", path="data/young.csv", target_column="is_young", positive_class="yes"
+        asset_name="young",
+        path="../../data/young.csv",
+        target_column="is_young",
+        positive_class="yes",
     )
     # Without AGE the label is harder to tell: the fork's own floor.
     settings["gate"]["thresholds"] = [{"metric": "auc", "better": "higher", "min": 0.55}]
@@ -53,8 +56,9 @@ def test_the_changed_task_ends_at_the_gate_with_one_line_and_both_ways_out(fork)
     assert line == (
         "error: the gate refuses credit-default-classifier:2: task changed: the candidate "
         f"predicts is_young = yes, champion 1 predicts {LABEL} = 1; to serve it beside the "
-        "champion, give it its own model.name and endpoint.name (a new model); to replace "
-        "the champion's task, pass --replace-task REASON (recorded on the version)"
+        "champion, make it a new model (`mlops new-model NAME --kind KIND --from` this one: "
+        "its own folder, endpoint and registry name); to replace the champion's task, pass "
+        "--replace-task REASON (recorded on the version)"
     )
     shown = mlops(project, "endpoint", "show")
     assert "credit-default-classifier:1" in shown.stdout
@@ -69,36 +73,34 @@ def test_the_leaking_feature_is_refused_by_default_and_named(fork):
 def test_a_new_model_serves_beside_the_old_one_and_replacing_the_task_is_recorded(fork):
     project, _ = fork
     without_age = {"features": {"include": [], "exclude": ["AGE"]}}
-    port = yaml.safe_load((project / "mlops.yml").read_text())["local"]["endpoint_port"]
-    young_fork(
-        project,
-        model={"name": "young-classifier"},
-        endpoint={"name": "young"},
-        data=without_age,
-        local={"endpoint_port": free_port()},  # locally, a second endpoint needs its own port
+    made = mlops(
+        project, "new-model", "young", "--kind", "binary-classification", "--from", "credit-default"
     )
-    beside = mlops(project, "run")
+    assert made.returncode == 0, made.stdout + made.stderr
+    young_fork(project, "young", data=without_age)
+    beside = mlops(project, "--model", "young", "run")
     assert beside.returncode == 0, beside.stdout + beside.stderr
     assert "gate: PROMOTE (against no champion: no version was ever deployed)" in beside.stdout
-    assert "deployed young-classifier:1" in beside.stdout
-    young = mlops(project, "endpoint", "invoke")
+    assert "deployed young:1" in beside.stdout
+    young = mlops(project, "--model", "young", "endpoint", "invoke")
     assert young.returncode == 0, young.stdout + young.stderr
 
-    # Back to the old names, the same task as `young`: replace the credit model's task.
-    young_fork(
-        project,
-        model={"name": "credit-default-classifier"},
-        endpoint={"name": "credit-default"},
-        data=without_age,
-        local={"endpoint_port": port},
-    )
-    old = mlops(project, "endpoint", "show")
+    # The same task as `young` in the credit model: replace its task on purpose.
+    young_fork(project, data=without_age)
+    old = mlops(project, "--model", "credit-default", "endpoint", "show")
     assert "credit-default-classifier:1" in old.stdout, old.stdout + old.stderr
-    replaced = mlops(project, "run", "--replace-task", "the product now predicts young applicants")
+    replaced = mlops(
+        project,
+        "--model",
+        "credit-default",
+        "run",
+        "--replace-task",
+        "the product now predicts young applicants",
+    )
     assert replaced.returncode == 0, replaced.stdout + replaced.stderr
     assert "task of champion 1 replaced: the candidate predicts is_young = yes" in replaced.stdout
     assert "deployed credit-default-classifier:3 to deployment green, replacing" in replaced.stdout
-    client = MlflowClient(tracking_uri(project / ".mlops"))
+    client = MlflowClient(tracking_uri(project / STATE))
     tags = client.get_model_version("credit-default-classifier", "3").tags
     assert tags[REPLACED_TAG].endswith(": the product now predicts young applicants")
     assert " by " in tags[REPLACED_TAG]

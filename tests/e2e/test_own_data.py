@@ -1,4 +1,4 @@
-"""A fork's own data, with only mlops.yml edited: `mlops run` trains, gates,
+"""A fork's own data, with only the model's mlops.yml edited: `mlops run` trains, gates,
 deploys and serves it, and a request with gaps and an unseen category is scored."""
 
 import json
@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests import tabular
-from tests.conftest import make_project, stop_endpoints
+from tests.conftest import STATE, make_project, model_file, stop_endpoints
 from tests.e2e.test_run import mlops
 from tests.tabular import AWKWARD
 
@@ -21,14 +21,14 @@ GATE = {
 
 def own_project(root: Path, table, data: dict, gate: dict) -> Path:
     """The repository's project with ``table`` as its data and ``data``/``gate``
-    merged into mlops.yml: nothing else changes."""
+    merged into the model's mlops.yml: nothing else changes."""
     project = make_project(root)
     shutil.rmtree(project / "data")
     (project / "data").mkdir()
     table.to_csv(project / "data" / "own.csv", index=False)
-    path = project / "mlops.yml"
+    path = model_file(project)
     settings = yaml.safe_load(path.read_text())
-    settings["data"] = {"asset_name": "own", "path": "data/own.csv", **data}
+    settings["data"] = {"asset_name": "own", "path": "../../data/own.csv", **data}
     settings["gate"] = gate
     path.write_text(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
     return project
@@ -72,13 +72,13 @@ def test_text_features_gaps_and_yes_no_labels_train_gate_and_deploy(own):
 
 def test_names_with_spaces_commas_quotes_and_non_ascii_letters_work_end_to_end(own):
     project, run = own
-    roles = json.loads(next((project / ".mlops" / "inputs").glob("columns-*.json")).read_text())
+    roles = json.loads(next((project / STATE / "inputs").glob("columns-*.json")).read_text())
     assert roles["features"] == COLUMNS
     assert roles["target_column"] == AWKWARD["defaulted"]
     assert roles["sensitive_column"] is None
     assert "no sensitive column: fairness not measured" in run.stdout
     assert "demographic_parity_difference" not in run.stdout
-    gate = json.loads(next((project / ".mlops" / "reports").rglob("gate.json")).read_text())
+    gate = json.loads(next((project / STATE / "reports").rglob("gate.json")).read_text())
     assert gate["notes"] == ["no sensitive column: fairness not measured"]
     row = dict(zip(COLUMNS, [52000.5, 61, 5, "graduate", True], strict=True))
     answer = invoke(project, {"input_data": [row]})

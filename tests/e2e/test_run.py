@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests import readme_sample
-from tests.conftest import make_project, stop_endpoints
+from tests.conftest import STATE, make_project, stop_endpoints
 
 MLOPS = str(Path(sys.executable).parent / "mlops")
 
@@ -49,14 +49,14 @@ def test_the_data_is_registered_once(two_runs):
     project, first, second = two_runs
     assert " registered (3000 rows" in first.stdout
     assert " already registered (3000 rows" in second.stdout
-    assert len(list((project / ".mlops" / "data" / "credit-default").glob("*/asset.json"))) == 1
+    assert len(list((project / STATE / "data" / "credit-default").glob("*/asset.json"))) == 1
 
 
 def test_two_runs_are_recorded_with_metrics_and_an_mlflow_model(two_runs):
     project, *_ = two_runs
     listing = mlops(project, "runs")
     assert listing.returncode == 0
-    records = [json.loads(p.read_text()) for p in (project / ".mlops" / "runs").glob("*/run.json")]
+    records = [json.loads(p.read_text()) for p in (project / STATE / "runs").glob("*/run.json")]
     assert len(records) == 2
     assert {r["data_asset"] for r in records} == {records[0]["data_asset"]}
     for record in records:
@@ -64,7 +64,7 @@ def test_two_runs_are_recorded_with_metrics_and_an_mlflow_model(two_runs):
         assert record["run_id"] in listing.stdout
         assert 0.6 < record["metrics"]["auc"] < 1.0
         # Named relative to the run store, so the state folder can move.
-        model = project / ".mlops" / "runs" / record["outputs"]["model"]
+        model = project / STATE / "runs" / record["outputs"]["model"]
         assert not Path(record["outputs"]["model"]).is_absolute()
         assert (model / "MLmodel").is_file()
     # Same data, same seed: the same model quality.
@@ -83,7 +83,7 @@ def test_the_second_run_reuses_every_step_of_the_first(two_runs):
 
 def test_mlflow_holds_a_parent_run_per_pipeline_run_with_a_child_per_step(two_runs):
     project, *_ = two_runs
-    client = MlflowClient(f"sqlite:///{project / '.mlops' / 'mlflow.db'}")
+    client = MlflowClient(f"sqlite:///{project / STATE / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("credit-default")
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -114,7 +114,7 @@ def test_the_first_run_promotes_deploys_and_prints_a_curl_line_that_works(two_ru
     assert "model credit-default-classifier:1 registered; gate: promote" in first.stdout
     assert "deployed credit-default-classifier:1 to deployment blue" in first.stdout
     # MLflow's name for the model in production follows the endpoint.
-    store = f"sqlite:///{project / '.mlops' / 'mlflow.db'}"
+    store = f"sqlite:///{project / STATE / 'mlflow.db'}"
     client = MlflowClient(store, registry_uri=store)
     assert client.get_model_version_by_alias("credit-default-classifier", "champion").version == 1
     (curl,) = [line for line in first.stdout.splitlines() if line.startswith("try it:")]
@@ -142,22 +142,22 @@ def test_the_second_run_is_registered_but_does_not_replace_the_champion(two_runs
     shown = mlops(project, "endpoint", "show")
     assert "credit-default-classifier:1  100 %" in shown.stdout
     assert "credit-default-classifier:2" not in shown.stdout
-    models = mlops(project, "models")
+    models = mlops(project, "models", "versions")
     assert [line.split()[:2] for line in models.stdout.splitlines()[2:]] == [
         ["2", "reject"],
         ["1", "promote"],
     ]
     assert models.stdout.splitlines()[3].rstrip().endswith("serving")
-    store = f"sqlite:///{project / '.mlops' / 'mlflow.db'}"
+    store = f"sqlite:///{project / STATE / 'mlflow.db'}"
     client = MlflowClient(store, registry_uri=store)
     assert client.get_model_version_by_alias("credit-default-classifier", "champion").version == 1
 
 
 def test_every_model_version_carries_its_lineage(two_runs):
     project, *_ = two_runs
-    store = f"sqlite:///{project / '.mlops' / 'mlflow.db'}"
+    store = f"sqlite:///{project / STATE / 'mlflow.db'}"
     client = MlflowClient(store, registry_uri=store)
-    runs = {json.loads(p.read_text())["run_id"] for p in project.glob(".mlops/runs/*/run.json")}
+    runs = {json.loads(p.read_text())["run_id"] for p in (project / STATE).glob("runs/*/run.json")}
     versions = client.search_model_versions("name = 'credit-default-classifier'")
     assert {v.tags["mlops.run_id"] for v in versions} == runs
     for version in versions:
@@ -171,7 +171,9 @@ def test_every_model_version_carries_its_lineage(two_runs):
 
 def test_each_run_leaves_a_gate_report_for_ci(two_runs):
     project, *_ = two_runs
-    for folder in project.glob(".mlops/reports/*"):
+    folders = list((project / STATE).glob("reports/*"))
+    assert len(folders) == 2  # one per run
+    for folder in folders:
         report = json.loads((folder / "gate.json").read_text())
         assert report["verdict"] in {"promote", "reject"}
         assert "| improvement | auc | higher |" in (folder / "gate.md").read_text()

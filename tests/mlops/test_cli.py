@@ -4,12 +4,15 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from mlops.cli import build_parser, main
 from tests.conftest import free_port, sample_frame, write_settings
+
+STATE = Path(".mlops") / "models" / "credit-default"  # the sample model's, in no environment
 
 VERBS = [
     "register-data",
@@ -19,6 +22,7 @@ VERBS = [
     "gate",
     "register",
     "models",
+    "new-model",
     "promote",
     "deploy",
     "endpoint",
@@ -72,7 +76,7 @@ def test_bad_data_is_one_line_and_registers_nothing(in_project, capsys):
     sample_frame(50).drop(columns=["SEX"]).to_csv(in_project / "data" / "credit.csv", index=False)
     assert main(["register-data"]) == 1
     assert "column 'SEX' named by data.sensitive_column" in one_line_error(capsys)
-    assert not any((in_project / ".mlops" / "data").rglob("asset.json"))
+    assert not any((in_project / STATE / "data").rglob("asset.json"))
 
 
 def test_an_invalid_setting_is_one_line_naming_the_key(in_project, capsys):
@@ -113,7 +117,7 @@ def test_a_failing_step_stops_the_run_and_is_recorded_as_failed(in_project, caps
     assert "  train | training blew up" in captured.out
     assert captured.err.strip().startswith("error: step 'train' failed with exit code 4")
 
-    (record,) = (in_project / ".mlops" / "runs").glob("*/run.json")
+    (record,) = (in_project / STATE / "runs").glob("*/run.json")
     run = json.loads(record.read_text())
     assert run["status"] == "Failed"
     assert [(s["name"], s["status"]) for s in run["steps"]] == [
@@ -122,7 +126,7 @@ def test_a_failing_step_stops_the_run_and_is_recorded_as_failed(in_project, caps
         ("evaluate", "NotStarted"),
     ]
     assert run["metrics"] == {}
-    client = MlflowClient(f"sqlite:///{in_project / '.mlops' / 'mlflow.db'}")
+    client = MlflowClient(f"sqlite:///{in_project / STATE / 'mlflow.db'}")
     assert client.get_run(run["tracking_run_id"]).info.status == "FAILED"
 
 
@@ -137,7 +141,7 @@ def test_a_mis_wired_pipeline_is_one_line_and_runs_nothing(in_project, capsys):
     capsys.readouterr()
     assert main(["train"]) == 1
     assert "jobs.evaluate.inputs.test_data: no job named 'prepp'" in one_line_error(capsys)
-    assert not (in_project / ".mlops" / "runs").exists()
+    assert not (in_project / STATE / "runs").exists()
 
 
 def test_gate_of_a_project_without_runs_is_one_line(in_project, capsys):
@@ -216,10 +220,11 @@ def test_a_gate_rule_on_a_metric_never_written_stops_train_before_it_starts(in_p
         gate={"thresholds": [{"metric": "roc_auc", "better": "higher", "min": 0.7}]},
     )
     assert main(["train"]) == 1
-    assert "gate.thresholds.0.metric: the evaluate step writes no metric 'roc_auc'" in (
-        one_line_error(capsys)
+    assert (
+        "gate.thresholds.0.metric: the evaluate step of a binary-classification model "
+        "writes no metric 'roc_auc'" in (one_line_error(capsys))
     )
-    assert not (in_project / ".mlops" / "runs").exists()
+    assert not (in_project / STATE / "runs").exists()
 
 
 def test_a_missing_deployment_file_stops_run_before_anything_is_registered(in_project, capsys):
@@ -230,7 +235,7 @@ def test_a_missing_deployment_file_stops_run_before_anything_is_registered(in_pr
     assert "nowhere.yml: deployment file not found (see endpoint.deployment)" in (
         one_line_error(capsys)
     )
-    assert not (in_project / ".mlops" / "data").exists()
+    assert not (in_project / STATE / "data").exists()
 
 
 def test_a_test_size_the_prep_step_refuses_stops_run_before_anything_is_registered(
@@ -244,10 +249,11 @@ def test_a_test_size_the_prep_step_refuses_stops_run_before_anything_is_register
     )
     assert main(["run"]) == 1
     assert (
-        "mlops.yml: pipeline.test_size: 0.7 is above the maximum 0.5 of input test_size of job "
+        "models/credit-default/mlops.yml: pipeline.test_size: 0.7 is above the maximum 0.5 "
+        "of input test_size of job "
         "prep (pipelines/components/prep.yml); set it between 0.05 and 0.5"
     ) in one_line_error(capsys)
-    assert not (in_project / ".mlops" / "data").exists()
+    assert not (in_project / STATE / "data").exists()
 
 
 @pytest.mark.parametrize("verb", [["register-data"], ["endpoint", "stop"]])
@@ -276,7 +282,7 @@ def test_settings_that_do_not_fit_the_registered_data_stop_train_before_it_start
     write_settings(in_project, data={"path": "data/credit.csv", **data})
     assert main(["train"]) == 1
     assert message in one_line_error(capsys)
-    assert not (in_project / ".mlops" / "runs").exists()
+    assert not (in_project / STATE / "runs").exists()
 
 
 def test_the_state_folder_is_created_owner_only_whatever_the_umask(in_project, capsys):
@@ -299,8 +305,10 @@ def test_an_environment_the_settings_do_not_name_is_one_line_naming_them(in_proj
 def test_an_environment_keeps_its_own_state(in_project, capsys, monkeypatch):
     monkeypatch.setenv("MLOPS_ENV", "staging")
     assert main(["register-data"]) == 0
-    assert (in_project / ".mlops" / "envs" / "staging" / "data").is_dir()
-    assert not (in_project / ".mlops" / "data").exists()
+    assert (
+        in_project / ".mlops" / "envs" / "staging" / STATE.relative_to(".mlops") / "data"
+    ).is_dir()
+    assert not (in_project / STATE / "data").exists()
 
 
 def test_a_reader_that_stops_reading_ends_the_command_quietly(in_project):
@@ -328,7 +336,7 @@ def test_a_yaml_syntax_error_is_one_line_naming_the_line_and_column(in_project, 
     settings.write_text("\n".join(lines) + "\n")
     assert main(["runs"]) == 1
     assert one_line_error(capsys) == (
-        f"error: {settings}: line {number + 1}, column 14: not valid YAML: mapping values "
+        f"error: mlops.yml: line {number + 1}, column 14: not valid YAML: mapping values "
         "are not allowed here; fix the syntax there"
     )
 
@@ -339,7 +347,7 @@ def test_a_linked_sample_request_stops_a_deploy_before_anything_changes(
 ):
     outside = tmp_path_factory.mktemp("elsewhere") / "notes.txt"
     outside.write_text("not mlops's\n")
-    link = in_project / ".mlops" / "requests" / "credit-default.json"
+    link = in_project / STATE / "requests" / "credit-default.json"
     link.parent.mkdir(parents=True)
     link.symlink_to(outside)
     assert main(verb) == 1
@@ -348,4 +356,4 @@ def test_a_linked_sample_request_stops_a_deploy_before_anything_changes(
         "link (mlops never writes through one)"
     )
     assert outside.read_text() == "not mlops's\n"
-    assert not (in_project / ".mlops" / "data").exists()  # `run` registered nothing
+    assert not (in_project / STATE / "data").exists()  # `run` registered nothing

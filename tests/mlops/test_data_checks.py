@@ -17,7 +17,7 @@ TARGET = "default_payment_next_month"
 
 @pytest.fixture
 def data_settings():
-    return load_settings(REPO / "mlops.yml").data
+    return load_settings(REPO / "mlops.yml", model="credit-default").data
 
 
 def write(tmp_path, table, name="data.csv"):
@@ -454,7 +454,7 @@ import sys, time, tracemalloc
 from pathlib import Path
 from mlops.data_checks import DataError, check_table
 from mlops.settings import load_settings
-data = load_settings(sys.argv[1]).data
+data = load_settings(sys.argv[1], model="credit-default").data
 tracemalloc.start()
 try:
     check_table(Path(sys.argv[2]), data)

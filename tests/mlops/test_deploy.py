@@ -23,6 +23,7 @@ from mlops.targets import get_target
 from mlops.targets.base import DeploymentError
 from mlops.targets.local.endpoint import processes
 from tests.conftest import (
+    STATE,
     copy_project,
     free_port,
     save_variant_run,
@@ -197,9 +198,7 @@ def test_a_broken_model_is_rolled_back_and_the_old_one_keeps_serving(served, bre
     assert after.traffic == before.traffic == {"blue": 100}
     assert [d.name for d in after.deployments] == ["blue"]
     assert after.serving().model == "credit-default-classifier:1"
-    assert not (
-        project / ".mlops" / "endpoints" / "credit-default" / "deployments" / "green"
-    ).exists()
+    assert not (project / STATE / "endpoints" / "credit-default" / "deployments" / "green").exists()
     status, _ = post(after.scoring_uri, request_body(smoke_rows(target, settings, broken)))
     assert status == 200
 
@@ -212,7 +211,7 @@ def test_a_model_that_takes_other_columns_is_refused_at_the_gate_naming_them(ser
     message = str(refused.value)
     assert "task changed: the candidate needs column AGE_YEARS" in message
     assert "refuses column AGE, which champion 1's callers send" in message
-    assert "model.name and endpoint.name" in message and "--replace-task REASON" in message
+    assert "make it a new model (`mlops new-model" in message and "--replace-task REASON" in message
     assert target.get_endpoint().serving().model == "credit-default-classifier:1"
 
 

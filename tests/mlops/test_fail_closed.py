@@ -40,7 +40,7 @@ from mlops.summary import describe_endpoint
 from mlops.targets import get_target
 from mlops.targets.base import ROLLBACK_TAG, Endpoint
 from mlops.targets.local.endpoint import LocalEndpoint, lock, processes
-from tests.conftest import copy_project, make_project, save_variant_run, wait_until
+from tests.conftest import STATE, copy_project, make_project, save_variant_run, wait_until
 
 MLOPS = str(Path(sys.executable).parent / "mlops")
 MODEL = "credit-default-classifier"
@@ -80,14 +80,14 @@ def local(root: Path):
 
 def stop_everything(root: Path) -> None:
     """Stop every process of every endpoint under ``root``, whatever its state files say."""
-    endpoints = root / ".mlops" / "endpoints"
+    endpoints = root / STATE / "endpoints"
     for folder in endpoints.glob("*/"):
         LocalEndpoint(endpoints, folder.name, 0).delete()
     processes.stop(str(endpoints) + "/", prefix=True, grace=2)
 
 
 def endpoint_processes(root: Path) -> list[int]:
-    return processes.find(str(root / ".mlops" / "endpoints" / ENDPOINT) + "/", prefix=True)
+    return processes.find(str(root / STATE / "endpoints" / ENDPOINT) + "/", prefix=True)
 
 
 def score(url: str, body: bytes) -> tuple[int, dict]:
@@ -475,7 +475,7 @@ def test_a_command_waits_for_the_lock_only_as_long_as_the_settings_say(served):
     _, target = local(root)
     impatient = root / "impatient.yml"
     settings = yaml.safe_load((root / "mlops.yml").read_text())
-    settings["endpoint"]["lock_wait_seconds"] = 0.5
+    settings["defaults"]["endpoint"]["lock_wait_seconds"] = 0.5  # the model sets none
     impatient.write_text(yaml.safe_dump(settings))
     shown: list[str] = []
     started = time.monotonic()
@@ -532,8 +532,8 @@ def test_corrupt_endpoint_state_is_recovered_or_stopped_completely(served):
 def test_after_a_registry_reset_the_gate_fails_closed_and_no_number_is_reused(served):
     root = served.root
     champion = serving_version(root)
-    os.remove(root / ".mlops" / "mlflow.db")
-    shutil.rmtree(root / ".mlops" / "mlartifacts", ignore_errors=True)
+    os.remove(root / STATE / "mlflow.db")
+    shutil.rmtree(root / STATE / "mlartifacts", ignore_errors=True)
 
     # In a process of its own: this one keeps the deleted store open.
     code, out, err = console(root, "run")
@@ -547,7 +547,7 @@ def test_after_a_registry_reset_the_gate_fails_closed_and_no_number_is_reused(se
     assert "deploying champion" not in out
     assert "the endpoint keeps serving its champion" in out
 
-    code, listed, _ = console(root, "models")
+    code, listed, _ = console(root, "models", "versions")
     assert code == 0
     (row,) = listed.splitlines()[2:]
     assert row.split()[:2] == [version, "reject"]

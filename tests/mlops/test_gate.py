@@ -145,9 +145,9 @@ AUC_FLOOR = {"metric": "auc", "better": "higher", "min": 0.7}
 TOO_GOOD = {"metric": "auc", "better": "higher", "implausible_at": 0.995}
 
 
-def test_the_default_gate_refuses_a_too_good_model_naming_the_feature_that_leaks():
-    gate = GateSettings(thresholds=(ThresholdRule(**AUC_FLOOR),))
-    signal = {"AGE": 1.0, "PAY_0": 0.71}
+def test_a_too_good_model_is_refused_naming_the_feature_that_leaks():
+    gate = rules(thresholds=[AUC_FLOOR], plausibility=[TOO_GOOD])
+    signal = {"auc": {"AGE": 1.0, "PAY_0": 0.71}}
     decision = decide({"auc": 1.0}, None, gate, signal=signal)
     assert not decision.promote
     (failed,) = decision.failed()
@@ -164,9 +164,22 @@ def test_a_too_good_model_without_a_telling_feature_says_no_single_feature_expla
         {"auc": 0.999},
         None,
         rules(thresholds=[AUC_FLOOR], plausibility=[TOO_GOOD]),
-        signal={"PAY_0": 0.71},
+        signal={"auc": {"PAY_0": 0.71}},
     )
     assert "no single feature explains it (the best, 'PAY_0'" in decision.failed()[0].reason
+
+
+def test_a_too_good_regression_names_the_feature_by_its_own_r2():
+    too_good = {"metric": "r2", "better": "higher", "implausible_at": 0.999}
+    decision = decide(
+        {"r2": 0.9995},
+        None,
+        rules(
+            thresholds=[{"metric": "r2", "better": "higher", "min": 0.25}], plausibility=[too_good]
+        ),
+        signal={"r2": {"s5": 0.9993, "bmi": 0.34}, "auc": {"s5": 0.2}},
+    )
+    assert "feature 's5' alone has r2 0.9993 on the test split" in decision.failed()[0].reason
 
 
 @pytest.mark.parametrize(("bound", "passed"), [(0.995, True), (0.78, False)])
@@ -187,9 +200,10 @@ def test_a_change_of_task_is_refused_with_both_ways_out_and_no_metric_comparison
     assert not decision.promote and decision.task_changed
     (failed,) = decision.failed()
     assert failed.reason == (
-        f"task changed: {CHANGE}; to serve it beside the champion, give it its own "
-        "model.name and endpoint.name (a new model); to replace the champion's task, "
-        "pass --replace-task REASON (recorded on the version)"
+        f"task changed: {CHANGE}; to serve it beside the champion, make it a new model "
+        "(`mlops new-model NAME --kind KIND --from` this one: its own folder, endpoint and "
+        "registry name); to replace the champion's task, pass --replace-task REASON "
+        "(recorded on the version)"
     )
     assert [c.kind for c in decision.checks] == ["threshold", "task"]
     assert decision.checks[0].champion is None  # another task's auc is not shown beside

@@ -6,17 +6,19 @@ import pytest
 
 from mlops.metric_catalog import check_settings, load_catalog
 from mlops.settings import SettingsError, load_settings
-from tests.conftest import REPO, write_settings
+from tests.conftest import REPO, model_file, write_settings
 
 AUC = {"metric": "auc", "better": "higher", "min": 0.7}
+CATALOGS = REPO / "pipelines" / "src" / "metrics"
+BINARY = CATALOGS / "binary-classification.json"
 
 
 def test_the_repository_gate_judges_only_metrics_the_pipeline_writes():
-    check_settings(load_settings(REPO / "mlops.yml"))
+    check_settings(load_settings(REPO / "mlops.yml", model="credit-default"))
 
 
 def test_the_catalogue_lists_the_metrics_in_order_with_their_direction():
-    catalog = load_catalog(REPO / "pipelines" / "src" / "metric_catalog.json")
+    catalog = load_catalog(BINARY)
     assert list(catalog)[:2] == ["auc", "accuracy"]
     assert catalog["log_loss"] == "lower" and catalog["auc"] == "higher"
     assert catalog["test_rows"] is None
@@ -25,7 +27,7 @@ def test_the_catalogue_lists_the_metrics_in_order_with_their_direction():
 def settings_with(tmp_path, **gate):
     path = write_settings(
         tmp_path,
-        pipeline={"metrics": str(REPO / "pipelines" / "src" / "metric_catalog.json")},
+        pipeline={"metrics": str(BINARY)},
         gate={"thresholds": [AUC], "fairness": [], "improvement": None, **gate},
     )
     return path, load_settings(path)
@@ -36,8 +38,8 @@ def settings_with(tmp_path, **gate):
     [
         (
             {"thresholds": [AUC, {"metric": "aucc", "better": "higher", "min": 0.7}]},
-            "gate.thresholds.1.metric: the evaluate step writes no metric 'aucc' (it writes: auc, "
-            "accuracy",
+            "gate.thresholds.1.metric: the evaluate step of a binary-classification model "
+            "writes no metric 'aucc' (it writes: auc, accuracy",
         ),
         (
             {"fairness": [{"metric": "log_loss", "better": "higher", "min": 0.3}]},
@@ -54,7 +56,7 @@ def test_a_rule_that_could_only_fail_after_training_names_its_key(tmp_path, gate
     path, settings = settings_with(tmp_path, **gate)
     with pytest.raises(SettingsError) as error:
         check_settings(settings)
-    assert str(error.value).startswith(f"{path}: ")
+    assert str(error.value).startswith(f"{model_file(path.parent)}: ")
     assert message in str(error.value)
 
 
@@ -75,11 +77,33 @@ def test_a_broken_catalogue_is_named(tmp_path, text, message):
     assert message in str(error.value)
 
 
-def test_the_catalogue_is_the_one_the_evaluate_step_reads():
+def test_each_kinds_catalogue_is_the_one_the_evaluate_step_reads():
     import evaluate
 
-    assert evaluate.CATALOG == REPO / "pipelines" / "src" / "metric_catalog.json"
-    assert json.loads(evaluate.CATALOG.read_text()).keys() == load_catalog(evaluate.CATALOG).keys()
+    from mlops.kinds import KINDS
+
+    for kind in KINDS.values():
+        assert evaluate.catalog_file(kind.name) == REPO / kind.catalog()
+        catalog = evaluate.catalog_file(kind.name)
+        assert json.loads(catalog.read_text()).keys() == load_catalog(catalog).keys()
+
+
+def test_a_rule_on_a_metric_of_another_kind_is_refused_naming_the_kinds_metrics(tmp_path):
+    path = write_settings(
+        tmp_path,
+        kind="regression",
+        gate={"fairness": []},
+        pipeline={"metrics": str(CATALOGS / "regression.json")},
+    )
+    own = model_file(tmp_path).read_text().replace("positive_class: '1'", "positive_class: null")
+    model_file(tmp_path).write_text(own)
+    with pytest.raises(SettingsError) as error:
+        check_settings(load_settings(path))
+    assert str(error.value) == (
+        f"{model_file(tmp_path)}: gate.thresholds.0.metric: the evaluate step of a regression "
+        "model writes no metric 'auc' (it writes: rmse, mae, r2, mape, mae_difference, "
+        "test_rows)"
+    )
 
 
 def test_a_threshold_on_a_fairness_metric_without_a_sensitive_column_names_both_keys(tmp_path):
@@ -87,13 +111,13 @@ def test_a_threshold_on_a_fairness_metric_without_a_sensitive_column_names_both_
     path = write_settings(
         tmp_path,
         data={"sensitive_column": None},
-        pipeline={"metrics": str(REPO / "pipelines" / "src" / "metric_catalog.json")},
+        pipeline={"metrics": str(BINARY)},
         gate={"thresholds": [AUC, rule], "fairness": [], "improvement": None},
     )
     with pytest.raises(SettingsError) as error:
         check_settings(load_settings(path))
     assert str(error.value) == (
-        f"{path}: gate.thresholds.1.metric: equalized_odds_difference is measured between the "
-        "groups of data.sensitive_column, which is not set; set data.sensitive_column or "
-        "remove the rule"
+        f"{model_file(tmp_path)}: gate.thresholds.1.metric: equalized_odds_difference is "
+        "measured between the groups of data.sensitive_column, which is not set; set "
+        "data.sensitive_column or remove the rule"
     )

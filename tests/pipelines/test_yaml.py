@@ -89,7 +89,7 @@ def test_the_online_endpoint_and_deployment_validate():
 
 def test_the_default_column_roles_are_what_mlops_writes_for_the_sample(tmp_path):
     # `az ml job create --file pipelines/train.yml` runs on the sample with these roles.
-    settings = load_settings(REPO / "mlops.yml")
+    settings = load_settings(REPO / "mlops.yml", model="credit-default")
     settings = settings.model_copy(update={"state_dir": tmp_path})
     profile = check_table(settings.data_source(), settings.data)
     asset = DataAsset("credit-default", "1", "-", "-", profile.rows, profile.columns, "-")

@@ -54,9 +54,13 @@ def settle(base: Path) -> Path | None:
 
 
 def stores(base: Path) -> list[Path]:
-    """The MLflow SQLite stores in the state folder ``base``: its own, each
-    environment's and the shared registry's."""
-    candidates = [base / DB_FILE, base / "registry" / DB_FILE, *base.glob(f"envs/*/{DB_FILE}")]
+    """The MLflow SQLite stores in the state folder ``base``: each model's, in no
+    environment and in each, and the shared registry's."""
+    candidates = [
+        base / "registry" / DB_FILE,
+        *base.glob(f"models/*/{DB_FILE}"),
+        *base.glob(f"envs/*/models/*/{DB_FILE}"),
+    ]
     return [path for path in candidates if path.is_file()]
 
 
@@ -80,8 +84,8 @@ def rebase(store: Path, old: Path, new: Path) -> None:
 
 def _inferred(base: Path) -> Path | None:
     """Where a state folder written before ``LOCATION_FILE`` existed was: read from
-    the artifact location its stores gave their experiments (``<state>/mlartifacts``,
-    or ``<state>/envs/<env>/mlartifacts``)."""
+    the artifact location its stores gave their experiments
+    (``<state>/models/<model>/mlartifacts``, or the same under ``envs/<env>``)."""
     for store in stores(base):
         depth = len(store.parent.relative_to(base).parts)
         try:

@@ -64,13 +64,12 @@ class LocalTarget(Target):
         settle(self.state_base)
         self.data = LocalDataStore(self.state_dir / "data")
         self.runs = LocalRunStore(self.state_dir / "runs")
-        port_key = f"environments.{settings.env}" if settings.env else "local"
         self.endpoint = LocalEndpoint(
             self.state_dir / "endpoints",
             settings.endpoint.name,
             settings.endpoint_port(),
             settings.endpoint.lock_wait_seconds,
-            port_setting=f"{port_key}.endpoint_port",
+            port_setting=settings.port_setting(),
         )
         self._registry = None
         self._shared = None  # the registry shared by the environments, once opened
@@ -107,14 +106,16 @@ class LocalTarget(Target):
         try:
             # Created owner-only, whatever the umask: the MLflow store, run records
             # and endpoint state in it name the files a deploy serves.
-            if not self.state_dir.exists():
-                private_folder(self.state_dir)
+            # The fork's state folder too: it holds every model's.
+            for folder in (self.state_base, self.state_dir):
+                if not folder.exists():
+                    private_folder(folder)
             with tempfile.TemporaryFile(dir=self.state_dir):
                 pass
             settle(self.state_base)
         except OSError as error:
             raise SettingsError(
-                f"{self.settings.source}: state_dir: {self.state_dir} cannot hold the "
+                f"{self.settings.fork_source}: state_dir: {self.state_dir} cannot hold the "
                 f"local state ({error.strerror or error}); point it at a writable folder"
             ) from None
 

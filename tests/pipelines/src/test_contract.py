@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,8 +9,10 @@ from contract import (
     ColumnRoles,
     describe_features,
     label_text,
+    load_contract,
     read_roles,
     roles_from_dict,
+    save_contract,
 )
 
 from mlops.table_stats import ColumnStats
@@ -77,3 +80,80 @@ def test_the_model_frame_holds_floats_and_text_with_gaps_as_nan():
     assert [str(t) for t in frame.dtypes] == ["float64", "float64", "object"]
     assert np.isnan(frame["b"][1]) and frame["t"].isna().tolist() == [False, True, False]
     assert contract.categories == {"t": ["x", "z"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kind": "ranking"}, "kind must be one of binary-classification, multiclass-"),
+        ({"positive_class": None}, "positive_class must be a non-empty string for kind binary"),
+        (
+            {"kind": "regression", "positive_class": "1"},
+            "positive_class must be null for kind regression",
+        ),
+        (
+            {"kind": "multiclass-classification", "positive_class": "a"},
+            "positive_class must be null for kind multiclass-classification",
+        ),
+    ],
+)
+def test_a_kind_and_its_positive_class_are_checked_together(change, message):
+    with pytest.raises(ValueError, match=message):
+        roles_from_dict({**ROLES, **change}, "columns.json")
+
+
+def test_a_roles_file_without_a_kind_is_a_binary_classifier_and_the_kind_is_written():
+    roles = roles_from_dict(ROLES, "columns.json")
+    assert roles.kind == "binary-classification"
+    regression = {**ROLES, "kind": "regression", "positive_class": None}
+    assert roles_from_dict(regression, "columns.json").to_dict() == {
+        **regression,
+        "features": ["a"],
+    }
+
+
+def model_folder(tmp_path, contract_file: dict | None) -> Path:
+    """A model folder whose MLmodel signature takes column ``a`` and whose
+    data_contract.json is ``contract_file`` (none if None)."""
+    from mlflow.models import Model, ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    Model(signature=ModelSignature(inputs=Schema([ColSpec("double", "a")]))).save(
+        str(tmp_path / "MLmodel")
+    )
+    if contract_file is not None:
+        (tmp_path / "data_contract.json").write_text(json.dumps(contract_file))
+    return tmp_path
+
+
+def test_a_contract_written_before_kinds_reads_as_a_binary_classifier(tmp_path):
+    before = {"format": 1, **ROLES, "labels": {"0": "paid", "1": "default"}, "categories": {}}
+    contract = load_contract(model_folder(tmp_path, before))
+    assert contract.kind == "binary-classification"
+    assert contract.labels == ("paid", "default")
+
+
+@pytest.mark.parametrize(
+    ("kind", "labels"),
+    [
+        ("binary-classification", ("no", "yes")),
+        ("multiclass-classification", ("low", "mid", "high")),
+        ("regression", ()),
+    ],
+)
+def test_each_kind_saves_its_class_labels_in_code_order(tmp_path, kind, labels):
+    raw = {**ROLES, "kind": kind, "positive_class": "yes" if labels == ("no", "yes") else None}
+    roles = roles_from_dict(raw, "columns.json")
+    saved = describe_features(pd.DataFrame({"a": [1.0, 2.0]}), roles, labels)
+    save_contract(model_folder(tmp_path, None), saved)
+    written = json.loads((tmp_path / "data_contract.json").read_text())
+    assert (written["format"], written["kind"]) == (2, kind)
+    assert written["labels"] == {str(code): label for code, label in enumerate(labels)}
+    loaded = load_contract(tmp_path)
+    assert (loaded.kind, loaded.labels, loaded.roles) == (kind, labels, roles)
+
+
+def test_class_labels_out_of_code_order_are_refused_naming_the_file(tmp_path):
+    broken = {"format": 2, "kind": "binary-classification", **ROLES, "labels": {"1": "x"}}
+    with pytest.raises(ValueError, match='data_contract.json: labels must map the class codes "0"'):
+        load_contract(model_folder(tmp_path, broken))

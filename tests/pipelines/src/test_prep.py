@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pandas as pd
 import prep
 import pytest
@@ -164,3 +165,123 @@ def test_reading_in_parts_gives_what_one_whole_read_gives(tmp_path):
     in_parts = prep.read_csv(path, rows=7)
     pd.testing.assert_frame_equal(in_parts, whole)
     assert in_parts["code"].iloc[0] == "0"
+
+
+# -- multiclass-classification and regression ------------------------------------
+
+
+def of_kind(kind: str, target: pd.Series, rows: int = 300) -> tuple[pd.DataFrame, ColumnRoles]:
+    """A table of ``rows`` numeric rows with ``target`` as its label ``y``, and its roles."""
+    table = tabular.numeric_only(rows).drop(columns="churned").assign(y=target.to_numpy())
+    return table, ColumnRoles("y", None, None, ("x1", "x2", "x3"), kind)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (["a", "b"] * 150, "the target has 2 values: use kind binary-classification"),
+        (["a"] * 300, "the target has 1 value: a multiclass-classification needs 3 to 100 "),
+        (
+            [float(n) for n in range(300)],
+            "the target has 300 values: more than 100 classes; is it a number? use kind regression",
+        ),
+    ],
+    ids=["two", "one", "a number"],
+)
+def test_a_multiclass_target_of_other_than_3_to_100_classes_is_refused(target, message):
+    table, roles = of_kind("multiclass-classification", pd.Series(target))
+    with pytest.raises(ValueError) as refused:
+        prep.prepare(table, roles)
+    assert str(refused.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("target", "labels"),
+    [
+        ([10, 9, 100], ("9", "10", "100")),  # numbers in numeric order, not as text
+        ([2.5, 10.0, 1.0], ("1.0", "2.5", "10.0")),
+        (["setosa", "Virginica", "versicolor"], ("Virginica", "setosa", "versicolor")),
+    ],
+)
+def test_multiclass_labels_are_coded_in_sorted_order_and_split_by_class(target, labels):
+    sizes = dict(zip(target, (150, 100, 50), strict=True))  # unequal: a mix-up shows
+    values = pd.Series([value for value, rows in sizes.items() for _ in range(rows)])
+    table, roles = of_kind("multiclass-classification", values)
+    train, test, summary = prep.prepare(table, roles, test_size=0.2, seed=1)
+    assert summary["labels"] == {str(code): label for code, label in enumerate(labels)}
+    named = {str(value): rows for value, rows in sizes.items()}  # each label's rows
+    assert summary["class_rows"] == {label: named[label] for label in labels}
+    assert "positive_rate" not in summary
+    decoded = pd.concat([train, test])["y"].map(dict(enumerate(labels)))
+    assert decoded.value_counts().to_dict() == named
+    assert test["y"].map(dict(enumerate(labels))).value_counts().to_dict() == {
+        label: rows // 5 for label, rows in named.items()
+    }
+    assert str(train["y"].dtype) == "int8"
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (
+            pd.Series(["1.5", "n/a", "2"] * 100),
+            "target column 'y' holds text, not numbers (100 values, e.g. 'n/a'); fix those "
+            "cells, or use kind multiclass-classification",
+        ),
+        (
+            pd.Series([True, False, True] * 100),
+            "target column 'y' holds true/false, not numbers; use kind binary-classification",
+        ),
+        (pd.Series([1.0, np.inf, 2.0] * 100), "target column 'y' has 100 infinite values"),
+        (pd.Series([4.2] * 300), "target column 'y' has a single value"),
+    ],
+    ids=["text", "booleans", "infinite", "constant"],
+)
+def test_a_regression_target_that_is_not_varying_finite_numbers_is_refused(target, message):
+    table, roles = of_kind("regression", target)
+    with pytest.raises(ValueError) as refused:
+        prep.prepare(table, roles)
+    assert str(refused.value).startswith(message)
+
+
+def test_a_regression_target_is_kept_as_float_and_split_at_random_by_seed():
+    target = pd.Series(np.arange(1000) // 10)  # integers: kept as numbers, not classes
+    table, roles = of_kind("regression", target, rows=1000)
+    train, test, summary = prep.prepare(table, roles, test_size=0.25, seed=3)
+    again, _, _ = prep.prepare(table, roles, test_size=0.25, seed=3)
+    other, _, _ = prep.prepare(table, roles, test_size=0.25, seed=4)
+    pd.testing.assert_frame_equal(train, again)
+    assert not train.equals(other)
+    assert (len(train), len(test)) == (750, 250)
+    assert str(train["y"].dtype) == "float64"
+    assert summary["labels"] == {}
+    assert summary["target_mean"] == pytest.approx(target.mean())
+    assert "positive_rate" not in summary and "class_rows" not in summary
+
+
+def test_the_script_writes_no_class_labels_for_a_regression(tmp_path):
+    raw = tmp_path / "raw.csv"
+    table, roles = of_kind("regression", pd.Series(np.linspace(0, 1, 200)), rows=200)
+    table.to_csv(raw, index=False)
+    (tmp_path / "columns.json").write_text(json.dumps(roles.to_dict()))
+    outputs = ["--train-data", str(tmp_path / "train"), "--test-data", str(tmp_path / "test")]
+    arguments = ["--raw-data", str(raw), "--columns", str(tmp_path / "columns.json"), *outputs]
+    assert prep.main(arguments) == 0
+    assert json.loads((tmp_path / "train" / "split.json").read_text()) == {
+        "labels": {},
+        "gaps": ["x2"],
+    }
+
+
+def test_a_binary_summary_keeps_its_keys():
+    _, _, summary = run_prepare(sample_frame(200))
+    assert list(summary) == [
+        "rows_in",
+        "rows_dropped",
+        "rows_train",
+        "rows_test",
+        "features",
+        "labels",
+        "gaps",
+        "positive_rate",
+    ]

@@ -5,12 +5,16 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import score
 from contract import Column
 from flask import Request
 from werkzeug.test import EnvironBuilder
+
+from tests.pipelines.src import steps
 
 TYPES = {"LIMIT_BAL": "long", "AGE": "long", "RATIO": "double", "CITY": "string"}
 # The contract's features: none had gaps in training.
@@ -360,3 +364,110 @@ def test_booleans_reach_the_model_as_numbers_and_unseen_text_as_itself():
     request = body({"input_data": [{"OWNER": True, "CITY": "Atlantis"}]})
     frame = score.parse_request(request, features)
     assert frame.iloc[0].tolist() == [1.0, "Atlantis"]
+
+
+# -- a model of each other kind, trained once and loaded as a deployment loads it --
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mlflow_store) -> dict[str, Path]:
+    """The model folders of the wine (multiclass) and diabetes (regression) samples."""
+    folders = {}
+    for name, data, roles in (
+        ("wine", steps.WINE, steps.WINE_ROLES),
+        ("diabetes", steps.DIABETES, steps.DIABETES_ROLES),
+    ):
+        folder = tmp_path_factory.mktemp(name)
+        with steps.tracking(mlflow_store, f"score-{name}"):
+            folders[name] = steps.run_steps(folder, data, roles, evaluated=False)["model"]
+    return folders
+
+
+@pytest.fixture
+def deployed(trained, monkeypatch):
+    """``deployed(name)``: ``score.init()`` on that sample's model, as the server
+    starts it; the script's state is put back after the test."""
+
+    def load(name: str) -> None:
+        for state in ("model", "contract", "model_kind"):
+            monkeypatch.setattr(score, state, getattr(score, state))
+        monkeypatch.setenv("AZUREML_MODEL_DIR", str(trained[name]))
+        score.init()
+
+    return load
+
+
+def sample_rows(data: Path, roles, positions: list[int]) -> list[dict]:
+    """Rows of a sample data set as records of its features."""
+    table = pd.read_csv(data).iloc[positions]
+    return table[list(roles.features)].to_dict(orient="records")
+
+
+def test_a_multiclass_model_answers_each_rows_class_and_every_class_probability(deployed):
+    deployed("wine")
+    classes = ["class_0", "class_1", "class_2"]
+    rows = sample_rows(steps.WINE, steps.WINE_ROLES, [0, 80, 160])  # one of each class
+    status, answer = post(body({"input_data": rows}))
+    assert status == 200
+    assert answer["predictions"] == classes
+    assert [list(row) for row in answer["probabilities"]] == [classes] * 3
+    for label, row in zip(answer["predictions"], answer["probabilities"], strict=True):
+        assert sum(row.values()) == pytest.approx(1)
+        assert max(row, key=row.get) == label
+
+
+def test_a_regression_model_answers_one_number_per_row(deployed, trained):
+    deployed("diabetes")
+    rows = sample_rows(steps.DIABETES, steps.DIABETES_ROLES, [0, 1, 2, 3])
+    columns = list(steps.DIABETES_ROLES.features)
+    status, answer = post(split(*[list(r.values()) for r in rows], columns=columns))
+    assert status == 200 and list(answer) == ["predictions"]
+    expected = mlflow.pyfunc.load_model(str(trained["diabetes"])).predict(pd.DataFrame(rows))
+    assert answer["predictions"] == pytest.approx(expected.tolist())
+
+
+@pytest.mark.parametrize(
+    ("name", "roles"), [("wine", steps.WINE_ROLES), ("diabetes", steps.DIABETES_ROLES)]
+)
+def test_every_kind_checks_requests_as_before(deployed, name, roles):
+    deployed(name)
+    columns = list(roles.features)
+    assert post(split([1.0] * (len(columns) - 1), columns=columns[:-1])) == (
+        400,
+        {"message": f"missing column(s): {columns[-1]}"},
+    )
+    assert post(split([None, *[1.0] * (len(columns) - 1)], columns=columns)) == (
+        400,
+        {
+            "message": f"column {columns[0]}, row 0: missing value (null); "
+            "the model was trained without gaps in this column"
+        },
+    )
+
+
+class Shaped:
+    """A model whose every output has the shape ``shape``."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def predict_proba(self, frame):
+        return np.full(self.shape, 0.5)
+
+    predict = predict_proba
+
+
+@pytest.mark.parametrize(
+    ("name", "roles", "shape", "message"),
+    [
+        ("wine", steps.WINE_ROLES, (1, 2), r"shape \(1, 2\); expected \(1, 3\) probabilities"),
+        ("diabetes", steps.DIABETES_ROLES, (1, 1), r"shape \(1, 1\); expected \(1,\) predictions"),
+    ],
+)
+def test_a_model_output_of_another_shape_is_a_server_fault(
+    deployed, monkeypatch, name, roles, shape, message
+):
+    deployed(name)
+    monkeypatch.setattr(score, "model", Shaped(shape))
+    with pytest.raises(ValueError, match=message):
+        post(split([1.0] * len(roles.features), columns=list(roles.features)))

@@ -9,10 +9,12 @@ import pytest
 import skops.io as sio
 import train
 from contract import ColumnRoles, load_contract
+from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 
 from tests import tabular
 from tests.conftest import sample_frame
+from tests.pipelines.src import steps
 
 TARGET = "default_payment_next_month"
 MIXED = ColumnRoles(
@@ -64,56 +66,8 @@ def tracking(tmp_path, monkeypatch):
 
 def run_steps(tmp_path, raw: pd.DataFrame, roles: ColumnRoles) -> tuple:
     """prep, train and evaluate as the pipeline runs them; returns (model folder, metrics)."""
-    raw_file, columns = tmp_path / "raw.csv", tmp_path / "columns.json"
-    raw.to_csv(raw_file, index=False)
-    columns.write_text(json.dumps(roles.to_dict()))
-    folders = {name: tmp_path / name for name in ("train", "test", "model", "metrics")}
-    folders["model"].mkdir()  # Azure ML mounts the output folder before the step starts
-    assert (
-        prep.main(
-            [
-                "--raw-data",
-                str(raw_file),
-                "--columns",
-                str(columns),
-                "--train-data",
-                str(folders["train"]),
-                "--test-data",
-                str(folders["test"]),
-            ]
-        )
-        == 0
-    )
-    assert (
-        train.main(
-            [
-                "--train-data",
-                str(folders["train"]),
-                "--columns",
-                str(columns),
-                "--max-iter",
-                "20",
-                "--model-output",
-                str(folders["model"]),
-            ]
-        )
-        == 0
-    )
-    assert (
-        evaluate.main(
-            [
-                "--model",
-                str(folders["model"]),
-                "--test-data",
-                str(folders["test"]),
-                "--metrics-output",
-                str(folders["metrics"]),
-            ]
-        )
-        == 0
-    )
-    written = json.loads((folders["metrics"] / "metrics.json").read_text())
-    return folders["model"], written
+    folders = steps.run_steps(tmp_path, raw, roles)
+    return folders["model"], steps.written(folders["metrics"], "metrics.json")
 
 
 def test_the_steps_save_a_model_that_loads_under_the_trusted_type_check(tmp_path, tracking):
@@ -194,3 +148,150 @@ def test_a_model_saved_before_the_contract_file_existed_is_described_by_its_sign
     assert [c.name for c in contract.columns] == list(MIXED.features)
     frame = contract.model_frame(tabular.mixed(20))
     assert mlflow.sklearn.load_model(str(model_dir)).predict_proba(frame).shape == (20, 2)
+
+
+# -- the other kinds, each trained once on its sample data ----------------------
+
+
+@pytest.fixture(scope="module")
+def wine(tmp_path_factory, mlflow_store):
+    """The folders of prep, train and evaluate on the wine sample (multiclass),
+    and what MLflow logged of them."""
+    folder = tmp_path_factory.mktemp("wine")
+    with steps.tracking(mlflow_store, "train-wine") as client:
+        folders = steps.run_steps(folder, steps.WINE, steps.WINE_ROLES)
+        return folders, steps.logged(client, "train-wine")
+
+
+@pytest.fixture(scope="module")
+def diabetes(tmp_path_factory, mlflow_store):
+    """The folders of prep, train and evaluate on the diabetes sample (regression),
+    and what MLflow logged of them."""
+    folder = tmp_path_factory.mktemp("diabetes")
+    with steps.tracking(mlflow_store, "train-diabetes") as client:
+        folders = steps.run_steps(folder, steps.DIABETES, steps.DIABETES_ROLES)
+        return folders, steps.logged(client, "train-diabetes")
+
+
+def catalogue(kind: str, groups: bool) -> list[str]:
+    entries = json.loads(evaluate.catalog_file(kind).read_text())
+    return [name for name, entry in entries.items() if groups or "needs" not in entry]
+
+
+def output_shape(model_dir) -> tuple[int, ...]:
+    """The shape of the model's output in its MLflow signature."""
+    return tuple(Model.load(str(model_dir)).get_output_schema().inputs[0].shape)
+
+
+def test_a_multiclass_model_of_wine_is_measured_by_its_catalogue(wine):
+    folders, logged = wine
+    metrics = steps.written(folders["metrics"], "metrics.json")
+    assert list(metrics) == catalogue("multiclass-classification", groups=False)
+    assert metrics["accuracy"] > 0.8
+    assert 0 < metrics["min_class_recall"] <= metrics["balanced_accuracy"] <= 1
+    assert metrics["log_loss"] > 0 and metrics["test_rows"] == 36
+    assert logged["f1_macro"] == pytest.approx(metrics["f1_macro"])
+    assert {"train_accuracy", "train_rows", "boosting_iterations"} <= set(logged)
+
+
+def test_a_multiclass_model_draws_a_confusion_matrix_and_each_class_recall(wine):
+    folders, _ = wine
+    drawn = steps.written(folders["metrics"], "curves.json")
+    classes = ["class_0", "class_1", "class_2"]
+    assert drawn["confusion"]["labels"] == classes
+    matrix = np.array(drawn["confusion"]["matrix"])
+    assert matrix.shape == (3, 3) and matrix.sum() == 36
+    assert matrix.trace() / 36 == pytest.approx(
+        steps.written(folders["metrics"], "metrics.json")["accuracy"]
+    )
+    assert list(drawn["recall"]) == classes
+    assert drawn["groups"] == {}
+    assert steps.written(folders["metrics"], "feature_signal.json") == {}
+
+
+def test_a_multiclass_model_is_saved_with_its_classes_and_one_probability_each(wine):
+    folders, _ = wine
+    contract = load_contract(folders["model"])
+    assert (contract.kind, contract.labels) == (
+        "multiclass-classification",
+        ("class_0", "class_1", "class_2"),
+    )
+    assert steps.written(folders["model"], "data_contract.json")["positive_class"] is None
+    assert output_shape(folders["model"]) == (-1, 3)
+    rows = pd.read_csv(steps.WINE).head(5)[list(steps.WINE_ROLES.features)]
+    probabilities = mlflow.pyfunc.load_model(str(folders["model"])).predict(rows)
+    assert probabilities.shape == (5, 3)
+    assert np.allclose(probabilities.sum(axis=1), 1)
+
+
+def test_a_regression_model_of_diabetes_is_measured_by_its_catalogue(diabetes):
+    folders, logged = diabetes
+    metrics = steps.written(folders["metrics"], "metrics.json")
+    assert list(metrics) == catalogue("regression", groups=True)
+    assert metrics["r2"] > 0.2
+    assert metrics["rmse"] >= metrics["mae"] > 0
+    assert 0 < metrics["mape"] < 1
+    assert 0 <= metrics["mae_difference"] < metrics["mae"]
+    assert logged["rmse"] == pytest.approx(metrics["rmse"])
+    assert {"train_rmse", "train_rows", "boosting_iterations"} <= set(logged)
+
+
+def test_a_regression_model_draws_predicted_against_actual_and_its_residuals(diabetes):
+    folders, _ = diabetes
+    drawn = steps.written(folders["metrics"], "curves.json")
+    test = pd.read_parquet(folders["test"] / "data.parquet")
+    assert drawn["points"]["actual"] == test["progression"].tolist()
+    assert len(drawn["points"]["predicted"]) == len(test)
+    assert len(drawn["residuals"]["edges"]) == 31
+    assert sum(drawn["residuals"]["counts"]) == len(test)
+    assert sorted(drawn["groups"]) == ["1.0", "2.0"]
+    assert sum(group["count"] for group in drawn["groups"].values()) == len(test)
+    assert all(group["mae"] > 0 for group in drawn["groups"].values())
+
+
+def test_a_regression_model_names_each_features_own_r2(diabetes):
+    folders, _ = diabetes
+    signal = steps.written(folders["metrics"], "feature_signal.json")
+    assert list(signal) == ["r2"]
+    assert set(signal["r2"]) == set(steps.DIABETES_ROLES.features)
+    assert list(signal["r2"].values()) == sorted(signal["r2"].values(), reverse=True)
+    assert next(iter(signal["r2"])) in ("bmi", "s5")  # the strongest single measures
+    assert all(0 <= value < 0.5 for value in signal["r2"].values())
+
+
+def test_a_regression_model_loads_and_predicts_one_number_per_row(diabetes):
+    folders, _ = diabetes
+    contract = load_contract(folders["model"])
+    assert (contract.kind, contract.labels) == ("regression", ())
+    assert steps.written(folders["model"], "data_contract.json")["labels"] == {}
+    assert output_shape(folders["model"]) == (-1,)
+    rows = pd.read_csv(steps.DIABETES).head(4)[list(steps.DIABETES_ROLES.features)]
+    model = mlflow.sklearn.load_model(str(folders["model"]))
+    assert type(model).__name__ == "HistGradientBoostingRegressor"
+    predicted = mlflow.pyfunc.load_model(str(folders["model"])).predict(rows)
+    assert predicted.shape == (4,) and np.isfinite(predicted).all()
+
+
+def test_a_regressor_with_text_features_needs_no_more_trusted_types():
+    roles = ColumnRoles(
+        "age", None, None, ("income", "region_code", "education", "home_owner"), "regression"
+    )
+    fit, _, _ = prepared(tabular.mixed(600), roles)
+    model, _, metrics = train.train(fit, roles, {"max_iter": 5}, seed=1, names=())
+    assert sorted(sio.get_untrusted_types(data=sio.dumps(model))) == sorted(
+        train.SKOPS_TRUSTED_TYPES
+    )
+    assert list(metrics) == ["train_rmse", "train_rows", "boosting_iterations"]
+
+
+def test_a_binary_model_writes_the_same_files_as_before_kinds(tmp_path, mlflow_store, capsys):
+    roles = ColumnRoles("churned", "1", None, ("x1", "x2", "x3"))
+    with steps.tracking(mlflow_store, "train-binary"):
+        folders = steps.run_steps(tmp_path, tabular.numeric_only(1500), roles)
+    printed = capsys.readouterr().out
+    assert '"positive_rate": ' in printed and printed.count("train_auc=") == 1
+    assert list(steps.written(folders["metrics"], "feature_signal.json")) == ["auc"]
+    assert list(steps.written(folders["metrics"], "curves.json")) == ["roc", "groups"]
+    saved = steps.written(folders["model"], "data_contract.json")
+    assert (saved["kind"], saved["labels"]) == ("binary-classification", {"0": "0", "1": "1"})
+    assert output_shape(folders["model"]) == (-1, 2)

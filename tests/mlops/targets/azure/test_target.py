@@ -237,7 +237,7 @@ def test_bad_data_is_named_as_data_path_names_it_never_as_the_downloaded_copy(wo
         path = "azureml://datastores/workspaceblobstore/paths/landing/empty.csv"
     else:
         (workspace.project / "data" / "empty.csv").write_bytes(header_only)
-        path = "data/empty.csv"
+        path = "../../data/empty.csv"  # as the model's settings file names it
     data = workspace.settings.data.model_copy(update={"path": path})
     settings = workspace.settings.model_copy(update={"data": data})
     target = AzureTarget(

@@ -11,14 +11,14 @@ from mlops.data_checks import DataError
 from mlops.settings import load_settings
 from mlops.targets.local import LocalTarget
 from mlops.targets.local.data import LocalDataStore
-from tests.conftest import sample_frame
+from tests.conftest import STATE, sample_frame
 
 TARGET = "default_payment_next_month"
 
 
 @pytest.fixture
 def store(project):
-    return LocalDataStore(project / ".mlops" / "data")
+    return LocalDataStore(project / STATE / "data")
 
 
 @pytest.fixture
@@ -102,7 +102,9 @@ def test_a_moved_state_folder_keeps_its_assets_usable(project, store, data_setti
     asset = store.register(project / "data" / "credit.csv", data_settings)
     moved = tmp_path / "moved"
     (project / ".mlops").rename(moved)
-    found = LocalDataStore(moved / "data").get("credit-default", asset.version)
+    found = LocalDataStore(moved / STATE.relative_to(".mlops") / "data").get(
+        "credit-default", asset.version
+    )
     assert Path(found.path).read_bytes() == (project / "data" / "credit.csv").read_bytes()
 
 
@@ -169,10 +171,10 @@ def test_every_data_check_names_the_file_as_data_path_does(project, break_file):
     with pytest.raises(DataError) as error:
         lifecycle.register_data(LocalTarget(settings), settings)
     message = str(error.value)
-    assert message.startswith("data.path: data/credit.csv: "), message
+    assert message.startswith("data.path: ../../data/credit.csv: "), message
     # Never the copy that was checked, which the user never made.
     assert ".staging-" not in message and str(project / ".mlops") not in message
-    assert not any((project / ".mlops" / "data").rglob("asset.json"))
+    assert not any((project / STATE / "data").rglob("asset.json"))
 
 
 def test_registered_bytes_under_other_column_settings_get_the_checks_a_new_file_gets(
@@ -186,7 +188,9 @@ def test_registered_bytes_under_other_column_settings_get_the_checks_a_new_file_
     with pytest.raises(DataError) as again:
         store.register(source, education)
     assert str(again.value) == str(fresh.value)
-    assert str(again.value).startswith("data.path: data/credit.csv: target column 'EDUCATION'")
+    assert str(again.value).startswith(
+        "data.path: ../../data/credit.csv: target column 'EDUCATION'"
+    )
     assert "data.target_column" in str(again.value)
     assert versions(store) == [first.version]
 

@@ -24,7 +24,8 @@ def paths_in_stores(state: Path) -> list[str]:
 def test_a_copied_project_uses_its_own_files_and_leaves_the_original_alone(
     trained_template, tmp_path
 ):
-    before = (trained_template / ".mlops" / "mlflow.db").read_bytes()
+    store = Path(".mlops") / "models" / "credit-default" / "mlflow.db"
+    before = (trained_template / store).read_bytes()
     copy = copy_project(trained_template, tmp_path / "moved here")
     settings = load_settings(copy / "mlops.yml")
     target = get_target(settings)
@@ -39,7 +40,7 @@ def test_a_copied_project_uses_its_own_files_and_leaves_the_original_alone(
     assert all("moved%20here" in path for path in paths_in_stores(copy / ".mlops"))
     recorded = json.loads((copy / ".mlops" / LOCATION_FILE).read_text())["path"]
     assert recorded == str((copy / ".mlops").resolve())
-    assert (trained_template / ".mlops" / "mlflow.db").read_bytes() == before
+    assert (trained_template / store).read_bytes() == before
 
 
 def test_a_state_folder_from_before_the_location_file_is_found_where_it_was(

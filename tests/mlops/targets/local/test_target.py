@@ -13,7 +13,7 @@ from mlops import lifecycle
 from mlops.settings import load_settings
 from mlops.targets import get_target
 from mlops.targets.local.endpoint import processes
-from tests.conftest import wait_until
+from tests.conftest import STATE, wait_until
 
 MLOPS = str(Path(sys.executable).parent / "mlops")
 SECRETS = {"AZURE_CLIENT_SECRET": "planted-client-secret", "GITHUB_TOKEN": "planted-token"}
@@ -85,7 +85,7 @@ def canceled_run(project: Path, train: subprocess.Popen) -> tuple[dict, str]:
     signals = signal_state(train.pid)
     rest = train.stdout.read()
     assert train.wait(60) == 130, f"signal masks of mlops: {signals}\n{rest}"
-    (record,) = (project / ".mlops" / "runs").glob("*/run.json")
+    (record,) = (project / STATE / "runs").glob("*/run.json")
     run = json.loads(record.read_text())
     assert run["status"] == "Canceled"
     # No step process is left: every one of them has the project in its arguments.
@@ -105,7 +105,7 @@ def test_ctrl_c_during_a_step_stops_it_and_records_the_run_as_canceled(project):
         ("train", "Canceled"),
         ("evaluate", "NotStarted"),
     ]
-    client = MlflowClient(f"sqlite:///{project}/.mlops/mlflow.db")
+    client = MlflowClient(f"sqlite:///{project / STATE}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("credit-default").experiment_id])
     assert {r.info.run_name: r.info.status for r in runs} == {
         run["run_id"]: "KILLED",

@@ -1,0 +1,69 @@
+"""Model kinds: what a model predicts, and everything that follows from it.
+
+A kind is one row of ``KINDS``: its metric catalogue (the file the evaluate
+step writes its metrics by), the gate a new model of the kind starts with,
+the checks its label column gets at registration, the shape of its scoring
+answer (checked by the deploy's smoke test), the gate report's picture and
+the metric the listings show. The gate, the champion, blue/green deploys,
+registry promotion and the audit records are the same for every kind; only
+this table knows the kinds apart. A model names its kind in its settings
+(``kind:``); the data plane (``pipelines/src/kinds.py``) has the same names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# The kind of a model whose settings or records name none (all were binary then).
+DEFAULT_KIND = "binary-classification"
+
+__all__ = ["DEFAULT_KIND", "KINDS", "Kind", "get_kind"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    # One line for `mlops new-model --help` and the README.
+    summary: str
+    # The metric the listings show beside each run and version.
+    headline: str
+    # A new model's gate: the `gate:` mapping a scaffolded settings file holds.
+    gate: Mapping[str, Any]
+    # The plausibility rules a model of the kind gets when its gate leaves the key out.
+    plausibility: tuple[Mapping[str, Any], ...]
+    # Whether `data.positive_class` means anything (binary only).
+    positive_class: bool
+    # (where, table, data, test_size) -> the label's profile (mlops.label_checks).
+    check_label: Callable[[str, Any, Any, float], Any]
+    # Raises ValueError saying what is wrong with a 200 answer to ``rows`` rows.
+    check_answer: Callable[[Mapping[str, Any], int], None]
+    # (axes, {label: (curves, colour)}) -> draws the kind's picture of curves.json.
+    draw: Callable[[Any, Mapping[str, tuple[Mapping, str]]], None]
+    # Most distinct label values registration keeps per class (records by class);
+    # 0 when the label is a number.
+    max_classes: int = 0
+    # The evaluate step's curves the gate report draws, in words (for its alt text).
+    picture: str = field(default="")
+
+    def catalog(self) -> str:
+        """The metric catalogue of the kind, relative to the fork's folder."""
+        return f"pipelines/src/metrics/{self.name}.json"
+
+
+def _table() -> dict[str, Kind]:
+    from mlops.kinds import binary, multiclass, regression
+
+    return {kind.name: kind for kind in (binary.KIND, multiclass.KIND, regression.KIND)}
+
+
+KINDS: dict[str, Kind] = _table()
+
+
+def get_kind(name: str) -> Kind:
+    """The kind called ``name``; raises KeyError naming the kinds there are."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise KeyError(f"no kind {name!r}; the kinds are {', '.join(KINDS)}") from None
