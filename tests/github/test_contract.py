@@ -1,18 +1,24 @@
 """The workflows and the command line agree: every `mlops` and `make` command a
-step runs exists with those arguments, every variable a step reads is set or
-documented, and the deploy path of train-deploy.yml and retrain.yml runs here,
-step by step, with local environments standing in for dev, staging and prod."""
+step runs exists with those arguments and names its model, every variable a
+step reads is set or documented, and train-deploy.yml and retrain.yml run
+here, step by step, for a fork of two models, with local environments
+standing in for dev, staging and prod."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import socket
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
 
 from infra.stack_env import environment
-from tests.conftest import free_port, make_project, stop_endpoints
-from tests.github.local_runner import LocalRunner, runner_environ
+from tests.conftest import edit_model, free_port, make_project, model_file, stop_endpoints
+from tests.github.local_runner import NO_COMMIT, LocalRunner, runner_environ
 from tests.github.workflows import (
     REPO,
     WORKFLOWS,
@@ -52,6 +58,22 @@ def test_every_variable_a_step_reads_is_set_or_documented():
         ("train-promote.yml", "mlops run --new-data-only", "mlops run --only-new", "--only-new"),
         ("deploy-stage.yml", "--rollback", "--roll-back", "--roll-back"),
         ("ci.yml", "make infra-plan", "make infra-preview", "no make target 'infra-preview'"),
+        # A command inside `$( ... )` is checked too.
+        ("retrain.yml", "mlops models affected --all", "mlops models touched --all", "refuses"),
+        (
+            "train-deploy.yml",
+            "GITHUB_OUTPUT='' .venv/bin/mlops models affected --all",
+            "GITHUB_OUTPUT='' .venv/bin/mlops models affected --every",
+            "--every",
+        ),
+        # With several models, one that names none is refused.
+        ("train-promote.yml", "      MLOPS_MODEL: ${{ inputs.model }}\n", "", "names no model"),
+        (
+            "deploy-stage.yml",
+            "      MLOPS_MODEL: ${{ inputs.model }}\n",
+            "",
+            "`.venv/bin/mlops endpoint invoke`: names no model",
+        ),
     ],
 )
 def test_a_verb_or_flag_the_command_line_does_not_have_fails_here(name, old, new, named):
@@ -75,31 +97,111 @@ def test_a_variable_nobody_sets_fails_here():
 
 
 ENVIRONMENTS = ("dev", "staging", "prod")
+FIRST, SECOND = "credit-default", "wine-cultivar"  # make_project's model, and one beside it
+MODELS = (FIRST, SECOND)
+
+
+def git(root, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def commit(root, message: str) -> str:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+    return git(root, "rev-parse", "HEAD")
+
+
+def free_base_port(offsets) -> int:
+    """A free port that stays free plus each of ``offsets`` (every model's own)."""
+    while True:
+        base = free_port()
+        try:
+            for offset in offsets:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
 
 
 @pytest.fixture
 def project(tmp_path):
-    """A project whose local environments dev, staging and prod stand in for the
-    workspaces; their endpoints are stopped afterwards."""
+    """A fork of two models, the first's 3,000 rows of credit data and the
+    repository's wine-cultivar beside it on the wine data (178 rows), in a git
+    repository of one commit; its local environments dev, staging and prod
+    stand in for the workspaces. The endpoints are stopped afterwards."""
     root = make_project(tmp_path / "project")
+    shutil.copy(REPO / "data" / "wine" / "wine.csv", root / "data" / "wine.csv")
+    model_file(root, SECOND).parent.mkdir()
+    shutil.copy(model_file(REPO, SECOND), model_file(root, SECOND))
+    edit_model(root, SECOND, data={"path": "../../data/wine.csv"})
+    offsets = [
+        yaml.safe_load(model_file(root, name).read_text())["endpoint"]["port_offset"]
+        for name in MODELS
+    ]
     settings = yaml.safe_load((root / "mlops.yml").read_text())
-    settings["environments"] = {name: {"endpoint_port": free_port()} for name in ENVIRONMENTS}
+    settings["environments"] = {
+        name: {"endpoint_port": free_base_port(offsets)} for name in ENVIRONMENTS
+    }
     (root / "mlops.yml").write_text(yaml.safe_dump(settings, sort_keys=False))
     (root / ".venv").symlink_to(REPO / ".venv")
+    # The repository's, and the link to its environment (`.venv/` takes folders only).
+    ignored = (REPO / ".gitignore").read_text() + ".venv\n"
+    (root / ".gitignore").write_text(ignored)
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "Two models")
     yield root
-    stop_endpoints(root)
+    stop_endpoints_at_once(root)
 
 
-def serving(root, env: str):
+def stop_endpoints_at_once(root) -> None:
+    """``stop_endpoints`` for the six endpoints, side by side: each spends its
+    seconds waiting for its processes to end."""
+    from mlops.targets.local.endpoint import LocalEndpoint
+
+    states = list((root / ".mlops").rglob("endpoints/*/endpoint.json"))
+    with ThreadPoolExecutor(len(states) or 1) as pool:
+        stopping = [
+            pool.submit(LocalEndpoint(state.parent.parent, state.parent.name, 0).delete)
+            for state in states
+        ]
+    for stopped in stopping:
+        stopped.result()
+    stop_endpoints(root)  # anything left behind
+
+
+def target(root, env: str, model: str):
     from mlops.settings import load_settings
     from mlops.targets import get_target
 
-    target = get_target(load_settings(root / "mlops.yml", env=env))
-    return target.get_endpoint().serving()
+    return get_target(load_settings(root / "mlops.yml", env=env, model=model))
 
 
-def test_train_deploy_twice_then_retrain_run_here_step_by_step(project, tmp_path):
-    (tmp_path / "runner").mkdir()
+def serving(root, env: str, model: str):
+    endpoint = target(root, env, model).get_endpoint()
+    return endpoint, endpoint.serving()
+
+
+def printed(result) -> str:
+    """What a job's steps printed."""
+    return "\n".join(out for _, _, out in result.steps)
+
+
+def output(runner) -> str:
+    """What every job the runner ran printed."""
+    return "\n".join(printed(result) for _, result in runner.log)
+
+
+def test_a_push_deploys_the_models_it_touches_and_retrain_every_model_here_step_by_step(
+    project, tmp_path
+):
     runner = LocalRunner(
         project=project,
         environ=runner_environ(),
@@ -110,52 +212,152 @@ def test_train_deploy_twice_then_retrain_run_here_step_by_step(project, tmp_path
         scratch=tmp_path / "runner",
     )
     every = workflows()
+    first = git(project, "rev-parse", "HEAD")
 
+    # The branch's first push: no earlier commit to compare with, so every model
+    # goes its own path, dev -> staging -> prod.
     jobs = runner.run_workflow(
-        every["train-deploy.yml"], {"registry-model": "", "rollback-reason": ""}
+        every["train-deploy.yml"], event="push", payload={"before": NO_COMMIT, "after": first}
     )
 
-    shown = "\n".join(out for _, result in runner.log for _, _, out in result.steps)
-    assert {name: r.result for name, r in jobs.items()} == dict.fromkeys(
-        ("dev", "staging", "prod"), "success"
-    ), shown
-    promoted = jobs["dev"].outputs["registry-model"]
-    assert promoted == "registry:credit-default-classifier:1"
+    shown = output(runner)
+    assert json.loads(jobs["models"].outputs["models"]) == list(MODELS), shown
+    assert "every model: no earlier commit" in jobs["models"].summary
+    assert jobs["path"].result == "success", shown
+    assert set(jobs["path"].legs) == set(MODELS)
+    registered = {FIRST: "credit-default-classifier", SECOND: "wine-cultivar"}
+    for model, path in jobs["path"].legs.items():
+        assert {name: r.result for name, r in path.jobs.items()} == dict.fromkeys(
+            ENVIRONMENTS, "success"
+        ), shown
+        promoted = f"registry:{registered[model]}:1"
+        assert path.jobs["dev"].outputs["registry-model"] == promoted
+        # Each job's summary names its model: dev's the version it promoted, each
+        # later stage's its gate, against that environment's champion of the model.
+        summary = path.jobs["dev"].jobs["dev"].summary
+        assert summary.startswith(f"## {model} in dev") and f"`{promoted}`" in summary
+        for env in ("staging", "prod"):
+            assert path.jobs[env].outputs["deployed"] == "true"
+            summary = path.jobs[env].jobs["deploy"].summary
+            assert summary.startswith(f"## {model} in {env}"), summary
+            assert summary.count("gate: PROMOTE (against") == 1, summary
     # The version promoted is named as a version, whatever the step passed for it.
     assert (
         "model credit-default-classifier:1 promoted as registry:credit-default-classifier:1"
         in shown
     )
-    assert jobs["staging"].outputs["deployed"] == jobs["prod"].outputs["deployed"] == "true"
-    # dev serves what it trained; staging and prod the very bytes promoted from it.
-    digests = {env: serving(project, env).model_digest for env in ENVIRONMENTS}
-    assert len(set(digests.values())) == 1 and None not in digests.values()
-    summary = (tmp_path / "runner" / "summary.md").read_text()
-    assert "PROMOTE" in summary and f"`{promoted}`" in summary
-    # Each stage's summary shows its own gate: staging and prod against their champions.
-    assert summary.count("gate: PROMOTE (against") == 2, summary
+    # Each model serves from its own endpoint in every environment: dev what it
+    # trained, staging and prod the very bytes promoted from it.
+    endpoints = {(m, env): serving(project, env, m) for m in MODELS for env in ENVIRONMENTS}
+    assert len({endpoint.scoring_uri for endpoint, _ in endpoints.values()}) == 6
+    digests = {}
+    for model in MODELS:
+        digests[model] = {endpoints[model, env][1].model_digest for env in ENVIRONMENTS}
+        assert len(digests[model]) == 1 and None not in digests[model], model
+        assert {endpoints[model, env][0].name for env in ENVIRONMENTS} == {model}
+    assert digests[FIRST] != digests[SECOND]
+    runs = {model: len(target(project, "dev", model).list_runs()) for model in MODELS}
 
-    # A second merge with nothing better: dev trains and rejects, the run stays green,
-    # nothing is promoted and staging and prod are left as they are.
+    # A merge that changes only the second model's folder (a stricter gate) trains
+    # that model alone: the first's jobs never run. Nothing better comes of it:
+    # dev rejects, the run stays green, staging and prod are left as they are.
+    gate = yaml.safe_load(model_file(project, SECOND).read_text())["gate"]
+    accuracy = next(rule for rule in gate["thresholds"] if rule["metric"] == "accuracy")
+    accuracy["min"] = 0.9
+    edit_model(project, SECOND, gate=gate)
+    second = commit(project, "wine-cultivar: a stricter accuracy bound")
     runner.log.clear()
     jobs = runner.run_workflow(
-        every["train-deploy.yml"], {"registry-model": "", "rollback-reason": ""}
+        every["train-deploy.yml"], event="push", payload={"before": first, "after": second}
     )
 
-    shown = "\n".join(out for _, result in runner.log for _, _, out in result.steps)
-    assert jobs["dev"].result == "success", shown
+    shown = output(runner)
+    assert json.loads(jobs["models"].outputs["models"]) == [SECOND], shown
+    assert list(jobs["path"].legs) == [SECOND]
+    assert not [where for where, _ in runner.log if FIRST in where]
+    assert {m: len(target(project, "dev", m).list_runs()) for m in MODELS} == {
+        FIRST: runs[FIRST],
+        SECOND: runs[SECOND] + 1,
+    }
+    path = jobs["path"].legs[SECOND]
+    assert jobs["path"].result == path.jobs["dev"].result == "success", shown
     assert "registered, not deployed: the gate rejected it" in shown
-    assert jobs["dev"].outputs["registry-model"] == ""
-    assert jobs["staging"].result == jobs["prod"].result == "skipped"
-    assert "REJECT" in (tmp_path / "runner" / "summary.md").read_text()
-    assert {serving(project, env).model_digest for env in ENVIRONMENTS} == set(digests.values())
+    assert path.jobs["dev"].outputs["registry-model"] == ""
+    assert path.jobs["staging"].result == path.jobs["prod"].result == "skipped"
+    assert "REJECT" in path.jobs["dev"].jobs["dev"].summary
+    for model in MODELS:
+        assert {serving(project, env, model)[1].model_digest for env in ENVIRONMENTS} == (
+            digests[model]
+        )
 
-    # The schedule finds the data the serving model was trained on: nothing to do.
+    # The schedule retrains every model, and finds each serving one trained on
+    # the data its data.path holds: nothing to do, for either.
     runner.log.clear()
-    jobs = runner.run_workflow(every["retrain.yml"], {})
+    jobs = runner.run_workflow(every["retrain.yml"], event="schedule")
 
-    shown = "\n".join(out for _, result in runner.log for _, _, out in result.steps)
-    assert jobs["dev"].result == "success", shown
-    assert "nothing to retrain" in shown
-    assert jobs["dev"].outputs["registry-model"] == ""
-    assert jobs["staging"].result == jobs["prod"].result == "skipped"
+    shown = output(runner)
+    assert set(jobs["path"].legs) == set(MODELS), shown
+    for model, path in jobs["path"].legs.items():
+        assert path.jobs["dev"].result == "success", shown
+        assert f"serving model {registered[model]}:1 was trained on: nothing to retrain" in (
+            printed(path.jobs["dev"].jobs["dev"])
+        )
+        assert path.jobs["dev"].outputs["registry-model"] == ""
+        assert path.jobs["staging"].result == path.jobs["prod"].result == "skipped"
+
+    # By hand, a model that is not there, or a registry version without the model
+    # it belongs to, stops the run before any model's path.
+    for inputs, named in [
+        ({"model": "credit-defualt"}, f"none of the models under models/: {FIRST}, {SECOND}"),
+        ({"registry-model": "registry:wine-cultivar:1"}, "name that model in the input model"),
+    ]:
+        runner.log.clear()
+        jobs = runner.run_workflow(every["train-deploy.yml"], inputs)
+
+        assert jobs["models"].result == "failure" and jobs["path"].result == "skipped"
+        assert named in output(runner)
+
+
+def test_the_pull_request_comment_has_a_section_per_model_it_touches(tmp_path):
+    """ci.yml's comment job, after stand-ins for the jobs it needs: two models
+    touched, the second's training run failed before its gate report."""
+    comment = dict(workflows()["ci.yml"].jobs["comment"])
+    # What download-artifact puts in place: the first model's gate report.
+    download = {
+        "run": 'mkdir -p "$RUNNER_TEMP/reports/gate-a-model" && '
+        'echo "gate: PROMOTE" > "$RUNNER_TEMP/reports/gate-a-model/gate.md"'
+    }
+    comment["steps"] = [download, *comment["steps"][1:]]
+    stand_in = {"runs-on": "ubuntu-24.04", "steps": [{"run": "true"}]}
+    jobs = {
+        "azure": {**stand_in, "outputs": {"enabled": "true"}},
+        "preview": stand_in,
+        "models": {**stand_in, "outputs": {"models": '["a-model", "b-model"]'}},
+        "train": {**stand_in, "steps": [{"run": "false"}]},
+        "comment": comment,
+    }
+    text = yaml.safe_dump({"on": "pull_request", "jobs": jobs})
+    # gh, asked for the existing comments, finds none; posting, it keeps the body.
+    bin_folder = tmp_path / "bin"
+    bin_folder.mkdir()
+    posted = tmp_path / "posted.md"
+    (bin_folder / "gh").write_text(
+        f'#!/bin/bash\nfor a in "$@"; do [[ $a != body=@* ]] || cp "${{a#body=@}}" {posted}; done\n'
+    )
+    (bin_folder / "gh").chmod(0o755)
+    known = {"comment.yml": load(tmp_path / "comment.yml", text)}
+    environ = {**runner_environ(), "PATH": f"{bin_folder}:{runner_environ()['PATH']}"}
+    runner = LocalRunner(tmp_path, environ, known, {}, lambda env: {}, tmp_path / "runner")
+
+    done = runner.run_workflow(
+        known["comment.yml"], event="pull_request", payload={"pull_request": {"number": 7}}
+    )
+
+    assert done["comment"].result == "success", output(runner)
+    body = posted.read_text()
+    assert body.startswith("<!-- mlops-pull-request-report -->")
+    assert "training runs on dev: failure" in body
+    first, second = body.index("### a-model"), body.index("### b-model")
+    assert first < body.index("gate: PROMOTE") < second
+    assert "No gate report: the training run of b-model did not get that far" in body[second:]
+    assert done["comment"].summary == body

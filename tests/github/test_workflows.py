@@ -108,7 +108,28 @@ def broken(name: str, old: str, new: str) -> list[str]:
             "persist-credentials: true",
             "without persist-credentials: false",
         ),
-        ("train-promote.yml", "group: mlops-deploy-dev", "group: deploy-dev", "concurrency group"),
+        # One model's deploys queue per environment, in that model's group...
+        (
+            "train-promote.yml",
+            "group: mlops-deploy-${{ inputs.model }}-dev",
+            "group: mlops-deploy-dev",
+            "outside the concurrency group mlops-deploy-<model>-<environment>",
+        ),
+        (
+            "deploy-stage.yml",
+            "group: mlops-deploy-${{ inputs.model }}-${{ inputs.environment }}",
+            "group: mlops-deploy-${{ inputs.environment }}-${{ inputs.model }}",
+            "outside the concurrency group mlops-deploy-<model>-<environment>",
+        ),
+        # ... named by the job's MLOPS_MODEL.
+        (
+            "deploy-stage.yml",
+            "      MLOPS_MODEL: ${{ inputs.model }}\n",
+            "",
+            "deploys a model without naming it in the job's env: MLOPS_MODEL",
+        ),
+        # An infrastructure update holds the environment's own group.
+        ("pulumi-stack.yml", "format('mlops-deploy-{0}'", "format('deploy-{0}'", "<environment>"),
         ("deploy-stage.yml", "cancel-in-progress: false", "cancel-in-progress: true", "cancel it"),
         ("train-promote.yml", "    environment: dev\n", "", "without an environment"),
         ("train-promote.yml", "    timeout-minutes: 120\n", "", "no timeout-minutes"),
@@ -126,10 +147,28 @@ def broken(name: str, old: str, new: str) -> list[str]:
         ),
         (
             "ci.yml",
-            "    needs: azure\n    if: needs.azure.outputs.enabled == 'true' && "
-            "github.event.pull_request.head.repo.full_name == github.repository\n    runs-on",
-            "    needs: azure\n    if: needs.azure.outputs.enabled == 'true'\n    runs-on",
+            "models != '[]' && github.event.pull_request.head.repo.full_name == github.repository",
+            "models != '[]'",
             "signs in on pull requests",
+        ),
+        # A call GitHub would refuse as the run starts.
+        (
+            "model-path.yml",
+            "      model: ${{ inputs.model }}\n      environment: staging\n",
+            "      environment: staging\n",
+            "does not pass deploy-stage.yml's required input 'model'",
+        ),
+        (
+            "retrain.yml",
+            "      new-data-only: true\n",
+            "      only-new-data: true\n",
+            "passes input 'only-new-data', which model-path.yml does not declare",
+        ),
+        (
+            "train-deploy.yml",
+            "      actions: read # an override asks GitHub whether",
+            "      # ",
+            "model-path.yml's job staging asks for actions: read, which this job does not grant",
         ),
     ],
 )

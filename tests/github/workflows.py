@@ -23,8 +23,12 @@ GITHUB = REPO / ".github"
 WORKFLOWS = GITHUB / "workflows"
 SIGN_IN = "azure/login@"
 SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository"
-# A command a deploying job runs: it changes what an environment serves or is.
-DEPLOYING = re.compile(r"mlops (run|deploy|promote)\b|pulumi up\b")
+# A command a deploying job runs: it changes what an environment serves (one
+# model's endpoint or registry entry) or is (its infrastructure).
+DEPLOYS_MODEL = re.compile(r"mlops (run|deploy|promote)\b")
+DEPLOYING = re.compile(rf"{DEPLOYS_MODEL.pattern}|pulumi up\b")
+# Where a job names the model its `mlops` commands work on.
+MODEL_VARIABLE = "MLOPS_MODEL"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 
@@ -43,6 +47,7 @@ class Workflow:
     def triggers(self) -> Mapping[str, Any]:
         # PyYAML reads the key `on` as the boolean True.
         on = self.data.get("on", self.data.get(True)) or {}
+        on = [on] if isinstance(on, str) else on
         return {name: None for name in on} if isinstance(on, list) else on
 
     @property
@@ -190,26 +195,80 @@ def _job_problems(
     guarded = SAME_REPOSITORY in str(job.get("if", ""))
     if signs_in(job, known) and "pull_request" in workflow.triggers and not guarded:
         problems.append(f"signs in on pull requests without `if: ... {SAME_REPOSITORY}`")
+    reusable = called(job, known)
+    if reusable is not None:
+        problems += _call_problems(workflow, job, reusable)
     scripts = " ".join(str(step.get("run", "")) for step in steps_of(job))
     if DEPLOYING.search(scripts):
-        problems += _deploy_guard(job)
+        problems += _deploy_guard(job, model=bool(DEPLOYS_MODEL.search(scripts)))
     return problems
 
 
-def _deploy_guard(job: Mapping[str, Any]) -> list[str]:
-    """A deploying job: bound to an environment, and to that environment's one
-    concurrency group (`mlops-deploy-<environment>`), never cancelled half-way."""
+_LEVELS = {"none": 0, "read": 1, "write": 2}
+
+
+def _call_problems(workflow: Workflow, job: Mapping[str, Any], reusable: Workflow) -> list[str]:
+    """A call GitHub would refuse when the run starts: an input the called
+    workflow does not declare, a required one left out, or a called job asking
+    for a permission the calling job does not grant (a nested job gets at most
+    its caller's)."""
+    declared = (reusable.triggers.get("workflow_call") or {}).get("inputs") or {}
+    given = job.get("with") or {}
+    problems = [
+        f"passes input {name!r}, which {reusable.name} does not declare"
+        for name in given
+        if name not in declared
+    ]
+    problems += [
+        f"does not pass {reusable.name}'s required input {name!r}"
+        for name, spec in declared.items()
+        if spec.get("required") and "default" not in spec and name not in given
+    ]
+    granted = _permissions(job, workflow)
+    for name, inner in reusable.jobs.items():
+        for scope, level in _permissions(inner, reusable).items():
+            if _LEVELS.get(level, 0) > _LEVELS.get(granted.get(scope, "none"), 0):
+                problems.append(
+                    f"{reusable.name}'s job {name} asks for {scope}: {level}, which this job "
+                    f"does not grant ({granted.get(scope, 'none')})"
+                )
+    return problems
+
+
+def _permissions(job: Mapping[str, Any], workflow: Workflow) -> dict[str, str]:
+    """What ``job`` asks for: its own `permissions`, else its workflow's."""
+    permissions = job.get("permissions", workflow.data.get("permissions"))
+    return dict(permissions) if isinstance(permissions, Mapping) else {}
+
+
+def _deploy_guard(job: Mapping[str, Any], model: bool) -> list[str]:
+    """A deploying job: bound to an environment and to one concurrency group,
+    never cancelled half-way. A model's deploy (``model``) holds that model's
+    group in the environment, `mlops-deploy-<model>-<environment>`, the model
+    being the job's MLOPS_MODEL: deploys of one model wait for each other, other
+    models deploy beside it. An infrastructure update holds the environment's,
+    `mlops-deploy-<environment>`."""
     environment = str(job.get("environment") or "")
     concurrency = job.get("concurrency") or {}
     group = str(concurrency.get("group", "")) if isinstance(concurrency, Mapping) else ""
     problems = []
     if not environment:
         problems.append("deploys without an environment")
-    literal = environment and "${{" not in environment
-    if (literal and group != f"mlops-deploy-{environment}") or "mlops-deploy-" not in group:
-        problems.append(
-            f"deploys outside the concurrency group mlops-deploy-<environment> ({group!r})"
-        )
+    if model:
+        name = str((job.get("env") or {}).get(MODEL_VARIABLE, ""))
+        if not name:
+            problems.append(f"deploys a model without naming it in the job's env: {MODEL_VARIABLE}")
+        if group != f"mlops-deploy-{name}-{environment}" or not name or not environment:
+            problems.append(
+                "deploys outside the concurrency group mlops-deploy-<model>-<environment> "
+                f"(the job's {MODEL_VARIABLE} and environment): {group!r}"
+            )
+    else:
+        literal = environment and "${{" not in environment
+        if (literal and group != f"mlops-deploy-{environment}") or "mlops-deploy-" not in group:
+            problems.append(
+                f"deploys outside the concurrency group mlops-deploy-<environment> ({group!r})"
+            )
     if not isinstance(concurrency, Mapping) or concurrency.get("cancel-in-progress") is not False:
         problems.append("deploys with a concurrency that may cancel it half-way")
     return problems
@@ -220,10 +279,10 @@ def _deploy_guard(job: Mapping[str, Any]) -> list[str]:
 
 def commands(script: str) -> Iterator[list[str]]:
     """Every `mlops ...` and `make ...` command line of a shell script, split as
-    the shell would (variables left as written)."""
+    the shell would (variables left as written), those in `$( ... )` too."""
     joined = script.replace("\\\n", " ")
     for line in joined.splitlines():
-        for part in re.split(r"\|\||&&|;|\|", line):
+        for part in re.split(r"\|\||&&|;|\||\$\(|\)", line):
             found = re.search(r"(?:^|\s)((?:\S*/)?(?:mlops|make)\s.*)$", part.strip())
             if found and not part.strip().startswith("#"):
                 words = shlex.split(found[1], comments=True)
@@ -232,14 +291,16 @@ def commands(script: str) -> Iterator[list[str]]:
 
 
 def command_problems(known: Mapping[str, Workflow]) -> list[str]:
-    """Each `mlops` command parsed by the CLI's own parser, each `make` target
-    looked up in the Makefile."""
+    """Each `mlops` command parsed by the CLI's own parser, and naming its model
+    (`--model` or MLOPS_MODEL set for the step) unless it works on the fork as a
+    whole: with several models, mlops refuses a command that names none. Each
+    `make` target looked up in the Makefile."""
     from mlops.cli import build_parser
 
     targets = set(re.findall(r"(?m)^([a-zA-Z][\w-]*):", (REPO / "Makefile").read_text()))
     problems = []
     for workflow in known.values():
-        for job, script in run_scripts(workflow):
+        for job, variables, script in _run_steps(workflow):
             for words in commands(script):
                 where = f"{workflow.name}: job {job}: `{shlex.join(words)}`"
                 if words[0].endswith("make"):
@@ -247,10 +308,37 @@ def command_problems(known: Mapping[str, Workflow]) -> list[str]:
                     problems += [f"{where}: no make target {w!r}" for w in missing]
                     continue
                 try:
-                    build_parser().parse_args([_placeholder(w) for w in words[1:]])
+                    args = build_parser().parse_args([_placeholder(w) for w in words[1:]])
                 except SystemExit:
                     problems.append(f"{where}: the mlops command line refuses it")
+                    continue
+                if _one_model(args) and args.model is None and MODEL_VARIABLE not in variables:
+                    problems.append(
+                        f"{where}: names no model (--model NAME, or {MODEL_VARIABLE} in the "
+                        "step's, job's or workflow's env): with several models mlops refuses it"
+                    )
     return problems
+
+
+def _one_model(args: Any) -> bool:
+    """Whether the parsed command works on one model (as mlops.cli dispatches it):
+    every verb but `new-model` and `models list|affected`."""
+    fork_wide = args.verb == "new-model" or (
+        args.verb == "models" and args.action in ("list", "affected")
+    )
+    return not fork_wide
+
+
+def _run_steps(workflow: Workflow) -> Iterator[tuple[str, set[str], str]]:
+    """(job name, the variables its env, the step's and the workflow's set, script)
+    of every `run:` step."""
+    top = set(workflow.data.get("env") or {})
+    jobs = workflow.jobs or {"(composite)": (workflow.data.get("runs") or {})}
+    for job_name, job in jobs.items():
+        for step in steps_of(job):
+            if "run" in step:
+                variables = top | set(job.get("env") or {}) | set(step.get("env") or {})
+                yield job_name, variables, str(step["run"])
 
 
 def _placeholder(word: str) -> str:
@@ -279,6 +367,7 @@ def variable_problems(known: Mapping[str, Workflow], documented: set[str]) -> li
                 local = set(
                     re.findall(r"(?:^|[\s;])(?:for\s+)?([A-Za-z_]\w*)(?:=|\s+in\b)", script)
                 )
+                local |= set(re.findall(r"\bread\s+(?:-r\s+)?([A-Za-z_]\w*)", script))
                 have = job_env | set(step.get("env") or {}) | local
                 for name in sorted(set(re.findall(r"\$\{?([A-Za-z_]\w*)", script))):
                     if name in have or name.startswith(("GITHUB_", "RUNNER_")) or name == "PWD":

@@ -3,23 +3,26 @@ the REST fake (``fake_azureml.py``), its blobs in Azurite (``azurite.py``).
 
 A pipeline job's outputs are real: the pipeline is run once per session on
 this machine (the local target, same YAML, same steps) and the fake publishes
-those files as the outputs of every job it is sent.
+those files as the outputs of every job it is sent. There are two such runs:
+the sample binary classifier's (``local_run``) and a regression model's on the
+diabetes data (``regression_run``), each with its workspace fixture.
 """
 
 from __future__ import annotations
 
-import os
+import importlib.util
 import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlops.settings import Settings, load_settings
 from mlops.targets.azure import AzureTarget
 from mlops.targets.local import LocalTarget
-from tests.conftest import copy_project, shared_folder, write_settings
+from tests.conftest import REPO, copy_project, edit_model, free_port, shared_folder
 from tests.mlops.targets.azure.azurite import azurite  # noqa: F401 - a fixture
 from tests.mlops.targets.azure.fake_azureml import FakeAzureML, FakeCredential, JobOutcome
 from tests.mlops.targets.azure.fake_registry import FakeRegistry
@@ -47,6 +50,14 @@ class LocalRun:
     outputs: dict[str, Path]
 
 
+def _local_run(project: Path) -> LocalRun:
+    settings = load_settings(project / "mlops.yml")
+    target = LocalTarget(settings)
+    run = target.get_run("latest")
+    outputs = {name: Path(path) for name, path in run.outputs.items()}
+    return LocalRun(project, settings, target, run, outputs)
+
+
 @pytest.fixture(scope="session")
 def local_run(tmp_path_factory, trained_template) -> LocalRun:
     """Once per test session, a copy of the session's trained project (see
@@ -55,36 +66,60 @@ def local_run(tmp_path_factory, trained_template) -> LocalRun:
     shared = shared_folder(
         tmp_path_factory, "azure-local-run", lambda folder: copy_project(trained_template, folder)
     )
-    settings = load_settings(shared / "mlops.yml")
-    target = LocalTarget(settings)
-    run = target.get_run("latest")
-    outputs = {name: Path(path) for name, path in run.outputs.items()}
-    return LocalRun(shared, settings, target, run, outputs)
+    return _local_run(shared)
+
+
+REGRESSION_MODEL = "diabetes-progression"
+
+
+def _train_regression(root: Path) -> None:
+    """The repository's regression model as it ships (its settings, its own
+    pipeline and the 442 rows of the diabetes data), trained on the local target."""
+    from mlops import lifecycle
+    from mlops.targets import get_target
+
+    ignore = shutil.ignore_patterns("__pycache__")
+    for part in ("pipelines", "environments", "data/diabetes", f"models/{REGRESSION_MODEL}"):
+        shutil.copytree(REPO / part, root / part, ignore=ignore)
+    fork = yaml.safe_load((REPO / "mlops.yml").read_text())
+    fork["local"] = {**fork.get("local", {}), "endpoint_port": free_port()}
+    (root / "mlops.yml").write_text(yaml.safe_dump(fork, sort_keys=False))
+    settings = load_settings(root / "mlops.yml", model=REGRESSION_MODEL)
+    target = get_target(settings)
+    lifecycle.register_data(target, settings)
+    run = lifecycle.train(target, settings, lambda line: None)
+    assert run.status == "Completed", run.error
+
+
+@pytest.fixture(scope="session")
+def regression_run(tmp_path_factory) -> LocalRun:
+    """Once per test session, shared by the workers: model diabetes-progression
+    (kind regression) trained on this machine; the run its workspace's jobs publish."""
+    return _local_run(shared_folder(tmp_path_factory, "azure-regression-run", _train_regression))
 
 
 def real_scorer(model_dir: Path):
-    """What a deployment of the session's model answers: the scoring script's own
-    request checks and the model's probabilities (score.py, minus its HTTP server)."""
+    """What a deployment of the model in ``model_dir`` answers, of any kind: the
+    scoring script's own request checks and answer (score.py, minus its HTTP
+    server). Each scorer loads a copy of the script of its own: the script keeps
+    its model in module globals, and a session holds models of several kinds."""
     import json
 
-    import score
+    import score as shipped
 
-    os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
-    try:
+    spec = importlib.util.spec_from_file_location(f"score_{uuid.uuid4().hex}", shipped.__file__)
+    score = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(score)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AZUREML_MODEL_DIR", str(model_dir))
         score.init()
-    finally:
-        del os.environ["AZUREML_MODEL_DIR"]
 
     def answer(deployment: str, body: bytes) -> tuple[int, bytes]:
         try:
             frame = score.parse_request(body, score.contract.columns)
-            rows = len(frame)
-            probabilities = score.positive_probabilities(score.model.predict_proba(frame), rows)
         except score.BadRequest as problem:
             return problem.status, json.dumps({"message": str(problem)}).encode()
-        predictions = [int(p >= score.THRESHOLD) for p in probabilities]
-        result = {"predictions": predictions, "probabilities": [float(p) for p in probabilities]}
-        return 200, json.dumps(result).encode()
+        return 200, json.dumps(score.answer(frame)).encode()
 
     return answer
 
@@ -104,6 +139,11 @@ def outputs_measuring(local_run: LocalRun, folder: Path, auc: float) -> dict[str
 @pytest.fixture(scope="session")
 def scorer(local_run):
     return real_scorer(local_run.outputs["model"])
+
+
+@pytest.fixture(scope="session")
+def regression_scorer(regression_run):
+    return real_scorer(regression_run.outputs["model"])
 
 
 @dataclass
@@ -147,7 +187,10 @@ def registry(azurite):  # noqa: F811 - the fixture above
     )
 
 
-def _workspace(name, folder, azurite, local_run, scorer, registry, monkeypatch, **settings):  # noqa: F811
+def _workspace(name, folder, azurite, local_run, scorer, registry, monkeypatch):  # noqa: F811
+    """Workspace ``name`` whose jobs publish ``local_run``'s outputs and whose
+    deployments answer with ``scorer``, and a copy of ``local_run``'s project
+    (its pipelines, data and model settings, no state) set to ``target: azure``."""
     from azure.ai.ml.constants import _common
 
     monkeypatch.setitem(_common.STORAGE_ACCOUNT_URLS, "AzureBlob", azurite.url_format)
@@ -166,24 +209,20 @@ def _workspace(name, folder, azurite, local_run, scorer, registry, monkeypatch, 
     fake.executor = lambda job, body: JobOutcome(outputs=dict(local_run.outputs))
     fake.scorer = scorer
     project = folder / name
-    for part in ("pipelines", "environments", "data"):
+    for part in ("pipelines", "environments", "data", "models"):
         shutil.copytree(local_run.project / part, project / part)
-    write_settings(
-        project,
-        target="azure",
-        data={"path": "data/credit.csv"},
-        gate=local_run.settings.gate.model_dump(exclude_none=True),
-        azure={"poll_seconds": 0},
-        endpoint={"lock_wait_seconds": 0},
-        **settings,
-    )
+    fork = yaml.safe_load((local_run.project / "mlops.yml").read_text())
+    fork.update(target="azure", azure={**fork.get("azure", {}), "poll_seconds": 0})
+    (project / "mlops.yml").write_text(yaml.safe_dump(fork, sort_keys=False))
+    model = local_run.settings.model_id
+    edit_model(project, model, endpoint={"lock_wait_seconds": 0})
     environ = {
         **ENVIRON,
         "AZURE_RESOURCE_GROUP": resource_group,
         "AZUREML_WORKSPACE_NAME": name,
         "AZUREML_REGISTRY_NAME": REGISTRY,
     }
-    settings = load_settings(project / "mlops.yml")
+    settings = load_settings(project / "mlops.yml", model=model)
     return Workspace(fake, FakeCredential(), project, settings, azurite, environ)
 
 
@@ -198,4 +237,19 @@ def staging(azurite, local_run, scorer, registry, tmp_path, monkeypatch):  # noq
     """A second environment's workspace, sharing the registry with ``workspace``."""
     return _workspace(
         "mlw-mlops-staging", tmp_path, azurite, local_run, scorer, registry, monkeypatch
+    )
+
+
+@pytest.fixture
+def regression_workspace(
+    azurite,  # noqa: F811 - the fixture above
+    regression_run,
+    regression_scorer,
+    registry,
+    tmp_path,
+    monkeypatch,
+):
+    """The dev environment's workspace for model diabetes-progression (regression)."""
+    return _workspace(
+        WORKSPACE, tmp_path, azurite, regression_run, regression_scorer, registry, monkeypatch
     )
