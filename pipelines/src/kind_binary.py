@@ -158,6 +158,20 @@ def group_rows(by_group: pd.DataFrame) -> dict[str, dict[str, float]]:
     }
 
 
+def group_sizes_and(name: str, measure, y_true, y_pred, groups) -> dict[str, dict[str, float]]:
+    """Per group of ``groups``: its row count and ``measure(y_true, y_pred)`` as ``name``."""
+    from fairlearn.metrics import MetricFrame
+
+    return group_rows(
+        MetricFrame(
+            metrics={"count": lambda y, p: len(y), name: measure},
+            y_true=y_true,
+            y_pred=y_pred,
+            sensitive_features=groups,
+        ).by_group
+    )
+
+
 def feature_signal(frame: pd.DataFrame, labels: pd.Series) -> dict[str, float]:
     """Each feature's own AUC against 0/1 ``labels``, read either way (0.2 is as
     telling as 0.8, so ``max(auc, 1 - auc)``), best first, the ``SIGNAL_FEATURES``

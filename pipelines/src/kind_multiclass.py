@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from contract import ColumnRoles, Contract, label_text
-from kind_binary import group_rows
+from kind_binary import group_sizes_and
 
 MIN_CLASSES, MAX_CLASSES = 3, 100
 
@@ -168,14 +168,5 @@ def curves(labels: pd.Series, scores: np.ndarray, groups: pd.Series | None, name
         "groups": {},
     }
     if groups is not None:
-        from fairlearn.metrics import MetricFrame
-
-        drawn["groups"] = group_rows(
-            MetricFrame(
-                metrics={"count": lambda y, p: len(y), "accuracy": skm.accuracy_score},
-                y_true=labels,
-                y_pred=predicted,
-                sensitive_features=groups,
-            ).by_group
-        )
+        drawn["groups"] = group_sizes_and("accuracy", skm.accuracy_score, labels, predicted, groups)
     return drawn

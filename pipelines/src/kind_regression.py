@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from contract import ColumnRoles, Contract, is_boolean
-from kind_binary import best, cross_fitted_means, every_nth, group_rows
+from kind_binary import best, cross_fitted_means, every_nth, group_sizes_and
 
 # Test rows drawn as points of predicted against actual, at most (evenly sampled).
 POINTS = 500
@@ -155,17 +155,9 @@ def curves(labels: pd.Series, scores: np.ndarray, groups: pd.Series | None, name
         "groups": {},
     }
     if groups is not None:
-        from fairlearn.metrics import MetricFrame
         from sklearn import metrics as skm
 
-        drawn["groups"] = group_rows(
-            MetricFrame(
-                metrics={"count": lambda y, p: len(y), "mae": skm.mean_absolute_error},
-                y_true=actual,
-                y_pred=scores,
-                sensitive_features=groups,
-            ).by_group
-        )
+        drawn["groups"] = group_sizes_and("mae", skm.mean_absolute_error, actual, scores, groups)
     return drawn
 
 
