@@ -178,10 +178,19 @@ def save_variant_run(target, settings, run, name: str, auc: float, change=None):
 def stop_endpoints(root: Path) -> None:
     """Stop every local endpoint a test started under ``root``, in any environment
     (their processes outlive the test)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from mlops.targets.local.endpoint import LocalEndpoint
 
-    for state in (root / ".mlops").rglob("endpoints/*/endpoint.json"):
-        LocalEndpoint(state.parent.parent, state.parent.name, 0).delete()
+    states = list((root / ".mlops").rglob("endpoints/*/endpoint.json"))
+    # Each waits for its own processes to end: side by side, not one after another.
+    with ThreadPoolExecutor(max_workers=max(1, len(states))) as pool:
+        ends = [
+            pool.submit(LocalEndpoint(state.parent.parent, state.parent.name, 0).delete)
+            for state in states
+        ]
+    for ended in ends:
+        ended.result()  # a failure to stop is the test's failure
 
 
 @pytest.fixture

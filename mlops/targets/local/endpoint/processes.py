@@ -143,14 +143,15 @@ def stop(
 
 
 def _stop_once(marker: str, prefix: bool, grace: float) -> None:
-    pids = find(marker, prefix)
-    if _terminate({_group(pid) for pid in pids}, pids, lambda: find(marker, prefix), grace):
-        _reap(pids)
+    # Waits for the processes found now to end, not for the marker to be gone: one a
+    # supervisor starts anew meanwhile is the next round's, so a respawning one is
+    # named after a few short rounds rather than after ``grace`` seconds each.
+    end([known for pid in find(marker, prefix) if (known := identity(pid)) is not None], grace)
 
 
-def _terminate(groups: set, pids: list[int], left, grace: float) -> bool:
+def _terminate(groups: set, pids: list[int], left, grace: float) -> None:
     """SIGTERM the process ``groups`` (never this one's), then SIGKILL them when
-    ``left()`` still names some after ``grace`` seconds; whether it had to."""
+    ``left()`` still names some after ``grace`` seconds."""
     groups = groups - {None, os.getpgrp()}
     for group in groups:
         _signal_group(group, signal.SIGTERM)
@@ -162,7 +163,6 @@ def _terminate(groups: set, pids: list[int], left, grace: float) -> bool:
         _signal_group(group, signal.SIGKILL)
     if remaining:
         time.sleep(0.2)
-    return bool(remaining)
 
 
 def _processes() -> list[tuple[int, list[str]]]:
