@@ -11,7 +11,6 @@ import re
 import shutil
 import socket
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -158,23 +157,7 @@ def project(tmp_path):
     git(root, "init", "-q", "-b", "main")
     commit(root, "Two models")
     yield root
-    stop_endpoints_at_once(root)
-
-
-def stop_endpoints_at_once(root) -> None:
-    """``stop_endpoints`` for the six endpoints, side by side: each spends its
-    seconds waiting for its processes to end."""
-    from mlops.targets.local.endpoint import LocalEndpoint
-
-    states = list((root / ".mlops").rglob("endpoints/*/endpoint.json"))
-    with ThreadPoolExecutor(len(states) or 1) as pool:
-        stopping = [
-            pool.submit(LocalEndpoint(state.parent.parent, state.parent.name, 0).delete)
-            for state in states
-        ]
-    for stopped in stopping:
-        stopped.result()
-    stop_endpoints(root)  # anything left behind
+    stop_endpoints(root)
 
 
 def target(root, env: str, model: str):
