@@ -12,10 +12,13 @@ never holds back a traffic shift.
 The map and the deployments come from the endpoint's state file, re-read
 when it changes. The router is started with a token (``MLOPS_ROUTER_TOKEN``)
 that the state file records: a router that finds another token there, or no
-state file, has been replaced and exits, so it never serves a state it did
-not start with. ``GET /-/router`` with the token (header
+state file, has been replaced: it serves the map in force, never the new
+state, until the router that replaces it answers on its port (or
+``SUCCESSOR_SECONDS`` pass), then exits, so a port change never leaves a
+moment when neither port serves. ``GET /-/router`` with the token (header
 ``x-mlops-router-token``) reports the state revision in force, the requests
-in flight per deployment and the deployments being restarted; without it,
+in flight per deployment, the deployments being restarted and the port of
+the router that replaces it, if one does; without it,
 it is a 404 like any unknown path.
 
 Supervision: once a deployment has been ready, its server's gunicorn
@@ -84,6 +87,9 @@ from mlops.targets.local.endpoint.state import load
 FORWARDED = {("POST", "/score"), ("GET", "/swagger.json")}
 DEFAULT_MAX_BODY = 1024 * 1024  # score.py's default MAX_REQUEST_BYTES
 CHECK_SECONDS = 1.0
+# How long a replaced router serves its map while waiting for its successor to
+# answer (as long as `mlops` waits for a new router to start).
+SUCCESSOR_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 60.0
 # A connection has this long to send its request line and headers, from when it
 # opens or its previous answer was sent; then it is closed.
@@ -107,6 +113,15 @@ HOP_HEADERS = {
     "date",
     "server",
 }
+
+
+@dataclass
+class Successor:
+    """The router the state file names instead of this one."""
+
+    port: int
+    token: str
+    seen: float  # time.monotonic() when this router first read its token
 
 
 @dataclass
@@ -140,6 +155,7 @@ class Router:
         self.inflight: Counter[str] = Counter()
         self.down: dict[str, Restart] = {}
         self.replaced: str | None = None  # why this router must exit
+        self.successor: Successor | None = None
         self.session: ClientSession | None = None
 
     # the state in force
@@ -158,7 +174,10 @@ class Router:
             return  # unreadable: keep the map in force; the next command restores the file
         self.seen = (stat.st_ino, stat.st_mtime_ns)
         if state["router"]["token"] != self.token:
-            self.replaced = "another router now serves this endpoint"
+            if self.successor is None or self.successor.token != state["router"]["token"]:
+                self.successor = Successor(
+                    state["port"], state["router"]["token"], time.monotonic()
+                )
             return
         self.revision = state["revision"]
         self.deployments = state["deployments"]
@@ -247,6 +266,8 @@ class Router:
             "inflight": dict(+self.inflight),
             "down": sorted(self.down),
             "pid": os.getpid(),
+            # The port of the router the state names instead of this one, if any.
+            "successor": self.successor.port if self.successor else None,
         }
 
     # supervision
@@ -257,12 +278,17 @@ class Router:
         is gone; note the ones that came back."""
         while not stop.is_set():
             self.refresh()
+            if self.successor is not None and not self.replaced:
+                waited = time.monotonic() - self.successor.seen
+                if waited > SUCCESSOR_SECONDS or await self.successor_serves():
+                    self.replaced = "another router now serves this endpoint"
             if self.replaced:
                 _log(f"exiting: {self.replaced}")
                 stop.set()
                 return
             self.watch_supervisor()
-            await self.check_servers()
+            if self.successor is None:  # else the servers are the successor's to watch
+                await self.check_servers()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), CHECK_SECONDS)
 
@@ -319,6 +345,18 @@ class Router:
         restart.process = self.started[name] = process
         if (master := processes.identity(process.pid)) is not None:
             self.masters[name] = master
+
+    async def successor_serves(self) -> bool:
+        """Whether the router that replaces this one answers on its port."""
+        url = f"http://{HOST}:{self.successor.port}{ADMIN_PATH}"
+        headers = {TOKEN_HEADER: self.successor.token}
+        try:
+            async with self.session.get(
+                url, headers=headers, timeout=ClientTimeout(total=2)
+            ) as answer:
+                return answer.status == 200
+        except (ClientError, TimeoutError):
+            return False
 
     async def answers(self, name: str) -> bool:
         url = f"http://{HOST}:{self.deployments[name]['port']}/"
@@ -415,6 +453,8 @@ async def serve(state_path: Path, port: int, token: str, listening: int | None =
     listening socket ``listening`` (a descriptor) if given, else on 127.0.0.1:``port``."""
     router = Router(state_path, token, port, listening)
     router.refresh()
+    if router.successor is not None:
+        router.replaced = "another router now serves this endpoint"
     if router.replaced:
         _log(f"not starting: {router.replaced}")
         return

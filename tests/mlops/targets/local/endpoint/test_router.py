@@ -208,8 +208,22 @@ def test_an_unreadable_state_file_leaves_the_map_in_force(routed):
     assert post(f"{url}/score")[:2] == (200, "blue")
 
 
-def test_a_router_whose_state_names_another_router_exits(routed):
-    _, state, router = routed
+def test_a_router_whose_state_names_another_router_exits_once_that_one_answers(routed):
+    url, state, router = routed
     current, _ = state.read()
-    state.write({**current, "router": {"token": "someone-else"}})
-    assert router.wait(10) == 0
+    port = free_port()
+    state.write({**current, "port": port, "router": {"token": "successor"}})
+    # The state names a router that does not run yet: the one in force keeps serving.
+    wait_until(lambda: status(url)["successor"] == port, what="the router to read the state")
+    assert post(url + "/score")[0] == 200
+    module = "mlops.targets.local.endpoint.router"
+    successor = subprocess.Popen(
+        [sys.executable, "-m", module, "--state", str(state.path), "--port", str(port)],
+        env=child_env({"MLOPS_ROUTER_TOKEN": "successor"}),
+    )
+    try:
+        assert router.wait(20) == 0
+        assert post(f"http://127.0.0.1:{port}/score")[0] == 200
+    finally:
+        successor.kill()
+        successor.wait()
