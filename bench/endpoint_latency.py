@@ -5,7 +5,11 @@ project (``scratch.py``: nothing reaches the user's own runs or endpoint),
 then measures, one request at a time over a kept-alive connection where the
 server allows it:
 
-- endpoint: the scoring URL (router -> azureml-inference-server-http -> score.py);
+- endpoint: the scoring URL (router -> azureml-inference-server-http -> score.py),
+  its deployment collecting each request's inputs and outputs (the data
+  collector, as the repository's deployment file declares it);
+- endpoint without collection: the same in a second copy of the project whose
+  deployment file has no ``data_collector``;
 - deployment: the serving deployment straight, without the router;
 - baseline: `mlflow models serve --env-manager local` on the same model files,
   started here on a free port, with the OpenMP threads of a deployment's
@@ -15,7 +19,8 @@ server allows it:
 Rounds alternate between the three; the medians over rounds of latency
 (median and p99, in ms) and of requests per second are printed, with their
 spread (lowest-highest), and the two targets: the endpoint's p99 at most
-1.5x its median, and its requests per second at least 1.5x the baseline's.
+1.5x its median, its requests per second at least 1.5x the baseline's, and
+its median at most 1.10x the one without collection.
 Beside them, the machine's own tail: a CPU-bound loop as long as the
 endpoint's median request, in this process, with no I/O. Where that loop's
 p99 is already over 1.5x its median (a machine shared with other work), no
@@ -41,6 +46,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import scratch
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -115,6 +121,8 @@ def serving(root: Path):
 MACHINE = "machine (CPU loop, no I/O)"
 TAIL_TARGET = 1.5  # p99 / median of the endpoint, at most
 THROUGHPUT_TARGET = 1.5  # endpoint / baseline requests per second, at least
+COLLECTION_TARGET = 1.10  # endpoint median with collection / without, at most
+UNCOLLECTED = "endpoint without collection"
 
 
 def worker_threads(variables: dict) -> str:
@@ -157,11 +165,15 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         root = scratch.project(Path(folder) / "project")
+        uncollected = without_collection(scratch.project(Path(folder) / "uncollected"))
         try:
-            tail, ratio = compare(root, args.requests, args.rounds)
+            tail, ratio, collection = compare(root, uncollected, args.requests, args.rounds)
         finally:
             scratch.stop_endpoint(root)
+            scratch.stop_endpoint(uncollected)
     missed = []
+    if collection > COLLECTION_TARGET:
+        missed.append(f"median with / without collection {collection:.2f} > {COLLECTION_TARGET}")
     if tail > TAIL_TARGET:
         missed.append(f"endpoint p99 / median {tail:.2f} > {TAIL_TARGET}")
     if ratio < THROUGHPUT_TARGET:
@@ -169,9 +181,20 @@ def main() -> int:
     return scratch.finish(missed, args.report_only)
 
 
-def compare(root: Path, requests: int, rounds: int) -> tuple[float, float]:
-    """Measure the endpoint of the project in ``root``, print the table; return its
-    p99 / median and its requests per second over the baseline's."""
+def without_collection(root: Path) -> Path:
+    """The project in ``root`` with no ``data_collector`` in its deployment file."""
+    path = root / "pipelines" / "endpoints" / "deployment.yml"
+    spec = yaml.safe_load(path.read_text())
+    spec.pop("data_collector", None)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return root
+
+
+def compare(root: Path, uncollected: Path, requests: int, rounds: int) -> tuple[float, ...]:
+    """Measure the endpoint of the project in ``root`` (and of ``uncollected``'s),
+    print the table; return its p99 / median, its requests per second over the
+    baseline's and its median over the one without collection."""
+    other = serving(uncollected)[2]
     settings, target, endpoint, deployment, model = serving(root)
     row = smoke_rows(target, settings, model).head(1)
     ours = request_body(row)
@@ -182,6 +205,7 @@ def compare(root: Path, requests: int, rounds: int) -> tuple[float, float]:
     server, baseline_url = start_mlflow(model_dir, threads)
     cases = {
         "endpoint": (endpoint.scoring_uri, ours),
+        UNCOLLECTED: (other.scoring_uri, ours),
         "deployment": (deployment.scoring_uri, ours),
         "baseline (mlflow models serve)": (baseline_url, theirs),
     }
@@ -219,8 +243,11 @@ def compare(root: Path, requests: int, rounds: int) -> tuple[float, float]:
     floor = medians[MACHINE][1] / medians[MACHINE][0]
     print(f"\nendpoint p99 / median: {p99 / median:.2f} (target <= {TAIL_TARGET})")
     print(f"endpoint / baseline req/s: {ratio:.2f} (target >= {THROUGHPUT_TARGET})")
+    collection = median / medians[UNCOLLECTED][0]
+    print(f"endpoint median with / without collection: {collection:.2f}", end=" ")
+    print(f"(target <= {COLLECTION_TARGET})")
     print(f"the machine's own p99 / median (the CPU loop): {floor:.2f}")
-    return p99 / median, ratio
+    return p99 / median, ratio, collection
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mlops.errors import UserError
@@ -29,6 +29,9 @@ class DeploymentSpec:
     readiness_initial_delay: int = 10
     readiness_period: int = 10
     readiness_failure_threshold: int = 30
+    # The data collector's collections that are enabled (``data_collector``):
+    # name -> the share of requests collected (0 to 1). Empty: nothing is collected.
+    collections: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def readiness_seconds(self) -> int:
@@ -40,6 +43,11 @@ class DeploymentSpec:
     def script(self) -> Path:
         return self.code / self.scoring_script
 
+    def sampled(self, rate: float) -> DeploymentSpec:
+        """This spec with each of its collections sampled at ``rate`` (0 to 1): the
+        model's ``monitor.sampling_rate``, which the deployment file leaves to it."""
+        return replace(self, collections=dict.fromkeys(self.collections, rate))
+
 
 def load_deployment_spec(path: Path) -> DeploymentSpec:
     """Read and check the deployment YAML at ``path``."""
@@ -47,6 +55,9 @@ def load_deployment_spec(path: Path) -> DeploymentSpec:
         raise DeploymentSpecError(f"{path}: deployment file not found (see endpoint.deployment)")
     # azure-ai-ml logs "experimental class" notices at WARNING on every load.
     logging.getLogger("azure.ai.ml").setLevel(logging.ERROR)
+    # The data collector's classes log theirs through this one, quieted by name as
+    # in pipeline_graph.py.
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     from azure.ai.ml import load_online_deployment
 
     try:
@@ -73,6 +84,7 @@ def load_deployment_spec(path: Path) -> DeploymentSpec:
             "positive whole number (the scoring server's worker processes)"
         )
     return DeploymentSpec(
+        collections=_collections(deployment.data_collector),
         path=path,
         code=code,
         scoring_script=config.scoring_script,
@@ -82,3 +94,15 @@ def load_deployment_spec(path: Path) -> DeploymentSpec:
         readiness_period=(probe and probe.period) or 10,
         readiness_failure_threshold=(probe and probe.failure_threshold) or 30,
     )
+
+
+def _collections(collector) -> dict[str, float]:
+    # The loader has checked the block: ``enabled`` is "true" or "false", and a
+    # sampling_rate given for the block is on each collection (1.0 when none is).
+    if collector is None:
+        return {}
+    return {
+        str(name): 1.0 if collection.sampling_rate is None else float(collection.sampling_rate)
+        for name, collection in (collector.collections or {}).items()
+        if str(collection.enabled).lower() == "true"
+    }

@@ -179,6 +179,11 @@ def settings_text(fork: Fork, name: str, kind_name: str, existing: dict, source:
         f"  port_offset: {free_offset(fork)}",
         "  # Rows of the test split sent to a new deployment before it takes traffic.",
         f"  # smoke_rows: {fork.settings.defaults.endpoint.smoke_rows}",
+        "",
+        "monitor:",
+        "  # The share of requests whose inputs and answers the serving deployment",
+        "  # collects (the deployment file's data_collector), from more than 0 to 1.",
+        "  sampling_rate: 1.0",
     ]
     return "\n".join(lines) + "\n"
 

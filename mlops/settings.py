@@ -248,9 +248,16 @@ class EndpointSettings(_Section):
     port_offset: int = Field(default=0, ge=0, le=60000)
 
 
+class MonitorSettings(_Section):
+    # The share of requests whose inputs and outputs the serving deployment
+    # collects (the data_collector's sampling_rate, on both targets).
+    sampling_rate: float = Field(default=1.0, gt=0.0, le=1.0)
+
+
 class Settings(_Section):
     """One model's settings as every verb reads them: its own file
-    (``models/<name>/mlops.yml``: kind, data, pipeline, model, gate, endpoint)
+    (``models/<name>/mlops.yml``: kind, data, pipeline, model, gate, endpoint,
+    monitor)
     over the fork's (the root ``mlops.yml``: target, state, environments,
     local, azure, defaults)."""
 
@@ -261,6 +268,7 @@ class Settings(_Section):
     model: ModelSettings
     gate: GateSettings
     endpoint: EndpointSettings
+    monitor: MonitorSettings = MonitorSettings()
     # Reports, the sample request and each target's own state (on Azure, the
     # downloaded run outputs) live here.
     state_dir: Path = Path(".mlops")
@@ -397,7 +405,7 @@ _Loader.add_implicit_resolver(
 
 # The root mlops.yml holds these; a model's own file holds MODEL_KEYS.
 FORK_KEYS = ("target", "state_dir", "environments", "local", "azure", "defaults")
-MODEL_KEYS = ("kind", "data", "pipeline", "model", "gate", "endpoint")
+MODEL_KEYS = ("kind", "data", "pipeline", "model", "gate", "endpoint", "monitor")
 # Paths a model's file may name, each relative to that file's folder.
 # data.path stays as written (messages quote it so); data_source resolves it.
 MODEL_PATHS = (("pipeline", "file"), ("pipeline", "metrics"), ("endpoint", "deployment"))

@@ -95,6 +95,44 @@ def test_the_promoted_model_serves_through_the_endpoint(served):
     assert answer["predictions"] == [int(p >= 0.5) for p in answer["probabilities"]]
 
 
+def collected(project, settings, collection: str) -> list[tuple[str, dict]]:
+    """(path under the deployment's folder, record) of each line collected as ``collection``."""
+    root = project / STATE / "collected" / settings.endpoint.name / "blue"
+    return [
+        (str(path.relative_to(root)), json.loads(line))
+        for path in sorted((root / collection).rglob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+
+
+def test_what_the_endpoint_serves_is_collected_where_and_as_azure_writes_it(served):
+    project, settings, target, _ = served
+    rows = smoke_rows(target, settings, target.get_model("1")).tail(3)
+    status, answer = post(target.get_endpoint().scoring_uri, request_body(rows))
+    assert status == 200
+
+    def inputs() -> list[dict]:  # this request's: the rows it sent, as the model took them
+        sent = rows.to_dict("records")
+        return [r for _, r in collected(project, settings, "model_inputs") if r["data"] == sent]
+
+    def outputs() -> list[tuple[str, dict]]:  # its answer's, joined by correlation id
+        (request,) = inputs()
+        joined = request["correlationid"]
+        return [(p, r) for p, r in collected(project, settings, "model_outputs")
+                if r["correlationid"] == joined]  # fmt: skip
+
+    wait_until(inputs, what="the request's inputs to be collected")
+    wait_until(outputs, what="its answer to be collected")
+    ((path, record),) = outputs()
+    assert record["data"] == [
+        {"prediction": p, "probability": pytest.approx(q)}
+        for p, q in zip(answer["predictions"], answer["probabilities"], strict=True)
+    ]
+    assert record["type"] == "azureml.inference.model_outputs"
+    hour = record["time"][:13].replace("-", "/").replace("T", "/")
+    assert path.startswith(f"model_outputs/{hour}/") and path.endswith(".jsonl")
+
+
 def test_the_scoring_servers_get_none_of_the_callers_secrets(served):
     _, _, target, _ = served
     pids = processes.find(target.endpoint.server_marker("blue"))

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from mlops.scaffold import new_model
-from mlops.settings import SettingsError, load_fork, load_settings
+from mlops.settings import MODEL_KEYS, SettingsError, load_fork, load_settings
 from tests.conftest import model_file, write_settings
 
 
@@ -32,6 +32,9 @@ def test_a_new_model_of_each_kind_loads_with_its_kinds_gate_and_ports_of_its_own
     text = path.read_text()
     assert all(line.startswith("#") for line in text.splitlines()[:4])
     assert ("positive_class" in text) == (kind == "binary-classification")
+    # Every section a model's file may hold is there to edit.
+    sections = {line.split(":")[0] for line in text.splitlines() if line[:1].isalpha()}
+    assert sections == set(MODEL_KEYS)
 
 
 def test_from_an_existing_model_it_takes_the_data_and_columns(fork):

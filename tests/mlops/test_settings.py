@@ -175,6 +175,9 @@ def test_fairness_rules_without_a_sensitive_column_name_both_keys(tmp_path):
             "gate.plausibility.0.implausible_at",
         ),
         ({"gate": {"plausibility": None}}, "gate.plausibility"),
+        ({"monitor": {"sampling_rate": 0}}, "monitor.sampling_rate"),
+        ({"monitor": {"sampling_rate": 1.5}}, "monitor.sampling_rate"),
+        ({"monitor": {"sampling": 1}}, "monitor.sampling"),
     ],
 )
 def test_an_invalid_key_is_named_in_the_error(tmp_path, change, key):

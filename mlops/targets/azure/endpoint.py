@@ -115,6 +115,9 @@ def create_deployment(
         spec.instance_type = settings.azure.instance_type
     if settings.azure.instance_count:
         spec.instance_count = settings.azure.instance_count
+    if spec.data_collector is not None:
+        # The deployment file names the collections; the model's settings, the share.
+        spec.data_collector.sampling_rate = settings.monitor.sampling_rate
     show(f"deployment {name}: creating with {model.ref} (several minutes on Azure)")
     try:
         created = ml_client.online_deployments.begin_create_or_update(spec).result()

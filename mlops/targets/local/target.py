@@ -206,7 +206,7 @@ class LocalTarget(Target):
         self.endpoint.resume(show)
 
     def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
-        spec = self._load_spec()
+        spec = self._load_spec().sampled(self.settings.monitor.sampling_rate)
         return self.endpoint.create_deployment(name, model.ref, _model_dir(model), spec, show)
 
     def _spec_path(self) -> Path:

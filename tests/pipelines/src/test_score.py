@@ -14,6 +14,7 @@ from contract import Column
 from flask import Request
 from werkzeug.test import EnvironBuilder
 
+from tests.conftest import free_port, wait_until
 from tests.pipelines.src import steps
 
 TYPES = {"LIMIT_BAL": "long", "AGE": "long", "RATIO": "double", "CITY": "string"}
@@ -471,3 +472,58 @@ def test_a_model_output_of_another_shape_is_a_server_fault(
     monkeypatch.setattr(score, "model", Shaped(shape))
     with pytest.raises(ValueError, match=message):
         post(split([1.0] * len(roles.features), columns=list(roles.features)))
+
+
+# -- collection: what the data collector gets, and its failures ------------------
+
+
+def test_what_is_collected_of_an_answer_is_one_row_per_prediction():
+    binary = score.output_frame({"predictions": [0, 1], "probabilities": [0.2, 0.9]})
+    assert binary.to_dict("records") == [
+        {"prediction": 0, "probability": 0.2},
+        {"prediction": 1, "probability": 0.9},
+    ]
+    multiclass = score.output_frame(
+        {"predictions": ["b"], "probabilities": [{"a": 0.25, "b": 0.75}]}
+    )
+    assert multiclass.to_dict("records") == [
+        {"prediction": "b", "probability_a": 0.25, "probability_b": 0.75}
+    ]
+    regression = score.output_frame({"predictions": [151.5, 80.0]})
+    assert regression.to_dict("records") == [{"prediction": 151.5}, {"prediction": 80.0}]
+
+
+def collector_config(folder: Path, **enabled: bool) -> Path:
+    config = folder / "mdc.json"
+    collections = {
+        name: {"enabled": on, "sampleRatePercentage": 100} for name, on in enabled.items()
+    }
+    config.write_text(json.dumps({"collections": collections, "runMode": "cloud"}))
+    return config
+
+
+def test_the_collections_are_those_the_collectors_configuration_enables(tmp_path, monkeypatch):
+    monkeypatch.delenv("AZUREML_MDC_CONFIG_PATH", raising=False)
+    monkeypatch.delenv("AZUREML_MDC_ENABLED", raising=False)
+    assert score.enabled_collections() == []
+    config = collector_config(tmp_path, model_inputs=True, model_outputs=False)
+    monkeypatch.setenv("AZUREML_MDC_CONFIG_PATH", str(config))
+    assert score.enabled_collections() == ["model_inputs"]
+
+
+def test_a_collection_that_fails_is_counted_and_the_request_answered(
+    serving, tmp_path, monkeypatch
+):
+    from azureml.ai.monitoring.init import teardown
+
+    config = collector_config(tmp_path, model_inputs=True, model_outputs=True)
+    monkeypatch.setenv("AZUREML_MDC_CONFIG_PATH", str(config))
+    monkeypatch.setenv("AZUREML_MDC_PORT", str(free_port()))  # nothing receives there
+    monkeypatch.setattr(score, "_collectors", None)
+    monkeypatch.setattr(score, "collection_failures", 0)
+    try:
+        status, answer = post(split(ROW))
+        assert status == 200 and answer["predictions"] == [1]
+        wait_until(lambda: score.collection_failures == 2, what="both records to fail")
+    finally:
+        teardown()  # the collector's thread and settings are the process's

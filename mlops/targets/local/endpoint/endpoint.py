@@ -344,6 +344,10 @@ class LocalEndpoint:
             "status": "creating",
             "scoring_script": spec.scoring_script,
             "environment_variables": dict(spec.environment_variables),
+            # The data collector's collections (name -> share of requests) and the
+            # port the router receives their records on (collection.py).
+            "collections": dict(spec.collections),
+            "collector_port": free_port() if spec.collections else None,
             "request_timeout_ms": spec.request_timeout_ms,
             "readiness_seconds": spec.readiness_seconds,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -75,6 +75,13 @@ from aiohttp import (
 from aiohttp.web_protocol import RequestHandler
 
 from mlops.targets.local.endpoint import processes, servers
+from mlops.targets.local.endpoint.collection import (
+    LOG_PATH,
+    MAX_RECORD_BYTES,
+    CollectionError,
+    Sink,
+    collected_root,
+)
 from mlops.targets.local.endpoint.ports import BACKLOG, HOST
 from mlops.targets.local.endpoint.probes import (
     ADMIN_PATH,
@@ -156,6 +163,12 @@ class Router:
         self.down: dict[str, Restart] = {}
         self.replaced: str | None = None  # why this router must exit
         self.successor: Successor | None = None
+        # The data collector's records, received for each deployment that collects.
+        self.sink = Sink(
+            collected_root(self.folder.parent.parent, self.folder.name), self.folder.name
+        )
+        self.sinks: dict[str, tuple[int, web.ServerRunner]] = {}
+        self.sink_refusals: set[str] = set()  # deployments whose port could not be taken
         self.session: ClientSession | None = None
 
     # the state in force
@@ -268,6 +281,12 @@ class Router:
             "pid": os.getpid(),
             # The port of the router the state names instead of this one, if any.
             "successor": self.successor.port if self.successor else None,
+            # The data collector's records: the deployments received for, and counts.
+            "collected": {
+                "receiving": sorted(self.sinks),
+                "written": self.sink.written,
+                "refused": self.sink.refused,
+            },
         }
 
     # supervision
@@ -289,6 +308,7 @@ class Router:
             self.watch_supervisor()
             if self.successor is None:  # else the servers are the successor's to watch
                 await self.check_servers()
+            await self.sync_sinks()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), CHECK_SECONDS)
 
@@ -345,6 +365,56 @@ class Router:
         restart.process = self.started[name] = process
         if (master := processes.identity(process.pid)) is not None:
             self.masters[name] = master
+
+    async def sync_sinks(self) -> None:
+        """Receive the collector's records on each deployment's ``collector_port``
+        while it is in the state; none once a successor is named (its ports are
+        the successor's to take)."""
+        wanted = {
+            name: item["collector_port"]
+            for name, item in self.deployments.items()
+            if item.get("collector_port") and self.successor is None
+        }
+        for name, (port, runner) in list(self.sinks.items()):
+            if wanted.get(name) != port:
+                del self.sinks[name]
+                await runner.cleanup()
+        for name, port in wanted.items():
+            if name in self.sinks:
+                continue
+            runner = web.ServerRunner(web.Server(self._collect_for(name), access_log=None))
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, HOST, port).start()
+            except OSError as error:
+                await runner.cleanup()
+                if name not in self.sink_refusals:  # said once; tried again every second
+                    self.sink_refusals.add(name)
+                    _log(
+                        f"deployment {name}: cannot receive collected data on port {port}: {error}"
+                    )
+                continue
+            self.sink_refusals.discard(name)
+            self.sinks[name] = (port, runner)
+
+    def _collect_for(self, name: str):
+        async def collect(request: web.BaseRequest) -> web.Response:
+            if request.method != "POST" or request.path != LOG_PATH:
+                return _error(404, f"the collector posts to {LOG_PATH}")
+            length = request.content_length
+            if length is None or length > MAX_RECORD_BYTES:
+                return _error(413, f"a record needs a Content-Length of at most {MAX_RECORD_BYTES}")
+            body = await request.content.readexactly(length)
+            try:
+                self.sink.write(name, request.headers, body)
+            except CollectionError as problem:
+                return _error(400, str(problem))
+            except OSError as problem:
+                _log(f"deployment {name}: a collected record could not be written: {problem}")
+                return _error(507, "the record could not be written")
+            return web.json_response({"status": "accepted"})
+
+        return collect
 
     async def successor_serves(self) -> bool:
         """Whether the router that replaces this one answers on its port."""
@@ -482,6 +552,8 @@ async def serve(state_path: Path, port: int, token: str, listening: int | None =
         _log(f"serving {state_path} on http://{HOST}:{port}/score")
         await router.supervise(stop)
     finally:
+        for _, sink in router.sinks.values():
+            await sink.cleanup()
         await runner.cleanup()
         await router.session.close()
 

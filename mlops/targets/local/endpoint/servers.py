@@ -20,6 +20,10 @@ descheduled thread (the tail of the latency benchmark). With
 scoring script (and its ``init()``, the model) once, in its master, and
 forks the workers from it: a deployment starts in the time of one load, and
 a worker that dies is replaced at once.
+
+A deployment that collects (its entry names ``collections`` and a
+``collector_port``) gets the data collector's configuration as Azure ML
+gives it (``collection.py``): its records go to the router on that port.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mlops.targets.local.child_env import child_env
-from mlops.targets.local.endpoint import processes
+from mlops.targets.local.endpoint import collection, processes
 from mlops.targets.local.endpoint.ports import bind_address
 
 WORKER_TIMEOUT_SECONDS = "300"  # as azmlinfsrv sets it
@@ -75,6 +79,7 @@ def start(folder: Path, item: dict, service: str) -> subprocess.Popen:
             "AZUREML_ENTRY_SCRIPT": str(code / item["scoring_script"]),
             "AML_APP_ROOT": str(code),
             "SERVICE_NAME": service,
+            **collection.server_environment(folder, item),
         }
     )
     workers = worker_count(item["environment_variables"])

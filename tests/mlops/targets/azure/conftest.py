@@ -215,7 +215,8 @@ def _workspace(name, folder, azurite, local_run, scorer, registry, monkeypatch):
     fork.update(target="azure", azure={**fork.get("azure", {}), "poll_seconds": 0})
     (project / "mlops.yml").write_text(yaml.safe_dump(fork, sort_keys=False))
     model = local_run.settings.model_id
-    edit_model(project, model, endpoint={"lock_wait_seconds": 0})
+    # A quarter of the requests collected: the share the deployment is sent with.
+    edit_model(project, model, endpoint={"lock_wait_seconds": 0}, monitor={"sampling_rate": 0.25})
     environ = {
         **ENVIRON,
         "AZURE_RESOURCE_GROUP": resource_group,

@@ -64,6 +64,17 @@ def test_the_main_job_trains_gates_registers_and_deploys_on_the_workspace(worksp
     assert "mlops.deployed_at" in tagged.body["properties"]["tags"]
     assert put_model.body["properties"]["modelType"] == "mlflow_model"
     assert put_model.body["properties"]["modelUri"].startswith("azureml://jobs/")
+    # The deployment collects what it serves: the deployment file's collections, at
+    # the share the model's settings name (the mode in lower case, as azure-ai-ml
+    # 1.35.2 sends it).
+    (created,) = workspace.sent("PUT", r"/onlineEndpoints/[^/]+/deployments/[^/]+$")
+    collections = created.body["properties"]["dataCollector"]["collections"]
+    assert {
+        name: (c["dataCollectionMode"], c["samplingRate"]) for name, c in collections.items()
+    } == {
+        "model_inputs": ("enabled", 0.25),
+        "model_outputs": ("enabled", 0.25),
+    }
     # One endpoint with token auth; the new deployment took all traffic after its smoke test.
     (create_endpoint, *updates) = workspace.sent("PUT", r"/onlineEndpoints/[^/]+$")
     assert create_endpoint.body["properties"]["authMode"] == "AADToken"
