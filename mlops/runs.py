@@ -12,6 +12,7 @@ DATA_INPUT = "raw_data"  # the pipeline input bound to the registered data versi
 MODEL_OUTPUT = "model"  # an MLflow model
 METRICS_OUTPUT = "metrics"  # a folder holding METRICS_FILE (and curves.json)
 TEST_DATA_OUTPUT = "test_data"  # the held-out split, as parquet files
+TRAIN_DATA_OUTPUT = "train_data"  # the training split: the baseline of monitoring
 METRICS_FILE = "metrics.json"
 
 

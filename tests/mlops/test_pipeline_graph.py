@@ -86,6 +86,7 @@ def test_the_training_pipeline_loads_in_dependency_order():
         "model": "mlflow_model",
         "metrics": "uri_folder",
         "test_data": "uri_folder",
+        "train_data": "uri_folder",
     }
     assert graph.inputs["raw_data"] == REPO / "data/credit-default/credit_default.csv"
     train = graph.steps[1]

@@ -1,0 +1,2 @@
+"""Monitoring: what a serving deployment collected, read and measured against its
+model's training data."""
