@@ -30,6 +30,7 @@ HELP_EPILOG = (
     "MLOPS_TARGET overrides target."
 )
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+EXIT_BREACH = 4  # `mlops monitor`: a threshold of the monitor's signals breached
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE (13)
 
 
@@ -157,7 +158,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _force_rerun_flag(run)
     _replace_task_flag(run)
+    monitor = verbs.add_parser(
+        "monitor",
+        help="drift and data quality of what the serving deployment collected, against its "
+        "model's training data (exit 4 on a breach)",
+    )
+    for flag, what in (("--since", "since the version took the traffic"), ("--until", "now")):
+        monitor.add_argument(
+            flag,
+            type=_moment,
+            metavar="TIME",
+            help=f"the window's bound, ISO 8601 (2026-12-03T10:00:00Z; default: {what})",
+        )
     return parser
+
+
+def _moment(text: str):
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time, like 2026-12-03T10:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _monitor(target, settings, args) -> int:
+    from mlops.monitoring.monitor import describe, markdown, monitor
+
+    monitored = monitor(target, settings, args.since, args.until)
+    print(describe(monitored))
+    if monitored.folder:
+        print(f"report: {monitored.folder / 'monitor.json'}")
+    report = monitored.report
+    github.set_outputs(
+        {
+            "breach": str(bool(report.breached)).lower(),
+            "breached_features": ",".join(report.breached_features),
+        }
+    )
+    github.add_summary(markdown(monitored))
+    return EXIT_BREACH if report.breached else EXIT_OK
 
 
 def _kind_names() -> list[str]:
@@ -235,6 +278,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     headline = get_kind(settings.kind).headline
     if _writes(args):
         lifecycle.preflight(target, settings, deploying=_deploys(args), training=_trains(args))
+    if args.verb == "monitor":
+        return _monitor(target, settings, args)
     if args.verb == "register-data":
         asset = lifecycle.register_data(target, settings)
         print(summary.describe_asset(asset))
@@ -420,7 +465,7 @@ def _endpoint(args: argparse.Namespace, target, settings) -> int:
 
 
 def _writes(args: argparse.Namespace) -> bool:
-    reads_only = args.verb in ("runs", "show", "models", "new-model") or (
+    reads_only = args.verb in ("runs", "show", "models", "new-model", "monitor") or (
         args.verb == "endpoint" and args.action in ("show", "invoke")
     )
     return not reads_only

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -248,10 +248,75 @@ class EndpointSettings(_Section):
     port_offset: int = Field(default=0, ge=0, le=60000)
 
 
+NumericalDriftMetric = Literal[
+    "jensen_shannon_distance",
+    "normalized_wasserstein_distance",
+    "population_stability_index",
+    "two_sample_kolmogorov_smirnov_test",
+]
+CategoricalDriftMetric = Literal[
+    "jensen_shannon_distance", "population_stability_index", "pearsons_chi_squared_test"
+]
+QualityMetric = Literal["null_value_rate", "data_type_error_rate", "out_of_bounds_rate"]
+# A threshold: a distance or an index (0 or more), a p-value or a rate (0 to 1).
+Threshold = Annotated[float, Field(ge=0.0)]
+_P_VALUES = ("two_sample_kolmogorov_smirnov_test", "pearsons_chi_squared_test")
+
+
+def _bounded(thresholds: Mapping[str, float]) -> Mapping[str, float]:
+    for metric, value in thresholds.items():
+        if (metric in _P_VALUES or metric.endswith("_rate")) and value > 1:
+            raise ValueError(f"{metric}: {value} is above 1; a p-value or a rate is 0 to 1")
+    return thresholds
+
+
+class DataDriftSettings(_Section):
+    """Thresholds of the data drift signal (Azure ML's DataDriftMetricThreshold):
+    per metric, for every numerical and every categorical feature; ``features``
+    names thresholds of its own for a feature (all of its metrics replaced)."""
+
+    numerical: dict[NumericalDriftMetric, Threshold] = {"normalized_wasserstein_distance": 0.1}
+    categorical: dict[CategoricalDriftMetric, Threshold] = {"jensen_shannon_distance": 0.1}
+    features: dict[str, dict[NumericalDriftMetric | CategoricalDriftMetric, Threshold]] = {}
+
+    @field_validator("numerical", "categorical")
+    @classmethod
+    def _p_values_and_rates(cls, thresholds: dict) -> dict:
+        return _bounded(thresholds)
+
+
+class DataQualitySettings(_Section):
+    """Thresholds of the data quality signal (Azure ML's DataQualityMetricThreshold)."""
+
+    numerical: dict[QualityMetric, Threshold] = {
+        "null_value_rate": 0.05,
+        "data_type_error_rate": 0.0,
+        "out_of_bounds_rate": 0.05,
+    }
+    categorical: dict[QualityMetric, Threshold] = {
+        "null_value_rate": 0.05,
+        "data_type_error_rate": 0.0,
+        "out_of_bounds_rate": 0.05,
+    }
+
+    @field_validator("numerical", "categorical")
+    @classmethod
+    def _rates(cls, thresholds: dict) -> dict:
+        return _bounded(thresholds)
+
+
 class MonitorSettings(_Section):
     # The share of requests whose inputs and outputs the serving deployment
     # collects (the data_collector's sampling_rate, on both targets).
     sampling_rate: float = Field(default=1.0, gt=0.0, le=1.0)
+    # Below this many collected rows in the window nothing is judged.
+    min_rows: int = Field(default=100, ge=1)
+    # A feature's kind where Azure's rule (integers with distinct values under 5 %
+    # of the rows are categorical) does not suit: name -> numerical | categorical
+    # (the signals' feature_type_override).
+    feature_types: dict[str, Literal["numerical", "categorical"]] = {}
+    data_drift: DataDriftSettings = DataDriftSettings()
+    data_quality: DataQualitySettings = DataQualitySettings()
 
 
 class Settings(_Section):

@@ -93,7 +93,7 @@ def drift(metric: str, kind: str, baseline: pd.Series, production: pd.Series) ->
         return math.nan
     if kind == NUMERICAL:
         return _NUMERICAL[metric](_floats(base), _floats(prod))
-    return _CATEGORICAL[metric](base.astype(str), prod.astype(str))
+    return _CATEGORICAL[metric](_categories(base), _categories(prod))
 
 
 def quality(metric: str, kind: str, baseline: pd.Series, production: pd.Series) -> float:
@@ -112,7 +112,7 @@ def quality(metric: str, kind: str, baseline: pd.Series, production: pd.Series) 
             values = _floats(typed)
             count = int((values < _floats(base).min()).sum() + (values > _floats(base).max()).sum())
         else:
-            count = int((~typed.astype(str).isin(set(base.astype(str)))).sum())
+            count = int((~_categories(typed).isin(set(_categories(base)))).sum())
     return round(count / len(production), 5)
 
 
@@ -182,6 +182,15 @@ def _chi_squared(base: pd.Series, prod: pd.Series) -> float:
     expected = base_counts / len(base) * len(prod)
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(chisquare(prod_counts, expected).pvalue)
+
+
+def _categories(values: pd.Series) -> pd.Series:
+    """The values as category labels: numbers by their value, so that the 2 of an
+    integer baseline and the 2.0 a scoring request was given are one category."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().all():
+        return numbers.astype(float).astype(str)
+    return values.astype(str)
 
 
 def _floats(values: pd.Series) -> np.ndarray:

@@ -375,3 +375,13 @@ class Target(ABC):
     @abstractmethod
     def delete_endpoint(self) -> None:
         """Stop and remove the endpoint and all its deployments."""
+
+    # monitoring
+
+    def collected_folder(self, deployment: str) -> Path:
+        """The folder holding what deployment ``deployment`` collected, one folder
+        per collection, as Azure ML's data collector writes them."""
+        raise UserError(
+            f"mlops monitor does not read collected data on the {self.name} target yet; "
+            "run it on the local target"
+        )

@@ -27,6 +27,7 @@ VERBS = [
     "deploy",
     "endpoint",
     "run",
+    "monitor",
 ]
 
 

@@ -178,6 +178,20 @@ def test_fairness_rules_without_a_sensitive_column_name_both_keys(tmp_path):
         ({"monitor": {"sampling_rate": 0}}, "monitor.sampling_rate"),
         ({"monitor": {"sampling_rate": 1.5}}, "monitor.sampling_rate"),
         ({"monitor": {"sampling": 1}}, "monitor.sampling"),
+        ({"monitor": {"min_rows": 0}}, "monitor.min_rows"),
+        ({"monitor": {"feature_types": {"AGE": "ordinal"}}}, "monitor.feature_types.AGE"),
+        (
+            {"monitor": {"data_drift": {"numerical": {"wasserstein": 0.1}}}},
+            "monitor.data_drift.numerical.wasserstein.[key]",
+        ),
+        (
+            {"monitor": {"data_drift": {"categorical": {"pearsons_chi_squared_test": 5}}}},
+            "monitor.data_drift.categorical",
+        ),
+        (
+            {"monitor": {"data_quality": {"numerical": {"null_value_rate": -0.1}}}},
+            "monitor.data_quality.numerical.null_value_rate",
+        ),
     ],
 )
 def test_an_invalid_key_is_named_in_the_error(tmp_path, change, key):

@@ -41,6 +41,7 @@ from mlops.targets.base import (
 from mlops.targets.local.child_env import child_env
 from mlops.targets.local.data import LocalDataStore
 from mlops.targets.local.endpoint import LocalEndpoint
+from mlops.targets.local.endpoint.collection import collected_root
 from mlops.targets.local.files import private_folder
 from mlops.targets.local.location import settle
 from mlops.targets.local.reuse import StepReuse
@@ -208,6 +209,11 @@ class LocalTarget(Target):
     def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
         spec = self._load_spec().sampled(self.settings.monitor.sampling_rate)
         return self.endpoint.create_deployment(name, model.ref, _model_dir(model), spec, show)
+
+    def collected_folder(self, deployment: str) -> Path:
+        """Where deployment ``deployment`` of the endpoint collected what it served
+        (``endpoint/collection.py``), by collection."""
+        return collected_root(self.state_dir, self.settings.endpoint.name) / deployment
 
     def _spec_path(self) -> Path:
         return self.settings.resolve(self.settings.endpoint.deployment)

@@ -109,3 +109,10 @@ def test_a_p_value_breaches_below_its_threshold_a_distance_above_it_and_nan_alwa
     assert breaches("jensen_shannon_distance", 0.2, 0.1)
     assert not breaches("jensen_shannon_distance", 0.1, 0.1)
     assert breaches("jensen_shannon_distance", math.nan, 0.1)
+
+
+def test_an_integer_category_is_the_same_category_when_it_comes_back_as_a_float():
+    base = pd.Series([1, 2, 2, 3] * 50)
+    prod = pd.Series([1.0, 2.0, 2.0, 3.0] * 10)
+    assert drift("jensen_shannon_distance", CATEGORICAL, base, prod) == 0.0
+    assert quality("out_of_bounds_rate", CATEGORICAL, base, prod) == 0.0

@@ -1,0 +1,207 @@
+"""``mlops monitor``: the serving deployment's collected inputs against its model's training data.
+
+``monitor(target, settings, since, until)`` finds the deployment that
+serves, the model version it serves and that version's training split (the
+pipeline's ``train_data`` output of the run that trained it: the data
+version of its lineage, cut as prep cut it), reads what the deployment
+collected as ``model_inputs`` in the window (by default since the version
+took the traffic), judges it (``judge.py``) and writes the report (JSON and
+Markdown) under ``<state>/reports/monitor-<time>/``.
+
+Nothing to judge (no deployment serving, nothing collected, too few rows)
+is an outcome, not an error: the report says why and nothing breaches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from mlops.errors import UserError
+from mlops.monitoring.collected import read_collection
+from mlops.monitoring.judge import MonitorReport, judge
+from mlops.monitoring.measures import CATEGORICAL_DRIFT, NUMERICAL, NUMERICAL_DRIFT, kind_of
+from mlops.runs import TRAIN_DATA_OUTPUT
+from mlops.settings import Settings
+from mlops.state_files import write_file
+from mlops.summary import table
+from mlops.task import task_from_tags
+
+INPUTS = "model_inputs"
+
+
+@dataclass
+class Monitored:
+    report: MonitorReport
+    deployment: str | None = None
+    model: str | None = None
+    folder: Path | None = None  # where the report files are
+
+
+def monitor(
+    target, settings: Settings, since: datetime | None = None, until: datetime | None = None
+) -> Monitored:
+    """Judge what the serving deployment collected in [since, until) (see the module docstring)."""
+    until = until or datetime.now(UTC)
+    endpoint = target.get_endpoint()
+    serving = endpoint.serving() if endpoint is not None else None
+    if serving is None:
+        empty = MonitorReport(0, 0, settings.monitor.min_rows)
+        empty.nothing_judged = f"no deployment of endpoint {settings.endpoint.name} serves"
+        return Monitored(empty)
+    model = target.get_model(serving.model.rpartition(":")[2])
+    since = since or _took_traffic(model)
+    baseline = training_split(target, settings, model)
+    _check_features(settings, baseline)
+    collected = read_collection(
+        target.collected_folder(serving.name), INPUTS, since, until, list(baseline.columns)
+    )
+    report = judge(settings.monitor, baseline, collected.rows)
+    report.skipped = dict(collected.skipped)
+    report.skipped_examples = collected.examples
+    report.window = (_iso(since), _iso(until))
+    if collected.calls == 0 and report.nothing_judged:
+        report.nothing_judged = (
+            f"nothing collected from deployment {serving.name} in the window"
+            + (f" ({collected.skipped_lines} lines could not be used)" if collected.skipped else "")
+        )
+    monitored = Monitored(report, serving.name, model.ref)
+    monitored.folder = _write(target, monitored)
+    return monitored
+
+
+def training_split(target, settings: Settings, model) -> pd.DataFrame:
+    """The features of ``model``'s training split, as its training run's prep cut them."""
+    if not model.run_id:
+        raise UserError(f"model {model.ref} has no mlops.run_id tag: its training data is unknown")
+    try:
+        run = target.get_run(model.run_id)
+    except UserError:
+        raise UserError(
+            f"model {model.ref} was trained by run {model.run_id}, which this environment does "
+            "not hold (a version promoted from another one): monitor it where it was trained"
+        ) from None
+    try:
+        files = sorted(Path(target.output_path(run, TRAIN_DATA_OUTPUT)).glob("*.parquet"))
+    except UserError:  # a run of a pipeline that did not publish it
+        files = []
+    if not files:
+        raise UserError(
+            f"run {run.run_id} published no training split ({TRAIN_DATA_OUTPUT}): retrain the "
+            "model with a pipeline that publishes it (pipelines/train.yml does)"
+        )
+    table_ = pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)
+    task = task_from_tags(model.tags)
+    if task is not None and task.features is not None:
+        features = [name for name in task.features if name in table_.columns]
+    else:
+        roles = {settings.data.target_column, settings.data.sensitive_column}
+        features = [name for name in table_.columns if name not in roles]
+    return table_[features]
+
+
+def _check_features(settings: Settings, baseline: pd.DataFrame) -> None:
+    """Refuse a feature threshold naming a column the model does not take, or a
+    metric its kind has not."""
+    named = [(f"monitor.feature_types.{name}", name) for name in settings.monitor.feature_types]
+    named += [(f"monitor.data_drift.features.{name}", name) for name in
+              settings.monitor.data_drift.features]  # fmt: skip
+    for key, feature in named:
+        if feature not in baseline.columns:
+            raise UserError(
+                f"{key}: the model has no feature {feature!r}; its features are "
+                + ", ".join(baseline.columns)
+            )
+    for feature, thresholds in settings.monitor.data_drift.features.items():
+        key = f"monitor.data_drift.features.{feature}"
+        kind = settings.monitor.feature_types.get(feature) or kind_of(baseline[feature])
+        allowed = NUMERICAL_DRIFT if kind == NUMERICAL else CATEGORICAL_DRIFT
+        for metric in thresholds:
+            if metric not in allowed:
+                raise UserError(
+                    f"{key}.{metric}: {feature} is {kind}; its metrics are {', '.join(allowed)}"
+                )
+
+
+def _took_traffic(model) -> datetime:
+    when = model.deployed_at
+    try:
+        return datetime.fromisoformat(when) if when else datetime.fromtimestamp(0, UTC)
+    except ValueError:
+        return datetime.fromtimestamp(0, UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe(monitored: Monitored) -> str:
+    """The table the verb prints, and the verdict."""
+    report = monitored.report
+    lines = []
+    if monitored.deployment:
+        lines.append(
+            f"deployment {monitored.deployment} ({monitored.model}): {report.production_rows} "
+            f"rows collected in {report.window[0]} .. {report.window[1]}, baseline "
+            f"{report.baseline_rows} training rows"
+        )
+    if report.skipped:
+        shown = ", ".join(f"{count} {why}" for why, count in sorted(report.skipped.items()))
+        lines.append(f"skipped collected lines: {shown}")
+        lines.extend(f"  {example}" for example in report.skipped_examples)
+    if report.nothing_judged:
+        lines.append(f"monitor: nothing to judge: {report.nothing_judged}")
+        return "\n".join(lines)
+    rows = [
+        (
+            m.feature,
+            m.metric,
+            _number(m.value),
+            _number(m.threshold),
+            "BREACH" if m.breach else "ok",
+        )
+        for m in report.measured
+    ]
+    lines.append(table(["feature", "metric", "production", "threshold", "breach"], rows))
+    if report.breached:
+        lines.append(f"monitor: BREACH on {', '.join(report.breached_features)}")
+    else:
+        lines.append("monitor: no breach")
+    return "\n".join(lines)
+
+
+def markdown(monitored: Monitored) -> str:
+    report = monitored.report
+    head = f"## Monitor: {monitored.deployment or 'no deployment'}"
+    if report.nothing_judged:
+        return f"{head}\n\nNothing to judge: {report.nothing_judged}.\n"
+    rows = "\n".join(
+        f"| {m.feature} | {m.metric} | {_number(m.value)} | {_number(m.threshold)} | "
+        f"{'**breach**' if m.breach else 'ok'} |"
+        for m in report.measured
+    )
+    verdict = (
+        f"**Breach** on {', '.join(report.breached_features)}." if report.breached else "No breach."
+    )
+    return (
+        f"{head}\n\n{verdict} {report.production_rows} rows collected in {report.window[0]} .. "
+        f"{report.window[1]}, against {report.baseline_rows} training rows.\n\n"
+        "| feature | metric | production | threshold | breach |\n|---|---|---|---|---|\n"
+        f"{rows}\n"
+    )
+
+
+def _number(value: float) -> str:
+    return "nan" if value != value else f"{value:.4f}"
+
+
+def _write(target, monitored: Monitored) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+    folder = target.state_dir / "reports" / f"monitor-{stamp}"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_file(folder / "monitor.json", monitored.report.to_json().encode())
+    write_file(folder / "monitor.md", markdown(monitored).encode())
+    return folder

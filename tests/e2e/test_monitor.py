@@ -1,0 +1,144 @@
+"""`mlops monitor` on what real scoring servers collected: the model's own test rows
+breach nothing, the same rows with two features shifted breach on exactly those two,
+and the numbers are what scipy computes on the rows collected."""
+
+import json
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import wasserstein_distance
+
+from tests.conftest import STATE, copy_project, edit_model, stop_endpoints, wait_until
+from tests.e2e.test_run import mlops
+
+LABEL, SENSITIVE = "default_payment_next_month", "SEX"
+SHIFTED = {"LIMIT_BAL": lambda v: v * 3, "AGE": lambda v: v + 15}
+
+
+@pytest.fixture(scope="module")
+def serving(trained_template, tmp_path_factory):
+    """The session's trained sample, deployed, with monitor settings of its own."""
+    project = copy_project(trained_template, tmp_path_factory.mktemp("monitor") / "project")
+    edit_model(
+        project,
+        monitor={
+            "min_rows": 100,
+            "feature_types": {"LIMIT_BAL": "numerical", "AGE": "numerical"},
+            # 600 test rows: the noise of a category's share is larger than on Azure's
+            # days of traffic, hence a looser bound than its 0.1.
+            "data_drift": {
+                "numerical": {"normalized_wasserstein_distance": 0.1},
+                "categorical": {"jensen_shannon_distance": 0.15},
+            },
+        },
+    )
+    deployed = mlops(project, "run")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    try:
+        yield project
+    finally:
+        stop_endpoints(project)
+
+
+def test_rows_alike_the_training_data_breach_nothing_and_shifted_ones_breach_on_those(serving):
+    project = serving
+    state = json.loads((project / STATE / "endpoints" / "credit-default" / "endpoint.json")
+                       .read_text())  # fmt: skip
+    rows = held_out_rows(project)
+
+    first = send(project, state["port"], rows.head(50))
+    early = mlops(project, "monitor")
+    assert early.returncode == 0, early.stdout + early.stderr
+    assert (
+        "nothing to judge: 50 rows collected in the window; nothing is judged below "
+        "monitor.min_rows (100)"
+    ) in early.stdout
+
+    send(project, state["port"], rows)
+    plain = mlops(project, "monitor", "--since", first)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert "monitor: no breach" in plain.stdout
+    assert f"{50 + len(rows)} rows collected" in plain.stdout
+
+    shifted = rows.assign(**{name: change(rows[name]) for name, change in SHIFTED.items()})
+    since = send(project, state["port"], shifted)
+    drifted = mlops(project, "monitor", "--since", since)
+    assert drifted.returncode == 4, drifted.stdout + drifted.stderr
+    assert "monitor: BREACH on AGE, LIMIT_BAL" in drifted.stdout
+
+    # The number the report gives is scipy's on the rows the endpoint collected.
+    (path,) = [line.split(": ", 1)[1] for line in drifted.stdout.splitlines()
+               if line.startswith("report: ")]  # fmt: skip
+    measured = json.loads(Path(path).read_text())
+    assert measured["breached_features"] == ["AGE", "LIMIT_BAL"]
+    (limit,) = [m["value"] for m in measured["measured"]
+                if (m["feature"], m["metric"]) == ("LIMIT_BAL", NWD)]  # fmt: skip
+    baseline = train_rows(project)["LIMIT_BAL"].to_numpy(float)
+    collected = collected_rows(project, since)["LIMIT_BAL"].to_numpy(float)
+    assert len(collected) == len(rows)
+    expected = wasserstein_distance(baseline, collected) / np.std(baseline, ddof=1)
+    assert limit == pytest.approx(expected, rel=1e-9)
+
+
+NWD = "normalized_wasserstein_distance"
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def send(project, port: int, rows: pd.DataFrame) -> str:
+    """Score ``rows`` 50 at a time from the start of a second (collected records
+    say their time to the second); return that second, once every row is collected."""
+    previous = now()
+    wait_until(lambda: now() > previous, what="the next second")
+    started = now()
+    for start in range(0, len(rows), 50):
+        part = rows.iloc[start : start + 50]
+        body = {"input_data": {"columns": list(part.columns), "data": part.values.tolist()}}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/score",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200
+    wait_until(lambda: len(collected_rows(project, started)) == len(rows), what="the records")
+    return started
+
+
+def held_out_rows(project) -> pd.DataFrame:
+    (path,) = (project / STATE / "runs").glob("*/prep/outputs/test_data/*.parquet")
+    return pd.read_parquet(path).drop(columns=[LABEL, SENSITIVE])
+
+
+def train_rows(project) -> pd.DataFrame:
+    (path,) = (project / STATE / "runs").glob("*/prep/outputs/train_data/*.parquet")
+    return pd.read_parquet(path)
+
+
+def collected_rows(project, since: str) -> pd.DataFrame:
+    """The inputs collected since ``since``, read here from the JSON lines themselves."""
+    folder = project / STATE / "collected" / "credit-default" / "blue" / "model_inputs"
+    records = [json.loads(line) for path in folder.rglob("*.jsonl")
+               for line in path.read_text().splitlines()]  # fmt: skip
+    return pd.DataFrame([row for r in records if r["time"] >= since for row in r["data"]])
+
+
+def test_a_threshold_for_a_feature_the_model_has_not_is_refused_naming_the_key(serving):
+    path = serving / "models" / "credit-default" / "mlops.yml"
+    before = path.read_text()
+    edit_model(serving, monitor={"data_drift": {"features": {"INCOME": {NWD: 0.2}}}})
+    try:
+        refused = mlops(serving, "monitor")
+    finally:
+        path.write_text(before)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        "error: monitor.data_drift.features.INCOME: the model has no feature 'INCOME'; "
+        "its features are LIMIT_BAL, "
+    )
