@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -90,8 +91,8 @@ def read_collection(
     files = files_of(root, collection, since, until)
     result = Collection(collection, pd.DataFrame(), files=len(files))
     rows: list[dict] = []
-    times: list[datetime] = []
-    joins: list[str | None] = []
+    times: list[tuple[datetime, int]] = []  # per call: its time, its number of rows
+    joins: list[str | None] = []  # per call
     expected = set(columns) if columns is not None else None
     for path in files:
         for number, line in enumerate(_lines(path), start=1):
@@ -105,8 +106,10 @@ def read_collection(
             if len(result.examples) < NAMED:
                 result.examples.append(f"{path}:{number}: {reason}")
     frame = pd.DataFrame.from_records(rows, columns=list(columns) if columns else None)
-    frame[CALL_TIME] = pd.to_datetime(times, utc=True) if times else pd.Series(dtype="object")
-    frame[CORRELATION] = joins
+    counts = [count for _, count in times]
+    stamps = pd.to_datetime([when for when, _ in times], utc=True)
+    frame[CALL_TIME] = stamps.repeat(counts) if times else pd.Series(dtype="object")
+    frame[CORRELATION] = np.repeat(np.array(joins, dtype=object), counts) if times else []
     result.rows = frame
     return result
 
@@ -139,6 +142,6 @@ def _read_call(line, since, until, expected, rows, times, joins) -> str | None:
     if expected is not None and any(row.keys() != expected for row in data):
         return "columns other than the model's"
     rows.extend(data)
-    times.extend([when] * len(data))
-    joins.extend([record.get("correlationid")] * len(data))
+    times.append((when, len(data)))
+    joins.append(record.get("correlationid"))
     return None

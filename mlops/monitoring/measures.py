@@ -162,8 +162,8 @@ def _ks(base: np.ndarray, prod: np.ndarray) -> float:
 
 
 def _category_counts(base: pd.Series, prod: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    values = sorted(set(base) | set(prod))
     counted = base.value_counts(), prod.value_counts()
+    values = counted[0].index.union(counted[1].index)
     return tuple(counts.reindex(values, fill_value=0).to_numpy(float) for counts in counted)
 
 
@@ -185,11 +185,14 @@ def _chi_squared(base: pd.Series, prod: pd.Series) -> float:
 
 
 def _categories(values: pd.Series) -> pd.Series:
-    """The values as category labels: numbers by their value, so that the 2 of an
-    integer baseline and the 2.0 a scoring request was given are one category."""
+    """The values as category labels: numbers by their value (as floats), so that
+    the 2 of an integer baseline and the 2.0 a scoring request was given are one
+    category; anything else by its text."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype(float)
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.notna().all():
-        return numbers.astype(float).astype(str)
+        return numbers.astype(float)
     return values.astype(str)
 
 
