@@ -127,11 +127,13 @@ def _check_features(settings: Settings, baseline: pd.DataFrame) -> None:
 
 
 def _took_traffic(model) -> datetime:
-    when = model.deployed_at
+    """When ``model`` took the traffic (its ``mlops.deployed_at``), in UTC; the
+    start of time when the tag is missing or unreadable."""
     try:
-        return datetime.fromisoformat(when) if when else datetime.fromtimestamp(0, UTC)
+        moment = datetime.fromisoformat(model.deployed_at or "")
     except ValueError:
         return datetime.fromtimestamp(0, UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _iso(moment: datetime) -> str:
