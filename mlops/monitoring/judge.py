@@ -74,23 +74,25 @@ def judge(
         return report
     drift_settings = settings.data_drift
     for feature in baseline.columns:
-        kind = settings.feature_types.get(feature) or kind_of(baseline[feature])
+        kind = feature_kind(settings, baseline, feature)
         base, prod = baseline[feature], production[feature]
         by_kind = drift_settings.categorical if kind == CATEGORICAL else drift_settings.numerical
         for metric, threshold in drift_settings.features.get(feature, by_kind).items():
             value = drift(metric, kind, base, prod)
             row = Measured("data_drift", feature, kind, metric, value, threshold, False)
             report.measured.append(_judged(row))
-        rates = (
-            settings.data_quality.categorical
-            if kind == CATEGORICAL
-            else (settings.data_quality.numerical)
-        )
+        quality_settings = settings.data_quality
+        rates = quality_settings.categorical if kind == CATEGORICAL else quality_settings.numerical
         for metric, threshold in rates.items():
             value = quality(metric, kind, base, prod)
             row = Measured("data_quality", feature, kind, metric, value, threshold, False)
             report.measured.append(_judged(row))
     return report
+
+
+def feature_kind(settings: MonitorSettings, baseline: pd.DataFrame, feature: str) -> str:
+    """Numerical or categorical: as ``monitor.feature_types`` says, else as Azure decides."""
+    return settings.feature_types.get(feature) or kind_of(baseline[feature])
 
 
 def _judged(row: Measured) -> Measured:

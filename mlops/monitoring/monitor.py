@@ -22,8 +22,8 @@ import pandas as pd
 
 from mlops.errors import UserError
 from mlops.monitoring.collected import read_collection
-from mlops.monitoring.judge import MonitorReport, judge
-from mlops.monitoring.measures import CATEGORICAL_DRIFT, NUMERICAL, NUMERICAL_DRIFT, kind_of
+from mlops.monitoring.judge import MonitorReport, feature_kind, judge
+from mlops.monitoring.measures import CATEGORICAL_DRIFT, NUMERICAL, NUMERICAL_DRIFT
 from mlops.runs import TRAIN_DATA_OUTPUT
 from mlops.settings import Settings
 from mlops.state_files import write_file
@@ -117,7 +117,7 @@ def _check_features(settings: Settings, baseline: pd.DataFrame) -> None:
             )
     for feature, thresholds in settings.monitor.data_drift.features.items():
         key = f"monitor.data_drift.features.{feature}"
-        kind = settings.monitor.feature_types.get(feature) or kind_of(baseline[feature])
+        kind = feature_kind(settings.monitor, baseline, feature)
         allowed = NUMERICAL_DRIFT if kind == NUMERICAL else CATEGORICAL_DRIFT
         for metric in thresholds:
             if metric not in allowed:
