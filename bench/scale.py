@@ -13,7 +13,8 @@ Printed per size: seconds of register, train and both, the ratio of the total
 to the 30k rows' total, and peak memory in MB (the kernel's high-water mark
 of resident memory, VmHWM): of the register process, and of each pipeline
 step's process (prep, train, evaluate; the local runner starts each step as a
-process of its own, found by polling the process tree every POLL seconds).
+process of its own, found by polling the process tree every POLL seconds),
+and of the warm interpreter the later steps fork from.
 "largest" is the largest process of the whole train run as the kernel reports
 it on wait4, a check that polling missed no peak. The targets: 1M rows in at
 most 5x the 30k time and at most 2 GB in every process; 10M rows in at most
@@ -171,8 +172,15 @@ def _step_of(pid: int) -> str | None:
     try:
         words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         words = words.replace("\0", " ").split()
+        # A step forked by the warm interpreter keeps its command line and takes the
+        # script's name as its process name (see warm_python.py).
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return None
+    if name.endswith(".py") and name[:-3] in STEPS:
+        return name[:-3]
+    if any(word.endswith("warm_python.py") for word in words):
+        return "warm"
     return next((w[:-3] for w in words if w.endswith(".py") and w[:-3] in STEPS), None)
 
 
@@ -204,7 +212,8 @@ def measure(rows: int, text: bool, keep: bool) -> Row:
     root = Path(tempfile.mkdtemp(prefix=f"scale-{rows}-"))
     try:
         settings = make_project(root, rows, text)
-        size = (root / yaml.safe_load(settings.read_text())["data"]["path"]).stat().st_size
+        model = yaml.safe_load((root / scratch.SAMPLE / "mlops.yml").read_text())
+        size = Path(model["data"]["path"]).stat().st_size
         print(f"{rows:>10,} rows: {size / 2**20:,.0f} MB of CSV in {root}", flush=True)
         register = watch([MLOPS, "--settings", str(settings), "register-data"], root)
         _report("register-data", register)

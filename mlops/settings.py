@@ -111,6 +111,9 @@ class ModelSettings(_Section):
 class LocalSettings(_Section):
     # Port of the local endpoint's scoring URL on 127.0.0.1.
     endpoint_port: int = Field(default=5050, ge=1024, le=65535)
+    # Start a run's later steps from an interpreter that imported their libraries
+    # once (mlops/targets/local/warm_steps.py); false: every step with bash.
+    warm_steps: bool = True
 
 
 class AzureSettings(_Section):

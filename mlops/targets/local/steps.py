@@ -8,7 +8,9 @@ snapshot. Output is streamed line by line to the printer and to
 
 With a ``StepReuse``, a step whose command, code, environment and inputs are
 those of a step an earlier run completed is not run again: its outputs are
-that run's (see ``reuse.py``), as Azure ML reuses a pipeline node.
+that run's (see ``reuse.py``), as Azure ML reuses a pipeline node. With a
+``WarmStart``, the steps after the first one that runs start from a warm
+interpreter when their command allows it (see ``warm_steps.py``).
 
 Each step runs in a process group of its own, so a Ctrl-C in the terminal
 reaches ``mlops`` alone and ``mlops`` decides: on KeyboardInterrupt (or a
@@ -33,6 +35,7 @@ from mlops.state_files import open_file
 from mlops.targets.base import Printer, StepRun
 from mlops.targets.local.commands import CommandError, render_command
 from mlops.targets.local.reuse import StepReuse
+from mlops.targets.local.warm_steps import WarmProcess, WarmStart
 
 FILE_TYPES = {"uri_file"}
 LOG_FILE = "std_log.txt"
@@ -67,12 +70,14 @@ def run_steps(
     step_env: Callable[[Step], Mapping[str, str]],
     step_done: Callable[[Step, StepRun], None] = lambda step, result: None,
     reuse: StepReuse | None = None,
+    warm: WarmStart | None = None,
 ) -> StepsResult:
     """Run every step of ``graph`` with the pipeline ``inputs``.
 
     ``step_env(step)`` gives each process its environment; ``step_done`` is
     called after each step; ``reuse`` finds and records reusable steps (None:
-    every step runs). Steps after a failure or an interruption are
+    every step runs); ``warm`` starts later steps warm (None: each with bash).
+    Steps after a failure or an interruption are
     reported "NotStarted"; an interrupted step is "Canceled" (see the module
     docstring) and the interruption is not raised: the caller checks
     ``canceled``.
@@ -95,6 +100,8 @@ def run_steps(
                 show,
                 step_env,
                 reuse,
+                warm,
+                graph.steps[index:],
             )
         except KeyboardInterrupt:  # before or after the step's process ran
             step_run = StepRun(step.name, "Canceled")
@@ -103,7 +110,9 @@ def run_steps(
     return result
 
 
-def _run_step(step, label, inputs, produced, result, run_dir, show, step_env, reuse) -> StepRun:
+def _run_step(
+    step, label, inputs, produced, result, run_dir, show, step_env, reuse, warm, later
+) -> StepRun:
     show(f"{label}: {step.display_name}")
     values = _bind_inputs(step, inputs, produced)
     key = reuse.key(step, values) if reuse else None
@@ -121,7 +130,9 @@ def _run_step(step, label, inputs, produced, result, run_dir, show, step_env, re
     except CommandError as error:
         show(f"{label} cannot start: {error}")
         return StepRun(step.name, "Failed", exit_code=None)
-    step_run = _execute(step, command, folder, step_env(step), show)
+    if warm is not None:
+        warm.prepare(later)  # imports for the later steps while this one runs
+    step_run = _execute(step, command, folder, step_env(step), show, warm)
     mark = {"Completed": "completed", "Canceled": "canceled"}.get(
         step_run.status, f"failed (exit code {step_run.exit_code})"
     )
@@ -166,21 +177,29 @@ def _bind_inputs(
 
 
 def _execute(
-    step: Step, command: str, folder: Path, env: Mapping[str, str], show: Printer
+    step: Step,
+    command: str,
+    folder: Path,
+    env: Mapping[str, str],
+    show: Printer,
+    warm: WarmStart | None = None,
 ) -> StepRun:
     log = folder / LOG_FILE
     started = time.perf_counter()
+    cwd = Path(step.code or folder)
     with os.fdopen(open_file(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as log_file:
-        process = subprocess.Popen(
-            ["bash", "-c", command],
-            cwd=step.code or folder,
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
+        process = warm.start(command, cwd, env) if warm is not None else None
+        if process is None:
+            process = subprocess.Popen(
+                ["bash", "-c", command],
+                cwd=cwd,
+                env=dict(env),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+            )
         assert process.stdout is not None
         try:
             for line in process.stdout:
@@ -192,6 +211,8 @@ def _execute(
             code = stop_group(process)
             status = "Canceled"
             log_file.write(f"interrupted: the step's processes were stopped (exit code {code})\n")
+        finally:
+            process.stdout.close()
     return StepRun(
         name=step.name,
         status=status,
@@ -201,7 +222,7 @@ def _execute(
     )
 
 
-def stop_group(process: subprocess.Popen, grace: float = GRACE_SECONDS) -> int:
+def stop_group(process: subprocess.Popen | WarmProcess, grace: float = GRACE_SECONDS) -> int:
     """Stop ``process`` and every process of its group: SIGINT, then SIGTERM, then
     SIGKILL, each after ``grace`` seconds while any of the group is left. Ctrl-C
     again while waiting goes straight to the next signal. Returns its exit code."""
@@ -219,7 +240,7 @@ def stop_group(process: subprocess.Popen, grace: float = GRACE_SECONDS) -> int:
     return process.wait()
 
 
-def _group_alive(process: subprocess.Popen) -> bool:
+def _group_alive(process: subprocess.Popen | WarmProcess) -> bool:
     process.poll()  # reap the leader, so a zombie does not count
     try:
         os.killpg(process.pid, 0)

@@ -48,6 +48,7 @@ from mlops.targets.local.reuse import StepReuse
 from mlops.targets.local.runs import LocalRunStore
 from mlops.targets.local.steps import run_steps
 from mlops.targets.local.user_cache import cache_folder
+from mlops.targets.local.warm_steps import WarmStart
 from mlops.targets.local.yaml_cache import YamlCache, cached_load
 
 CACHE = "cache"
@@ -250,7 +251,7 @@ class LocalTarget(Target):
         run_id = new_run_id()
         started = datetime.now(UTC).isoformat(timespec="seconds")
         clock = time.perf_counter()
-        from mlops.targets.local.tracking import RunTracking  # MLflow loads in a thread
+        from mlops.targets.local.tracking import STEP_IMPORTS, RunTracking  # MLflow: a thread
 
         tracking = RunTracking(
             self.state_dir,
@@ -263,14 +264,20 @@ class LocalTarget(Target):
         if not (force_rerun or graph.force_rerun):
             cache = self.state_dir / CACHE / STEPS_CACHE
             reuse = StepReuse(cache, self.runs.root, run_id, self.state_base)
-        result = run_steps(
-            graph,
-            values,
-            private_folder(self.runs.folder(run_id)),
-            show,
-            lambda step: child_env(tracking.step_env(step.name)),
-            reuse=reuse,
-        )
+        run_dir = private_folder(self.runs.folder(run_id))
+        warm = None
+        if self.settings.local.warm_steps:
+            warm = WarmStart(child_env(), STEP_IMPORTS, label=str(run_dir))
+        with warm or contextlib.nullcontext():
+            result = run_steps(
+                graph,
+                values,
+                run_dir,
+                show,
+                lambda step: child_env(tracking.step_env(step.name)),
+                reuse=reuse,
+                warm=warm,
+            )
         error, metrics = _failure(result.failed), {}
         if result.canceled:
             error = "interrupted (Ctrl-C or SIGTERM): the running step was stopped"

@@ -42,6 +42,9 @@ STEP_TAG = "mlops.step"
 REUSED_TAG = "mlops.reused_from"
 # How a step's outcome closes its MLflow run.
 STATUS = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
+# What a step's first `mlflow.start_run()` imports to open this store (a second):
+# a warm start imports it beforehand for the steps that use MLflow.
+STEP_IMPORTS = ("mlflow.store.tracking.sqlalchemy_store",)
 
 
 def tracking_uri(state_dir: Path) -> str:
