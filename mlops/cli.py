@@ -186,12 +186,14 @@ def _moment(text: str):
 
 
 def _monitor(target, settings, args) -> int:
-    from mlops.monitoring.monitor import describe, markdown, monitor
+    from mlops.monitoring.monitor import PICTURE, describe, markdown, monitor
 
     monitored = monitor(target, settings, args.since, args.until)
     print(describe(monitored))
     if monitored.folder:
         print(f"report: {monitored.folder / 'monitor.json'}")
+        if (monitored.folder / PICTURE).is_file():
+            print(f"picture: {monitored.folder / PICTURE}")
     report = monitored.report
     github.set_outputs(
         {

@@ -14,6 +14,8 @@ METRICS_OUTPUT = "metrics"  # a folder holding METRICS_FILE (and curves.json)
 TEST_DATA_OUTPUT = "test_data"  # the held-out split, as parquet files
 TRAIN_DATA_OUTPUT = "train_data"  # the training split: the baseline of monitoring
 METRICS_FILE = "metrics.json"
+# Beside it: the model's answer for each test row (column "prediction"), written by evaluate.
+ANSWERS_FILE = "answers.parquet"
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -273,19 +273,27 @@ def _bounded(thresholds: Mapping[str, float]) -> Mapping[str, float]:
     return thresholds
 
 
-class DataDriftSettings(_Section):
-    """Thresholds of the data drift signal (Azure ML's DataDriftMetricThreshold):
-    per metric, for every numerical and every categorical feature; ``features``
-    names thresholds of its own for a feature (all of its metrics replaced)."""
+class PredictionDriftSettings(_Section):
+    """Thresholds of the prediction drift signal (Azure ML's
+    PredictionDriftMetricThreshold), per metric: the answers' ``prediction``
+    against the training split's label, numerical or categorical as the
+    kind predicts a number or a class."""
 
     numerical: dict[NumericalDriftMetric, Threshold] = {"normalized_wasserstein_distance": 0.1}
     categorical: dict[CategoricalDriftMetric, Threshold] = {"jensen_shannon_distance": 0.1}
-    features: dict[str, dict[NumericalDriftMetric | CategoricalDriftMetric, Threshold]] = {}
 
     @field_validator("numerical", "categorical")
     @classmethod
     def _p_values_and_rates(cls, thresholds: dict) -> dict:
         return _bounded(thresholds)
+
+
+class DataDriftSettings(PredictionDriftSettings):
+    """Thresholds of the data drift signal (Azure ML's DataDriftMetricThreshold):
+    per metric, for every numerical and every categorical feature; ``features``
+    names thresholds of its own for a feature (all of its metrics replaced)."""
+
+    features: dict[str, dict[NumericalDriftMetric | CategoricalDriftMetric, Threshold]] = {}
 
 
 class DataQualitySettings(_Section):
@@ -319,6 +327,7 @@ class MonitorSettings(_Section):
     # (the signals' feature_type_override).
     feature_types: dict[str, Literal["numerical", "categorical"]] = {}
     data_drift: DataDriftSettings = DataDriftSettings()
+    prediction_drift: PredictionDriftSettings = PredictionDriftSettings()
     data_quality: DataQualitySettings = DataQualitySettings()
 
 

@@ -46,6 +46,8 @@ class Kind:
     max_classes: int = 0
     # The evaluate step's curves the gate report draws, in words (for its alt text).
     picture: str = field(default="")
+    # How the answers' `prediction` drifts: "categorical" (a class) or "numerical".
+    prediction_type: str = "categorical"
 
     def catalog(self) -> str:
         """The metric catalogue of the kind, relative to the fork's folder."""

@@ -68,4 +68,5 @@ KIND = Kind(
     draw=draw,
     max_classes=0,
     picture="predicted against actual and the residuals",
+    prediction_type="numerical",
 )

@@ -2,7 +2,8 @@
 
 ``judge`` measures every feature with the thresholds of the model's
 ``monitor:`` settings (data drift by the feature's kind, or the feature's
-own thresholds; data quality by kind) and says which breach. Below
+own thresholds; data quality by kind) and says which breach;
+``judge_prediction`` adds the prediction drift of the answers. Below
 ``monitor.min_rows`` collected rows nothing is judged: too little data is
 said, never a false alarm.
 """
@@ -18,10 +19,13 @@ import pandas as pd
 from mlops.monitoring.measures import CATEGORICAL, breaches, drift, kind_of, quality
 from mlops.settings import MonitorSettings
 
+# The answers' column that prediction drift measures (the scoring script's output).
+PREDICTION = "prediction"
+
 
 @dataclass(frozen=True)
 class Measured:
-    signal: str  # data_drift or data_quality
+    signal: str  # data_drift, prediction_drift or data_quality
     feature: str
     kind: str  # numerical or categorical
     metric: str
@@ -42,6 +46,8 @@ class MonitorReport:
     skipped: dict[str, int] = field(default_factory=dict)
     skipped_examples: list[str] = field(default_factory=list)
     window: tuple[str, str] = ("", "")
+    # What was not measured, and why (a signal without its data).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def breached(self) -> list[Measured]:
@@ -88,6 +94,30 @@ def judge(
             row = Measured("data_quality", feature, kind, metric, value, threshold, False)
             report.measured.append(_judged(row))
     return report
+
+
+def judge_prediction(
+    settings: MonitorSettings, kind: str, baseline: pd.Series, production: pd.Series
+) -> list[Measured]:
+    """Prediction drift: ``production`` (the collected answers' ``prediction``)
+    against ``baseline`` (the model's answers on its test split), ``kind``
+    numerical or categorical, with ``monitor.prediction_drift``'s thresholds."""
+    thresholds = settings.prediction_drift
+    by_kind = thresholds.categorical if kind == CATEGORICAL else thresholds.numerical
+    return [
+        _judged(
+            Measured(
+                "prediction_drift",
+                PREDICTION,
+                kind,
+                metric,
+                drift(metric, kind, baseline, production),
+                threshold,
+                False,
+            )
+        )
+        for metric, threshold in by_kind.items()
+    ]
 
 
 def feature_kind(settings: MonitorSettings, baseline: pd.DataFrame, feature: str) -> str:

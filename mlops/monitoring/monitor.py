@@ -5,8 +5,10 @@ serves, the model version it serves and that version's training split (the
 pipeline's ``train_data`` output of the run that trained it: the data
 version of its lineage, cut as prep cut it), reads what the deployment
 collected as ``model_inputs`` in the window (by default since the version
-took the traffic), judges it (``judge.py``) and writes the report (JSON and
-Markdown) under ``<state>/reports/monitor-<time>/``.
+took the traffic), judges it (``judge.py``), then the ``prediction`` of what
+it collected as ``model_outputs`` against the model's answers on its test
+split (the evaluate step's ``answers.parquet``), and writes the report (JSON
+and Markdown) under ``<state>/reports/monitor-<time>/``.
 
 Nothing to judge (no deployment serving, nothing collected, too few rows)
 is an outcome, not an error: the report says why and nothing breaches.
@@ -14,23 +16,26 @@ is an outcome, not an error: the report says why and nothing breaches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from mlops.errors import UserError
+from mlops.kinds import get_kind
 from mlops.monitoring.collected import read_collection
-from mlops.monitoring.judge import MonitorReport, feature_kind, judge
+from mlops.monitoring.judge import PREDICTION, MonitorReport, feature_kind, judge, judge_prediction
 from mlops.monitoring.measures import CATEGORICAL_DRIFT, NUMERICAL, NUMERICAL_DRIFT
-from mlops.runs import TRAIN_DATA_OUTPUT
-from mlops.settings import Settings
+from mlops.monitoring.picture import Sample, draw_drift, most_drifted
+from mlops.runs import ANSWERS_FILE, METRICS_OUTPUT, TRAIN_DATA_OUTPUT
+from mlops.settings import MonitorSettings, Settings
 from mlops.state_files import write_file
 from mlops.summary import table
-from mlops.task import task_from_tags
+from mlops.task import model_kind, task_from_tags
 
-INPUTS = "model_inputs"
+INPUTS, OUTPUTS = "model_inputs", "model_outputs"
+PICTURE = "monitor.png"
 
 
 @dataclass
@@ -39,6 +44,8 @@ class Monitored:
     deployment: str | None = None
     model: str | None = None
     folder: Path | None = None  # where the report files are
+    # feature (or "prediction") -> its values on both sides, for the picture
+    samples: dict[str, Sample] = field(default_factory=dict)
 
 
 def monitor(
@@ -54,12 +61,23 @@ def monitor(
         return Monitored(empty)
     model = target.get_model(serving.model.rpartition(":")[2])
     since = since or _took_traffic(model)
-    baseline = training_split(target, settings, model)
+    run = training_run(target, model)
+    baseline = training_split(target, settings, model, run)
     _check_features(settings, baseline)
-    collected = read_collection(
-        target.collected_folder(serving.name), INPUTS, since, until, list(baseline.columns)
-    )
+    folder = target.collected_folder(serving.name)
+    collected = read_collection(folder, INPUTS, since, until, list(baseline.columns))
     report = judge(settings.monitor, baseline, collected.rows)
+    samples = {
+        feature: Sample(feature_kind(settings.monitor, baseline, feature), baseline[feature],
+                        collected.rows[feature])
+        for feature in baseline.columns
+    }  # fmt: skip
+    if not report.nothing_judged:
+        answers = read_collection(folder, OUTPUTS, since, until)
+        kind = get_kind(model_kind(model, settings.kind)).prediction_type
+        reference = _test_answers(target, run)
+        if _judge_answers(report, settings.monitor, kind, reference, answers):
+            samples[PREDICTION] = Sample(kind, reference, answers.rows[PREDICTION].dropna())
     report.skipped = dict(collected.skipped)
     report.skipped_examples = collected.examples
     report.window = (_iso(since), _iso(until))
@@ -68,22 +86,26 @@ def monitor(
             f"nothing collected from deployment {serving.name} in the window"
             + (f" ({collected.skipped_lines} lines could not be used)" if collected.skipped else "")
         )
-    monitored = Monitored(report, serving.name, model.ref)
+    monitored = Monitored(report, serving.name, model.ref, samples=samples)
     monitored.folder = _write(target, monitored)
     return monitored
 
 
-def training_split(target, settings: Settings, model) -> pd.DataFrame:
-    """The features of ``model``'s training split, as its training run's prep cut them."""
+def training_run(target, model):
+    """The pipeline run that trained ``model``; UserError when it is unknown here."""
     if not model.run_id:
         raise UserError(f"model {model.ref} has no mlops.run_id tag: its training data is unknown")
     try:
-        run = target.get_run(model.run_id)
+        return target.get_run(model.run_id)
     except UserError:
         raise UserError(
             f"model {model.ref} was trained by run {model.run_id}, which this environment does "
             "not hold (a version promoted from another one): monitor it where it was trained"
         ) from None
+
+
+def training_split(target, settings: Settings, model, run) -> pd.DataFrame:
+    """The features of ``model``'s training split, as its training ``run``'s prep cut them."""
     try:
         files = sorted(Path(target.output_path(run, TRAIN_DATA_OUTPUT)).glob("*.parquet"))
     except UserError:  # a run of a pipeline that did not publish it
@@ -101,6 +123,45 @@ def training_split(target, settings: Settings, model) -> pd.DataFrame:
         roles = {settings.data.target_column, settings.data.sensitive_column}
         features = [name for name in table_.columns if name not in roles]
     return table_[features]
+
+
+def _test_answers(target, run) -> pd.Series | None:
+    """The model's answers on its test split (the evaluate step's), None when the
+    run has none (a model trained before evaluate wrote them)."""
+    try:
+        path = Path(target.output_path(run, METRICS_OUTPUT)) / ANSWERS_FILE
+    except UserError:
+        return None
+    if not path.is_file():
+        return None
+    return pd.read_parquet(path, columns=[PREDICTION])[PREDICTION]
+
+
+def _judge_answers(
+    report: MonitorReport, settings: MonitorSettings, kind: str, reference, answers
+) -> bool:
+    """Add the prediction drift (``kind``: numerical or categorical) of the
+    collected ``answers`` against ``reference`` to ``report``, or a note saying
+    why it was not measured; whether it was measured."""
+    for reason, count in answers.skipped.items():
+        report.skipped[f"{OUTPUTS}: {reason}"] = count
+    report.skipped_examples += answers.examples
+    rows = answers.rows
+    produced = rows[PREDICTION].dropna() if PREDICTION in rows.columns else pd.Series([])
+    if reference is None:
+        report.notes.append(
+            f"prediction drift not measured: the model's training run wrote no {ANSWERS_FILE} "
+            "(its evaluate step predates it): retrain to measure it"
+        )
+        return False
+    if len(produced) < settings.min_rows:
+        report.notes.append(
+            f"prediction drift not measured: {len(produced)} answers collected in the window, "
+            f"below monitor.min_rows ({settings.min_rows})"
+        )
+        return False
+    report.measured += judge_prediction(settings, kind, reference, produced)
+    return True
 
 
 def _check_features(settings: Settings, baseline: pd.DataFrame) -> None:
@@ -157,6 +218,7 @@ def describe(monitored: Monitored) -> str:
     if report.nothing_judged:
         lines.append(f"monitor: nothing to judge: {report.nothing_judged}")
         return "\n".join(lines)
+    lines.extend(report.notes)
     rows = [
         (
             m.feature,
@@ -175,7 +237,8 @@ def describe(monitored: Monitored) -> str:
     return "\n".join(lines)
 
 
-def markdown(monitored: Monitored) -> str:
+def markdown(monitored: Monitored, picture: bool = False) -> str:
+    """The report as Markdown (with ``picture``, a link to ``monitor.png`` beside it)."""
     report = monitored.report
     head = f"## Monitor: {monitored.deployment or 'no deployment'}"
     if report.nothing_judged:
@@ -188,12 +251,15 @@ def markdown(monitored: Monitored) -> str:
     verdict = (
         f"**Breach** on {', '.join(report.breached_features)}." if report.breached else "No breach."
     )
+    notes = "".join(f"{note}.\n\n" for note in report.notes)
     return (
         f"{head}\n\n{verdict} {report.production_rows} rows collected in {report.window[0]} .. "
-        f"{report.window[1]}, against {report.baseline_rows} training rows.\n\n"
+        f"{report.window[1]}, against {report.baseline_rows} training rows.\n\n{notes}"
         "| feature | metric | production | threshold | breach |\n|---|---|---|---|---|\n"
         f"{rows}\n"
-    )
+        + (f"\n![baseline and production of the most drifted features]({PICTURE})\n" if picture
+           else "")
+    )  # fmt: skip
 
 
 def _number(value: float) -> str:
@@ -205,5 +271,9 @@ def _write(target, monitored: Monitored) -> Path:
     folder = target.state_dir / "reports" / f"monitor-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
     write_file(folder / "monitor.json", monitored.report.to_json().encode())
-    write_file(folder / "monitor.md", markdown(monitored).encode())
+    drawn = most_drifted(monitored.report.measured)
+    if drawn:
+        title = f"{monitored.deployment} ({monitored.model}): baseline and production"
+        draw_drift(folder / PICTURE, title, drawn, monitored.samples)
+    write_file(folder / "monitor.md", markdown(monitored, picture=bool(drawn)).encode())
     return folder

@@ -16,6 +16,9 @@ column), and writes what the kind's row in kinds.py measures into
 - ``feature_signal.json``, each feature's own signal on the test split, best
   first (the ten best): when a model is too good to be true, the gate names
   the feature that explains it.
+- ``answers.parquet``, the model's answer for each test row as the scoring
+  script gives it (one column, ``prediction``: the class, or the number):
+  what ``mlops monitor`` measures the collected answers' drift against.
 
 By kind:
 
@@ -57,6 +60,7 @@ CATALOGS = Path(__file__).with_name("metrics")
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.json"
 SIGNAL_FILE = "feature_signal.json"
+ANSWERS_FILE = "answers.parquet"
 
 
 def catalog_file(kind: str) -> Path:
@@ -147,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         results = in_catalog_order(measured, catalog, groups=groups is not None)
         drawn = curves(labels, scores, groups, kind.name, contract.labels)
         signal = signal_file(frame, labels, kind.name)
+        answers = pd.DataFrame({"prediction": kind.answer(scores, contract)["predictions"]})
     except (OSError, KeyError, ValueError) as error:
         return fail(f"{args.test_data}: {error}")
 
@@ -155,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     output_file(args.metrics_output, SIGNAL_FILE).write_text(
         json.dumps(signal, indent=2, ensure_ascii=False)
     )
+    answers.to_parquet(output_file(args.metrics_output, ANSWERS_FILE), index=False)
     with mlflow.start_run():
         mlflow.log_metrics(results)
     if groups is None:

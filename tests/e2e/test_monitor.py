@@ -10,9 +10,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
-from tests.conftest import STATE, copy_project, edit_model, stop_endpoints, wait_until
+from tests.conftest import (
+    STATE,
+    copy_project,
+    edit_model,
+    model_file,
+    stop_endpoints,
+    wait_until,
+)
 from tests.e2e.test_run import mlops
 
 LABEL, SENSITIVE = "default_payment_next_month", "SEX"
@@ -69,11 +77,14 @@ def test_rows_alike_the_training_data_breach_nothing_and_shifted_ones_breach_on_
     drifted = mlops(project, "monitor", "--since", since)
     assert drifted.returncode == 4, drifted.stdout + drifted.stderr
     assert "monitor: BREACH on AGE, LIMIT_BAL" in drifted.stdout
+    # The report draws its picture and links it.
+    (picture,) = [line.split(": ", 1)[1] for line in drifted.stdout.splitlines()
+                  if line.startswith("picture: ")]  # fmt: skip
+    assert Path(picture).read_bytes().startswith(b"\x89PNG")
+    assert "](monitor.png)" in (Path(picture).parent / "monitor.md").read_text()
 
     # The number the report gives is scipy's on the rows the endpoint collected.
-    (path,) = [line.split(": ", 1)[1] for line in drifted.stdout.splitlines()
-               if line.startswith("report: ")]  # fmt: skip
-    measured = json.loads(Path(path).read_text())
+    measured = json.loads(Path(report_path(drifted)).read_text())
     assert measured["breached_features"] == ["AGE", "LIMIT_BAL"]
     (limit,) = [m["value"] for m in measured["measured"]
                 if (m["feature"], m["metric"]) == ("LIMIT_BAL", NWD)]  # fmt: skip
@@ -83,8 +94,49 @@ def test_rows_alike_the_training_data_breach_nothing_and_shifted_ones_breach_on_
     expected = wasserstein_distance(baseline, collected) / np.std(baseline, ddof=1)
     assert limit == pytest.approx(expected, rel=1e-9)
 
+    # The answers' prediction drift: the classes answered against the model's answers
+    # on its test split; within bounds on either traffic, and scipy's number.
+    measured = json.loads(Path(report_path(plain)).read_text())["measured"]
+    (predicted,) = [m for m in measured if m["signal"] == "prediction_drift"]
+    assert (predicted["feature"], predicted["metric"], predicted["breach"]) == (
+        "prediction",
+        JSD,
+        False,
+    )
+    reference = pd.read_parquet(answers_file(project))["prediction"]
+    answered = collected_rows(project, first, "model_outputs", until=since)["prediction"]
+    assert len(answered) == 50 + len(rows)
+    classes = sorted(set(reference) | set(answered))
+    shares = [s.value_counts(normalize=True).reindex(classes, fill_value=0) for s in
+              (reference, answered)]  # fmt: skip
+    assert predicted["value"] == pytest.approx(jensenshannon(*shares, base=2), rel=1e-9)
 
-NWD = "normalized_wasserstein_distance"
+    # A tighter bound on it breaches on the prediction alone.
+    path = model_file(project)
+    before = path.read_text()
+    edit_model(
+        project, monitor={"prediction_drift": {"categorical": {JSD: predicted["value"] / 2}}}
+    )
+    try:
+        tight = mlops(project, "monitor", "--since", first, "--until", since)
+    finally:
+        path.write_text(before)
+    assert tight.returncode == 4, tight.stdout + tight.stderr
+    assert "monitor: BREACH on prediction" in tight.stdout
+
+
+NWD, JSD = "normalized_wasserstein_distance", "jensen_shannon_distance"
+
+
+def report_path(done) -> str:
+    (path,) = [line.split(": ", 1)[1] for line in done.stdout.splitlines()
+               if line.startswith("report: ")]  # fmt: skip
+    return path
+
+
+def answers_file(project) -> Path:
+    (path,) = (project / STATE / "runs").glob("*/evaluate/outputs/metrics/answers.parquet")
+    return path
 
 
 def now() -> str:
@@ -121,12 +173,15 @@ def train_rows(project) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def collected_rows(project, since: str) -> pd.DataFrame:
-    """The inputs collected since ``since``, read here from the JSON lines themselves."""
-    folder = project / STATE / "collected" / "credit-default" / "blue" / "model_inputs"
+def collected_rows(
+    project, since: str, collection: str = "model_inputs", until: str = "9999"
+) -> pd.DataFrame:
+    """The rows of ``collection`` collected in [since, until), read here from the
+    JSON lines themselves."""
+    folder = project / STATE / "collected" / "credit-default" / "blue" / collection
     records = [json.loads(line) for path in folder.rglob("*.jsonl")
                for line in path.read_text().splitlines()]  # fmt: skip
-    return pd.DataFrame([row for r in records if r["time"] >= since for row in r["data"]])
+    return pd.DataFrame([row for r in records if since <= r["time"] < until for row in r["data"]])
 
 
 def test_a_threshold_for_a_feature_the_model_has_not_is_refused_naming_the_key(serving):

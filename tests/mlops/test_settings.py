@@ -189,6 +189,18 @@ def test_fairness_rules_without_a_sensitive_column_name_both_keys(tmp_path):
             "monitor.data_drift.categorical",
         ),
         (
+            {
+                "monitor": {
+                    "prediction_drift": {"categorical": {"normalized_wasserstein_distance": 1}}
+                }
+            },
+            "monitor.prediction_drift.categorical.normalized_wasserstein_distance.[key]",
+        ),
+        (
+            {"monitor": {"prediction_drift": {"features": {"AGE": {}}}}},
+            "monitor.prediction_drift.features",
+        ),
+        (
             {"monitor": {"data_quality": {"numerical": {"null_value_rate": -0.1}}}},
             "monitor.data_quality.numerical.null_value_rate",
         ),
