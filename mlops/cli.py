@@ -194,6 +194,8 @@ def _monitor(target, settings, args) -> int:
         print(f"report: {monitored.folder / 'monitor.json'}")
         if (monitored.folder / PICTURE).is_file():
             print(f"picture: {monitored.folder / PICTURE}")
+    if monitored.tracking_run_id:
+        print(f"mlflow run: {monitored.tracking_run_id}")
     report = monitored.report
     github.set_outputs(
         {

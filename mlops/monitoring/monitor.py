@@ -7,8 +7,9 @@ version of its lineage, cut as prep cut it), reads what the deployment
 collected as ``model_inputs`` in the window (by default since the version
 took the traffic), judges it (``judge.py``), then the ``prediction`` of what
 it collected as ``model_outputs`` against the model's answers on its test
-split (the evaluate step's ``answers.parquet``), and writes the report (JSON
-and Markdown) under ``<state>/reports/monitor-<time>/``.
+split (the evaluate step's ``answers.parquet``), and writes the report (JSON,
+Markdown and a picture) under ``<state>/reports/monitor-<time>/``, recorded
+as an MLflow run of that name in the model's experiment as well.
 
 Nothing to judge (no deployment serving, nothing collected, too few rows)
 is an outcome, not an error: the report says why and nothing breaches.
@@ -16,6 +17,8 @@ is an outcome, not an error: the report says why and nothing breaches.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +47,7 @@ class Monitored:
     deployment: str | None = None
     model: str | None = None
     folder: Path | None = None  # where the report files are
+    tracking_run_id: str | None = None  # the report's MLflow run
     # feature (or "prediction") -> its values on both sides, for the picture
     samples: dict[str, Sample] = field(default_factory=dict)
 
@@ -88,7 +92,41 @@ def monitor(
         )
     monitored = Monitored(report, serving.name, model.ref, samples=samples)
     monitored.folder = _write(target, monitored)
+    monitored.tracking_run_id = target.log_report(
+        monitored.folder.name, tracked_metrics(report), _tags(monitored), monitored.folder
+    )
     return monitored
+
+
+def tracked_metrics(report: MonitorReport) -> dict[str, float]:
+    """What the report's MLflow run records: ``<signal>.<feature>.<metric>`` per
+    measure (not NaN), the rows, and ``breach`` (1 or 0)."""
+    metrics = {
+        _metric_key(f"{m.signal}.{m.feature}.{m.metric}"): m.value
+        for m in report.measured
+        if not math.isnan(m.value)
+    }
+    metrics["production_rows"] = float(report.production_rows)
+    metrics["breach"] = float(bool(report.breached))
+    return metrics
+
+
+def _metric_key(name: str) -> str:
+    # MLflow takes letters, digits, _ - . / and spaces in a key.
+    return re.sub(r"[^\w\-./ ]", "_", name)
+
+
+def _tags(monitored: Monitored) -> dict[str, str]:
+    report = monitored.report
+    tags = {
+        "mlops.monitor.deployment": monitored.deployment or "",
+        "mlops.monitor.model": monitored.model or "",
+        "mlops.monitor.window": " .. ".join(report.window),
+        "mlops.monitor.breached_features": ",".join(report.breached_features),
+    }
+    if report.nothing_judged:
+        tags["mlops.monitor.nothing_judged"] = report.nothing_judged
+    return tags
 
 
 def training_run(target, model):

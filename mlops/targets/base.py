@@ -385,3 +385,10 @@ class Target(ABC):
             f"mlops monitor does not read collected data on the {self.name} target yet; "
             "run it on the local target"
         )
+
+    def log_report(
+        self, run_name: str, metrics: Mapping[str, float], tags: Mapping[str, str], folder: Path
+    ) -> str:
+        """Record a monitor report as an MLflow run ``run_name`` of the model's
+        experiment (its metrics, tags, and the files of ``folder``); its run id."""
+        raise UserError(f"mlops monitor does not log to MLflow on the {self.name} target yet")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
@@ -82,6 +83,17 @@ def test_rows_alike_the_training_data_breach_nothing_and_shifted_ones_breach_on_
                   if line.startswith("picture: ")]  # fmt: skip
     assert Path(picture).read_bytes().startswith(b"\x89PNG")
     assert "](monitor.png)" in (Path(picture).parent / "monitor.md").read_text()
+    # ... and it is an MLflow run of the model's experiment, with its files.
+    (run_id,) = [line.split(": ", 1)[1] for line in drifted.stdout.splitlines()
+                 if line.startswith("mlflow run: ")]  # fmt: skip
+    client = MlflowClient(f"sqlite:///{project / STATE}/mlflow.db")
+    run = client.get_run(run_id)
+    assert run.info.run_name == Path(picture).parent.name and run.info.status == "FINISHED"
+    assert run.data.metrics["breach"] == 1.0
+    assert run.data.metrics["data_drift.AGE." + NWD] > 0.1
+    assert run.data.tags["mlops.monitor.breached_features"] == "AGE,LIMIT_BAL"
+    logged = {item.path for item in client.list_artifacts(run_id)}
+    assert logged == {"monitor.json", "monitor.md", "monitor.png"}
 
     # The number the report gives is scipy's on the rows the endpoint collected.
     measured = json.loads(Path(report_path(drifted)).read_text())

@@ -211,6 +211,14 @@ class LocalTarget(Target):
         spec = self._load_spec().sampled(self.settings.monitor.sampling_rate)
         return self.endpoint.create_deployment(name, model.ref, _model_dir(model), spec, show)
 
+    def log_report(
+        self, run_name: str, metrics: Mapping[str, float], tags: Mapping[str, str], folder: Path
+    ) -> str:
+        from mlops.targets.local.tracking import log_report
+
+        experiment = self.settings.pipeline.experiment_name
+        return log_report(self.state_dir, experiment, run_name, metrics, tags, folder)
+
     def collected_folder(self, deployment: str) -> Path:
         """Where deployment ``deployment`` of the endpoint collected what it served
         (``endpoint/collection.py``), by collection."""

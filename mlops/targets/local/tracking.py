@@ -93,6 +93,34 @@ def create_experiment(client, state_dir: Path, name: str) -> str:
     )
 
 
+def log_report(
+    state_dir: Path,
+    experiment_name: str,
+    run_name: str,
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    folder: Path,
+) -> str:
+    """Record a report (``mlops monitor``'s) as a finished MLflow run of its own in
+    experiment ``experiment_name``: ``metrics``, ``tags`` and the files of
+    ``folder`` as its artifacts; return the run's id."""
+    from mlflow.entities import Metric, RunTag
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    client = _client(tracking_uri(state_dir))
+    experiment = create_experiment(client, state_dir, experiment_name)
+    run = client.create_run(experiment, run_name=run_name)
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
+        tags=[RunTag(key, value) for key, value in tags.items()],
+    )
+    client.log_artifacts(run.info.run_id, str(folder))
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
 
