@@ -111,12 +111,16 @@ def log_report(
     experiment = create_experiment(client, state_dir, experiment_name)
     run = client.create_run(experiment, run_name=run_name)
     now = int(time.time() * 1000)
-    client.log_batch(
-        run.info.run_id,
-        metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
-        tags=[RunTag(key, value) for key, value in tags.items()],
-    )
-    client.log_artifacts(run.info.run_id, str(folder))
+    try:
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
+            tags=[RunTag(key, value) for key, value in tags.items()],
+        )
+        client.log_artifacts(run.info.run_id, str(folder))
+    except BaseException:
+        client.set_terminated(run.info.run_id, "FAILED")  # never left RUNNING
+        raise
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
 
