@@ -42,6 +42,12 @@ def draw_gate_picture(
     curves["candidate"] = (candidate, CANDIDATE)
     figure, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
     get_kind(kind).draw(axes, curves)
+    save_figure(figure, title, path)
+
+
+def save_figure(figure, title: str, path: Path) -> None:
+    """Title ``figure``, lay it out and write it as the PNG ``path`` (as
+    mlops.state_files writes, never through a link); the figure is closed."""
     figure.suptitle(title, fontsize=11)
     figure.tight_layout()
     picture = io.BytesIO()

@@ -8,7 +8,6 @@ is grey, production blue, as in the gate report's picture.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ import pandas as pd
 from mlops.monitoring.judge import Measured
 from mlops.monitoring.measures import CATEGORICAL, TESTS
 from mlops.report_plot import CANDIDATE, CHAMPION
-from mlops.state_files import write_file
 
 PANELS = 3
 CATEGORIES = 10  # bars per categorical panel
@@ -59,10 +57,9 @@ def draw_drift(
 ) -> None:
     """Draw a panel per row of ``rows`` (see ``most_drifted``) from ``samples``
     into the PNG ``path`` (written as mlops.state_files writes)."""
-    import matplotlib
+    from mlops.report_plot import save_figure  # first: it sets matplotlib to files only
 
-    matplotlib.use("Agg")  # files only; no display on CI runners
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # isort: skip
 
     figure, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 3.6), dpi=110)
     for axis, row in zip(np.atleast_1d(axes), rows, strict=True):
@@ -74,12 +71,7 @@ def draw_drift(
         verdict = "breach" if row.breach else "ok"
         axis.set_title(f"{row.feature}\n{row.metric} {row.value:.3g} ({verdict})", fontsize=9)
         axis.legend(fontsize=8)
-    figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
-    picture = io.BytesIO()
-    figure.savefig(picture, format="png")
-    plt.close(figure)
-    write_file(path, picture.getvalue())
+    save_figure(figure, title, path)
 
 
 def _densities(axis, sample: Sample) -> None:
