@@ -16,6 +16,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Sequence
@@ -156,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop (exit 0) before training when the serving model was trained on the "
         "data version data.path holds now (for scheduled retraining)",
     )
+    run.add_argument(
+        "--drift-report",
+        type=Path,
+        metavar="PATH",
+        help="retrain because of a monitor breach: PATH holds the monitor.json files (any "
+        "depth) of `mlops monitor --report-dir`; the version is tagged mlops.trigger=drift "
+        "and the breached reports are attached to its run",
+    )
     _force_rerun_flag(run)
     _replace_task_flag(run)
     monitor = verbs.add_parser(
@@ -170,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="TIME",
             help=f"the window's bound, ISO 8601 (2026-12-03T10:00:00Z; default: {what})",
         )
+    monitor.add_argument(
+        "--report-dir", type=Path, help="where to write monitor.json/.md/.png as well"
+    )
     return parser
 
 
@@ -196,6 +208,8 @@ def _monitor(target, settings, args) -> int:
             print(f"picture: {monitored.folder / PICTURE}")
     if monitored.tracking_run_id:
         print(f"mlflow run: {monitored.tracking_run_id}")
+    if args.report_dir and monitored.folder:
+        shutil.copytree(monitored.folder, args.report_dir, dirs_exist_ok=True)
     report = monitored.report
     github.set_outputs(
         {
@@ -389,7 +403,16 @@ def _train(args: argparse.Namespace, target, settings) -> int:
         print("\n" + summary.describe_run(run, counts(settings)))
         github.set_outputs({"run_id": run.run_id, "status": run.status})
     else:
-        asset = None
+        asset, drift = None, None
+        if args.drift_report and args.new_data_only:
+            raise UserError(
+                "--drift-report and --new-data-only cannot go together: a breach retrains "
+                "whatever data data.path holds"
+            )
+        if args.drift_report:
+            from mlops.monitoring.trigger import breached_reports
+
+            drift = breached_reports(args.drift_report, settings.model.name)
         if args.new_data_only:
             asset, same = lifecycle.serving_trained_on_current_data(target, settings, _echo)
             if same is not None:
@@ -408,6 +431,7 @@ def _train(args: argparse.Namespace, target, settings) -> int:
             asset=asset,
             force_rerun=args.force_rerun,
             replace_task=args.replace_task,
+            drift=drift,
         )
         run = outcome.run
         request = lifecycle.sample_request(settings)

@@ -28,6 +28,7 @@ from mlops.gate import PROMOTE, Champion, Decision
 from mlops.input_checks import check_inputs
 from mlops.lineage import DATA_TAG
 from mlops.metric_catalog import check_settings
+from mlops.monitoring.trigger import TRIGGER_REPORT_TAG, DriftReport, trigger_tags
 from mlops.outcome import Outcome
 from mlops.reports import GateReport, write_gate_report
 from mlops.settings import Settings
@@ -371,6 +372,7 @@ def run(
     asset: DataAsset | None = None,
     force_rerun: bool = False,
     replace_task: str | None = None,
+    drift: list[DriftReport] | None = None,
 ) -> Outcome:
     """The main job: register the data (unless ``asset``, just registered, is given),
     train on exactly that version (``force_rerun``: reusing no step), then gate
@@ -378,7 +380,9 @@ def run(
     endpoint serving: when the candidate is rejected and nothing serves (the
     endpoint was stopped or lost), the champion is deployed again.
     ``replace_task`` is the reason to replace a champion of another task,
-    recorded on the version deployed in its place."""
+    recorded on the version deployed in its place. ``drift``, the breached monitor
+    reports that started this run, is recorded on the version (``trigger_tags``)
+    and attached to the training run under ``drift/<environment>/``."""
     audit.require_reason("--replace-task", replace_task)
     if asset is None:
         asset = register_data(target, settings)
@@ -390,8 +394,13 @@ def run(
     # between the comparison and the swap.
     with _holding_endpoint(target, show):
         decision, serving = promotion.gate(target, settings, trained, replace_task)
-        model = promotion.register(target, settings, trained, decision)
+        why = trigger_tags(drift) if drift else {}
+        model = promotion.register(target, settings, trained, decision, why)
         show(f"model {model.ref} registered; gate: {decision.verdict}")
+        for report in drift or ():
+            target.log_files(trained, report.folder, f"drift/{report.environment or 'local'}")
+        if drift:
+            show(f"trigger: drift ({why[TRIGGER_REPORT_TAG]})")
         # The reports (matplotlib) are drawn while the new deployment starts.
         with ThreadPoolExecutor(max_workers=1) as pool:
             reports = pool.submit(

@@ -183,9 +183,14 @@ def _decide(
 
 
 def register(
-    target: Target, settings: Settings, run: PipelineRun, decision: Decision
+    target: Target,
+    settings: Settings,
+    run: PipelineRun,
+    decision: Decision,
+    why: Mapping[str, str] | None = None,
 ) -> ModelVersion:
-    """Register ``run``'s model with its lineage and ``decision`` (once per run)."""
+    """Register ``run``'s model with its lineage, ``decision`` and ``why`` (the
+    tags of what started the run, if anything did), once per run."""
     existing = target.find_model(run.run_id)
     if existing is not None:
         return existing
@@ -202,6 +207,7 @@ def register(
     task = run_task(target, run)
     if task is not None:
         tags.update(task_tags(task))
+    tags.update(why or {})
     return target.register_model(run, tags)
 
 

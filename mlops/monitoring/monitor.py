@@ -17,6 +17,7 @@ is an outcome, not an error: the report says why and nothing breaches.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from mlops.monitoring.collected import read_collection
 from mlops.monitoring.judge import PREDICTION, MonitorReport, feature_kind, judge, judge_prediction
 from mlops.monitoring.measures import CATEGORICAL_DRIFT, NUMERICAL, NUMERICAL_DRIFT
 from mlops.monitoring.picture import Sample, draw_drift, most_drifted
+from mlops.monitoring.trigger import REPORT_FILE
 from mlops.runs import ANSWERS_FILE, METRICS_OUTPUT, TRAIN_DATA_OUTPUT
 from mlops.settings import MonitorSettings, Settings
 from mlops.state_files import write_file
@@ -91,7 +93,7 @@ def monitor(
             + (f" ({collected.skipped_lines} lines could not be used)" if collected.skipped else "")
         )
     monitored = Monitored(report, serving.name, model.ref, samples=samples)
-    monitored.folder = _write(target, monitored)
+    monitored.folder = _write(target, monitored, settings)
     monitored.tracking_run_id = target.log_report(
         monitored.folder.name, tracked_metrics(report), _tags(monitored), monitored.folder
     )
@@ -304,11 +306,23 @@ def _number(value: float) -> str:
     return "nan" if value != value else f"{value:.4f}"
 
 
-def _write(target, monitored: Monitored) -> Path:
+def report_json(monitored: Monitored, settings: Settings) -> str:
+    """``monitor.json``: what was judged (the fork's model folder, the
+    environment, deployment and version) and the report."""
+    subject = {
+        "model_folder": settings.model_id,
+        "environment": settings.env or "",
+        "deployment": monitored.deployment,
+        "model": monitored.model,
+    }
+    return json.dumps({**subject, **json.loads(monitored.report.to_json())}, indent=2)
+
+
+def _write(target, monitored: Monitored, settings: Settings) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
     folder = target.state_dir / "reports" / f"monitor-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
-    write_file(folder / "monitor.json", monitored.report.to_json().encode())
+    write_file(folder / REPORT_FILE, report_json(monitored, settings).encode())
     drawn = most_drifted(monitored.report.measured)
     if drawn:
         title = f"{monitored.deployment} ({monitored.model}): baseline and production"

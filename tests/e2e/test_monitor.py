@@ -155,9 +155,10 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def send(project, port: int, rows: pd.DataFrame) -> str:
+def send(project, port: int, rows: pd.DataFrame, state: Path = STATE) -> str:
     """Score ``rows`` 50 at a time from the start of a second (collected records
-    say their time to the second); return that second, once every row is collected."""
+    say their time to the second); return that second, once every row is collected
+    (under the model's ``state`` folder)."""
     previous = now()
     wait_until(lambda: now() > previous, what="the next second")
     started = now()
@@ -171,12 +172,15 @@ def send(project, port: int, rows: pd.DataFrame) -> str:
         )
         with urllib.request.urlopen(request, timeout=30) as answer:
             assert answer.status == 200
-    wait_until(lambda: len(collected_rows(project, started)) == len(rows), what="the records")
+    wait_until(
+        lambda: len(collected_rows(project, started, state=state)) == len(rows),
+        what="the records",
+    )
     return started
 
 
-def held_out_rows(project) -> pd.DataFrame:
-    (path,) = (project / STATE / "runs").glob("*/prep/outputs/test_data/*.parquet")
+def held_out_rows(project, state: Path = STATE) -> pd.DataFrame:
+    (path,) = (project / state / "runs").glob("*/prep/outputs/test_data/*.parquet")
     return pd.read_parquet(path).drop(columns=[LABEL, SENSITIVE])
 
 
@@ -186,11 +190,15 @@ def train_rows(project) -> pd.DataFrame:
 
 
 def collected_rows(
-    project, since: str, collection: str = "model_inputs", until: str = "9999"
+    project,
+    since: str,
+    collection: str = "model_inputs",
+    until: str = "9999",
+    state: Path = STATE,
 ) -> pd.DataFrame:
     """The rows of ``collection`` collected in [since, until), read here from the
     JSON lines themselves."""
-    folder = project / STATE / "collected" / "credit-default" / "blue" / collection
+    folder = project / state / "collected" / "credit-default" / "blue" / collection
     records = [json.loads(line) for path in folder.rglob("*.jsonl")
                for line in path.read_text().splitlines()]  # fmt: skip
     return pd.DataFrame([row for r in records if since <= r["time"] < until for row in r["data"]])

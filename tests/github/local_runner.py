@@ -3,9 +3,11 @@ an event: the jobs in `needs` order; reusable workflows called (nested too)
 with their typed inputs, handing back their declared outputs; a job with a
 `strategy.matrix` run once per combination; `if:` conditions with GitHub's
 status functions; `${{ ... }}` values evaluated; step outputs read from
-`GITHUB_OUTPUT` and each job's summary from `GITHUB_STEP_SUMMARY`. Steps that
-`uses:` an action (checkout, setup, sign-in, artifacts) are skipped: what they
-provide is already here (the project's git history stands in for a checkout's).
+`GITHUB_OUTPUT` and each job's summary from `GITHUB_STEP_SUMMARY`. Artifacts
+are kept per workflow run, as actions/upload-artifact and download-artifact v4
+keep them (below). Steps that `uses:` another action (checkout, setup,
+sign-in) are skipped: what they provide is already here (the project's git
+history stands in for a checkout's).
 
 GitHub's rules kept here:
 - A push starts a workflow only when its `branches:` and `paths:` filters
@@ -18,6 +20,11 @@ GitHub's rules kept here:
   a run here). A step after a failed one runs only when its `if:` asks for it.
 - A call passes only inputs the called workflow declares, every required one,
   of their type; the call's result is failure when one of its jobs failed.
+- An artifact belongs to the workflow run (its called workflows share it); its
+  name is unique in the run. Upload takes one `path` (a folder's contents, or a
+  file) and `if-no-files-found` (warn, error or ignore); download takes `name`
+  (into `path` itself; a missing one fails) or `pattern` (default every
+  artifact: each into `path/<name>/`, or all into `path` with `merge-multiple`).
 - A matrix of an empty list fails the job. With `fail-fast` (the default), the
   legs after a failed one are cancelled. The matrix job's result is failure
   when a leg failed (else cancelled when one was, else success), and each of
@@ -36,11 +43,13 @@ workflow cannot silently escape the test.
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import json
 import math
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -331,6 +340,8 @@ class LocalRunner:
     scratch: Path
     log: list[tuple[str, JobResult]] = field(default_factory=list)
     _started: int = 0  # jobs run so far
+    _runs: int = 0  # workflow runs so far
+    _artifacts: Path = Path()  # the current workflow run's
 
     def run_workflow(
         self,
@@ -362,6 +373,9 @@ class LocalRunner:
             "run_id": "1",
             "token": "",
         }
+        self._runs += 1
+        self._artifacts = self.scratch / f"artifacts-{self._runs}"
+        self._artifacts.mkdir(parents=True)
         return self._run(workflow, given, github, workflow.name)
 
     def _filters_match(self, trigger: Any, event: str, payload: dict) -> bool:
@@ -498,6 +512,15 @@ class LocalRunner:
             if not condition(step.get("if"), context, Status(not failed, failed)):
                 context["steps"][step_id] = _step(outcome="skipped")
                 continue
+            action = str(step.get("uses", "")).partition("@")[0]
+            if action in ARTIFACT_ACTIONS:
+                spec = {k: _text(render(v, context)) for k, v in (step.get("with") or {}).items()}
+                code, said = ARTIFACT_ACTIONS[action](self._artifacts, spec, self.project)
+                context["steps"][step_id] = _step("success" if code == 0 else "failure")
+                result.steps.append((step.get("name", action), code, said))
+                if code != 0:
+                    result.result = "failure"
+                continue
             if "run" not in step:
                 context["steps"][step_id] = _step(outcome="success")
                 continue  # an action: what it provides is already here
@@ -538,6 +561,48 @@ class LocalRunner:
             k: _text(render(v, context)) for k, v in (job.get("outputs") or {}).items()
         }
         return result
+
+
+def _upload(artifacts: Path, spec: Mapping[str, str], workspace: Path) -> tuple[int, str]:
+    name = spec.get("name") or "artifact"
+    if "\n" in spec["path"].strip():
+        raise ValueError(f"upload-artifact {name}: only one path is uploaded here")
+    source = workspace / spec["path"].strip()
+    if not (source.is_file() or (source.is_dir() and any(source.rglob("*")))):
+        missing = spec.get("if-no-files-found", "warn")
+        said = f"No files were found with the provided path: {spec['path']}. No artifact"
+        return (1 if missing == "error" else 0), said
+    kept = artifacts / name
+    if kept.exists():
+        return 1, f"an artifact with the name {name!r} already exists in this run"
+    if source.is_dir():
+        shutil.copytree(source, kept)
+    else:
+        kept.mkdir()
+        shutil.copy2(source, kept / source.name)
+    return 0, f"artifact {name} uploaded"
+
+
+def _download(artifacts: Path, spec: Mapping[str, str], workspace: Path) -> tuple[int, str]:
+    into = workspace / spec.get("path", ".")
+    if spec.get("name"):
+        kept = artifacts / spec["name"]
+        if not kept.is_dir():
+            return 1, f"Artifact not found for name: {spec['name']}"
+        shutil.copytree(kept, into, dirs_exist_ok=True)
+        return 0, f"artifact {spec['name']} downloaded"
+    pattern = spec.get("pattern") or "*"
+    found = sorted(p for p in artifacts.iterdir() if fnmatch.fnmatchcase(p.name, pattern))
+    merge = spec.get("merge-multiple", "false") == "true"
+    for kept in found:
+        shutil.copytree(kept, into if merge else into / kept.name, dirs_exist_ok=True)
+    return 0, f"{len(found)} artifact(s) downloaded"
+
+
+ARTIFACT_ACTIONS = {
+    "actions/upload-artifact": _upload,
+    "actions/download-artifact": _download,
+}
 
 
 def _step(outcome: str, outputs: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
-import subprocess
 
 import pytest
 import yaml
 
 from infra.stack_env import environment
-from tests.conftest import edit_model, free_port, make_project, model_file, stop_endpoints
+from tests.conftest import edit_model, make_project, model_file, stop_endpoints
+from tests.github.fork import ENVIRONMENTS, as_fork, commit, git
 from tests.github.local_runner import NO_COMMIT, LocalRunner, runner_environ
 from tests.github.workflows import (
     REPO,
@@ -95,39 +94,8 @@ def test_a_variable_nobody_sets_fails_here():
     assert any("$MODEL_TO_DEPLOY is never set" in p for p in problems), problems
 
 
-ENVIRONMENTS = ("dev", "staging", "prod")
 FIRST, SECOND = "credit-default", "wine-cultivar"  # make_project's model, and one beside it
 MODELS = (FIRST, SECOND)
-
-
-def git(root, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
-def commit(root, message: str) -> str:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
-    return git(root, "rev-parse", "HEAD")
-
-
-def free_base_port(offsets) -> int:
-    """A free port that stays free plus each of ``offsets`` (every model's own)."""
-    while True:
-        base = free_port()
-        try:
-            for offset in offsets:
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
 
 
 @pytest.fixture
@@ -141,21 +109,7 @@ def project(tmp_path):
     model_file(root, SECOND).parent.mkdir()
     shutil.copy(model_file(REPO, SECOND), model_file(root, SECOND))
     edit_model(root, SECOND, data={"path": "../../data/wine.csv"})
-    offsets = [
-        yaml.safe_load(model_file(root, name).read_text())["endpoint"]["port_offset"]
-        for name in MODELS
-    ]
-    settings = yaml.safe_load((root / "mlops.yml").read_text())
-    settings["environments"] = {
-        name: {"endpoint_port": free_base_port(offsets)} for name in ENVIRONMENTS
-    }
-    (root / "mlops.yml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    (root / ".venv").symlink_to(REPO / ".venv")
-    # The repository's, and the link to its environment (`.venv/` takes folders only).
-    ignored = (REPO / ".gitignore").read_text() + ".venv\n"
-    (root / ".gitignore").write_text(ignored)
-    git(root, "init", "-q", "-b", "main")
-    commit(root, "Two models")
+    as_fork(root, MODELS, "Two models")
     yield root
     stop_endpoints(root)
 

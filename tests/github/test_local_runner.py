@@ -286,3 +286,71 @@ def test_a_push_starts_a_workflow_only_through_its_filters(tmp_path):
     assert jobs["one"].steps[0][2] == f"{second}\n"
     elsewhere = {"before": second, "after": third, "ref": "refs/heads/topic"}
     assert local.run_workflow(pushed, event="push", payload=elsewhere) == {}
+
+
+ARTIFACTS = """
+on: workflow_dispatch
+jobs:
+  make:
+    runs-on: ubuntu-24.04
+    strategy:
+      matrix:
+        name: [a, b]
+    steps:
+      - env:
+          NAME: ${{ matrix.name }}
+        run: mkdir -p "$RUNNER_TEMP/out/sub" && echo "$NAME" > "$RUNNER_TEMP/out/sub/said.txt"
+      - uses: actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2
+        with:
+          name: said-${{ matrix.name }}
+          path: ${{ runner.temp }}/out
+      - uses: actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2
+        with:
+          name: nothing-${{ matrix.name }}
+          path: ${{ runner.temp }}/none
+          if-no-files-found: ignore
+  read:
+    needs: make
+    runs-on: ubuntu-24.04
+    outputs:
+      each: ${{ steps.read.outputs.each }}
+      merged: ${{ steps.read.outputs.merged }}
+    steps:
+      - uses: actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093 # v4.3.0
+        with:
+          pattern: said-*
+          path: ${{ runner.temp }}/each
+      - uses: actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093 # v4.3.0
+        with:
+          name: said-b
+          path: ${{ runner.temp }}/one
+      - id: read
+        run: |
+          cd "$RUNNER_TEMP/each"
+          echo "each=$(echo */sub/said.txt) $(cat */sub/said.txt | tr '\\n' ' ')" >> $GITHUB_OUTPUT
+          echo "merged=$(cat ../one/sub/said.txt)" >> "$GITHUB_OUTPUT"
+      - uses: actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093 # v4.3.0
+        with:
+          name: nothing-a
+"""
+
+
+def test_artifacts_pass_between_jobs_of_one_run_as_v4_keeps_them(tmp_path):
+    local = runner(tmp_path, artifacts=ARTIFACTS)
+
+    jobs = local.run_workflow(local.workflows["artifacts.yml"])
+
+    assert jobs["make"].result == "success"
+    read = jobs["read"]
+    assert read.outputs["each"] == "said-a/sub/said.txt said-b/sub/said.txt a b "
+    assert read.outputs["merged"] == "b"
+    # An upload that found nothing made no artifact: asking for it by name fails.
+    assert read.result == "failure"
+    assert read.steps[-1] == (
+        "actions/download-artifact",
+        1,
+        "Artifact not found for name: nothing-a",
+    )
+    # A second run starts with none of the first's.
+    again = local.run_workflow(local.workflows["artifacts.yml"])
+    assert again["make"].result == "success" and again["read"].outputs["merged"] == "b"

@@ -368,6 +368,8 @@ def variable_problems(known: Mapping[str, Workflow], documented: set[str]) -> li
                     re.findall(r"(?:^|[\s;])(?:for\s+)?([A-Za-z_]\w*)(?:=|\s+in\b)", script)
                 )
                 local |= set(re.findall(r"\bread\s+(?:-r\s+)?([A-Za-z_]\w*)", script))
+                # jq's own variables: `jq --arg name "$VALUE" '... $name ...'`.
+                local |= set(re.findall(r"--arg(?:json)?\s+([A-Za-z_]\w*)", script))
                 have = job_env | set(step.get("env") or {}) | local
                 for name in sorted(set(re.findall(r"\$\{?([A-Za-z_]\w*)", script))):
                     if name in have or name.startswith(("GITHUB_", "RUNNER_")) or name == "PWD":
