@@ -144,6 +144,22 @@ def build_parser() -> argparse.ArgumentParser:
         "last deploy); - reads standard input",
     )
     invoke.add_argument("--deployment", help="score on this deployment, bypassing the traffic map")
+    replay = actions.add_parser(
+        "replay",
+        help="send the serving model's test split through the endpoint, features shifted "
+        "if asked (traffic for `mlops monitor`)",
+    )
+    replay.add_argument(
+        "--shift",
+        action="append",
+        default=[],
+        metavar="SHIFT",
+        help="change a feature of every row: COLUMN*NUMBER, COLUMN+NUMBER, COLUMN-NUMBER or "
+        "COLUMN=VALUE (repeat for more)",
+    )
+    replay.add_argument(
+        "--rows", type=_positive, metavar="N", help="only the first N rows (default: all)"
+    )
     actions.add_parser(
         "start", help="start again what of the endpoint has stopped (e.g. after a reboot)"
     )
@@ -183,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-dir", type=Path, help="where to write monitor.json/.md/.png as well"
     )
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return int(text)
 
 
 def _moment(text: str):
@@ -483,6 +505,8 @@ def _endpoint(args: argparse.Namespace, target, settings) -> int:
         lifecycle.stop_endpoint(target, _echo)
         print(f"endpoint {settings.endpoint.name} stopped")
         return EXIT_OK
+    if args.action == "replay":
+        return _replay(args, target, settings)
     body = lifecycle.read_request(settings, args.request_file)
     status, answer = target.invoke(body, deployment=args.deployment)
     print(answer.decode(errors="replace"))
@@ -492,9 +516,24 @@ def _endpoint(args: argparse.Namespace, target, settings) -> int:
     return EXIT_OK
 
 
+def _replay(args: argparse.Namespace, target, settings) -> int:
+    from mlops.monitoring.replay import Shift, replay
+
+    shifts = [Shift.parse(text) for text in args.shift]
+    done = replay(target, settings, shifts, args.rows)
+    how = f" ({', '.join(map(str, shifts))})" if shifts else ""
+    held = "" if done.collected is None else f"; {done.collected} collected"
+    print(
+        f"replayed {done.rows} test rows of {done.model}{how} through deployment "
+        f"{done.deployment} from {done.since}{held}\n"
+        f"judge them: mlops monitor --since {done.since}"
+    )
+    return EXIT_OK
+
+
 def _writes(args: argparse.Namespace) -> bool:
     reads_only = args.verb in ("runs", "show", "models", "new-model", "monitor") or (
-        args.verb == "endpoint" and args.action in ("show", "invoke")
+        args.verb == "endpoint" and args.action in ("show", "invoke", "replay")
     )
     return not reads_only
 

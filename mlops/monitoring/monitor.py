@@ -144,16 +144,19 @@ def training_run(target, model):
         ) from None
 
 
-def training_split(target, settings: Settings, model, run) -> pd.DataFrame:
-    """The features of ``model``'s training split, as its training ``run``'s prep cut them."""
+def training_split(
+    target, settings: Settings, model, run, output: str = TRAIN_DATA_OUTPUT
+) -> pd.DataFrame:
+    """The features of ``model``'s training split (or of the split ``output``, such
+    as ``test_data``), as its training ``run``'s prep cut them."""
     try:
-        files = sorted(Path(target.output_path(run, TRAIN_DATA_OUTPUT)).glob("*.parquet"))
+        files = sorted(Path(target.output_path(run, output)).glob("*.parquet"))
     except UserError:  # a run of a pipeline that did not publish it
         files = []
     if not files:
         raise UserError(
-            f"run {run.run_id} published no training split ({TRAIN_DATA_OUTPUT}): retrain the "
-            "model with a pipeline that publishes it (pipelines/train.yml does)"
+            f"run {run.run_id} published no {output} split: retrain the model with a "
+            "pipeline that publishes it (pipelines/train.yml does)"
         )
     table_ = pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)
     task = task_from_tags(model.tags)

@@ -217,3 +217,40 @@ def test_a_threshold_for_a_feature_the_model_has_not_is_refused_naming_the_key(s
         "error: monitor.data_drift.features.INCOME: the model has no feature 'INCOME'; "
         "its features are LIMIT_BAL, "
     )
+
+
+def test_replay_sends_the_test_split_shifted_and_monitor_names_the_shifted_features(serving):
+    done = mlops(serving, "endpoint", "replay", "--rows", "500",
+                 "--shift", "LIMIT_BAL*3", "--shift", "AGE+15")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "replayed 500 test rows of credit-default-classifier:1 (LIMIT_BAL*3, AGE+15)" in (
+        done.stdout
+    )
+    assert "; 500 collected" in done.stdout
+    command = done.stdout.splitlines()[-1].removeprefix("judge them: mlops ").split()
+    judged = mlops(serving, *command)
+    assert judged.returncode == 4, judged.stdout + judged.stderr
+    assert "500 rows collected" in judged.stdout
+    assert "monitor: BREACH on AGE, LIMIT_BAL" in judged.stdout
+
+    # The rows sent are the held-out ones, shifted as asked.
+    since = command[-1]
+    sent = collected_rows(serving, since)
+    rows = held_out_rows(serving).head(500)
+    assert sent["LIMIT_BAL"].tolist() == (rows["LIMIT_BAL"] * 3).tolist()
+    assert sent["AGE"].tolist() == (rows["AGE"] + 15).tolist()
+    assert sent["PAY_0"].tolist() == rows["PAY_0"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("shift", "said"),
+    [
+        ("INCOME*2", "--shift INCOME*2: the model has no feature 'INCOME'; its features are "),
+        ("AGE*x", "--shift AGE*x: 'x' is not a number"),
+        ("AGE", "--shift 'AGE': write COLUMN*NUMBER, COLUMN+NUMBER"),
+    ],
+)
+def test_a_shift_replay_cannot_make_is_refused_naming_it(serving, shift, said):
+    refused = mlops(serving, "endpoint", "replay", "--shift", shift)
+    assert refused.returncode == 1
+    assert said in refused.stderr
