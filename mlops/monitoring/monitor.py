@@ -70,7 +70,7 @@ def monitor(
     run = training_run(target, model)
     baseline = training_split(target, settings, model, run)
     _check_features(settings, baseline)
-    folder = target.collected_folder(serving.name)
+    folder = target.monitoring.collected_folder(serving.name, since, until)
     collected = read_collection(folder, INPUTS, since, until, list(baseline.columns))
     report = judge(settings.monitor, baseline, collected.rows)
     samples = {
@@ -93,8 +93,8 @@ def monitor(
             + (f" ({collected.skipped_lines} lines could not be used)" if collected.skipped else "")
         )
     monitored = Monitored(report, serving.name, model.ref, samples=samples)
-    monitored.folder = _write(target, monitored, settings)
-    monitored.tracking_run_id = target.log_report(
+    monitored.folder = _write(monitored, settings)
+    monitored.tracking_run_id = target.monitoring.log_report(
         monitored.folder.name, tracked_metrics(report), _tags(monitored), monitored.folder
     )
     return monitored
@@ -321,9 +321,9 @@ def report_json(monitored: Monitored, settings: Settings) -> str:
     return json.dumps({**subject, **json.loads(monitored.report.to_json())}, indent=2)
 
 
-def _write(target, monitored: Monitored, settings: Settings) -> Path:
+def _write(monitored: Monitored, settings: Settings) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
-    folder = target.state_dir / "reports" / f"monitor-{stamp}"
+    folder = settings.state_folder() / "reports" / f"monitor-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
     write_file(folder / REPORT_FILE, report_json(monitored, settings).encode())
     drawn = most_drifted(monitored.report.measured)

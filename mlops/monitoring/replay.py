@@ -7,7 +7,9 @@ columns) or ``COLUMN=VALUE`` (any column: every row gets VALUE, read as a
 number where the column holds numbers). The rows go through the traffic map
 in requests of ``BATCH`` rows, as a caller sends them; ``replay`` returns
 once every request was answered and, where the deployment collects every
-request, once its collection holds them all (bounded by ``COLLECT_WAIT``).
+request and the target writes what it collects at once (locally; Azure's
+collector lands its files minutes later), once its collection holds them
+all (bounded by ``COLLECT_WAIT``).
 """
 
 from __future__ import annotations
@@ -126,18 +128,14 @@ def replay(
                 + answer.decode(errors="replace")[:300]
             )
     collected = None
-    if settings.monitor.sampling_rate >= 1.0:
+    if settings.monitor.sampling_rate >= 1.0 and target.monitoring.collects_at_once:
         collected = _wait_collected(target, serving.name, since, len(table))
     return Replayed(model.ref, serving.name, len(table), _iso(since), collected)
 
 
-def _wait_collected(target, deployment: str, since: datetime, rows: int) -> int | None:
-    """The rows collected since ``since``, once they are ``rows`` (or after
-    ``COLLECT_WAIT``); None where this target cannot read its collection."""
-    try:
-        folder = target.collected_folder(deployment)
-    except UserError:
-        return None
+def _wait_collected(target, deployment: str, since: datetime, rows: int) -> int:
+    """The rows collected since ``since``, once they are ``rows`` (or after ``COLLECT_WAIT``)."""
+    folder = target.monitoring.collected_folder(deployment, since, datetime.now(UTC) + _SECOND)
     deadline = time.monotonic() + COLLECT_WAIT
     while True:
         held = len(read_collection(folder, INPUTS, since, datetime.now(UTC) + _SECOND).rows)

@@ -40,6 +40,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -203,10 +204,34 @@ class DeploymentError(UserError):
 DEPLOYMENT_NAMES = ("blue", "green")
 
 
+class MonitoringOperations(ABC):
+    """A target's monitoring of the endpoint's deployments, as ``MLClient`` groups
+    operations: what Azure ML's data collector kept, and where a monitor report goes."""
+
+    # Whether a collected record is readable as soon as the request is answered.
+    collects_at_once: bool = False
+
+    @abstractmethod
+    def collected_folder(self, deployment: str, since: datetime, until: datetime) -> Path:
+        """A local folder holding what deployment ``deployment`` of the endpoint
+        collected in [since, until) (at least: the hour folders that window meets),
+        one folder per collection, as Azure ML's data collector writes them
+        (``mlops.monitoring.collected``)."""
+
+    @abstractmethod
+    def log_report(
+        self, run_name: str, metrics: Mapping[str, float], tags: Mapping[str, str], folder: Path
+    ) -> str | None:
+        """Record a monitor report ``run_name`` (its metrics, tags, and the files of
+        ``folder``) where the target keeps run records; the MLflow run id, when it
+        is an MLflow run."""
+
+
 class Target(ABC):
     """Where the lifecycle runs. Implementations take the settings and nothing else."""
 
     name: str
+    monitoring: MonitoringOperations
     # The resource whose Microsoft Entra token a caller of the endpoint sends
     # (None: the endpoint takes requests without one).
     token_resource: str | None = None
@@ -376,19 +401,4 @@ class Target(ABC):
     def delete_endpoint(self) -> None:
         """Stop and remove the endpoint and all its deployments."""
 
-    # monitoring
-
-    def collected_folder(self, deployment: str) -> Path:
-        """The folder holding what deployment ``deployment`` collected, one folder
-        per collection, as Azure ML's data collector writes them."""
-        raise UserError(
-            f"mlops monitor does not read collected data on the {self.name} target yet; "
-            "run it on the local target"
-        )
-
-    def log_report(
-        self, run_name: str, metrics: Mapping[str, float], tags: Mapping[str, str], folder: Path
-    ) -> str:
-        """Record a monitor report as an MLflow run ``run_name`` of the model's
-        experiment (its metrics, tags, and the files of ``folder``); its run id."""
-        raise UserError(f"mlops monitor does not log to MLflow on the {self.name} target yet")
+    # monitoring: ``self.monitoring`` (``MonitoringOperations``), set by each target

@@ -101,3 +101,10 @@ def download_file(client, path: str, target: Path) -> None:
         raise StorageError(f"{path}: no such file in container {client.container_name}") from None
     finally:
         partial.unlink(missing_ok=True)
+
+
+def upload_folder(client, folder: Path, prefix: str) -> None:
+    """Upload the files under ``folder`` as blobs ``prefix`` + their relative paths."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        with path.open("rb") as handle:
+            client.upload_blob(prefix + path.relative_to(folder).as_posix(), handle, overwrite=True)

@@ -21,6 +21,7 @@ from mlops.lineage import git_state
 from mlops.pipeline_graph import PipelineGraph, load_pipeline, require_inputs
 from mlops.runs import DATA_INPUT, METRICS_OUTPUT, MODEL_OUTPUT, new_run_id, read_metrics
 from mlops.targets.azure import data, endpoint, jobs, lease, models, registry, storage
+from mlops.targets.azure.monitoring import AzureMonitoring
 from mlops.targets.azure.workspace import (
     Coordinates,
     azure_errors,
@@ -60,6 +61,7 @@ class AzureTarget(Target):
         self._graph: PipelineGraph | None = None
         self._datastore: str | None = None
         self._registry_client = None
+        self.monitoring = AzureMonitoring(self)
 
     # the workspace
 
@@ -255,10 +257,7 @@ class AzureTarget(Target):
         with self._calls() as client:
             container = storage.container(client, self._credential)
             prefix = jobs.OUTPUT_PATH.format(run=run.run_id, output=artifact_path)
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                name = prefix + path.relative_to(folder).as_posix()
-                with path.open("rb") as handle:
-                    container.upload_blob(name, handle, overwrite=True)
+            storage.upload_folder(container, folder, prefix)
 
     # model registry
 

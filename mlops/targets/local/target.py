@@ -41,9 +41,9 @@ from mlops.targets.base import (
 from mlops.targets.local.child_env import child_env
 from mlops.targets.local.data import LocalDataStore
 from mlops.targets.local.endpoint import LocalEndpoint
-from mlops.targets.local.endpoint.collection import collected_root
 from mlops.targets.local.files import private_folder
 from mlops.targets.local.location import settle
+from mlops.targets.local.monitoring import LocalMonitoring
 from mlops.targets.local.reuse import StepReuse
 from mlops.targets.local.runs import LocalRunStore
 from mlops.targets.local.steps import run_steps
@@ -72,6 +72,9 @@ class LocalTarget(Target):
             settings.endpoint_port(),
             settings.endpoint.lock_wait_seconds,
             port_setting=settings.port_setting(),
+        )
+        self.monitoring = LocalMonitoring(
+            self.state_dir, settings.endpoint.name, settings.pipeline.experiment_name
         )
         self._registry = None
         self._shared = None  # the registry shared by the environments, once opened
@@ -210,19 +213,6 @@ class LocalTarget(Target):
     def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
         spec = self._load_spec().sampled(self.settings.monitor.sampling_rate)
         return self.endpoint.create_deployment(name, model.ref, _model_dir(model), spec, show)
-
-    def log_report(
-        self, run_name: str, metrics: Mapping[str, float], tags: Mapping[str, str], folder: Path
-    ) -> str:
-        from mlops.targets.local.tracking import log_report
-
-        experiment = self.settings.pipeline.experiment_name
-        return log_report(self.state_dir, experiment, run_name, metrics, tags, folder)
-
-    def collected_folder(self, deployment: str) -> Path:
-        """Where deployment ``deployment`` of the endpoint collected what it served
-        (``endpoint/collection.py``), by collection."""
-        return collected_root(self.state_dir, self.settings.endpoint.name) / deployment
 
     def _spec_path(self) -> Path:
         return self.settings.resolve(self.settings.endpoint.deployment)

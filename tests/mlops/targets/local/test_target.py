@@ -4,7 +4,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -94,8 +93,19 @@ def canceled_run(project: Path, train: subprocess.Popen) -> tuple[dict, str]:
 
 
 def test_ctrl_c_during_a_step_stops_it_and_records_the_run_as_canceled(project):
+    # A train step that says when it runs, then takes its time (the sample's takes a
+    # second): the signal is sent on that event, while the step surely runs.
+    script = project / "pipelines" / "src" / "train.py"
+    started = project / "train-started"
+    text = script.read_text().replace(
+        "from __future__ import annotations\n",
+        "from __future__ import annotations\n\nimport pathlib\nimport time\n\n"
+        f"pathlib.Path({str(started)!r}).touch()\ntime.sleep(300)\n",
+        1,
+    )
+    script.write_text(text)
     train = train_until(project, "[2/3] train:")
-    time.sleep(1.0)  # the train step is importing or fitting
+    wait_until(started.exists, what="the train step to start")
     # As in a terminal, only mlops gets the signal: the step runs in a session of its own.
     train.send_signal(signal.SIGINT)
     run, output = canceled_run(project, train)
