@@ -188,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="drift and data quality of what the serving deployment collected, against its "
         "model's training data (exit 4 on a breach)",
     )
+    monitor.add_argument(
+        "action",
+        nargs="?",
+        choices=("enable",),
+        help="enable: create or update the target's own monitor of the serving deployment "
+        "(Azure ML's MonitorSchedule) with the model's monitor settings",
+    )
     for flag, what in (("--since", "since the version took the traffic"), ("--until", "now")):
         monitor.add_argument(
             flag,
@@ -222,6 +229,11 @@ def _moment(text: str):
 def _monitor(target, settings, args) -> int:
     from mlops.monitoring.monitor import PICTURE, describe, markdown, monitor
 
+    if args.action == "enable":
+        from mlops.monitoring.schedule import point_schedule
+
+        point_schedule(target, settings, _echo)
+        return EXIT_OK
     monitored = monitor(target, settings, args.since, args.until)
     print(describe(monitored))
     if monitored.folder:
@@ -532,8 +544,11 @@ def _replay(args: argparse.Namespace, target, settings) -> int:
 
 
 def _writes(args: argparse.Namespace) -> bool:
-    reads_only = args.verb in ("runs", "show", "models", "new-model", "monitor") or (
-        args.verb == "endpoint" and args.action in ("show", "invoke", "replay")
+    monitoring = args.verb == "monitor" and args.action is None
+    reads_only = (
+        monitoring
+        or args.verb in ("runs", "show", "models", "new-model")
+        or (args.verb == "endpoint" and args.action in ("show", "invoke", "replay"))
     )
     return not reads_only
 

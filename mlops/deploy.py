@@ -131,6 +131,9 @@ def deploy(
         raise
     show(f"deployment {name}: takes 100 % of traffic")
     _record(target, model, audit)
+    from mlops.monitoring.schedule import repoint_after_deploy  # pandas: not for every verb
+
+    repoint_after_deploy(target, settings, show)
     for old in old_traffic:
         target.delete_deployment(old)
         show(f"deployment {old}: removed")

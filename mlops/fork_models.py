@@ -18,7 +18,7 @@ import yaml
 
 from mlops.errors import UserError
 from mlops.settings import Fork, Settings, load_settings
-from mlops.summary import table
+from mlops.text_table import table
 
 # Paths under the fork's folder that every model runs on.
 SHARED_BY_ALL = ("mlops.yml", "mlops/", "pyproject.toml", "uv.lock")

@@ -276,8 +276,8 @@ def _bounded(thresholds: Mapping[str, float]) -> Mapping[str, float]:
 class PredictionDriftSettings(_Section):
     """Thresholds of the prediction drift signal (Azure ML's
     PredictionDriftMetricThreshold), per metric: the answers' ``prediction``
-    against the training split's label, numerical or categorical as the
-    kind predicts a number or a class."""
+    against the model's own answers on its test split, numerical or
+    categorical as the kind predicts a number or a class."""
 
     numerical: dict[NumericalDriftMetric, Threshold] = {"normalized_wasserstein_distance": 0.1}
     categorical: dict[CategoricalDriftMetric, Threshold] = {"jensen_shannon_distance": 0.1}
@@ -316,6 +316,24 @@ class DataQualitySettings(_Section):
         return _bounded(thresholds)
 
 
+class MonitorScheduleSettings(_Section):
+    """Azure ML's own model monitor of the serving deployment: the
+    ``MonitorSchedule`` that ``mlops monitor enable`` creates, with the signals
+    and thresholds above, and that every deploy and rollback re-points at the
+    deployment taking the traffic while ``enabled``. The local target has no
+    scheduler: there, and beside it on Azure, monitor.yml runs ``mlops monitor``."""
+
+    enabled: bool = False
+    # When it runs: every `interval` days at `time`, UTC.
+    interval: int = Field(default=1, ge=1, le=30)
+    time: str = Field(default="05:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    # Who Azure emails on a breach (none: the breach shows in the studio only).
+    emails: list[str] = []
+    # The serverless Spark compute its jobs run on.
+    instance_type: str = "standard_e4s_v3"
+    runtime_version: str = "3.4"
+
+
 class MonitorSettings(_Section):
     # The share of requests whose inputs and outputs the serving deployment
     # collects (the data_collector's sampling_rate, on both targets).
@@ -329,6 +347,7 @@ class MonitorSettings(_Section):
     data_drift: DataDriftSettings = DataDriftSettings()
     prediction_drift: PredictionDriftSettings = PredictionDriftSettings()
     data_quality: DataQualitySettings = DataQualitySettings()
+    schedule: MonitorScheduleSettings = MonitorScheduleSettings()
 
 
 class Settings(_Section):

@@ -36,8 +36,8 @@ from mlops.monitoring.trigger import REPORT_FILE
 from mlops.runs import ANSWERS_FILE, METRICS_OUTPUT, TRAIN_DATA_OUTPUT
 from mlops.settings import MonitorSettings, Settings
 from mlops.state_files import write_file
-from mlops.summary import table
 from mlops.task import model_kind, task_from_tags
+from mlops.text_table import table
 
 INPUTS, OUTPUTS = "model_inputs", "model_outputs"
 PICTURE = "monitor.png"

@@ -210,6 +210,8 @@ class MonitoringOperations(ABC):
 
     # Whether a collected record is readable as soon as the request is answered.
     collects_at_once: bool = False
+    # Whether the target runs a monitor of its own on a schedule (Azure ML's).
+    schedules: bool = False
 
     @abstractmethod
     def collected_folder(self, deployment: str, since: datetime, until: datetime) -> Path:
@@ -225,6 +227,20 @@ class MonitoringOperations(ABC):
         """Record a monitor report ``run_name`` (its metrics, tags, and the files of
         ``folder``) where the target keeps run records; the MLflow run id, when it
         is an MLflow run."""
+
+    def point_schedule(
+        self,
+        deployment: str,
+        model: ModelVersion,
+        run: PipelineRun,
+        features: list[str],
+        prediction_type: str,
+        show: Printer,
+    ) -> str:
+        """Create or update the target's monitor schedule on ``deployment`` (serving
+        ``model``, trained by ``run``; ``features`` its inputs, ``prediction_type``
+        its answer's kind); its name. Only where ``schedules``."""
+        raise NotImplementedError
 
 
 class Target(ABC):

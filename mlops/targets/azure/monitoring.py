@@ -8,6 +8,8 @@ deployment to the workspace's default datastore under
 downloads the hour folders a window meets into the target's cache, a file
 again only when its size changed (the current hour's files grow), so that
 ``mlops monitor`` runs the same reader and judge as on the local target.
+``point_schedule`` keeps Azure's own monitor (``monitor_schedule.py``) on
+the serving deployment.
 """
 
 from __future__ import annotations
@@ -17,16 +19,26 @@ from datetime import datetime
 from pathlib import Path
 
 from mlops.monitoring.collected import hours
+from mlops.runs import ANSWERS_FILE, METRICS_OUTPUT, TRAIN_DATA_OUTPUT
 from mlops.targets.azure import storage
+from mlops.targets.azure.monitor_schedule import (
+    ANSWERS_MLTABLE,
+    FEATURES_MLTABLE,
+    Baselines,
+    monitor_schedule,
+    unsupported,
+)
 from mlops.targets.base import MonitoringOperations
 
 COLLECTOR_PATH = "modelDataCollector/{endpoint}/{deployment}/"
 REPORT_PATH = "mlops/reports/{name}/"
+BASELINE_PATH = "mlops/baselines/{model}/{version}/{part}/"
 
 
 class AzureMonitoring(MonitoringOperations):
     # The collector lands its files in the blob store minutes after the requests.
     collects_at_once = False
+    schedules = True  # Azure ML's model monitoring (MonitorSchedule)
 
     def __init__(self, target) -> None:
         self._target = target  # an AzureTarget: its signed-in client and cache
@@ -59,3 +71,64 @@ class AzureMonitoring(MonitoringOperations):
         with self._target._calls() as client:
             container = storage.container(client, self._target._credential)
             storage.upload_folder(container, folder, REPORT_PATH.format(name=run_name))
+
+    def point_schedule(self, deployment, model, run, features, prediction_type, show) -> str:
+        settings = self._target.settings
+        for line in unsupported(settings.monitor):
+            show(f"note: {line}")
+        with self._target._calls() as client:
+            baselines = self._baselines(client, model, run)
+            schedule = monitor_schedule(
+                settings.monitor,
+                settings.endpoint.name,
+                deployment,
+                prediction_type,
+                features,
+                baselines,
+            )
+            client.schedules.begin_create_or_update(schedule).result()
+        every = settings.monitor.schedule.interval
+        when = "daily" if every == 1 else f"every {every} days"
+        show(
+            f"monitor schedule {schedule.name}: deployment {deployment} ({model.ref}), {when} "
+            f"at {settings.monitor.schedule.time} UTC"
+        )
+        return schedule.name
+
+    def _baselines(self, client, model, run) -> Baselines:
+        """The version's training split and test answers as MLTable data assets
+        (``<model>-monitor-features`` and ``-answers``, version = the model's),
+        registered once: MLTable files under ``mlops/baselines/`` point at the
+        run's own outputs."""
+        from azure.ai.ml.entities import Data
+        from azure.core.exceptions import ResourceNotFoundError
+
+        store = self._target._default_datastore()
+        outputs = f"azureml://datastores/{store}/paths/mlops/runs/{run.run_id}/"
+        texts = {
+            "features": FEATURES_MLTABLE.format(folder=f"{outputs}{TRAIN_DATA_OUTPUT}/"),
+            "answers": ANSWERS_MLTABLE.format(file=f"{outputs}{METRICS_OUTPUT}/{ANSWERS_FILE}"),
+        }
+        refs = {}
+        container = storage.container(client, self._target._credential)
+        for part, text in texts.items():
+            name = f"{model.name}-monitor-{part}"
+            refs[part] = f"{name}:{model.version}"
+            try:
+                client.data.get(name, version=model.version)
+                continue
+            except ResourceNotFoundError:
+                pass
+            folder = BASELINE_PATH.format(model=model.name, version=model.version, part=part)
+            container.upload_blob(f"{folder}MLTable", text.encode(), overwrite=True)
+            description = f"{part} baseline of {model.ref} for Azure ML's model monitor"
+            client.data.create_or_update(
+                Data(
+                    name=name,
+                    version=model.version,
+                    type="mltable",
+                    path=f"azureml://datastores/{store}/paths/{folder}",
+                    description=description,
+                )
+            )
+        return Baselines(refs["features"], refs["answers"])

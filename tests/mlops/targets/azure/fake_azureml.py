@@ -24,6 +24,7 @@ times on a clock of its own (`JobOutcome`).
 from __future__ import annotations
 
 import base64
+import copy
 import http
 import io
 import itertools
@@ -238,6 +239,7 @@ class FakeAzureML(HttpTransport):
         self.scorer: Callable[[str, bytes], tuple[int, bytes]] = default_scorer
         # The state: assets[(kind, name)][version], and the rest by name.
         self.assets: dict[tuple[str, str], dict[str, dict]] = {}
+        self.schedules: dict[str, dict] = {}
         self.jobs: dict[str, dict] = {}
         self.runs: dict[str, _Run] = {}
         self.endpoints: dict[str, dict] = {}
@@ -363,6 +365,8 @@ class FakeAzureML(HttpTransport):
             ("PUT", deployment, self._put_deployment),
             ("DELETE", deployment, self._delete_deployment),
             ("POST", rf"{deployment}/getLogs", self._deployment_logs),
+            ("GET", rf"{_WS}/schedules/{_NAME}", self._get_schedule),
+            ("PUT", rf"{_WS}/schedules/{_NAME}", self._put_schedule),
         ]
         return [(m, re.compile(p, re.I), h) for m, p, h in routes]
 
@@ -867,11 +871,13 @@ class FakeAzureML(HttpTransport):
         if endpoint not in self.endpoints:
             return _not_found(f"Online endpoint '{endpoint}'")
         body = req.body or {}
-        properties = dict(body.get("properties", {}))
+        # What Azure answers, never the request the test inspects.
+        properties = copy.deepcopy(body.get("properties", {}))
         properties.setdefault("scaleSettings", {"scaleType": "Default"})
         failure = self.fail_deployment.get(deployment)
         properties["provisioningState"] = "Failed" if failure else "Succeeded"
         existed = (endpoint, deployment) in self.deployments
+        self._collector_assets(endpoint, deployment, properties)
         extra = {"location": LOCATION, **{k: v for k, v in body.items() if k != "properties"}}
         path = f"onlineEndpoints/{endpoint}/deployments"
         resource = self._arm(path, deployment, properties, **extra)
@@ -882,6 +888,36 @@ class FakeAzureML(HttpTransport):
             headers = {"Azure-AsyncOperation": self._operation("Failed", error), "Retry-After": "0"}
             return _Reply(201, resource, headers)
         return _Reply(200 if existed else 201, resource)
+
+    def _collector_assets(self, endpoint: str, deployment: str, properties: dict) -> None:
+        """What Azure does for a deployment's data collector: each collection gets a
+        data asset `<endpoint>-<deployment>-<collection>` (version 1, a uri_folder
+        where the collector writes), named by the collection's `dataId`; the
+        collection mode is answered as `Enabled` or `Disabled`."""
+        collections = (properties.get("dataCollector") or {}).get("collections") or {}
+        for collection, spec in collections.items():
+            name = f"{endpoint}-{deployment}-{collection}"
+            path = f"modelDataCollector/{endpoint}/{deployment}/{collection}"
+            if not self.assets.get(("data", name)):
+                uri = self.long_form_uri(DEFAULT_DATASTORE, path)
+                body = {"properties": {"dataType": "uri_folder", "dataUri": uri}}
+                put = Request("PUT", "", "", "", {}, {}, body, b"")
+                self._put_asset_version(put, "data", name, "1")
+            spec.setdefault("dataId", f"{self.ws_path}/data/{name}/versions/1")
+            # An enum comes back in the service's own case, whatever case was sent.
+            mode = str(spec.get("dataCollectionMode", "Disabled"))
+            spec["dataCollectionMode"] = "Enabled" if mode.lower() == "enabled" else "Disabled"
+
+    def _get_schedule(self, req: Request, name: str) -> _Reply:
+        found = self.schedules.get(name)
+        return _Reply(200, found) if found else _not_found(f"Schedule '{name}'")
+
+    def _put_schedule(self, req: Request, name: str) -> _Reply:
+        properties = dict((req.body or {}).get("properties", {}))
+        properties["provisioningState"] = "Succeeded"
+        existed = name in self.schedules
+        self.schedules[name] = self._arm("schedules", name, properties)
+        return _Reply(200 if existed else 201, self.schedules[name])
 
     def _delete_deployment(self, req: Request, endpoint: str, deployment: str) -> _Reply:
         if self.deployments.pop((endpoint, deployment), None) is None:

@@ -9,9 +9,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pytest
 
 from mlops import lifecycle
+from mlops.errors import UserError
 from mlops.monitoring.monitor import monitor
+from mlops.monitoring.schedule import point_schedule
+from mlops.settings import load_settings
+from mlops.targets.azure import AzureTarget
+from tests.conftest import edit_model
+from tests.mlops.targets.azure.conftest import outputs_measuring
+from tests.mlops.targets.azure.fake_azureml import JobOutcome
 
 SHIFTED = {"LIMIT_BAL": lambda v: v * 3, "AGE": lambda v: v + 15}
 
@@ -87,3 +95,94 @@ def test_nothing_collected_yet_is_nothing_to_judge(workspace):
 
     assert monitored.report.nothing_judged.startswith("nothing collected from deployment ")
     assert not monitored.report.breached
+
+
+def test_the_monitor_schedule_carries_the_settings_and_follows_each_deploy(
+    workspace, local_run, tmp_path
+):
+    schedule = {"enabled": True, "time": "06:30", "emails": ["ml@x.org"]}
+    edit_model(workspace.project, workspace.settings.model_id, monitor={"schedule": schedule})
+    settings = load_settings(workspace.project / "mlops.yml", model=workspace.settings.model_id)
+    target = AzureTarget(
+        settings, credential=workspace.credential, transport=workspace.fake,
+        environ=workspace.environ,
+    )  # fmt: skip
+    printed = []
+
+    first = lifecycle.run(target, settings, printed.append)
+
+    (put,) = workspace.sent("PUT", r"/schedules/credit-default-monitor$")
+    body = put.body["properties"]
+    monitor = body["action"]["monitorDefinition"]
+    assert body["action"]["actionType"] == "CreateMonitor"
+    assert body["trigger"]["triggerType"] == "Recurrence"
+    assert body["trigger"]["frequency"].lower() == "day"
+    assert body["trigger"]["schedule"] == {"hours": [6], "minutes": [30]}
+    target_id = monitor["monitoringTarget"]["deploymentId"]
+    assert target_id.endswith(
+        f"/onlineEndpoints/credit-default/deployments/{first.deployed.deployment}"
+    )
+    assert monitor["monitoringTarget"]["taskType"].lower() == "classification"
+    assert monitor["computeConfiguration"]["instanceType"] == "standard_e4s_v3"
+    signals = monitor["signals"]
+    assert {name: s["signalType"] for name, s in signals.items()} == {
+        "data-drift": "DataDrift",
+        "prediction-drift": "PredictionDrift",
+        "data-quality": "DataQuality",
+    }
+    # The model's own thresholds by feature type (metric names as the SDK writes them).
+    drift = signals["data-drift"]
+    assert sorted((t["dataType"], t["metric"], t["threshold"]["value"])
+                  for t in drift["metricThresholds"]) == [
+        ("Categorical", "jensenShannonDistance", 0.1),
+        ("Numerical", "normalizedWassersteinDistance", 0.1),
+    ]  # fmt: skip
+    assert drift["featureDataTypeOverride"] == {"LIMIT_BAL": "numerical", "AGE": "numerical"}
+    assert drift["features"]["filterType"] == "FeatureSubset"
+    assert (
+        "SEX" not in drift["features"]["features"] and "LIMIT_BAL" in drift["features"]["features"]
+    )
+    quality = {(t["dataType"], t["metric"]): t["threshold"]["value"]
+               for t in signals["data-quality"]["metricThresholds"]}  # fmt: skip
+    assert quality[("Numerical", "nullValueRate")] == 0.05
+    # Production: what the deployment's data collector writes; baselines: the version's.
+    production = drift["productionData"]["uri"]
+    assert production.endswith(
+        f"/data/credit-default-{first.deployed.deployment}-model_inputs/versions/1"
+    )
+    assert drift["referenceData"]["uri"].endswith(
+        "/data/credit-default-classifier-monitor-features/versions/1"
+    )
+    answers = signals["prediction-drift"]["referenceData"]
+    assert answers["uri"].endswith("/data/credit-default-classifier-monitor-answers/versions/1")
+    assert answers["jobInputType"] == "mltable"
+    alert = monitor["alertNotificationSetting"]
+    assert alert["alertNotificationType"] == "Email"
+    assert alert["emailNotificationSetting"]["emails"] == ["ml@x.org"]
+    # The baselines are MLTables over the training run's own outputs.
+    container = workspace.fake.blob_service.get_container_client(workspace.fake.container)
+    mltable = (
+        container.download_blob("mlops/baselines/credit-default-classifier/1/features/MLTable")
+        .readall()
+        .decode()
+    )
+    assert f"/paths/mlops/runs/{first.run.run_id}/train_data/*.parquet" in mltable
+    assert any(line.startswith("monitor schedule credit-default-monitor: deployment ")
+               for line in printed)  # fmt: skip
+
+    # A better model takes the traffic on a new deployment: the schedule follows it.
+    better = outputs_measuring(local_run, tmp_path, first.run.metrics["auc"] + 0.01)
+    workspace.fake.executor = lambda name, body: JobOutcome(outputs=better)
+    second = lifecycle.run(target, settings, printed.append)
+
+    assert second.deployed.deployment != first.deployed.deployment
+    latest = workspace.fake.schedules["credit-default-monitor"]["properties"]
+    deployment = latest["action"]["monitorDefinition"]["monitoringTarget"]["deploymentId"]
+    assert deployment.endswith(f"/deployments/{second.deployed.deployment}")
+    reference = latest["action"]["monitorDefinition"]["signals"]["data-drift"]["referenceData"]
+    assert reference["uri"].endswith("/data/credit-default-classifier-monitor-features/versions/2")
+
+
+def test_monitor_enable_on_the_local_target_says_what_runs_there(local_run):
+    with pytest.raises(UserError, match="the local target runs no monitor of its own"):
+        point_schedule(local_run.target, local_run.settings, lambda line: None)
