@@ -2,9 +2,13 @@
 
 The identity itself, its federated credentials and its registry role are
 the platform stack's. Here, on the exact resources: AzureML Data Scientist
-on the workspace, and Storage Blob Data Contributor on the one container it
-uploads data to and downloads outputs from (the default datastore's), not
-the whole account. Both are workload roles to a workload principal: the
+on the workspace (which covers its monitor schedules), and Storage Blob Data
+Contributor on the one container it uploads data to and downloads outputs
+from (the default datastore's), not the whole account: the container the
+deployments' data collector writes to as well (``modelDataCollector/``), so
+``mlops monitor`` reads what was collected with no role of its own. Azure's
+monitor jobs run as the workspace's identity, whose blob role on the account
+(``workspace.py``) already covers that container. Both are workload roles to a workload principal: the
 grants the environment's ``infra`` identity is allowed to make.
 """
 

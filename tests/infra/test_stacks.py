@@ -138,7 +138,8 @@ def test_each_identity_gets_exactly_workload_roles_on_exactly_its_resources(plan
         (f"id-mlops-{stack}-compute-cpu", "AcrPull", registry),
         (f"id-mlops-{stack}-compute-cpu", "AzureML Metrics Writer (preview)", workspace),
         (f"id-mlops-{stack}-ci-ml", "AzureML Data Scientist", workspace),
-        # the default datastore's container, not the account
+        # the default datastore's container, not the account: its uploads, the runs'
+        # outputs, and what the data collector writes there (`mlops monitor` reads it)
         (f"id-mlops-{stack}-ci-ml", "Storage Blob Data Contributor",
          f"azureml-blobstore-{workspace_guid}"),
     }  # fmt: skip
