@@ -8,8 +8,9 @@ from (the default datastore's), not the whole account: the container the
 deployments' data collector writes to as well (``modelDataCollector/``), so
 ``mlops monitor`` reads what was collected with no role of its own. Azure's
 monitor jobs run as the workspace's identity, whose blob role on the account
-(``workspace.py``) already covers that container. Both are workload roles to a workload principal: the
-grants the environment's ``infra`` identity is allowed to make.
+(``workspace.py``) already covers that container. Both are workload roles to
+a workload principal: the grants the environment's ``infra`` identity is
+allowed to make.
 """
 
 from __future__ import annotations
