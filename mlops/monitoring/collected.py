@@ -90,28 +90,106 @@ def read_collection(
     or a schema changed since) is skipped as "columns other than the model's"."""
     files = files_of(root, collection, since, until)
     result = Collection(collection, pd.DataFrame(), files=len(files))
+    expected = set(columns) if columns is not None else None
+    chunks: list[pd.DataFrame] = []
+    for path in files:
+        chunk = _read_clean_file(path, since, until, expected)
+        if chunk is None:  # a line the fast reader cannot take as the careful one would
+            chunk = _read_lines(path, since, until, expected, result)
+        else:
+            result.calls += chunk.attrs.pop("calls")
+        if len(chunk):
+            chunks.append(chunk)
+    names = list(columns) if columns is not None else _first_seen(chunks)
+    empty = pd.DataFrame(columns=[*names, CALL_TIME, CORRELATION])
+    frame = pd.concat(chunks, ignore_index=True) if chunks else empty
+    result.rows = frame.reindex(columns=[*names, CALL_TIME, CORRELATION])
+    return result
+
+
+def _first_seen(chunks: list[pd.DataFrame]) -> list[str]:
+    names: dict[str, None] = {}
+    for chunk in chunks:
+        names.update(dict.fromkeys(c for c in chunk.columns if c not in (CALL_TIME, CORRELATION)))
+    return list(names)
+
+
+def _read_lines(path, since, until, expected, result: Collection) -> pd.DataFrame:
+    """The rows of the calls of ``path`` in the window, line by line; what cannot
+    be used is counted and named in ``result``."""
     rows: list[dict] = []
     times: list[tuple[datetime, int]] = []  # per call: its time, its number of rows
     joins: list[str | None] = []  # per call
-    expected = set(columns) if columns is not None else None
-    for path in files:
-        for number, line in enumerate(_lines(path), start=1):
-            reason = _read_call(line, since, until, expected, rows, times, joins)
-            if reason is OUTSIDE:
-                continue
-            if reason is None:
-                result.calls += 1
-                continue
-            result.skipped[reason] += 1
-            if len(result.examples) < NAMED:
-                result.examples.append(f"{path}:{number}: {reason}")
-    frame = pd.DataFrame.from_records(rows, columns=list(columns) if columns else None)
+    for number, line in enumerate(_lines(path), start=1):
+        reason = _read_call(line, since, until, expected, rows, times, joins)
+        if reason is OUTSIDE:
+            continue
+        if reason is None:
+            result.calls += 1
+            continue
+        result.skipped[reason] += 1
+        if len(result.examples) < NAMED:
+            result.examples.append(f"{path}:{number}: {reason}")
+    frame = pd.DataFrame.from_records(rows, columns=sorted(expected) if expected else None)
     counts = [count for _, count in times]
     stamps = pd.to_datetime([when for when, _ in times], utc=True)
     frame[CALL_TIME] = stamps.repeat(counts) if times else pd.Series(dtype="object")
     frame[CORRELATION] = np.repeat(np.array(joins, dtype=object), counts) if times else []
-    result.rows = frame
-    return result
+    return frame
+
+
+def _read_clean_file(path, since, until, expected) -> pd.DataFrame | None:
+    """The rows of ``path`` read whole by pyarrow's JSON reader (C++), when the
+    file is one the line-by-line reader would take every line of in the same
+    way: every line a call with a time and a list of rows, every row with the
+    same flat cells (no gap, which could be a missing key), of ``expected``'s
+    names; else None. Its ``attrs["calls"]`` is how many calls were in the window."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    # The time as text, checked against TIME_FORMAT below, as the line reader does.
+    parse = pj.ParseOptions(explicit_schema=pa.schema([("time", pa.string())]))
+    try:
+        table = pj.read_json(path, parse_options=parse)
+    except (pa.ArrowInvalid, OSError):
+        return None
+    names = table.schema.names
+    if "time" not in names or "data" not in names or table["time"].null_count:
+        return None
+    data_type = table.schema.field("data").type
+    if not pa.types.is_list(data_type) or not pa.types.is_struct(data_type.value_type):
+        return None
+    cells = data_type.value_type
+    flat = (pa.types.is_integer, pa.types.is_floating, pa.types.is_string, pa.types.is_boolean)
+    if not all(any(kind(field.type) for kind in flat) for field in cells):
+        return None  # nested, null-only or text read as a timestamp: as the lines say
+    if expected is not None and {field.name for field in cells} != expected:
+        return None
+    try:
+        stamps = pc.strptime(table["time"], format=TIME_FORMAT, unit="s", error_is_null=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    stamps = pc.assume_timezone(stamps, "UTC") if stamps.type.tz is None else stamps
+    inside = pc.and_(pc.greater_equal(stamps, pa.scalar(since)), pc.less(stamps, pa.scalar(until)))
+    table = table.filter(inside).append_column("_stamp", stamps.filter(inside))
+    data = table["data"].combine_chunks()
+    if data.null_count:
+        return None
+    rows = data.flatten()
+    if any(rows.field(i).null_count for i in range(rows.type.num_fields)) or rows.null_count:
+        return None
+    counts = pc.list_value_length(data).to_numpy(zero_copy_only=False)
+    frame = pd.DataFrame(
+        {field.name: rows.field(i).to_numpy(zero_copy_only=False)
+         for i, field in enumerate(rows.type)}
+    )  # fmt: skip
+    when = pd.DatetimeIndex(table["_stamp"].to_pandas()).as_unit("ns")
+    frame[CALL_TIME] = when.repeat(counts)
+    joins = table["correlationid"].to_pylist() if "correlationid" in names else [None] * len(data)
+    frame[CORRELATION] = np.repeat(np.array(joins, dtype=object), counts)
+    frame.attrs["calls"] = len(data)
+    return frame
 
 
 OUTSIDE = "outside the window"
