@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import random
 import shutil
 import socket
 import sys
@@ -117,10 +118,21 @@ def wait_until(condition, seconds: float = WAIT_SECONDS, what: str = "the condit
         time.sleep(0.05)
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands to an outgoing
+# connection (a client, a worker's sender) is never one a test picked to listen on later.
+LISTEN_PORTS = (20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port free now, outside the range outgoing connections take theirs from."""
+    while True:
+        port = random.randrange(*LISTEN_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def make_project(root: Path) -> Path:
