@@ -13,6 +13,7 @@ from mlops.pipeline_graph import Step
 from mlops.targets.local.child_env import child_env
 from mlops.targets.local.steps import stop_group
 from mlops.targets.local.warm_steps import WarmStart, imported_modules, script_command
+from tests.conftest import wait_until
 
 SCRIPT = """\
 from __future__ import annotations
@@ -165,5 +166,14 @@ def test_a_step_whose_caller_went_away_is_stopped_with_the_warm_interpreter(code
     helper = int(process.stdout.readline())
     warm.close()
     process.stdout.close()
+    # A killed process may still be on its way out (state R) for a moment: wait for it.
     for pid in (process.pid, helper):
-        assert not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text()
+        wait_until(lambda pid=pid: ended(pid), seconds=30, what=f"process {pid} to end")
+
+
+def ended(pid: int) -> bool:
+    """Whether ``pid`` is gone or a zombie (ended, not yet reaped)."""
+    try:
+        return " Z " in Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
