@@ -9,6 +9,7 @@ import random
 import shutil
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -123,10 +124,26 @@ def wait_until(condition, seconds: float = WAIT_SECONDS, what: str = "the condit
 LISTEN_PORTS = (20000, 32000)
 
 
+def reserve_port(port: int) -> bool:
+    """Claim ``port`` for this test run, across its workers: False when a test of
+    the run claimed it before (it may not listen yet, or have stopped a moment)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+    folder = Path(tempfile.gettempdir()) / f"mlops-test-ports-{run}"
+    folder.mkdir(exist_ok=True)
+    try:
+        (folder / str(port)).touch(exist_ok=False)
+    except FileExistsError:
+        return False
+    return True
+
+
 def free_port() -> int:
-    """A port free now, outside the range outgoing connections take theirs from."""
+    """A port free now, never handed to another test of the run, and outside the
+    range outgoing connections take theirs from."""
     while True:
         port = random.randrange(*LISTEN_PORTS)
+        if not reserve_port(port):
+            continue
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))

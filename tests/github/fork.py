@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import REPO, free_port, model_file
+from tests.conftest import REPO, free_port, model_file, reserve_port
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -39,6 +39,8 @@ def free_base_port(offsets) -> int:
         base = free_port()
         try:
             for offset in offsets:
+                if offset and not reserve_port(base + offset):
+                    raise OSError(f"port {base + offset} is another test's")
                 with socket.socket() as probe:
                     probe.bind(("127.0.0.1", base + offset))
         except OSError:
