@@ -131,6 +131,16 @@ def _tags(monitored: Monitored) -> dict[str, str]:
     return tags
 
 
+def serving_model(target, settings: Settings, what_to_do: str):
+    """(the serving deployment, the model version it serves); ``UserError`` saying
+    ``what_to_do`` when no deployment of the endpoint serves."""
+    endpoint = target.get_endpoint()
+    serving = endpoint.serving() if endpoint is not None else None
+    if serving is None:
+        raise UserError(f"no deployment of endpoint {settings.endpoint.name} serves: {what_to_do}")
+    return serving, target.get_model(serving.model.rpartition(":")[2])
+
+
 def training_run(target, model):
     """The pipeline run that trained ``model``; UserError when it is unknown here."""
     if not model.run_id:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from mlops.errors import UserError
 from mlops.monitoring.collected import read_collection
-from mlops.monitoring.monitor import INPUTS, training_run, training_split
+from mlops.monitoring.monitor import INPUTS, serving_model, training_run, training_split
 from mlops.runs import TEST_DATA_OUTPUT
 from mlops.settings import Settings
 
@@ -95,13 +95,7 @@ def replay(
 ) -> Replayed:
     """Send the serving model's test split (its first ``rows``), with ``shifts``
     applied, through the endpoint; see the module docstring."""
-    endpoint = target.get_endpoint()
-    serving = endpoint.serving() if endpoint is not None else None
-    if serving is None:
-        raise UserError(
-            f"no deployment of endpoint {settings.endpoint.name} serves: run `mlops run` first"
-        )
-    model = target.get_model(serving.model.rpartition(":")[2])
+    serving, model = serving_model(target, settings, "run `mlops run` first")
     table = training_split(target, settings, model, training_run(target, model), TEST_DATA_OUTPUT)
     if rows is not None:
         table = table.head(rows)

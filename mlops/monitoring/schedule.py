@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from mlops.errors import UserError
 from mlops.kinds import get_kind
-from mlops.monitoring.monitor import training_run, training_split
+from mlops.monitoring.monitor import serving_model, training_run, training_split
 from mlops.settings import Settings
 from mlops.task import model_kind
 
@@ -23,13 +23,7 @@ def point_schedule(target, settings: Settings, show: Callable[[str], None]) -> s
             f"the {target.name} target runs no monitor of its own: run `mlops monitor` "
             "(monitor.yml runs it daily in every environment)"
         )
-    endpoint = target.get_endpoint()
-    serving = endpoint.serving() if endpoint is not None else None
-    if serving is None:
-        raise UserError(
-            f"no deployment of endpoint {settings.endpoint.name} serves: deploy a model first"
-        )
-    model = target.get_model(serving.model.rpartition(":")[2])
+    serving, model = serving_model(target, settings, "deploy a model first")
     run = training_run(target, model)
     features = list(training_split(target, settings, model, run).columns)
     prediction = get_kind(model_kind(model, settings.kind)).prediction_type

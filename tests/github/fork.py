@@ -68,3 +68,19 @@ def as_fork(root: Path, models: Sequence[str], message: str) -> Path:
     git(root, "init", "-q", "-b", "main")
     commit(root, message)
     return root
+
+
+def environments_runner(project: Path, scratch: Path):
+    """A ``LocalRunner`` of the repository's workflows in ``project``, each GitHub
+    environment one of its local environments (the workflows say target: azure)."""
+    from tests.github.local_runner import LocalRunner, runner_environ
+    from tests.github.workflows import workflows
+
+    return LocalRunner(
+        project=project,
+        environ=runner_environ(),
+        workflows=workflows(),
+        vars={},
+        override=lambda env: {"MLOPS_TARGET": "local", "MLOPS_ENV": env},
+        scratch=scratch,
+    )

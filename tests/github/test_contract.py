@@ -15,7 +15,7 @@ import yaml
 
 from infra.stack_env import environment
 from tests.conftest import edit_model, make_project, model_file, stop_endpoints
-from tests.github.fork import ENVIRONMENTS, as_fork, commit, git
+from tests.github.fork import ENVIRONMENTS, as_fork, commit, environments_runner, git
 from tests.github.local_runner import NO_COMMIT, LocalRunner, runner_environ
 from tests.github.workflows import (
     REPO,
@@ -139,15 +139,7 @@ def output(runner) -> str:
 def test_a_push_deploys_the_models_it_touches_and_retrain_every_model_here_step_by_step(
     project, tmp_path
 ):
-    runner = LocalRunner(
-        project=project,
-        environ=runner_environ(),
-        workflows=workflows(),
-        vars={},
-        # The workflows say target: azure; here each GitHub environment is a local one.
-        override=lambda env: {"MLOPS_TARGET": "local", "MLOPS_ENV": env},
-        scratch=tmp_path / "runner",
-    )
+    runner = environments_runner(project, tmp_path / "runner")
     every = workflows()
     first = git(project, "rev-parse", "HEAD")
 

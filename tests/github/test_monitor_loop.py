@@ -16,8 +16,7 @@ from mlflow import MlflowClient
 from tests.conftest import edit_model, make_project, stop_endpoints
 from tests.e2e.test_monitor import SHIFTED, held_out_rows, send
 from tests.e2e.test_run import mlops
-from tests.github.fork import as_fork
-from tests.github.local_runner import LocalRunner, runner_environ
+from tests.github.fork import as_fork, environments_runner
 from tests.github.workflows import workflows
 
 MODEL = "credit-default"
@@ -49,14 +48,7 @@ def output(runner) -> str:
 
 
 def test_a_breach_retrains_through_the_merge_path_and_no_breach_runs_nothing(project, tmp_path):
-    runner = LocalRunner(
-        project=project,
-        environ=runner_environ(),
-        workflows=workflows(),
-        vars={},
-        override=lambda env: {"MLOPS_TARGET": "local", "MLOPS_ENV": env},
-        scratch=tmp_path / "runner",
-    )
+    runner = environments_runner(project, tmp_path / "runner")
     monitor_yml = workflows()["monitor.yml"]
     port = json.loads((project / DEV / "endpoints" / MODEL / "endpoint.json").read_text())["port"]
     rows = held_out_rows(project, DEV)
