@@ -51,14 +51,14 @@ no stack trace is returned.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import math
 import os
 import re
-import socket
 import sys
+import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -70,6 +70,7 @@ import numpy as np
 import pandas as pd
 from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
+from collector_link import BadAnswer, Link
 from contract import BINARY, Column, Contract, load_contract, model_frame
 
 # The binary kind's threshold and output check, named here as well: code that
@@ -150,7 +151,12 @@ INPUTS, OUTPUTS = "model_inputs", "model_outputs"
 _collectors: tuple[int, dict] | None = None
 # How long the collector's thread waits for the receiver of a record.
 SEND_SECONDS = 5.0
+# How long the collector's thread holds a record back while requests are scored.
+HOLD_SECONDS = 0.05
 collection_failures = 0
+# Failed collections are logged at most once in this many seconds (the first at once).
+FAILURE_LOG_SECONDS = 60.0
+_failure_logged = 0.0
 model = None
 contract: Contract | None = None
 # The loaded model's row of kinds.py (a binary classifier's until init() loads one).
@@ -204,9 +210,9 @@ def run(request):
         frame = parse_request(read_body(request), contract.columns)
     except BadRequest as problem:
         return _error(str(problem), problem.status)
-    context = collect(INPUTS, frame)
-    scored = answer(frame)
-    collect(OUTPUTS, output_frame(scored), context)
+    with scoring:
+        scored = answer(frame)
+        collect(OUTPUTS, output_frame(scored), collect(INPUTS, frame))
     return AMLResponse(scored, 200, json_str=True)
 
 
@@ -260,36 +266,56 @@ def _keep_alive() -> None:
     sender._post_request = _KeptAlive(sender.host, sender.port).post
 
 
+class _Scoring:
+    """``with scoring:`` around a request's scoring; ``wait_idle(seconds)`` returns
+    once no request is being scored, or after ``seconds``.
+
+    The collector's thread shares the interpreter with the requests: each time
+    the model's predict lets go of it, a thread with a record to send takes it,
+    and the request waits. So records are sent between requests, held back at
+    most ``HOLD_SECONDS`` while requests keep coming (several threads scoring)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.busy = 0
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def __enter__(self) -> None:
+        with self.lock:
+            self.busy += 1
+            self.idle.clear()
+
+    def __exit__(self, *exc) -> None:
+        with self.lock:
+            self.busy -= 1
+            if not self.busy:
+                self.idle.set()
+
+    def wait_idle(self, seconds: float) -> None:
+        self.idle.wait(seconds)
+
+
+scoring = _Scoring()
+
+
 class _KeptAlive:
-    """``post(url, payload, headers) -> (status, text)`` over one connection, opened
-    again when it breaks; used by the collector's one sending thread."""
+    """The sender's ``_post_request(url, payload, headers) -> (status, text)`` over
+    one ``collector_link.Link``, sent once no request is being scored; used by the
+    collector's one sending thread."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.connection: http.client.HTTPConnection | None = None
+        self.link = Link(host, port, SEND_SECONDS)
 
     def post(self, url: str, payload, headers=None) -> tuple[int, str]:
-        path = urlsplit(url).path or "/"
         body = payload.encode() if isinstance(payload, str) else payload
-        for attempt in (1, 2):
-            try:
-                if self.connection is None:
-                    self.connection = http.client.HTTPConnection(
-                        self.host, self.port, timeout=SEND_SECONDS
-                    )
-                    self.connection.connect()
-                    self.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self.connection.request("POST", path, body=body, headers=headers or {})
-                answer = self.connection.getresponse()
-                return answer.status, answer.read().decode(errors="replace")
-            except (OSError, http.client.HTTPException) as error:
-                if self.connection is not None:
-                    self.connection.close()
-                self.connection = None
-                if attempt == 2:  # counted here; the sender logs it as a failed send
-                    _collection_failed(error)
-                    raise _send_failed(str(error)) from None
-        raise AssertionError("unreachable")
+        scoring.wait_idle(HOLD_SECONDS)
+        try:
+            return self.link.post(urlsplit(url).path or "/", body, headers or {})
+        except (OSError, ValueError, BadAnswer) as error:
+            # counted here; the sender logs it as a failed send
+            _collection_failed(error)
+            raise _send_failed(str(error)) from None
 
 
 def _send_failed(message: str) -> Exception:
@@ -319,9 +345,15 @@ def enabled_collections() -> list[str]:
 
 
 def _collection_failed(error: Exception) -> None:
-    global collection_failures
+    """Count a failed collection; log the first, then at most one a minute (a
+    receiver that is gone fails every record: a line per request would bury the
+    log and cost each request the write)."""
+    global collection_failures, _failure_logged
     collection_failures += 1
-    logger.warning("data collection failed (%d so far): %s", collection_failures, error)
+    now = time.monotonic()
+    if collection_failures == 1 or now - _failure_logged >= FAILURE_LOG_SECONDS:
+        _failure_logged = now
+        logger.warning("data collection failed (%d so far): %s", collection_failures, error)
 
 
 def output_frame(scored: dict) -> pd.DataFrame:

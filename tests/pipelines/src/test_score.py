@@ -527,3 +527,18 @@ def test_a_collection_that_fails_is_counted_and_the_request_answered(
         wait_until(lambda: score.collection_failures == 2, what="both records to fail")
     finally:
         teardown()  # the collector's thread and settings are the process's
+
+
+def test_failed_collections_are_all_counted_but_logged_once_a_minute(monkeypatch, caplog):
+    monkeypatch.setattr(score, "collection_failures", 0)
+    monkeypatch.setattr(score, "_failure_logged", 0.0)
+    with caplog.at_level("WARNING", logger=score.logger.name):
+        for _ in range(5):
+            score._collection_failed(ConnectionRefusedError("refused"))
+        assert score.collection_failures == 5
+        assert [r.getMessage() for r in caplog.records] == [
+            "data collection failed (1 so far): refused"
+        ]
+        monkeypatch.setattr(score, "FAILURE_LOG_SECONDS", 0.0)  # a minute has passed
+        score._collection_failed(ConnectionRefusedError("refused"))
+    assert caplog.records[-1].getMessage() == "data collection failed (6 so far): refused"

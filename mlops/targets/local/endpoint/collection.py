@@ -7,7 +7,8 @@ collections and their sampling percentages, ``AZUREML_MDC_HOST`` and
 ``AZUREML_MDC_PORT`` where the collector (``azureml-ai-monitoring``, in
 ``score.py``) posts each record, ``POST /modeldata/log``. On Azure a sidecar
 receives them; here the endpoint's router does, on the deployment's
-``collector_port``, and writes each record where and as Azure writes it in
+``collector_port`` (``receiver.py``), and writes each record where and as
+Azure writes it in
 the workspace's blob store::
 
     <state>/collected/<endpoint>/<deployment>/<collection>/YYYY/MM/DD/HH/<instance>.jsonl
@@ -89,8 +90,9 @@ class Sink:
         self.refused = 0
 
     def write(self, deployment: str, headers: Mapping[str, str], body: bytes) -> Path:
-        """Write the record the collector posted (``headers``, ``body``) for
-        ``deployment``; return the file. Raises ``CollectionError``."""
+        """Write the record the collector posted (``headers``, field names in
+        lower case, and ``body``) for ``deployment``; return the file. Raises
+        ``CollectionError``."""
         try:
             line, collection, when = self.record(deployment, headers, body)
         except CollectionError:
@@ -129,7 +131,7 @@ class Sink:
             "id": headers.get("trace-id") or str(uuid.uuid4()),
             "source": f"/local/onlineEndpoints/{self.endpoint}/deployments/{deployment}",
             "type": kind,
-            "datacontenttype": headers.get("Content-Type", "application/json"),
+            "datacontenttype": headers.get("content-type", "application/json"),
             "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "data": data,
             "correlationid": correlation,

@@ -75,13 +75,7 @@ from aiohttp import (
 from aiohttp.web_protocol import RequestHandler
 
 from mlops.targets.local.endpoint import processes, servers
-from mlops.targets.local.endpoint.collection import (
-    LOG_PATH,
-    MAX_RECORD_BYTES,
-    CollectionError,
-    Sink,
-    collected_root,
-)
+from mlops.targets.local.endpoint.collection import Sink, collected_root
 from mlops.targets.local.endpoint.ports import BACKLOG, HOST
 from mlops.targets.local.endpoint.probes import (
     ADMIN_PATH,
@@ -89,6 +83,7 @@ from mlops.targets.local.endpoint.probes import (
     TOKEN_ENV,
     TOKEN_HEADER,
 )
+from mlops.targets.local.endpoint.receiver import Receiver
 from mlops.targets.local.endpoint.state import load
 
 FORWARDED = {("POST", "/score"), ("GET", "/swagger.json")}
@@ -167,7 +162,7 @@ class Router:
         self.sink = Sink(
             collected_root(self.folder.parent.parent, self.folder.name), self.folder.name
         )
-        self.sinks: dict[str, tuple[int, web.ServerRunner]] = {}
+        self.sinks: dict[str, tuple[int, asyncio.Server]] = {}
         self.sink_refusals: set[str] = set()  # deployments whose port could not be taken
         self.session: ClientSession | None = None
 
@@ -375,19 +370,18 @@ class Router:
             for name, item in self.deployments.items()
             if item.get("collector_port") and self.successor is None
         }
-        for name, (port, runner) in list(self.sinks.items()):
+        for name, (port, server) in list(self.sinks.items()):
             if wanted.get(name) != port:
                 del self.sinks[name]
-                await runner.cleanup()
+                server.close()
+                await server.wait_closed()
+        loop = asyncio.get_running_loop()
         for name, port in wanted.items():
             if name in self.sinks:
                 continue
-            runner = web.ServerRunner(web.Server(self._collect_for(name), access_log=None))
-            await runner.setup()
             try:
-                await web.TCPSite(runner, HOST, port).start()
+                server = await loop.create_server(self._receiver_for(name), HOST, port)
             except OSError as error:
-                await runner.cleanup()
                 if name not in self.sink_refusals:  # said once; tried again every second
                     self.sink_refusals.add(name)
                     _log(
@@ -395,26 +389,16 @@ class Router:
                     )
                 continue
             self.sink_refusals.discard(name)
-            self.sinks[name] = (port, runner)
+            self.sinks[name] = (port, server)
 
-    def _collect_for(self, name: str):
-        async def collect(request: web.BaseRequest) -> web.Response:
-            if request.method != "POST" or request.path != LOG_PATH:
-                return _error(404, f"the collector posts to {LOG_PATH}")
-            length = request.content_length
-            if length is None or length > MAX_RECORD_BYTES:
-                return _error(413, f"a record needs a Content-Length of at most {MAX_RECORD_BYTES}")
-            body = await request.content.readexactly(length)
-            try:
-                self.sink.write(name, request.headers, body)
-            except CollectionError as problem:
-                return _error(400, str(problem))
-            except OSError as problem:
-                _log(f"deployment {name}: a collected record could not be written: {problem}")
-                return _error(507, "the record could not be written")
-            return web.json_response({"status": "accepted"})
+    def _receiver_for(self, name: str):
+        def write(headers, body: bytes) -> None:
+            self.sink.write(name, headers, body)
 
-        return collect
+        def log(message: str) -> None:
+            _log(f"deployment {name}: {message}")
+
+        return lambda: Receiver(write, log)
 
     async def successor_serves(self) -> bool:
         """Whether the router that replaces this one answers on its port."""
@@ -552,8 +536,9 @@ async def serve(state_path: Path, port: int, token: str, listening: int | None =
         _log(f"serving {state_path} on http://{HOST}:{port}/score")
         await router.supervise(stop)
     finally:
-        for _, sink in router.sinks.values():
-            await sink.cleanup()
+        for _, server in router.sinks.values():
+            server.close()
+            await server.wait_closed()
         await runner.cleanup()
         await router.session.close()
 
