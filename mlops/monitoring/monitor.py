@@ -36,6 +36,7 @@ from mlops.monitoring.trigger import REPORT_FILE
 from mlops.runs import ANSWERS_FILE, METRICS_OUTPUT, TRAIN_DATA_OUTPUT
 from mlops.settings import MonitorSettings, Settings
 from mlops.state_files import write_file
+from mlops.targets.base import ScheduledRun
 from mlops.task import model_kind, task_from_tags
 from mlops.text_table import table
 
@@ -50,6 +51,8 @@ class Monitored:
     model: str | None = None
     folder: Path | None = None  # where the report files are
     tracking_run_id: str | None = None  # the report's MLflow run
+    # The newest run of the target's own monitor schedule (Azure ML's), if any.
+    scheduled_run: ScheduledRun | None = None
     # feature (or "prediction") -> its values on both sides, for the picture
     samples: dict[str, Sample] = field(default_factory=dict)
 
@@ -93,11 +96,35 @@ def monitor(
             + (f" ({collected.skipped_lines} lines could not be used)" if collected.skipped else "")
         )
     monitored = Monitored(report, serving.name, model.ref, samples=samples)
+    monitored.scheduled_run = _latest_scheduled_run(target, report)
     monitored.folder = _write(monitored, settings)
     monitored.tracking_run_id = target.monitoring.log_report(
         monitored.folder.name, tracked_metrics(report), _tags(monitored), monitored.folder
     )
     return monitored
+
+
+def _latest_scheduled_run(target, report: MonitorReport) -> ScheduledRun | None:
+    """The target's own monitor's newest run; one that cannot be read is a note
+    of the report, not the end of it (the report is what was asked for)."""
+    if not target.monitoring.schedules:
+        return None
+    try:
+        return target.monitoring.latest_scheduled_run()
+    except UserError as problem:
+        report.notes.append(
+            f"the latest run of the target's own monitor could not be read: {problem}"
+        )
+        return None
+
+
+def scheduled_run_line(run: ScheduledRun) -> str:
+    """The line that shows the target's own monitor's newest run."""
+    where = f": {run.url}" if run.url else ""
+    return (
+        f"latest run of monitor schedule {run.schedule}: {run.name}, {run.status}, "
+        f"created {_iso(run.created)}{where}"
+    )
 
 
 def tracked_metrics(report: MonitorReport) -> dict[str, float]:
@@ -264,6 +291,8 @@ def describe(monitored: Monitored) -> str:
             f"rows collected in {report.window[0]} .. {report.window[1]}, baseline "
             f"{report.baseline_rows} training rows"
         )
+    if monitored.scheduled_run:
+        lines.append(scheduled_run_line(monitored.scheduled_run))
     if report.skipped:
         shown = ", ".join(f"{count} {why}" for why, count in sorted(report.skipped.items()))
         lines.append(f"skipped collected lines: {shown}")
@@ -294,6 +323,9 @@ def markdown(monitored: Monitored, picture: bool = False) -> str:
     """The report as Markdown (with ``picture``, a link to ``monitor.png`` beside it)."""
     report = monitored.report
     head = f"## Monitor: {monitored.deployment or 'no deployment'}"
+    if monitored.scheduled_run:
+        line = scheduled_run_line(monitored.scheduled_run)
+        head += f"\n\n{line[0].upper()}{line[1:]}."
     if report.nothing_judged:
         return f"{head}\n\nNothing to judge: {report.nothing_judged}.\n"
     rows = "\n".join(
@@ -327,8 +359,21 @@ def report_json(monitored: Monitored, settings: Settings) -> str:
         "environment": settings.env or "",
         "deployment": monitored.deployment,
         "model": monitored.model,
+        "scheduled_run": _scheduled_run_json(monitored.scheduled_run),
     }
     return json.dumps({**subject, **json.loads(monitored.report.to_json())}, indent=2)
+
+
+def _scheduled_run_json(run: ScheduledRun | None) -> dict | None:
+    if run is None:
+        return None
+    return {
+        "schedule": run.schedule,
+        "name": run.name,
+        "status": run.status,
+        "created": _iso(run.created),
+        "url": run.url,
+    }
 
 
 def _write(monitored: Monitored, settings: Settings) -> Path:

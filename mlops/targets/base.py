@@ -204,6 +204,19 @@ class DeploymentError(UserError):
 DEPLOYMENT_NAMES = ("blue", "green")
 
 
+@dataclass(frozen=True)
+class ScheduledRun:
+    """A run the target's own monitor schedule started: its job, status (the
+    target's word: Completed, Failed, Running, ...), when it was created, and
+    where to see its signals."""
+
+    schedule: str
+    name: str
+    status: str
+    created: datetime
+    url: str | None = None
+
+
 class MonitoringOperations(ABC):
     """A target's monitoring of the endpoint's deployments, as ``MLClient`` groups
     operations: what Azure ML's data collector kept, and where a monitor report goes."""
@@ -241,6 +254,11 @@ class MonitoringOperations(ABC):
         ``model``, trained by ``run``; ``features`` its inputs, ``prediction_type``
         its answer's kind); its name. Only where ``schedules``."""
         raise NotImplementedError
+
+    def latest_scheduled_run(self) -> ScheduledRun | None:
+        """The newest run the target's own monitor schedule of the endpoint started;
+        None where there is none (or no such schedule: where not ``schedules``)."""
+        return None
 
 
 class Target(ABC):

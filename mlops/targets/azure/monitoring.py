@@ -9,7 +9,8 @@ downloads the hour folders a window meets into the target's cache, a file
 again only when its size changed (the current hour's files grow), so that
 ``mlops monitor`` runs the same reader and judge as on the local target.
 ``point_schedule`` keeps Azure's own monitor (``monitor_schedule.py``) on
-the serving deployment.
+the serving deployment, and ``latest_scheduled_run`` finds the newest run it
+started, for ``mlops monitor`` to show beside its own report.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from mlops.targets.azure.monitor_schedule import (
     FEATURES_MLTABLE,
     Baselines,
     monitor_schedule,
+    schedule_name,
     unsupported,
 )
-from mlops.targets.base import MonitoringOperations
+from mlops.targets.base import MonitoringOperations, ScheduledRun
 
 COLLECTOR_PATH = "modelDataCollector/{endpoint}/{deployment}/"
 REPORT_PATH = "mlops/reports/{name}/"
@@ -94,6 +96,29 @@ class AzureMonitoring(MonitoringOperations):
             f"at {settings.monitor.schedule.time} UTC"
         )
         return schedule.name
+
+    def latest_scheduled_run(self) -> ScheduledRun | None:
+        """The newest job of the endpoint's monitor schedule: ``jobs.list`` with
+        the schedule's name (the service's ``scheduleId`` filter), every page read,
+        as the service does not promise an order."""
+        schedule = schedule_name(self._target.settings.endpoint.name)
+        with self._target._calls() as client:
+            jobs = [
+                job
+                for job in client.jobs.list(scheduled_job_name=schedule)
+                if job is not None and job.creation_context is not None
+            ]
+        if not jobs:
+            return None
+        newest = max(jobs, key=lambda job: job.creation_context.created_at)
+        status = getattr(newest.status, "value", newest.status)  # the SDK's JobStatus enum
+        return ScheduledRun(
+            schedule,
+            newest.name,
+            str(status or "Unknown"),
+            newest.creation_context.created_at,
+            newest.studio_url,
+        )
 
     def _baselines(self, client, model, run) -> Baselines:
         """The version's training split and test answers as MLTable data assets

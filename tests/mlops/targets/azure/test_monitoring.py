@@ -13,7 +13,7 @@ import pytest
 
 from mlops import lifecycle
 from mlops.errors import UserError
-from mlops.monitoring.monitor import monitor
+from mlops.monitoring.monitor import describe, monitor
 from mlops.monitoring.schedule import point_schedule
 from mlops.settings import load_settings
 from mlops.targets.azure import AzureTarget
@@ -95,6 +95,8 @@ def test_nothing_collected_yet_is_nothing_to_judge(workspace):
 
     assert monitored.report.nothing_judged.startswith("nothing collected from deployment ")
     assert not monitored.report.breached
+    assert monitored.scheduled_run is None  # no schedule, so no run of one
+    assert "monitor schedule" not in describe(monitored)
 
 
 def test_the_monitor_schedule_carries_the_settings_and_follows_each_deploy(
@@ -181,6 +183,40 @@ def test_the_monitor_schedule_carries_the_settings_and_follows_each_deploy(
     assert deployment.endswith(f"/deployments/{second.deployed.deployment}")
     reference = latest["action"]["monitorDefinition"]["signals"]["data-drift"]["referenceData"]
     assert reference["uri"].endswith("/data/credit-default-classifier-monitor-features/versions/2")
+
+
+def test_the_monitor_shows_the_newest_run_of_azures_own_monitor_beside_its_report(workspace):
+    schedule = {"enabled": True, "time": "06:30"}
+    edit_model(workspace.project, workspace.settings.model_id, monitor={"schedule": schedule})
+    settings = load_settings(workspace.project / "mlops.yml", model=workspace.settings.model_id)
+    target = AzureTarget(
+        settings, credential=workspace.credential, transport=workspace.fake,
+        environ=workspace.environ,
+    )  # fmt: skip
+    lifecycle.run(target, settings, lambda line: None)
+    now = datetime.now(UTC).replace(microsecond=0)
+    fake = workspace.fake
+    # Listed newest first by the fake; the older one comes last, the newer one first.
+    fake.run_schedule("credit-default-monitor", "Completed", now - timedelta(hours=1))
+    fake.run_schedule("credit-default-monitor", "Failed", now - timedelta(days=1))
+
+    monitored = monitor(target, settings)
+
+    run = monitored.scheduled_run
+    assert (run.schedule, run.status, run.created) == (
+        "credit-default-monitor",
+        "Completed",
+        now - timedelta(hours=1),
+    )
+    assert run.name in run.url and run.url.startswith("https://ml.azure.com/runs/")
+    listed = [r for r in workspace.sent("GET", r"/jobs$") if "scheduleId" in r.query]
+    assert [r.query["scheduleId"] for r in listed] == ["credit-default-monitor"]
+    shown = describe(monitored)
+    assert f"latest run of monitor schedule credit-default-monitor: {run.name}, Completed" in shown
+    kept = json.loads((monitored.folder / "monitor.json").read_text())
+    assert kept["scheduled_run"]["status"] == "Completed"
+    assert kept["scheduled_run"]["name"] == run.name
+    assert "Latest run of monitor schedule" in (monitored.folder / "monitor.md").read_text()
 
 
 def test_monitor_enable_on_the_local_target_says_what_runs_there(local_run):
