@@ -54,6 +54,17 @@ def collect(workspace, deployment: str, when: datetime, inputs: pd.DataFrame, an
         container.upload_blob(name, "\n".join(lines) + "\n", overwrite=True)
 
 
+def scheduled(workspace, schedule: dict):
+    """(settings, target) of the workspace's model with ``monitor.schedule`` set."""
+    edit_model(workspace.project, workspace.settings.model_id, monitor={"schedule": schedule})
+    settings = load_settings(workspace.project / "mlops.yml", model=workspace.settings.model_id)
+    target = AzureTarget(
+        settings, credential=workspace.credential, transport=workspace.fake,
+        environ=workspace.environ,
+    )  # fmt: skip
+    return settings, target
+
+
 def test_monitor_reads_what_the_collector_wrote_to_the_blob_store(workspace, local_run):
     target = workspace.target()
     outcome = lifecycle.run(target, workspace.settings, lambda line: None)
@@ -103,12 +114,7 @@ def test_the_monitor_schedule_carries_the_settings_and_follows_each_deploy(
     workspace, local_run, tmp_path
 ):
     schedule = {"enabled": True, "time": "06:30", "emails": ["ml@x.org"]}
-    edit_model(workspace.project, workspace.settings.model_id, monitor={"schedule": schedule})
-    settings = load_settings(workspace.project / "mlops.yml", model=workspace.settings.model_id)
-    target = AzureTarget(
-        settings, credential=workspace.credential, transport=workspace.fake,
-        environ=workspace.environ,
-    )  # fmt: skip
+    settings, target = scheduled(workspace, schedule)
     printed = []
 
     first = lifecycle.run(target, settings, printed.append)
@@ -186,13 +192,7 @@ def test_the_monitor_schedule_carries_the_settings_and_follows_each_deploy(
 
 
 def test_the_monitor_shows_the_newest_run_of_azures_own_monitor_beside_its_report(workspace):
-    schedule = {"enabled": True, "time": "06:30"}
-    edit_model(workspace.project, workspace.settings.model_id, monitor={"schedule": schedule})
-    settings = load_settings(workspace.project / "mlops.yml", model=workspace.settings.model_id)
-    target = AzureTarget(
-        settings, credential=workspace.credential, transport=workspace.fake,
-        environ=workspace.environ,
-    )  # fmt: skip
+    settings, target = scheduled(workspace, {"enabled": True, "time": "06:30"})
     lifecycle.run(target, settings, lambda line: None)
     now = datetime.now(UTC).replace(microsecond=0)
     fake = workspace.fake
