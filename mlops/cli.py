@@ -367,7 +367,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.verb == "models":
         print(summary.describe_models(target.list_models(), target.get_endpoint(), headline))
     elif args.verb == "promote":
-        promoted = lifecycle.promote(target, settings, args.version)
+        promoted = lifecycle.promote(target, settings, args.version, _echo)
         state = "promoted" if promoted.new else "already in the registry"
         # Locally --env picks the environment; on Azure, its workspace's variables do.
         where = "--env NAME " if target.name == "local" else ""

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import sys
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -28,6 +29,7 @@ from mlops.gate import PROMOTE, Champion, Decision
 from mlops.input_checks import check_inputs
 from mlops.lineage import DATA_TAG
 from mlops.metric_catalog import check_settings
+from mlops.monitoring.training_data import baseline_of
 from mlops.monitoring.trigger import TRIGGER_REPORT_TAG, DriftReport, trigger_tags
 from mlops.outcome import Outcome
 from mlops.reports import GateReport, write_gate_report
@@ -267,10 +269,14 @@ def resolve_model(target: Target, settings: Settings, version: str, show: Printe
     return model
 
 
-def promote(target: Target, settings: Settings, version: str) -> ModelVersion:
+def promote(
+    target: Target, settings: Settings, version: str, show: Printer | None = None
+) -> ModelVersion:
     """Copy model version ``version``, which the gate promoted, into the registry the
-    environments share, with its lineage, where it came from and its gate report;
-    return the registry version. A rejected version is refused."""
+    environments share, with its lineage, where it came from, its gate report and
+    its monitor baseline (so that the environments it goes to can monitor it);
+    return the registry version. A rejected version is refused; one whose baseline
+    is unknown here goes without it, which ``show`` says."""
     model = target.get_model(version)
     verdict = model.tags.get(GATE_TAG)
     if verdict != PROMOTE:
@@ -289,7 +295,18 @@ def promote(target: Target, settings: Settings, version: str) -> ModelVersion:
         SOURCE_VERSION_TAG: model.ref,
         GATE_REPORT_TAG: str(report),
     }
-    return target.promote_model(model, tags, sample)
+    with tempfile.TemporaryDirectory(prefix="mlops-baseline-") as scratch:
+        try:
+            baseline_of(target, settings, model).write(Path(scratch))
+            folder = Path(scratch)
+        except UserError as problem:
+            (show or _quiet)(f"note: promoted without a monitor baseline: {problem}")
+            folder = None
+        return target.promote_model(model, tags, sample, folder)
+
+
+def _quiet(line: str) -> None:
+    pass
 
 
 def start_endpoint(target: Target, settings: Settings, show: Printer) -> None:

@@ -1,13 +1,14 @@
 """``mlops monitor``: the serving deployment's collected inputs against its model's training data.
 
 ``monitor(target, settings, since, until)`` finds the deployment that
-serves, the model version it serves and that version's training split (the
-pipeline's ``train_data`` output of the run that trained it: the data
-version of its lineage, cut as prep cut it), reads what the deployment
-collected as ``model_inputs`` in the window (by default since the version
-took the traffic), judges it (``judge.py``), then the ``prediction`` of what
-it collected as ``model_outputs`` against the model's answers on its test
-split (the evaluate step's ``answers.parquet``), and writes the report (JSON,
+serves, the model version it serves and that version's baseline
+(``baseline.py``: its training split, the data version of its lineage cut as
+prep cut it, and its answers on its test split; for a version promoted from
+another environment, the copy the promotion carried), reads what the
+deployment collected as ``model_inputs`` in the window (by default since the
+version took the traffic), judges it (``judge.py``) against the training
+split, then the ``prediction`` of what it collected as ``model_outputs``
+against the answers, and writes the report (JSON,
 Markdown and a picture) under ``<state>/reports/monitor-<time>/``, recorded
 as an MLflow run of that name in the model's experiment as well.
 
@@ -32,12 +33,13 @@ from mlops.monitoring.collected import read_collection
 from mlops.monitoring.judge import PREDICTION, MonitorReport, feature_kind, judge, judge_prediction
 from mlops.monitoring.measures import CATEGORICAL_DRIFT, NUMERICAL, NUMERICAL_DRIFT
 from mlops.monitoring.picture import Sample, draw_drift, most_drifted
+from mlops.monitoring.training_data import baseline_of
 from mlops.monitoring.trigger import REPORT_FILE
-from mlops.runs import ANSWERS_FILE, METRICS_OUTPUT, TRAIN_DATA_OUTPUT
+from mlops.runs import ANSWERS_FILE
 from mlops.settings import MonitorSettings, Settings
 from mlops.state_files import write_file
 from mlops.targets.base import ScheduledRun
-from mlops.task import model_kind, task_from_tags
+from mlops.task import model_kind
 from mlops.text_table import table
 
 INPUTS, OUTPUTS = "model_inputs", "model_outputs"
@@ -70,8 +72,8 @@ def monitor(
         return Monitored(empty)
     model = target.get_model(serving.model.rpartition(":")[2])
     since = since or _took_traffic(model)
-    run = training_run(target, model)
-    baseline = training_split(target, settings, model, run)
+    held = baseline_of(target, settings, model)
+    baseline = held.features
     _check_features(settings, baseline)
     folder = target.monitoring.collected_folder(serving.name, since, until)
     collected = read_collection(folder, INPUTS, since, until, list(baseline.columns))
@@ -84,7 +86,7 @@ def monitor(
     if not report.nothing_judged:
         answers = read_collection(folder, OUTPUTS, since, until)
         kind = get_kind(model_kind(model, settings.kind)).prediction_type
-        reference = _test_answers(target, run)
+        reference = held.answers
         if _judge_answers(report, settings.monitor, kind, reference, answers):
             samples[PREDICTION] = Sample(kind, reference, answers.rows[PREDICTION].dropna())
     report.skipped = dict(collected.skipped)
@@ -166,55 +168,6 @@ def serving_model(target, settings: Settings, what_to_do: str):
     if serving is None:
         raise UserError(f"no deployment of endpoint {settings.endpoint.name} serves: {what_to_do}")
     return serving, target.get_model(serving.model.rpartition(":")[2])
-
-
-def training_run(target, model):
-    """The pipeline run that trained ``model``; UserError when it is unknown here."""
-    if not model.run_id:
-        raise UserError(f"model {model.ref} has no mlops.run_id tag: its training data is unknown")
-    try:
-        return target.get_run(model.run_id)
-    except UserError:
-        raise UserError(
-            f"model {model.ref} was trained by run {model.run_id}, which this environment does "
-            "not hold (a version promoted from another one): monitor it where it was trained"
-        ) from None
-
-
-def training_split(
-    target, settings: Settings, model, run, output: str = TRAIN_DATA_OUTPUT
-) -> pd.DataFrame:
-    """The features of ``model``'s training split (or of the split ``output``, such
-    as ``test_data``), as its training ``run``'s prep cut them."""
-    try:
-        files = sorted(Path(target.output_path(run, output)).glob("*.parquet"))
-    except UserError:  # a run of a pipeline that did not publish it
-        files = []
-    if not files:
-        raise UserError(
-            f"run {run.run_id} published no {output} split: retrain the model with a "
-            "pipeline that publishes it (pipelines/train.yml does)"
-        )
-    table_ = pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)
-    task = task_from_tags(model.tags)
-    if task is not None and task.features is not None:
-        features = [name for name in task.features if name in table_.columns]
-    else:
-        roles = {settings.data.target_column, settings.data.sensitive_column}
-        features = [name for name in table_.columns if name not in roles]
-    return table_[features]
-
-
-def _test_answers(target, run) -> pd.Series | None:
-    """The model's answers on its test split (the evaluate step's), None when the
-    run has none (a model trained before evaluate wrote them)."""
-    try:
-        path = Path(target.output_path(run, METRICS_OUTPUT)) / ANSWERS_FILE
-    except UserError:
-        return None
-    if not path.is_file():
-        return None
-    return pd.read_parquet(path, columns=[PREDICTION])[PREDICTION]
 
 
 def _judge_answers(

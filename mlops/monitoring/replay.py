@@ -1,4 +1,5 @@
-"""``mlops endpoint replay``: the serving model's own test split sent through
+"""``mlops endpoint replay``: the serving model's own test split (for a version
+promoted from another environment: its baseline's training rows) sent through
 the endpoint, some features shifted if asked, so that monitoring has traffic
 to judge (a demo of drift, or a rehearsal of a threshold).
 
@@ -25,9 +26,11 @@ import pandas as pd
 
 from mlops.errors import UserError
 from mlops.monitoring.collected import read_collection
-from mlops.monitoring.monitor import INPUTS, serving_model, training_run, training_split
+from mlops.monitoring.monitor import INPUTS, serving_model
+from mlops.monitoring.training_data import baseline_of, training_run, training_split
 from mlops.runs import TEST_DATA_OUTPUT
 from mlops.settings import Settings
+from mlops.targets.base import ADOPTED_TAG
 
 BATCH = 50
 COLLECT_WAIT = 30.0  # seconds: the collector sends from a thread of its own
@@ -96,7 +99,7 @@ def replay(
     """Send the serving model's test split (its first ``rows``), with ``shifts``
     applied, through the endpoint; see the module docstring."""
     serving, model = serving_model(target, settings, "run `mlops run` first")
-    table = training_split(target, settings, model, training_run(target, model), TEST_DATA_OUTPUT)
+    table = _rows_to_send(target, settings, model)
     if rows is not None:
         table = table.head(rows)
     for shift in shifts:
@@ -125,6 +128,15 @@ def replay(
     if settings.monitor.sampling_rate >= 1.0 and target.monitoring.collects_at_once:
         collected = _wait_collected(target, serving.name, since, len(table))
     return Replayed(model.ref, serving.name, len(table), _iso(since), collected)
+
+
+def _rows_to_send(target, settings: Settings, model) -> pd.DataFrame:
+    """``model``'s test split, where this environment holds its training run; a
+    version promoted from another has its baseline's training rows instead."""
+    if model.tags.get(ADOPTED_TAG):
+        return baseline_of(target, settings, model).features.copy()
+    run = training_run(target, model)
+    return training_split(target, settings, model, run, TEST_DATA_OUTPUT)
 
 
 def _wait_collected(target, deployment: str, since: datetime, rows: int) -> int:

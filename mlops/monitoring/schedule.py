@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from mlops.errors import UserError
 from mlops.kinds import get_kind
-from mlops.monitoring.monitor import serving_model, training_run, training_split
+from mlops.monitoring.monitor import serving_model
+from mlops.monitoring.training_data import baseline_of
 from mlops.settings import Settings
 from mlops.task import model_kind
 
@@ -24,10 +25,9 @@ def point_schedule(target, settings: Settings, show: Callable[[str], None]) -> s
             "(monitor.yml runs it daily in every environment)"
         )
     serving, model = serving_model(target, settings, "deploy a model first")
-    run = training_run(target, model)
-    features = list(training_split(target, settings, model, run).columns)
+    baseline = baseline_of(target, settings, model)
     prediction = get_kind(model_kind(model, settings.kind)).prediction_type
-    return target.monitoring.point_schedule(serving.name, model, run, features, prediction, show)
+    return target.monitoring.point_schedule(serving.name, model, baseline, prediction, show)
 
 
 def repoint_after_deploy(target, settings: Settings, show: Callable[[str], None]) -> None:

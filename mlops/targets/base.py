@@ -48,6 +48,7 @@ from mlops.errors import UserError
 from mlops.settings import Settings
 
 if TYPE_CHECKING:
+    from mlops.monitoring.baseline import Baseline
     from mlops.pipeline_graph import PipelineGraph
 
 Printer = Callable[[str], None]
@@ -245,14 +246,13 @@ class MonitoringOperations(ABC):
         self,
         deployment: str,
         model: ModelVersion,
-        run: PipelineRun,
-        features: list[str],
+        baseline: Baseline,
         prediction_type: str,
         show: Printer,
     ) -> str:
         """Create or update the target's monitor schedule on ``deployment`` (serving
-        ``model``, trained by ``run``; ``features`` its inputs, ``prediction_type``
-        its answer's kind); its name. Only where ``schedules``."""
+        ``model``, judged against ``baseline``, ``mlops.monitoring.baseline``;
+        ``prediction_type`` its answer's kind); its name. Only where ``schedules``."""
         raise NotImplementedError
 
     def latest_scheduled_run(self) -> ScheduledRun | None:
@@ -363,12 +363,17 @@ class Target(ABC):
 
     @abstractmethod
     def promote_model(
-        self, model: ModelVersion, tags: Mapping[str, str], sample: bytes
+        self,
+        model: ModelVersion,
+        tags: Mapping[str, str],
+        sample: bytes,
+        baseline: Path | None = None,
     ) -> ModelVersion:
         """Copy the files of ``model`` (a version of this environment) into the registry
         as a version of ``model.name`` with ``tags``, keeping ``sample`` (a scoring
-        request of its test rows) beside it; the same files again return the version
-        they became the first time."""
+        request of its test rows) and the files of folder ``baseline`` (its monitor
+        baseline, ``mlops.monitoring.baseline``) beside it; the same files again
+        return the version they became the first time."""
 
     @abstractmethod
     def get_registry_model(self, version: str) -> ModelVersion:
@@ -377,6 +382,11 @@ class Target(ABC):
     @abstractmethod
     def registry_sample(self, version: str) -> bytes | None:
         """The scoring request kept with registry version ``version``, if any."""
+
+    @abstractmethod
+    def registry_baseline(self, version: str) -> Path | None:
+        """A local folder holding the monitor baseline promoted with registry version
+        ``version``; None when it was promoted without one."""
 
     @abstractmethod
     def adopt_model(self, promoted: ModelVersion) -> ModelVersion:

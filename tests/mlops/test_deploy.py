@@ -11,13 +11,19 @@ import signal
 import threading
 import urllib.error
 import urllib.request
+from datetime import datetime
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
+from scipy.stats import wasserstein_distance
 
 from mlops import lifecycle, promotion
 from mlops.deploy import request_body, smoke_rows
 from mlops.gate import Champion, decide
+from mlops.monitoring.monitor import monitor
+from mlops.monitoring.replay import Shift, replay
 from mlops.settings import load_settings
 from mlops.targets import get_target
 from mlops.targets.base import DeploymentError
@@ -357,6 +363,26 @@ def test_a_promoted_version_serves_the_same_bytes_in_another_environment(served)
             staging_target.get_endpoint().scoring_uri, lifecycle.read_request(staging, None)
         )
         assert status == 200 and len(answer["probabilities"]) == 2
+
+        # Staging monitors what it serves against dev's training rows: the promotion
+        # carried them (staging holds no run of its own).
+        (train_file,) = target.output_path(run, "train_data").glob("*.parquet")
+        trained = pd.read_parquet(train_file).drop(columns=["default_payment_next_month", "SEX"])
+        sent = replay(staging_target, staging, [Shift.parse("LIMIT_BAL*3"),
+                                                Shift.parse("AGE+15")], rows=300)  # fmt: skip
+        assert sent.collected == 300
+        since = datetime.fromisoformat(sent.since.replace("Z", "+00:00"))
+        monitored = monitor(staging_target, staging, since=since)
+        assert monitored.report.nothing_judged is None
+        assert monitored.report.baseline_rows == len(trained)
+        assert {"LIMIT_BAL", "AGE"} <= set(monitored.report.breached_features)
+        measured = {(m.feature, m.metric): m.value for m in monitored.report.measured}
+        # What replay sent: the baseline's first rows, shifted.
+        limit = trained["LIMIT_BAL"].to_numpy(float)
+        expected = wasserstein_distance(limit, limit[:300] * 3) / np.std(limit, ddof=1)
+        assert measured[("LIMIT_BAL", "normalized_wasserstein_distance")] == pytest.approx(
+            expected, rel=1e-9
+        )
     finally:
         staging_target.delete_endpoint()
 

@@ -4,7 +4,7 @@
 ``MonitorSchedule`` on the deployment: data drift and data quality of its
 collected ``model_inputs`` against the version's training split, prediction
 drift of its ``model_outputs`` against the version's answers on its test
-split (the baselines ``mlops monitor`` uses), with the same metrics and
+split, where known (the baseline ``mlops monitor`` uses), with the same metrics and
 thresholds, on serverless Spark, at the settings' time of day. The SDK finds
 the production data itself: the data assets Azure made for the deployment's
 data collector.
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from mlops.settings import MonitorSettings
 
-# MLTable files the monitor reads its baselines through (Azure's signals take mltable).
-FEATURES_MLTABLE = "paths:\n  - pattern: {folder}*.parquet\ntransformations:\n  - read_parquet\n"
-ANSWERS_MLTABLE = "paths:\n  - file: {file}\ntransformations:\n  - read_parquet\n"
+# The MLTable file the monitor reads a baseline through (Azure's signals take
+# mltable), beside the parquet ``file`` it names.
+MLTABLE = "paths:\n  - file: ./{file}\ntransformations:\n  - read_parquet\n"
 # Azure's names for what the kind predicts (the kind's prediction_type).
 ML_TASKS = {"categorical": "classification", "numerical": "regression"}
 
@@ -33,7 +33,7 @@ class Baselines:
     """The data assets (``name:version``) the signals compare production with."""
 
     features: str  # the training split, as prep cut it
-    answers: str  # the model's answers on its test split
+    answers: str | None  # the model's answers on its test split (None: unknown)
 
 
 def schedule_name(endpoint: str) -> str:
@@ -93,11 +93,6 @@ def monitor_schedule(
             metric_thresholds=drift(settings.data_drift, DataDriftMetricThreshold),
             alert_enabled=bool(settings.schedule.emails),
         ),
-        "prediction-drift": PredictionDriftSignal(
-            reference_data=reference(baselines.answers, "model_outputs"),
-            metric_thresholds=drift(settings.prediction_drift, PredictionDriftMetricThreshold),
-            alert_enabled=bool(settings.schedule.emails),
-        ),
         "data-quality": DataQualitySignal(
             reference_data=reference(baselines.features, "training"),
             features=list(features),
@@ -109,6 +104,12 @@ def monitor_schedule(
             alert_enabled=bool(settings.schedule.emails),
         ),
     }
+    if baselines.answers is not None:
+        signals["prediction-drift"] = PredictionDriftSignal(
+            reference_data=reference(baselines.answers, "model_outputs"),
+            metric_thresholds=drift(settings.prediction_drift, PredictionDriftMetricThreshold),
+            alert_enabled=bool(settings.schedule.emails),
+        )
     hour, minute = (int(part) for part in settings.schedule.time.split(":"))
     return MonitorSchedule(
         name=schedule_name(endpoint),

@@ -15,16 +15,16 @@ started, for ``mlops monitor`` to show beside its own report.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+from mlops.monitoring.baseline import ANSWERS_PARQUET, FEATURES_FILE
 from mlops.monitoring.collected import hours
-from mlops.runs import ANSWERS_FILE, METRICS_OUTPUT, TRAIN_DATA_OUTPUT
 from mlops.targets.azure import storage
 from mlops.targets.azure.monitor_schedule import (
-    ANSWERS_MLTABLE,
-    FEATURES_MLTABLE,
+    MLTABLE,
     Baselines,
     monitor_schedule,
     schedule_name,
@@ -74,18 +74,23 @@ class AzureMonitoring(MonitoringOperations):
             container = storage.container(client, self._target._credential)
             storage.upload_folder(container, folder, REPORT_PATH.format(name=run_name))
 
-    def point_schedule(self, deployment, model, run, features, prediction_type, show) -> str:
+    def point_schedule(self, deployment, model, baseline, prediction_type, show) -> str:
         settings = self._target.settings
         for line in unsupported(settings.monitor):
             show(f"note: {line}")
+        if baseline.answers is None:
+            show(
+                f"note: no prediction drift signal: {model.ref} has no answers on its test "
+                "split (its evaluate step predates them): retrain to have one"
+            )
         with self._target._calls() as client:
-            baselines = self._baselines(client, model, run)
+            baselines = self._baselines(client, model, baseline)
             schedule = monitor_schedule(
                 settings.monitor,
                 settings.endpoint.name,
                 deployment,
                 prediction_type,
-                features,
+                list(baseline.features.columns),
                 baselines,
             )
             client.schedules.begin_create_or_update(schedule).result()
@@ -120,40 +125,43 @@ class AzureMonitoring(MonitoringOperations):
             newest.studio_url,
         )
 
-    def _baselines(self, client, model, run) -> Baselines:
-        """The version's training split and test answers as MLTable data assets
-        (``<model>-monitor-features`` and ``-answers``, version = the model's),
-        registered once: MLTable files under ``mlops/baselines/`` point at the
-        run's own outputs."""
+    def _baselines(self, client, model, baseline) -> Baselines:
+        """``baseline`` (``mlops.monitoring.baseline``) as MLTable data assets of the
+        workspace (``<model>-monitor-features`` and ``-answers``, version = the
+        model's), registered once: its parquet files and an MLTable file each
+        under ``mlops/baselines/<model>/<version>/``, uploaded before the asset
+        that names them. The same rows ``mlops monitor`` judges with, whether the
+        version was trained here or promoted from another environment."""
         from azure.ai.ml.entities import Data
         from azure.core.exceptions import ResourceNotFoundError
 
         store = self._target._default_datastore()
-        outputs = f"azureml://datastores/{store}/paths/mlops/runs/{run.run_id}/"
-        texts = {
-            "features": FEATURES_MLTABLE.format(folder=f"{outputs}{TRAIN_DATA_OUTPUT}/"),
-            "answers": ANSWERS_MLTABLE.format(file=f"{outputs}{METRICS_OUTPUT}/{ANSWERS_FILE}"),
-        }
-        refs = {}
         container = storage.container(client, self._target._credential)
-        for part, text in texts.items():
-            name = f"{model.name}-monitor-{part}"
-            refs[part] = f"{name}:{model.version}"
-            try:
-                client.data.get(name, version=model.version)
-                continue
-            except ResourceNotFoundError:
-                pass
-            folder = BASELINE_PATH.format(model=model.name, version=model.version, part=part)
-            container.upload_blob(f"{folder}MLTable", text.encode(), overwrite=True)
-            description = f"{part} baseline of {model.ref} for Azure ML's model monitor"
-            client.data.create_or_update(
-                Data(
-                    name=name,
-                    version=model.version,
-                    type="mltable",
-                    path=f"azureml://datastores/{store}/paths/{folder}",
-                    description=description,
+        refs: dict[str, str | None] = {"features": None, "answers": None}
+        with tempfile.TemporaryDirectory(prefix="mlops-baseline-") as scratch:
+            baseline.write(Path(scratch))
+            for part, file in (("features", FEATURES_FILE), ("answers", ANSWERS_PARQUET)):
+                if not (Path(scratch) / file).is_file():
+                    continue
+                name = f"{model.name}-monitor-{part}"
+                refs[part] = f"{name}:{model.version}"
+                try:
+                    client.data.get(name, version=model.version)
+                    continue
+                except ResourceNotFoundError:
+                    pass
+                folder = BASELINE_PATH.format(model=model.name, version=model.version, part=part)
+                with (Path(scratch) / file).open("rb") as data:
+                    container.upload_blob(f"{folder}{file}", data, overwrite=True)
+                mltable = MLTABLE.format(file=file)
+                container.upload_blob(f"{folder}MLTable", mltable.encode(), overwrite=True)
+                client.data.create_or_update(
+                    Data(
+                        name=name,
+                        version=model.version,
+                        type="mltable",
+                        path=f"azureml://datastores/{store}/paths/{folder}",
+                        description=f"{part} baseline of {model.ref} for Azure ML's model monitor",
+                    )
                 )
-            )
         return Baselines(refs["features"], refs["answers"])

@@ -6,7 +6,10 @@ against their digest, as a version of ``model.name`` in the registry named by
 promotion tags. The smoke-test request goes beside it as a ``uri_file`` data
 asset ``<model>-smoke-request`` whose version is the start of the model's
 digest (so a promote that failed half-way finds it again); the model version
-names it in ``SAMPLE_TAG``.
+names it in ``SAMPLE_TAG``. Its monitor baseline (``mlops.monitoring.baseline``)
+goes the same way, a ``uri_folder`` data asset ``<model>-monitor-baseline``
+named in ``BASELINE_TAG``, so that the environments it goes to judge their
+traffic against the rows dev judges with.
 
 Another environment takes a registry version in as a workspace version of its
 own, its files downloaded from the registry and checked against the digest;
@@ -35,6 +38,9 @@ SAMPLE_SUFFIX = "-smoke-request"
 SAMPLE_FILE = "request.json"
 # On a registry version: the data asset holding its smoke-test request.
 SAMPLE_TAG = "mlops.smoke_request"
+BASELINE_SUFFIX = "-monitor-baseline"
+# On a registry version: the data asset holding its monitor baseline.
+BASELINE_TAG = "mlops.monitor_baseline"
 # On an environment's own version taken in from the registry: what its deployments name.
 ASSET_TAG = "mlops.registry_asset"
 # Azure ML asset versions are at most 30 characters.
@@ -125,38 +131,34 @@ def promote(
     tags: Mapping[str, str],
     sample: bytes,
     description: str,
+    baseline: Path | None = None,
 ) -> ModelVersion:
-    """Registry version ``version`` of ``name`` holding ``files`` with ``tags``, and its
-    smoke-test request ``sample``. Raises ``RegistryError`` when ``files`` do not have
-    the digest the tags record, or when ``version`` was taken meanwhile."""
+    """Registry version ``version`` of ``name`` holding ``files`` with ``tags``, its
+    smoke-test request ``sample`` and the files of folder ``baseline``. Raises
+    ``RegistryError`` when ``files`` do not have the digest the tags record, or when
+    ``version`` was taken meanwhile."""
     from azure.ai.ml.constants import AssetTypes
-    from azure.ai.ml.entities import Data, Model
-    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+    from azure.ai.ml.entities import Model
+    from azure.core.exceptions import HttpResponseError
 
     digest = tags[DIGEST_TAG]
     _check_digest(files, digest)
-    sample_name, sample_version = f"{name}{SAMPLE_SUFFIX}", digest[:SAMPLE_VERSION_LENGTH]
-    try:
-        registry_client.data.get(sample_name, version=sample_version)
-    except ResourceNotFoundError:
-        with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch) / SAMPLE_FILE
-            path.write_bytes(sample)
-            registry_client.data.create_or_update(
-                Data(
-                    name=sample_name,
-                    version=sample_version,
-                    type=AssetTypes.URI_FILE,
-                    path=str(path),
-                    description=f"the smoke-test request of {name} with digest {digest}",
-                )
-            )
+    kept = dict(tags)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / SAMPLE_FILE
+        path.write_bytes(sample)
+        kept[SAMPLE_TAG] = _keep_data(
+            registry_client, registry, f"{name}{SAMPLE_SUFFIX}", digest, AssetTypes.URI_FILE,
+            path, f"the smoke-test request of {name} with digest {digest}",
+        )  # fmt: skip
+    if baseline is not None:
+        kept[BASELINE_TAG] = keep_baseline(registry_client, registry, name, digest, baseline)
     model = Model(
         name=name,
         version=version,
         type=AssetTypes.MLFLOW_MODEL,
         path=str(files),
-        tags={**tags, SAMPLE_TAG: asset_id(registry, "data", sample_name, sample_version)},
+        tags=kept,
         description=description,
     )
     try:
@@ -171,14 +173,68 @@ def promote(
     return models.to_version(created, new=True)
 
 
+def keep_baseline(registry_client, registry: str, name: str, digest: str, folder: Path) -> str:
+    """The asset id of the monitor baseline (the files of ``folder``) of the version
+    of ``name`` with ``digest``, uploaded unless the registry holds it."""
+    from azure.ai.ml.constants import AssetTypes
+
+    description = f"the monitor baseline of {name} with digest {digest}"
+    return _keep_data(
+        registry_client, registry, f"{name}{BASELINE_SUFFIX}", digest, AssetTypes.URI_FOLDER,
+        folder, description,
+    )  # fmt: skip
+
+
+def _keep_data(
+    registry_client, registry: str, name: str, digest: str, kind: str, path: Path, description: str
+) -> str:
+    """The asset id of data asset ``name`` at the version the start of ``digest``
+    names (so that a promote that failed half-way finds it again), created from
+    ``path`` unless the registry holds it."""
+    from azure.ai.ml.entities import Data
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    version = digest[:SAMPLE_VERSION_LENGTH]
+    try:
+        registry_client.data.get(name, version=version)
+    except ResourceNotFoundError:
+        data = Data(name=name, version=version, type=kind, path=str(path), description=description)
+        try:
+            registry_client.data.create_or_update(data)
+        except HttpResponseError as error:
+            if error.status_code != 409:  # 409: another promote of the same files made it
+                raise
+    return asset_id(registry, "data", name, version)
+
+
 def sample(registry_client, registry: str, name: str, version: str) -> bytes | None:
     """The smoke-test request kept with registry version ``version``, if any."""
     reference = get(registry_client, name, version).tags.get(SAMPLE_TAG, "")
-    match = re.fullmatch(r"azureml://registries/[^/]+/data/([^/]+)/versions/([^/]+)", reference)
-    if not match:
+    found = _data_asset(registry_client, registry, reference)
+    if found is None or len(found[1]) != 1:
         return None
-    data = registry_client.data.get(match[1], version=match[2])
-    return _read_asset(registry_client, registry, "data", match[1], match[2], str(data.path))
+    container, (blob,) = found
+    return container.download_blob(blob).readall()
+
+
+def baseline(registry_client, registry: str, name: str, version: str, folder: Path) -> Path | None:
+    """``folder``, holding the monitor baseline kept with registry version ``version``
+    (downloaded once, whole or not at all); None when it was promoted without one."""
+    if folder.is_dir():
+        return folder
+    reference = get(registry_client, name, version).tags.get(BASELINE_TAG, "")
+    found = _data_asset(registry_client, registry, reference)
+    if found is None or not found[1]:
+        return None
+    container, blobs = found
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
+        for blob in blobs:
+            path = Path(scratch) / "baseline" / Path(blob).name
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(container.download_blob(blob).readall())
+        (Path(scratch) / "baseline").rename(folder)
+    return folder
 
 
 def download(registry_client, promoted: ModelVersion, folder: Path) -> Path:
@@ -214,26 +270,29 @@ def _check_digest(files: Path, digest: str) -> None:
         )
 
 
-def _read_asset(registry_client, registry: str, kind: str, name: str, version: str, uri: str):
-    """The bytes of a one-file registry asset. azure-ai-ml downloads registry models
-    only; its own helper hands out the read SAS that ``models.download`` uses."""
+def _data_asset(registry_client, registry: str, reference: str):
+    """(a container client, the names of the asset's blobs) of the registry data
+    asset ``reference`` names (an asset id); None when it names none. azure-ai-ml
+    downloads registry models only; its own helper hands out the read SAS that
+    ``models.download`` uses."""
     from azure.ai.ml._utils._registry_utils import get_storage_details_for_registry_assets
     from azure.storage.blob import ContainerClient
 
+    named = re.fullmatch(r"azureml://registries/[^/]+/data/([^/]+)/versions/([^/]+)", reference)
+    if not named:
+        return None
+    uri = str(registry_client.data.get(named[1], version=named[2]).path)
     match = _STORAGE_URI.fullmatch(uri)
     if not match:
         return None
     sas, _ = get_storage_details_for_registry_assets(
         service_client=registry_client.models._registry_service_client,
-        asset_type=kind,
-        asset_name=name,
-        asset_version=version,
+        asset_type="data",
+        asset_name=named[1],
+        asset_version=named[2],
         rg_name=registry_client.resource_group_name,
         reg_name=registry,
         uri=uri,
     )
     container = ContainerClient.from_container_url(sas)
-    blobs = [b.name for b in container.list_blobs(name_starts_with=match["path"])]
-    if len(blobs) != 1:
-        return None
-    return container.download_blob(blobs[0]).readall()
+    return container, [b.name for b in container.list_blobs(name_starts_with=match["path"])]

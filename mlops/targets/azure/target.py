@@ -312,7 +312,11 @@ class AzureTarget(Target):
             yield name, self._registry_client
 
     def promote_model(
-        self, model: ModelVersion, tags: Mapping[str, str], sample: bytes
+        self,
+        model: ModelVersion,
+        tags: Mapping[str, str],
+        sample: bytes,
+        baseline: Path | None = None,
     ) -> ModelVersion:
         with self._registry_calls() as (name, client):
             versions = registry.list_versions(client, model.name)
@@ -324,7 +328,7 @@ class AzureTarget(Target):
         number = max((int(v.version) for v in versions if v.version.isdigit()), default=0) + 1
         with self._registry_calls() as (name, client):
             return registry.promote(
-                client, name, model.name, str(number), files, tags, sample, description
+                client, name, model.name, str(number), files, tags, sample, description, baseline
             )
 
     def _model_files(self, model: ModelVersion) -> Path:
@@ -352,6 +356,12 @@ class AzureTarget(Target):
     def registry_sample(self, version: str) -> bytes | None:
         with self._registry_calls() as (name, client):
             return registry.sample(client, name, self.settings.model.name, version)
+
+    def registry_baseline(self, version: str) -> Path | None:
+        model = self.settings.model.name
+        folder = self.settings.state_folder() / "azure" / "registry-baselines" / model / version
+        with self._registry_calls() as (name, client):
+            return registry.baseline(client, name, model, version, folder)
 
     def adopt_model(self, promoted: ModelVersion) -> ModelVersion:
         ref = f"{REGISTRY_PREFIX}{promoted.ref}"

@@ -3,7 +3,8 @@
 The local stand-in for an Azure ML registry. Under ``state_dir/registry/``:
 an MLflow registry (``mlflow.db``) whose versions of ``model.name`` point at
 copies of the promoted files (``models/<sha256 of the files>/``), each with
-the smoke-test request it was promoted with (``samples/<version>.json``).
+the smoke-test request it was promoted with (``samples/<version>.json``) and
+its monitor baseline (``baselines/<sha256>/``, ``mlops.monitoring.baseline``).
 The copy is the registry's own, so no environment's state, cleaned or
 reset, can change what a registry version serves.
 """
@@ -37,14 +38,24 @@ class SharedRegistry:
         quiet_store_logs()
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
-    def promote(self, model_dir: Path, tags: Mapping[str, str], sample: bytes) -> ModelVersion:
-        """A version holding a copy of ``model_dir``; the version already holding
-        files with the same digest (``DIGEST_TAG``) when there is one."""
+    def promote(
+        self,
+        model_dir: Path,
+        tags: Mapping[str, str],
+        sample: bytes,
+        baseline: Path | None = None,
+    ) -> ModelVersion:
+        """A version holding a copy of ``model_dir`` (and of the ``baseline`` folder
+        beside it); the version already holding files with the same digest
+        (``DIGEST_TAG``) when there is one, given the baseline if it had none."""
         digest = tags[DIGEST_TAG]
+        # The baseline first: a version, once it exists, is whole.
+        if baseline is not None:
+            self._copy(baseline, self.folder / "baselines" / digest)
         existing = next((v for v in self.list() if v.digest == digest), None)
         if existing is not None:
             return existing
-        copy = self._copy(model_dir, digest)
+        copy = self._copy(model_dir, self.folder / "models" / digest)
         try:
             self.client.get_registered_model(self.name)
         except MlflowException:
@@ -57,15 +68,17 @@ class SharedRegistry:
         write_file(sample_file, sample)
         return to_model_version(version, new=True)
 
-    def _copy(self, model_dir: Path, digest: str) -> Path:
-        target = self.folder / "models" / digest
+    @staticmethod
+    def _copy(source: Path, target: Path) -> Path:
+        """``target``, a copy of folder ``source`` made whole or not at all (kept
+        when it exists: its name is the digest of what it holds)."""
         if target.is_dir():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".promote-", dir=target.parent))
         try:
-            shutil.copytree(model_dir, staging / "model")
-            (staging / "model").rename(target)
+            shutil.copytree(source, staging / "copy")
+            (staging / "copy").rename(target)
         except OSError:
             if not target.is_dir():
                 raise
@@ -98,3 +111,8 @@ class SharedRegistry:
             return (self.folder / "samples" / f"{version}.json").read_bytes()
         except OSError:
             return None
+
+    def baseline(self, version: str) -> Path | None:
+        """The monitor baseline promoted with ``version``, if any."""
+        folder = self.folder / "baselines" / (self.get(version).digest or "-")
+        return folder if folder.is_dir() else None

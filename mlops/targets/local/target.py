@@ -185,15 +185,22 @@ class LocalTarget(Target):
         return self._shared
 
     def promote_model(
-        self, model: ModelVersion, tags: Mapping[str, str], sample: bytes
+        self,
+        model: ModelVersion,
+        tags: Mapping[str, str],
+        sample: bytes,
+        baseline: Path | None = None,
     ) -> ModelVersion:
-        return self.shared_registry.promote(_model_dir(model), tags, sample)
+        return self.shared_registry.promote(_model_dir(model), tags, sample, baseline)
 
     def get_registry_model(self, version: str) -> ModelVersion:
         return self.shared_registry.get(version)
 
     def registry_sample(self, version: str) -> bytes | None:
         return self.shared_registry.sample(version)
+
+    def registry_baseline(self, version: str) -> Path | None:
+        return self.shared_registry.baseline(version)
 
     def adopt_model(self, promoted: ModelVersion) -> ModelVersion:
         tags = {**promoted.tags, ADOPTED_TAG: f"{REGISTRY_PREFIX}{promoted.ref}"}

@@ -4,6 +4,7 @@ the report kept beside the runs."""
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -98,6 +99,10 @@ def test_monitor_reads_what_the_collector_wrote_to_the_blob_store(workspace, loc
     assert monitored.tracking_run_id is None
 
 
+def read_blob_parquet(container, name: str) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(container.download_blob(name).readall()))
+
+
 def test_nothing_collected_yet_is_nothing_to_judge(workspace):
     target = workspace.target()
     lifecycle.run(target, workspace.settings, lambda line: None)
@@ -167,14 +172,32 @@ def test_the_monitor_schedule_carries_the_settings_and_follows_each_deploy(
     alert = monitor["alertNotificationSetting"]
     assert alert["alertNotificationType"] == "Email"
     assert alert["emailNotificationSetting"]["emails"] == ["ml@x.org"]
-    # The baselines are MLTables over the training run's own outputs.
+    # The baselines: MLTables over the version's training features and test answers.
     container = workspace.fake.blob_service.get_container_client(workspace.fake.container)
-    mltable = (
-        container.download_blob("mlops/baselines/credit-default-classifier/1/features/MLTable")
-        .readall()
-        .decode()
+    uploaded = {
+        blob.name.removeprefix("mlops/baselines/credit-default-classifier/1/"): blob.name
+        for blob in container.list_blobs(name_starts_with="mlops/baselines/")
+    }
+    assert sorted(uploaded) == [
+        "answers/MLTable",
+        "answers/answers.parquet",
+        "features/MLTable",
+        "features/features.parquet",
+    ]
+    mltable = container.download_blob(uploaded["features/MLTable"]).readall().decode()
+    assert "- file: ./features.parquet" in mltable and "read_parquet" in mltable
+    features = read_blob_parquet(container, uploaded["features/features.parquet"])
+    (train_file,) = local_run.outputs["train_data"].glob("*.parquet")
+    trained = pd.read_parquet(train_file)
+    assert (
+        len(features) == len(trained)
+        and "SEX" not in features
+        and "default_payment_next_month" not in features
     )
-    assert f"/paths/mlops/runs/{first.run.run_id}/train_data/*.parquet" in mltable
+    pd.testing.assert_frame_equal(features, trained[list(features.columns)])
+    answers = read_blob_parquet(container, uploaded["answers/answers.parquet"])
+    expected = pd.read_parquet(local_run.outputs["metrics"] / "answers.parquet")
+    assert answers["prediction"].tolist() == expected["prediction"].tolist()
     assert any(line.startswith("monitor schedule credit-default-monitor: deployment ")
                for line in printed)  # fmt: skip
 

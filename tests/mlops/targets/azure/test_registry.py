@@ -4,11 +4,15 @@ its own offline workspace, both sharing one offline registry."""
 
 from __future__ import annotations
 
+import io
+
+import pandas as pd
 import pytest
 
 from mlops import lifecycle
 from mlops.deploy import rows_of
 from mlops.lineage import model_digest
+from mlops.monitoring.schedule import point_schedule
 from mlops.targets.azure.registry import ASSET_TAG, RegistryError
 from mlops.targets.base import ADOPTED_TAG, GATE_TAG, ModelNotFound
 from tests.mlops.targets.azure.conftest import REGISTRY
@@ -68,6 +72,25 @@ def test_a_promoted_version_serves_the_same_bytes_in_another_workspace(
     # The files taken in are the gated bytes.
     copy = staging.settings.state_folder() / "azure" / "registry" / MODEL / "1"
     assert model_digest(copy) == promoted.digest
+    # The monitor baseline went with it: staging judges what it serves against the
+    # training rows dev judges with, and so does Azure's own monitor there.
+    baseline_asset = f"{MODEL}-monitor-baseline/versions/{promoted.digest[:30]}"
+    (put_baseline,) = workspace.sent("PUT", rf"/registries/{REGISTRY}/data/{baseline_asset}$")
+    assert put_baseline.body["properties"]["dataType"] == "uri_folder"
+    assert promoted.tags["mlops.monitor_baseline"].endswith(f"/data/{baseline_asset}")
+    (train_file,) = local_run.outputs["train_data"].glob("*.parquet")
+    trained = pd.read_parquet(train_file).drop(columns=["default_payment_next_month", "SEX"])
+    held = pd.read_parquet(target.registry_baseline("1") / "features.parquet")
+    pd.testing.assert_frame_equal(held, trained)
+    point_schedule(target, staging.settings, quiet)
+    (schedule,) = staging.sent("PUT", r"/schedules/credit-default-monitor$")
+    signals = schedule.body["properties"]["action"]["monitorDefinition"]["signals"]
+    assert set(signals) == {"data-drift", "prediction-drift", "data-quality"}
+    container = staging.fake.blob_service.get_container_client(staging.fake.container)
+    uploaded = container.download_blob(
+        f"mlops/baselines/{MODEL}/{adopted.version}/features/features.parquet"
+    ).readall()
+    pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(uploaded)), trained)
     # A second deploy of the same registry version takes nothing in again.
     before = len(staging.fake.requests)
     again = lifecycle.resolve_model(target, staging.settings, f"registry:{MODEL}:1", quiet)
