@@ -12,6 +12,7 @@ is gone: the work goes on to its end, never stopped half-way.
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import gc
 import json
@@ -19,7 +20,7 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mlops import github
@@ -284,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A CI runner cancels a job with SIGTERM: treated as Ctrl-C, so a running
     # step is stopped and the run recorded as Canceled, not left behind.
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver(sys.unraisablehook)
     try:
         code = _dispatch(args)
         # Buffered output reaches a closed pipe here, not at exit, where
@@ -305,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
         if argv is None:  # the console script: the process ends next
             # Skip the collection of everything imported (MLflow, pandas) at
             # interpreter exit: it costs about a second and frees nothing useful.
@@ -313,6 +316,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _interrupt(number: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _redeliver(hook: Callable[[object], None]) -> Callable[[object], None]:
+    """``sys.unraisablehook`` that delivers again a Ctrl-C or SIGTERM whose
+    ``KeyboardInterrupt`` was raised in a finalizer (a weakref callback the
+    garbage collector ran just then), where Python ignores any exception: as
+    SIGTERM, so the run stops all the same."""
+
+    def handle(unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            # From a thread of its own, not waited for: the main thread takes the
+            # signal once that thread has the GIL, past this hook and the finalizer
+            # (raised in the hook, it would be ignored again; should it land in a
+            # finalizer again, it comes back here).
+            _thread.start_new_thread(_thread.interrupt_main, (signal.SIGTERM,))
+            return
+        hook(unraisable)
+
+    return handle
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -2,13 +2,17 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+import weakref
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from mlops import cli
 from mlops.cli import build_parser, main
 from tests.conftest import free_port, sample_frame, write_settings
 
@@ -358,3 +362,20 @@ def test_a_linked_sample_request_stops_a_deploy_before_anything_changes(
     )
     assert outside.read_text() == "not mlops's\n"
     assert not (in_project / STATE / "data").exists()  # `run` registered nothing
+
+
+def test_an_interrupt_raised_in_a_finalizer_is_delivered_again_after_it(monkeypatch):
+    # Ctrl-C or SIGTERM lands while the garbage collector runs a weakref callback:
+    # Python ignores the KeyboardInterrupt raised there; the run must stop anyway.
+    previous = signal.signal(signal.SIGTERM, cli._interrupt)
+    monkeypatch.setattr(sys, "unraisablehook", cli._redeliver(sys.unraisablehook))
+    held = type("Held", (), {})()
+    finalized = weakref.ref(held, lambda ref: cli._interrupt(signal.SIGTERM, None))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            del held  # runs the callback, whose KeyboardInterrupt goes nowhere...
+            for _ in range(1000):  # ...and is raised again here (within 10 s, however busy)
+                time.sleep(0.01)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert finalized() is None
