@@ -44,7 +44,7 @@ BASELINE_TAG = "mlops.monitor_baseline"
 # On an environment's own version taken in from the registry: what its deployments name.
 ASSET_TAG = "mlops.registry_asset"
 # Azure ML asset versions are at most 30 characters.
-SAMPLE_VERSION_LENGTH = 30
+ASSET_VERSION_LENGTH = 30
 # Registry asset storage URIs: https://<account>.blob.../<container>/<path>, as the SDK parses them.
 _STORAGE_URI = re.compile(r"https://[^/]+/[^/]+/(?P<path>.*)")
 
@@ -194,7 +194,7 @@ def _keep_data(
     from azure.ai.ml.entities import Data
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-    version = digest[:SAMPLE_VERSION_LENGTH]
+    version = digest[:ASSET_VERSION_LENGTH]
     try:
         registry_client.data.get(name, version=version)
     except ResourceNotFoundError:
