@@ -558,7 +558,7 @@ def _replay(args: argparse.Namespace, target, settings) -> int:
     how = f" ({', '.join(map(str, shifts))})" if shifts else ""
     held = "" if done.collected is None else f"; {done.collected} collected"
     print(
-        f"replayed {done.rows} test rows of {done.model}{how} through deployment "
+        f"replayed {done.rows} {done.split} rows of {done.model}{how} through deployment "
         f"{done.deployment} from {done.since}{held}\n"
         f"judge them: mlops monitor --since {done.since}"
     )

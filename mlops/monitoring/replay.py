@@ -88,6 +88,7 @@ class Replayed:
     rows: int
     since: str  # the second the first request went out, YYYY-MM-DDTHH:MM:SSZ
     collected: int | None  # rows the collection holds since then (None: not waited for)
+    split: str = "test"  # whose rows: the model's "test" split, or its baseline's "training"
 
 
 def replay(
@@ -99,7 +100,7 @@ def replay(
     """Send the serving model's test split (its first ``rows``), with ``shifts``
     applied, through the endpoint; see the module docstring."""
     serving, model = serving_model(target, settings, "run `mlops run` first")
-    table = _rows_to_send(target, settings, model)
+    table, split = _rows_to_send(target, settings, model)
     if rows is not None:
         table = table.head(rows)
     for shift in shifts:
@@ -127,16 +128,16 @@ def replay(
     collected = None
     if settings.monitor.sampling_rate >= 1.0 and target.monitoring.collects_at_once:
         collected = _wait_collected(target, serving.name, since, len(table))
-    return Replayed(model.ref, serving.name, len(table), _iso(since), collected)
+    return Replayed(model.ref, serving.name, len(table), _iso(since), collected, split)
 
 
-def _rows_to_send(target, settings: Settings, model) -> pd.DataFrame:
-    """``model``'s test split, where this environment holds its training run; a
-    version promoted from another has its baseline's training rows instead."""
+def _rows_to_send(target, settings: Settings, model) -> tuple[pd.DataFrame, str]:
+    """(the rows, whose): ``model``'s test split where this environment holds its
+    training run; for a version promoted from another, its baseline's training rows."""
     if model.tags.get(ADOPTED_TAG):
-        return baseline_of(target, settings, model).features.copy()
+        return baseline_of(target, settings, model).features.copy(), "training"
     run = training_run(target, model)
-    return training_split(target, settings, model, run, TEST_DATA_OUTPUT)
+    return training_split(target, settings, model, run, TEST_DATA_OUTPUT), "test"
 
 
 def _wait_collected(target, deployment: str, since: datetime, rows: int) -> int:

@@ -370,7 +370,7 @@ def test_a_promoted_version_serves_the_same_bytes_in_another_environment(served)
         trained = pd.read_parquet(train_file).drop(columns=["default_payment_next_month", "SEX"])
         sent = replay(staging_target, staging, [Shift.parse("LIMIT_BAL*3"),
                                                 Shift.parse("AGE+15")], rows=300)  # fmt: skip
-        assert sent.collected == 300
+        assert (sent.collected, sent.split) == (300, "training")
         since = datetime.fromisoformat(sent.since.replace("Z", "+00:00"))
         monitored = monitor(staging_target, staging, since=since)
         assert monitored.report.nothing_judged is None
