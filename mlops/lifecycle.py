@@ -33,6 +33,7 @@ from mlops.monitoring.training_data import baseline_of
 from mlops.monitoring.trigger import TRIGGER_REPORT_TAG, DriftReport, trigger_tags
 from mlops.outcome import Outcome
 from mlops.reports import GateReport, write_gate_report
+from mlops.runs import EXPLANATIONS_FILE, EXPLANATIONS_OUTPUT, METRICS_OUTPUT
 from mlops.settings import Settings
 from mlops.state_files import refuse_link, write_file
 from mlops.summary import describe_asset
@@ -92,7 +93,12 @@ def register_data(target: Target, settings: Settings) -> DataAsset:
 
 # The pipeline inputs ``pipeline_inputs`` sets straight from a settings key:
 # input name -> key. ``preflight`` holds them to what the steps declare.
-SETTINGS_INPUTS = {"test_size": "pipeline.test_size", "seed": "pipeline.seed"}
+SETTINGS_INPUTS = {
+    "test_size": "pipeline.test_size",
+    "seed": "pipeline.seed",
+    "explain_rows": "pipeline.explain_rows",
+    "explain_repeats": "pipeline.explain_repeats",
+}
 
 
 def settings_inputs(settings: Settings) -> dict[str, object]:
@@ -458,27 +464,39 @@ def _write_reports(
         endpoint=settings.endpoint.name,
         kind=settings.kind,
         model=model.ref if model else None,
-        candidate_curves=_curves(target, run),
-        # Another task's curves measure something else (another kind's, another shape).
-        champion_curves=None if decision.task_changed else _champion_curves(target, serving),
+        candidate_curves=_written(target, run, METRICS_OUTPUT, CURVES_FILE),
+        candidate_explanations=_written(target, run, EXPLANATIONS_OUTPUT, EXPLANATIONS_FILE),
     )
+    if not decision.task_changed:  # another task's measure something else
+        report = replace(
+            report,
+            champion_curves=_champion_written(target, serving, METRICS_OUTPUT, CURVES_FILE),
+            champion_explanations=_champion_written(
+                target, serving, EXPLANATIONS_OUTPUT, EXPLANATIONS_FILE
+            ),
+        )
     written = write_gate_report(folder, report)
     target.log_files(run, folder, "gate")
     return written
 
 
-def _curves(target: Target, run: PipelineRun) -> dict | None:
+def _written(target: Target, run: PipelineRun, output: str, name: str) -> dict | None:
+    """The JSON file ``name`` the evaluate step of ``run`` wrote in ``output``; None
+    for a run from before it was written (its report goes without it)."""
     try:
-        return json.loads((target.output_path(run, "metrics") / CURVES_FILE).read_text())
+        return json.loads((target.output_path(run, output) / name).read_text())
     except (LookupError, OSError, ValueError):
-        return None  # a run from before the curves were written: no picture
+        return None
 
 
-def _champion_curves(target: Target, serving: Champion | None) -> dict | None:
+def _champion_written(
+    target: Target, serving: Champion | None, output: str, name: str
+) -> dict | None:
+    """``_written`` of the run that trained the champion, where this environment holds it."""
     if serving is None or serving.metrics is None:
         return None
     try:
         run_id = target.get_model(serving.version).run_id
-        return _curves(target, target.get_run(run_id)) if run_id else None
+        return _written(target, target.get_run(run_id), output, name) if run_id else None
     except LookupError:
         return None

@@ -22,6 +22,7 @@ from mlops.state_files import write_file
 JSON_FILE = "gate.json"
 MARKDOWN_FILE = "gate.md"
 PICTURE_FILE = "gate.png"
+TOP_FEATURES = 5  # features of each model the report shows
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class GateReport:
     candidate_curves: Mapping | None = None
     champion_curves: Mapping | None = field(default=None)
     kind: str = "binary-classification"  # the models' kind: what the curves hold
+    # What the evaluate step found each model relies on (its explanations.json), if known
+    candidate_explanations: Mapping | None = None
+    champion_explanations: Mapping | None = None
 
 
 def report_json(report: GateReport) -> str:
@@ -58,8 +62,62 @@ def report_json(report: GateReport) -> str:
             "note": champion.note,
         },
         "endpoint": report.endpoint,
+        "top_features": {
+            "candidate": _top(report.candidate_explanations),
+            "champion": _top(report.champion_explanations) if champion else None,
+        },
     }
     return json.dumps(_finite(document), indent=2)
+
+
+def _top(explanations: Mapping | None) -> list[dict] | None:
+    """The ``TOP_FEATURES`` most important features of an ``explanations.json``."""
+    if not explanations:
+        return None
+    return [dict(entry) for entry in explanations.get("features", [])[:TOP_FEATURES]]
+
+
+def top_features_markdown(report: GateReport) -> list[str]:
+    """The report's lines on what the candidate and the champion rely on (none
+    when the candidate's evaluate step measured nothing of it)."""
+    candidate = _top(report.candidate_explanations)
+    if not candidate:
+        return []
+    explained = report.candidate_explanations
+    champion = _top(report.champion_explanations) if report.champion else None
+    head = "| # | candidate | importance |"
+    rule = "|---:|---|---:|"
+    if champion:
+        head += f" champion v{report.champion.version} | importance |"
+        rule += "---|---:|"
+    lines = [
+        "",
+        f"What the models rely on: permutation importance ({explained.get('scoring')}: how "
+        f"much it drops when a feature is shuffled; mean ± std over "
+        f"{explained.get('repeats')} shuffles of {explained.get('rows')} test rows).",
+        "",
+        head,
+        rule,
+    ]
+    for place in range(max(len(candidate), len(champion or []))):
+        row = f"| {place + 1} | {_feature_cell(candidate, place)} |"
+        if champion:
+            row += f" {_feature_cell(champion, place)} |"
+        lines.append(row)
+    if report.champion and not champion:
+        lines += [
+            "",
+            "The champion's importances are unknown here: its training run predates them, "
+            "measures another task, or is held by another environment.",
+        ]
+    return lines
+
+
+def _feature_cell(entries: list[dict], place: int) -> str:
+    if place >= len(entries):
+        return " | "  # its two cells, empty
+    entry = entries[place]
+    return f"{entry['feature']} | {entry['mean']:.4f} ± {entry['std']:.4f}"
 
 
 def report_markdown(report: GateReport, picture: str | None = None) -> str:
@@ -92,6 +150,7 @@ def report_markdown(report: GateReport, picture: str | None = None) -> str:
     lines += ["", "Why:" if failed else "Every rule holds."]
     lines += [f"- {check.reason}" for check in failed]
     lines += [f"- {note}" for note in decision.notes]
+    lines += top_features_markdown(report)
     if picture:
         from mlops.kinds import get_kind
 

@@ -13,6 +13,9 @@ MODEL_OUTPUT = "model"  # an MLflow model
 METRICS_OUTPUT = "metrics"  # a folder holding METRICS_FILE (and curves.json)
 TEST_DATA_OUTPUT = "test_data"  # the held-out split, as parquet files
 TRAIN_DATA_OUTPUT = "train_data"  # the training split: the baseline of monitoring
+# What the model relies on: EXPLANATIONS_FILE, the evaluate step's permutation importance.
+EXPLANATIONS_OUTPUT = "explanations"
+EXPLANATIONS_FILE = "explanations.json"
 METRICS_FILE = "metrics.json"
 # Beside it: the model's answer for each test row (column "prediction"), written by evaluate.
 ANSWERS_FILE = "answers.parquet"

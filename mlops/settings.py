@@ -102,6 +102,10 @@ class PipelineSettings(_Section):
     experiment_name: str = Field(min_length=1)
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
     seed: int = Field(default=42, ge=0, le=MAX_SEED)
+    # The evaluate step's permutation importance: at most this many test rows
+    # (drawn with the seed), each feature shuffled this many times.
+    explain_rows: int = Field(default=200, ge=1)
+    explain_repeats: int = Field(default=5, ge=1)
 
 
 class ModelSettings(_Section):
@@ -510,6 +514,10 @@ MODEL_PATHS = (("pipeline", "file"), ("pipeline", "metrics"), ("endpoint", "depl
 class PipelineDefaults(_Section):
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
     seed: int = Field(default=42, ge=0, le=MAX_SEED)
+    # The evaluate step's permutation importance: at most this many test rows
+    # (drawn with the seed), each feature shuffled this many times.
+    explain_rows: int = Field(default=200, ge=1)
+    explain_repeats: int = Field(default=5, ge=1)
 
 
 class EndpointDefaults(_Section):
@@ -686,6 +694,8 @@ def model_mapping(fork: Fork, name: str, raw: Mapping, source: Path) -> dict:
         pipeline.setdefault("experiment_name", name)
         pipeline.setdefault("test_size", defaults.pipeline.test_size)
         pipeline.setdefault("seed", defaults.pipeline.seed)
+        pipeline.setdefault("explain_rows", defaults.pipeline.explain_rows)
+        pipeline.setdefault("explain_repeats", defaults.pipeline.explain_repeats)
         if kind is not None:
             pipeline.setdefault("metrics", str(fork.root / kind.catalog()))
     model = mapping.setdefault("model", {})

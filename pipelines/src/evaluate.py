@@ -20,6 +20,15 @@ column), and writes what the kind's row in kinds.py measures into
   script gives it (one column, ``prediction``: the class, or the number):
   what ``mlops monitor`` measures the collected answers' drift against.
 
+and into ``<explanations_output>``, logged to the MLflow run as well:
+
+- ``explanations.json``, what the model relies on: each feature's
+  permutation importance (``explain.py``) with the kind's main metric as
+  scikit-learn scores it (``roc_auc``, ``accuracy``, or
+  ``neg_root_mean_squared_error``), mean and standard deviation over
+  ``--explain-repeats`` shuffles from ``--seed``, on at most
+  ``--explain-rows`` test rows (drawn with the seed), most important first.
+
 By kind:
 
 - binary-classification: ROC AUC, accuracy, precision, recall, F1, log loss
@@ -51,6 +60,7 @@ import mlflow
 import mlflow.sklearn
 import pandas as pd
 from contract import BINARY, CONTRACT_FILE, load_contract
+from explain import explanations, permutation_importance, sample
 from kind_binary import ROC_POINTS as ROC_POINTS  # points of a binary ROC curve, at most
 from kinds import KINDS
 
@@ -61,6 +71,7 @@ METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.json"
 SIGNAL_FILE = "feature_signal.json"
 ANSWERS_FILE = "answers.parquet"
+EXPLANATIONS_FILE = "explanations.json"
 
 
 def catalog_file(kind: str) -> Path:
@@ -125,11 +136,35 @@ def signal_file(frame: pd.DataFrame, labels: pd.Series, kind: str) -> dict:
     return {name: feature_signal(frame, labels, kind)} if name else {}
 
 
+def explain_model(model, contract, frame: pd.DataFrame, labels, args) -> dict:
+    """``explanations.json`` of ``model`` on the test rows ``frame`` (see the module
+    docstring)."""
+    kind = KINDS[contract.kind]
+    if args.explain_rows < 1 or args.explain_repeats < 1:
+        raise ValueError("--explain-rows and --explain-repeats take a positive integer")
+    rows, answers = sample(frame, labels, args.explain_rows, args.seed)
+    baseline, importances = permutation_importance(
+        lambda part: kind.predict(model, part, contract),
+        kind.importance_score,
+        rows,
+        answers,
+        args.explain_repeats,
+        args.seed,
+    )
+    return explanations(
+        rows, baseline, importances, kind.importance_scoring, seed=args.seed, of_rows=len(frame)
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--test-data", required=True, type=Path)
     parser.add_argument("--metrics-output", required=True, type=Path)
+    parser.add_argument("--explanations-output", type=Path)
+    parser.add_argument("--explain-rows", type=int, default=200)
+    parser.add_argument("--explain-repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
 
     try:
@@ -152,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         drawn = curves(labels, scores, groups, kind.name, contract.labels)
         signal = signal_file(frame, labels, kind.name)
         answers = pd.DataFrame({"prediction": kind.answer(scores, contract)["predictions"]})
+        explained = (
+            explain_model(model, contract, frame, labels, args)
+            if args.explanations_output
+            else None
+        )
     except (OSError, KeyError, ValueError) as error:
         return fail(f"{args.test_data}: {error}")
 
@@ -161,8 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(signal, indent=2, ensure_ascii=False)
     )
     answers.to_parquet(output_file(args.metrics_output, ANSWERS_FILE), index=False)
+    if explained is not None:
+        text = json.dumps(explained, indent=2, ensure_ascii=False)
+        output_file(args.explanations_output, EXPLANATIONS_FILE).write_text(text)
     with mlflow.start_run():
         mlflow.log_metrics(results)
+        if explained is not None:
+            mlflow.log_dict(explained, EXPLANATIONS_FILE)
     if groups is None:
         print("no sensitive column: fairness not measured")
     counted = {

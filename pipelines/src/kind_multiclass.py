@@ -94,6 +94,12 @@ def predict(model, frame: pd.DataFrame, contract: Contract) -> np.ndarray:
     return class_probabilities(model.predict_proba(frame), len(frame), len(contract.labels))
 
 
+def importance_score(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Accuracy (scikit-learn's ``accuracy`` scorer's): the share of rows whose most
+    probable class is theirs."""
+    return float(np.mean(np.argmax(scores, axis=1) == np.asarray(labels)))
+
+
 def answer(scores: np.ndarray, contract: Contract) -> dict:
     """The scoring answer: each row's most probable class and every class's
     probability, by label in code order."""

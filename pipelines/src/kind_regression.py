@@ -103,6 +103,11 @@ def predict(model, frame: pd.DataFrame, contract: Contract) -> np.ndarray:
     return predictions(model.predict(frame), len(frame))
 
 
+def importance_score(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Minus the RMSE (scikit-learn's ``neg_root_mean_squared_error`` scorer's)."""
+    return -float(np.sqrt(np.mean((np.asarray(labels, dtype=float) - scores) ** 2)))
+
+
 def answer(scores: np.ndarray, contract: Contract) -> dict:
     """The scoring answer: each row's predicted number."""
     return {"predictions": [float(value) for value in scores]}

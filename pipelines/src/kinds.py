@@ -53,6 +53,10 @@ class Kind:
     # own value of it; no key: no signal (the file holds {}).
     signal_measure: str | None
     feature_signal: Callable | None
+    # evaluate: the scikit-learn scorer the permutation importance scores with, and
+    # (labels, scores) -> its value (higher is better), computed from the scores.
+    importance_scoring: str
+    importance_score: Callable
 
 
 KINDS: dict[str, Kind] = {
@@ -71,6 +75,8 @@ KINDS: dict[str, Kind] = {
         curves=kind_binary.curves,
         signal_measure="auc",
         feature_signal=kind_binary.feature_signal,
+        importance_scoring="roc_auc",
+        importance_score=kind_binary.importance_score,
     ),
     "multiclass-classification": Kind(
         name="multiclass-classification",
@@ -88,6 +94,8 @@ KINDS: dict[str, Kind] = {
         curves=kind_multiclass.curves,
         signal_measure=None,
         feature_signal=None,
+        importance_scoring="accuracy",
+        importance_score=kind_multiclass.importance_score,
     ),
     "regression": Kind(
         name="regression",
@@ -104,5 +112,7 @@ KINDS: dict[str, Kind] = {
         curves=kind_regression.curves,
         signal_measure="r2",
         feature_signal=kind_regression.feature_signal,
+        importance_scoring="neg_root_mean_squared_error",
+        importance_score=kind_regression.importance_score,
     ),
 }

@@ -178,6 +178,18 @@ def test_each_run_leaves_a_gate_report_for_ci(two_runs):
         assert report["verdict"] in {"promote", "reject"}
         assert "| improvement | auc | higher |" in (folder / "gate.md").read_text()
         assert (folder / "gate.png").read_bytes().startswith(b"\x89PNG")
+    # What each model relies on: the first run has no champion, the second the first's
+    # model (the same, its steps reused), so the same top features on both sides.
+    documents = {json.loads((f / "gate.json").read_text())["champion"] is None: f for f in folders}
+    first, second = documents[True], documents[False]
+    assert json.loads((first / "gate.json").read_text())["top_features"]["champion"] is None
+    top = json.loads((second / "gate.json").read_text())["top_features"]
+    assert len(top["candidate"]) == 5 and top["candidate"] == top["champion"]
+    means = [entry["mean"] for entry in top["candidate"]]
+    assert means == sorted(means, reverse=True) and means[0] > 0
+    shown = (second / "gate.md").read_text()
+    assert "| # | candidate | importance | champion v1 | importance |" in shown
+    assert f"| 1 | {top['candidate'][0]['feature']} | " in shown
 
 
 def test_the_readmes_sample_output_is_what_the_two_runs_print(two_runs):

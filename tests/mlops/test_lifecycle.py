@@ -23,14 +23,12 @@ def asset_in(folder):
 
 
 def test_the_settings_checked_at_start_are_the_inputs_the_pipeline_gets(tmp_path):
-    settings = load_settings(write_settings(tmp_path, pipeline={"test_size": 0.3, "seed": 7}))
+    chosen = {"test_size": 0.3, "seed": 7, "explain_rows": 300, "explain_repeats": 3}
+    settings = load_settings(write_settings(tmp_path, pipeline=chosen))
     asset = asset_in(tmp_path)
     inputs = lifecycle.pipeline_inputs(settings, asset)
-    assert lifecycle.settings_inputs(settings) == {"test_size": 0.3, "seed": 7}
-    assert {name: inputs[name] for name in lifecycle.SETTINGS_INPUTS} == {
-        "test_size": 0.3,
-        "seed": 7,
-    }
+    assert lifecycle.settings_inputs(settings) == chosen
+    assert {name: inputs[name] for name in lifecycle.SETTINGS_INPUTS} == chosen
 
 
 def test_column_roles_behind_a_link_are_refused_before_a_step_reads_them(tmp_path):

@@ -85,6 +85,7 @@ def test_the_training_pipeline_loads_in_dependency_order():
     assert graph.outputs == {
         "model": "mlflow_model",
         "metrics": "uri_folder",
+        "explanations": "uri_folder",
         "test_data": "uri_folder",
         "train_data": "uri_folder",
     }

@@ -43,6 +43,49 @@ def test_the_markdown_has_a_row_per_rule_and_says_why_it_rejects():
     assert "- auc 0.7600 vs champion 0.7700 (-0.0100): not higher by 0.001" in text
 
 
+def explanations(*features: tuple[str, float]) -> dict:
+    return {
+        "method": "permutation_importance",
+        "scoring": "roc_auc",
+        "repeats": 5,
+        "rows": 250,
+        "features": [{"feature": name, "mean": mean, "std": 0.01} for name, mean in features],
+    }
+
+
+def test_the_report_shows_the_top_features_of_the_candidate_beside_the_champions():
+    candidate = explanations(*[(f"c{i}", 0.1 - i / 100) for i in range(7)])
+    text = report_markdown(
+        report(
+            {"auc": 0.8},
+            Champion("4", {"auc": 0.75}),
+            candidate_explanations=candidate,
+            champion_explanations=explanations(("PAY_0", 0.07), ("AGE", 0.01)),
+        )
+    )
+
+    assert "permutation importance (roc_auc" in text and "5 shuffles of 250 test rows" in text
+    assert "| # | candidate | importance | champion v4 | importance |" in text
+    assert "| 1 | c0 | 0.1000 ± 0.0100 | PAY_0 | 0.0700 ± 0.0100 |" in text
+    assert "| 3 | c2 | 0.0800 ± 0.0100 |  |  |" in text
+    assert "| 5 | c4 |" in text and "| 6 |" not in text  # the top five only
+
+
+def test_without_the_champions_importances_the_report_says_why_they_are_missing():
+    shown = report_markdown(
+        report(
+            {"auc": 0.8},
+            Champion("4", {"auc": 0.75}),
+            candidate_explanations=explanations(("PAY_0", 0.07)),
+        )
+    )
+
+    table = "| # | candidate | importance |\n|---:|---|---:|\n| 1 | PAY_0 | 0.0700 ± 0.0100 |\n"
+    assert table in shown
+    assert "The champion's importances are unknown here" in shown
+    assert "What the models rely on" not in report_markdown(report({"auc": 0.8}))
+
+
 def test_the_files_are_written_and_the_job_summary_appended(tmp_path, monkeypatch):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")

@@ -41,10 +41,15 @@ def tracking(store: Path, experiment: str) -> Iterator[MlflowClient]:
     """MLflow runs logged to the store in the folder ``store``, under ``experiment``,
     while inside."""
     uri = f"sqlite:///{store / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    if client.get_experiment_by_name(experiment) is None:
+        # Artifacts in the store's folder too: by default they land in ./mlruns.
+        artifacts = (store / "artifacts" / experiment).as_uri()
+        client.create_experiment(experiment, artifact_location=artifacts)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.setenv("MLFLOW_EXPERIMENT_NAME", experiment)
-        yield MlflowClient(uri)
+        yield client
 
 
 def logged(client: MlflowClient, experiment: str) -> dict[str, float]:
@@ -58,13 +63,14 @@ def run_steps(
 ) -> dict[str, Path]:
     """prep, train (20 iterations) and, if ``evaluated``, evaluate on ``raw`` (a
     table, or a CSV file), each asserted to succeed; returns their folders by
-    name: train, test, model, metrics."""
+    name: train, test, model, metrics, explanations."""
     if isinstance(raw, pd.DataFrame):
         raw.to_csv(folder / "raw.csv", index=False)
         raw = folder / "raw.csv"
     columns = folder / "columns.json"
     columns.write_text(json.dumps(roles.to_dict()))
-    folders = {name: folder / name for name in ("train", "test", "model", "metrics")}
+    names = ("train", "test", "model", "metrics", "explanations")
+    folders = {name: folder / name for name in names}
     folders["model"].mkdir()  # Azure ML mounts the output folder before the step starts
     splits = ["--train-data", str(folders["train"]), "--test-data", str(folders["test"])]
     assert prep.main(["--raw-data", str(raw), "--columns", str(columns), *splits]) == 0
@@ -72,7 +78,9 @@ def run_steps(
     assert train.main([*trained, "--max-iter", "20", "--model-output", str(folders["model"])]) == 0
     if evaluated:
         scored = ["--model", str(folders["model"]), "--test-data", str(folders["test"])]
-        assert evaluate.main([*scored, "--metrics-output", str(folders["metrics"])]) == 0
+        outputs = ["--metrics-output", str(folders["metrics"])]
+        outputs += ["--explanations-output", str(folders["explanations"])]
+        assert evaluate.main([*scored, *outputs]) == 0
     return folders
 
 

@@ -10,7 +10,6 @@ import skops.io as sio
 import train
 from contract import ColumnRoles, load_contract
 from mlflow.models import Model
-from mlflow.tracking import MlflowClient
 
 from tests import tabular
 from tests.conftest import sample_frame
@@ -57,11 +56,9 @@ def test_the_trusted_types_are_exactly_what_a_model_of_every_feature_kind_holds(
 
 
 @pytest.fixture
-def tracking(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "steps")
-    return MlflowClient(uri)
+def tracking(tmp_path):
+    with steps.tracking(tmp_path, "steps") as client:
+        yield client
 
 
 def run_steps(tmp_path, raw: pd.DataFrame, roles: ColumnRoles) -> tuple:
