@@ -20,15 +20,28 @@ Beyond the rules on metrics:
 - **The champion under today's rules**: a champion that would fail a
   threshold it is shown against is noted ("champion 1 fails auc >= 0.8 under
   today's rules"), so raising a bound is seen to judge what serves too.
+- **Explanations** (``gate.explanations``, optional): the features the
+  candidate relies on most (``ranking``: by permutation importance, from
+  evaluate) must share enough with the champion's (``champion_ranking``) and
+  hold none of the forbidden ones. A candidate whose importances are unknown
+  fails; a champion whose importances are unknown here (trained before they
+  were measured, or in another environment) is not compared, which the
+  check says.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from mlops.settings import GateSettings, ImprovementRule, PlausibilityRule, ThresholdRule
+from mlops.settings import (
+    ExplanationRule,
+    GateSettings,
+    ImprovementRule,
+    PlausibilityRule,
+    ThresholdRule,
+)
 from mlops.task import Task, refusal
 
 PROMOTE = "promote"
@@ -52,7 +65,7 @@ class Champion:
 
 @dataclass(frozen=True)
 class Check:
-    kind: str  # "threshold", "fairness", "plausibility", "task" or "improvement"
+    kind: str  # "threshold", "fairness", "plausibility", "explanation", "task" or "improvement"
     metric: str
     better: str  # "higher" or "lower"
     candidate: float | None
@@ -121,6 +134,8 @@ def decide(
     task_change: str | None = None,
     replace_task: str | None = None,
     signal: Mapping[str, Mapping[str, float]] | None = None,
+    ranking: Sequence[str] | None = None,
+    champion_ranking: Sequence[str] | None = None,
 ) -> Decision:
     """Check ``candidate``'s metrics against ``rules`` and, for the improvement
     rule, against ``champion`` (None when no model is serving). Without
@@ -128,7 +143,9 @@ def decide(
     measured. ``task_change`` says how the candidate's task differs from the
     champion's (None: the same task); ``replace_task`` is the reason given to
     replace it; ``signal`` maps a metric (``auc``, ``r2``) to each feature's own
-    value of it, best first."""
+    value of it, best first; ``ranking`` and ``champion_ranking`` are the
+    candidate's and the champion's features, the most important first (None:
+    unknown)."""
     theirs = champion.metrics if champion and champion.metrics else {}
     # Another task's metrics are not shown beside the candidate's: they measure something else.
     shown = {} if task_change else theirs
@@ -137,6 +154,11 @@ def decide(
     signal = signal or {}
     checks += [
         _plausible(rule, candidate, signal.get(rule.metric, {})) for rule in rules.plausibility
+    ]
+    compared = None if task_change else champion
+    checks += [
+        _explanation(f"gate.explanations.{index}", rule, ranking, compared, champion_ranking)
+        for index, rule in enumerate(rules.explanations)
     ]
     notes = [] if groups else [NO_GROUPS]
     if replace_task is not None and task_change is None:
@@ -210,6 +232,66 @@ def _leak(metric: str, signal: Mapping[str, float]) -> str:
         f"{auc:.4f}); "
         "look for a leak in how the rows or the label were made"
     )
+
+
+def _explanation(
+    key: str,
+    rule: ExplanationRule,
+    ranking: Sequence[str] | None,
+    champion: Champion | None,
+    champion_ranking: Sequence[str] | None,
+) -> Check:
+    """The check of ``rule`` (settings key ``key``) on the candidate's top features."""
+    parts = []
+    if rule.min_overlap is not None:
+        parts.append(f">= {rule.min_overlap} shared with champion")
+    if rule.forbidden:
+        parts.append(f"none of {', '.join(rule.forbidden)}")
+    metric = f"top {rule.top} features"
+
+    def check(passed: bool, reason: str) -> Check:
+        return Check("explanation", metric, "-", None, None, "; ".join(parts), passed, reason)
+
+    if not ranking:
+        return check(
+            False,
+            f"{key}: the candidate's importances are unknown (its evaluate step wrote no "
+            "explanations.json): retrain it with a pipeline that writes them",
+        )
+    top = list(ranking[: rule.top])
+    reasons, passed = [], True
+    forbidden = [name for name in top if name in rule.forbidden]
+    if forbidden:
+        passed = False
+        places = ", ".join(f"{name} is number {top.index(name) + 1}" for name in forbidden)
+        reasons.append(
+            f"{places} of the candidate's top {rule.top} ({key}.forbidden); drop it with "
+            "data.features.exclude, or look for what it stands in for"
+        )
+    elif rule.forbidden:
+        reasons.append(f"none of {', '.join(rule.forbidden)} in the top {rule.top}")
+    if rule.min_overlap is not None:
+        if champion is None:
+            reasons.append("no champion to compare the top features with")
+        elif not champion_ranking:
+            reasons.append(
+                f"champion {champion.version}'s importances are unknown here (trained before "
+                "they were measured, or in another environment): not compared"
+            )
+        else:
+            theirs = list(champion_ranking[: rule.top])
+            shared = [name for name in top if name in theirs]
+            enough = len(shared) >= rule.min_overlap
+            passed = passed and enough
+            new = [name for name in top if name not in theirs]
+            gone = [name for name in theirs if name not in top]
+            change = f" (new: {', '.join(new)}; left: {', '.join(gone)})" if new else ""
+            reasons.append(
+                f"the top {rule.top} share {len(shared)} with champion {champion.version}'s"
+                + ("" if enough else f", fewer than {rule.min_overlap}")
+                + change
+            )
+    return check(passed, "; ".join(reasons))
 
 
 def _task(change: str, reason: str | None, champion: Champion | None) -> Check:

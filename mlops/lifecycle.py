@@ -34,7 +34,7 @@ from mlops.monitoring.trigger import TRIGGER_REPORT_TAG, DriftReport, trigger_ta
 from mlops.outcome import Outcome
 from mlops.reports import GateReport, write_gate_report
 from mlops.runs import EXPLANATIONS_FILE, EXPLANATIONS_OUTPUT, METRICS_OUTPUT
-from mlops.settings import Settings
+from mlops.settings import Settings, SettingsError
 from mlops.state_files import refuse_link, write_file
 from mlops.summary import describe_asset
 from mlops.targets.base import (
@@ -109,6 +109,24 @@ def settings_inputs(settings: Settings) -> dict[str, object]:
     }
 
 
+def _check_forbidden(settings: Settings, features) -> None:
+    """Refuse a forbidden feature of ``gate.explanations`` that the model does not
+    take: the rule could never fail."""
+    for index, rule in enumerate(settings.gate.explanations):
+        for name in rule.forbidden:
+            if name in features:
+                continue
+            why = (
+                "it is data.sensitive_column, which the model never takes"
+                if name == settings.data.sensitive_column
+                else f"the model's features are {', '.join(features)}"
+            )
+            raise SettingsError(
+                f"{settings.source}: gate.explanations.{index}.forbidden: {name!r} is not a "
+                f"feature of the model ({why}); name a feature, or remove it"
+            )
+
+
 def pipeline_inputs(settings: Settings, asset: DataAsset) -> dict[str, object]:
     """The pipeline inputs the settings decide, for a run on ``asset``."""
     data, where = settings.data, f"data asset {asset.ref}"
@@ -119,6 +137,7 @@ def pipeline_inputs(settings: Settings, asset: DataAsset) -> dict[str, object]:
             f"{where}: data.features leaves no feature column (columns: "
             f"{', '.join(asset.columns)}); include some or exclude fewer"
         )
+    _check_forbidden(settings, features)
     # Recorded at registration; assets registered before that record none.
     positive = data.positive_class
     if positive is not None and asset.classes and label_key(positive) not in asset.classes:
@@ -464,8 +483,10 @@ def _write_reports(
         endpoint=settings.endpoint.name,
         kind=settings.kind,
         model=model.ref if model else None,
-        candidate_curves=_written(target, run, METRICS_OUTPUT, CURVES_FILE),
-        candidate_explanations=_written(target, run, EXPLANATIONS_OUTPUT, EXPLANATIONS_FILE),
+        candidate_curves=promotion.evaluated(target, run, METRICS_OUTPUT, CURVES_FILE),
+        candidate_explanations=promotion.evaluated(
+            target, run, EXPLANATIONS_OUTPUT, EXPLANATIONS_FILE
+        ),
     )
     if not decision.task_changed:  # another task's measure something else
         report = replace(
@@ -480,23 +501,15 @@ def _write_reports(
     return written
 
 
-def _written(target: Target, run: PipelineRun, output: str, name: str) -> dict | None:
-    """The JSON file ``name`` the evaluate step of ``run`` wrote in ``output``; None
-    for a run from before it was written (its report goes without it)."""
-    try:
-        return json.loads((target.output_path(run, output) / name).read_text())
-    except (LookupError, OSError, ValueError):
-        return None
-
-
 def _champion_written(
     target: Target, serving: Champion | None, output: str, name: str
 ) -> dict | None:
-    """``_written`` of the run that trained the champion, where this environment holds it."""
+    """``promotion.evaluated`` of the run that trained the champion, where this
+    environment holds it."""
     if serving is None or serving.metrics is None:
         return None
     try:
         run_id = target.get_model(serving.version).run_id
-        return _written(target, target.get_run(run_id), output, name) if run_id else None
     except LookupError:
         return None
+    return promotion.evaluated_by(target, run_id, output, name)

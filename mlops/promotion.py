@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from mlops.errors import GateRejected, UserError
 from mlops.gate import Champion, Decision, decide
 from mlops.lineage import git_state, metrics_from_tags, model_digest, model_tags
-from mlops.runs import MODEL_OUTPUT
+from mlops.runs import EXPLANATIONS_FILE, EXPLANATIONS_OUTPUT, METRICS_OUTPUT, MODEL_OUTPUT
 from mlops.settings import Settings
 from mlops.targets.base import (
     DeploymentError,
@@ -124,21 +124,47 @@ def model_task(target: Target, model: ModelVersion) -> Task | None:
 SIGNAL_FILE = "feature_signal.json"  # beside metrics.json: each feature's own AUC (or R²)
 
 
+def evaluated(target: Target, run: PipelineRun, output: str, name: str):
+    """The JSON file ``name`` the evaluate step of ``run`` wrote in its output
+    ``output``; None for a run from before it was written (or unreadable)."""
+    try:
+        return json.loads((target.output_path(run, output) / name).read_text())
+    except (LookupError, OSError, UserError, ValueError):
+        return None
+
+
+def evaluated_by(target: Target, run_id: str | None, output: str, name: str):
+    """``evaluated`` of run ``run_id``, where this environment holds it."""
+    if not run_id:
+        return None
+    try:
+        return evaluated(target, target.get_run(run_id), output, name)
+    except (LookupError, UserError):
+        return None
+
+
 def feature_signal(target: Target, run_id: str | None) -> dict[str, dict[str, float]]:
     """By metric (``auc``, ``r2``), each feature's own value of it on run ``run_id``'s
     test split, best first, as the evaluate step measured it; empty for a run from
     before it did (or none)."""
-    if not run_id:
-        return {}
+    raw = evaluated_by(target, run_id, METRICS_OUTPUT, SIGNAL_FILE)
     try:
-        run = target.get_run(run_id)
-        raw = json.loads((target.output_path(run, "metrics") / SIGNAL_FILE).read_text())
         return {
             str(metric): {str(name): float(value) for name, value in values.items()}
-            for metric, values in raw.items()
+            for metric, values in (raw or {}).items()
         }
-    except (LookupError, OSError, UserError, ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError):
         return {}
+
+
+def feature_ranking(target: Target, run_id: str | None) -> tuple[str, ...] | None:
+    """Run ``run_id``'s model's features, the most important first (its evaluate
+    step's ``explanations.json``); None when unknown."""
+    raw = evaluated_by(target, run_id, EXPLANATIONS_OUTPUT, EXPLANATIONS_FILE)
+    try:
+        return tuple(str(entry["feature"]) for entry in raw["features"])
+    except (TypeError, KeyError):
+        return None
 
 
 def _task_change(candidate: Task | None, current: Champion | None) -> str | None:
@@ -171,6 +197,15 @@ def _decide(
     replace_task: str | None,
 ) -> Decision:
     """The gate on ``metrics`` of a model of ``task`` trained by run ``run_id``."""
+    rankings = {}
+    if settings.gate.explanations:  # read only where a rule needs them
+        theirs = None
+        if current is not None:
+            try:
+                theirs = feature_ranking(target, target.get_model(current.version).run_id)
+            except LookupError:
+                theirs = None
+        rankings = {"ranking": feature_ranking(target, run_id), "champion_ranking": theirs}
     return decide(
         metrics,
         current,
@@ -179,6 +214,7 @@ def _decide(
         task_change=_task_change(task, current),
         replace_task=replace_task,
         signal=feature_signal(target, run_id),
+        **rankings,
     )
 
 

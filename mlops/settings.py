@@ -193,6 +193,28 @@ class PlausibilityRule(_Section):
         return value > self.implausible_at
 
 
+class ExplanationRule(_Section):
+    """On the ``top`` features the candidate relies on most (by the evaluate step's
+    permutation importance): at least ``min_overlap`` of them are among the
+    champion's ``top``, and none of ``forbidden`` (a proxy of a protected
+    attribute, say) is one of them."""
+
+    top: int = Field(default=5, ge=1, le=100)
+    min_overlap: int | None = Field(default=None, ge=1)
+    forbidden: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _says_something(self) -> ExplanationRule:
+        if self.min_overlap is None and not self.forbidden:
+            raise ValueError("give min_overlap, forbidden or both: the rule checks nothing")
+        if self.min_overlap is not None and self.min_overlap > self.top:
+            raise ValueError(
+                f"min_overlap {self.min_overlap} is more than the top {self.top} features "
+                "compared: no candidate could pass"
+            )
+        return self
+
+
 class GateSettings(_Section):
     thresholds: tuple[ThresholdRule, ...] = ()
     fairness: tuple[ThresholdRule, ...] = ()
@@ -200,6 +222,8 @@ class GateSettings(_Section):
     # that leaves the label in its features is stopped, not promoted.
     plausibility: tuple[PlausibilityRule, ...] = ()
     improvement: ImprovementRule | None = None
+    # Rules on what the candidate relies on (none by default).
+    explanations: tuple[ExplanationRule, ...] = ()
 
     @model_validator(mode="after")
     def _plausible_bounds_leave_room(self) -> GateSettings:

@@ -379,3 +379,40 @@ def test_an_interrupt_raised_in_a_finalizer_is_delivered_again_after_it(monkeypa
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert finalized() is None
+
+
+def test_a_gate_rule_on_the_top_features_rejects_a_model_relying_on_a_forbidden_one(
+    trained, capsys, monkeypatch
+):
+    monkeypatch.chdir(trained)
+    (explained,) = (trained / STATE / "runs").rglob("explanations.json")
+    top = [entry["feature"] for entry in json.loads(explained.read_text())["features"]]
+
+    def gate_forbidding(name: str) -> None:
+        write_settings(
+            trained,
+            data={"path": "data/credit.csv"},
+            local={"endpoint_port": free_port()},
+            gate={
+                "thresholds": [{"metric": "auc", "better": "higher", "min": 0.6}],
+                "explanations": [{"top": 3, "forbidden": [name]}],
+            },
+        )
+
+    gate_forbidding(top[1])
+    assert main(["gate", "latest", "--report-dir", "forbidden"]) == 3
+    out = capsys.readouterr().out
+    assert f"{top[1]} is number 2 of the candidate's top 3 (gate.explanations.0.forbidden)" in out
+    report = (trained / "forbidden" / "gate.md").read_text()
+    assert "| explanation | top 3 features | - | - | - |" in report
+
+    gate_forbidding(top[-1])  # the feature it relies on least
+    assert main(["gate", "latest"]) == 0
+    capsys.readouterr()
+
+    gate_forbidding("SEX")  # the sensitive column: never a feature, so never caught
+    assert main(["train"]) == 1
+    assert (
+        "gate.explanations.0.forbidden: 'SEX' is not a feature of the model (it is "
+        "data.sensitive_column, which the model never takes)" in one_line_error(capsys)
+    )

@@ -5,7 +5,13 @@ import math
 import pytest
 
 from mlops.gate import Champion, decide
-from mlops.settings import GateSettings, ImprovementRule, PlausibilityRule, ThresholdRule
+from mlops.settings import (
+    ExplanationRule,
+    GateSettings,
+    ImprovementRule,
+    PlausibilityRule,
+    ThresholdRule,
+)
 
 GOOD = {"auc": 0.78, "log_loss": 0.43, "demographic_parity_difference": 0.03}
 
@@ -226,3 +232,79 @@ def test_a_champion_that_fails_todays_rules_is_said_so():
     decision = decide({"auc": 0.81}, CHAMPION, gate)
     assert "champion 1 fails auc >= 0.8 under today's rules (auc 0.7700)" in decision.notes
     assert decide({"auc": 0.81}, CHAMPION, rules(thresholds=[AUC_FLOOR])).notes == ()
+
+
+def explained(**rule) -> GateSettings:
+    """A gate of one floor on auc and one rule on the top features."""
+    return GateSettings(
+        thresholds=(ThresholdRule(metric="auc", better="higher", min=0.7),),
+        explanations=(ExplanationRule(**rule),),
+    )
+
+
+RANKING = ("PAY_0", "LIMIT_BAL", "BILL_AMT1", "AGE", "PAY_2", "SEX_PROXY")
+
+
+def test_a_forbidden_feature_in_the_top_features_rejects_and_is_named_with_its_place():
+    gate = explained(top=4, forbidden=["AGE", "EDUCATION"])
+
+    caught = decide(GOOD, None, gate, ranking=RANKING)
+    below = decide(GOOD, None, gate, ranking=("PAY_0", "LIMIT_BAL", "BILL_AMT1", "PAY_2", "AGE"))
+
+    assert not caught.promote
+    (check,) = caught.failed()
+    assert (check.kind, check.metric, check.threshold) == (
+        "explanation", "top 4 features", "none of AGE, EDUCATION",
+    )  # fmt: skip
+    assert check.reason.startswith(
+        "AGE is number 4 of the candidate's top 4 (gate.explanations.0.forbidden)"
+    )
+    assert below.promote  # fifth: outside the top 4
+    assert below.checks[1].reason == "none of AGE, EDUCATION in the top 4"
+
+
+def test_top_features_that_share_too_little_with_the_champions_reject_naming_the_change():
+    gate = explained(top=3, min_overlap=2)
+    champion = Champion("3", {"auc": 0.77})
+
+    moved = decide(GOOD, champion, gate, ranking=RANKING, champion_ranking=("PAY_0", "AGE", "X"))
+    kept = decide(
+        GOOD, champion, gate, ranking=RANKING, champion_ranking=("LIMIT_BAL", "PAY_0", "AGE")
+    )
+
+    assert not moved.promote
+    assert moved.failed()[0].reason == (
+        "the top 3 share 1 with champion 3's, fewer than 2 "
+        "(new: LIMIT_BAL, BILL_AMT1; left: AGE, X)"
+    )
+    assert kept.promote
+    assert kept.checks[1].reason.startswith("the top 3 share 2 with champion 3's")
+
+
+def test_unknown_importances_fail_the_candidate_but_leave_a_champion_uncompared():
+    gate = explained(top=3, min_overlap=2)
+    champion = Champion("3", {"auc": 0.77})
+
+    unknown = decide(GOOD, champion, gate, ranking=None, champion_ranking=RANKING)
+    uncompared = decide(GOOD, champion, gate, ranking=RANKING, champion_ranking=None)
+    first = decide(GOOD, None, gate, ranking=RANKING)
+
+    assert not unknown.promote
+    assert "the candidate's importances are unknown" in unknown.failed()[0].reason
+    assert uncompared.promote
+    assert "champion 3's importances are unknown here" in uncompared.checks[1].reason
+    assert (
+        first.promote and first.checks[1].reason == "no champion to compare the top features with"
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"top": 5}, "give min_overlap, forbidden or both"),
+        ({"top": 3, "min_overlap": 4}, "min_overlap 4 is more than the top 3"),
+    ],
+)
+def test_an_explanation_rule_that_checks_nothing_or_cannot_pass_is_refused(rule, message):
+    with pytest.raises(ValueError, match=message):
+        ExplanationRule(**rule)
