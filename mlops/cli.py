@@ -206,6 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument(
         "--report-dir", type=Path, help="where to write monitor.json/.md/.png as well"
     )
+    audit = verbs.add_parser(
+        "audit",
+        help="every change to what serves in this environment: deploys, rollbacks, "
+        "promotions and stops, with who, when and why",
+    )
+    audit.add_argument(
+        "--model",
+        metavar="NAME",
+        default=argparse.SUPPRESS,  # the global --model, given after the verb
+        help="the model whose trail to show (as the global --model)",
+    )
     return parser
 
 
@@ -388,6 +399,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         github.set_outputs({"model_version": model.version})
     elif args.verb == "models":
         print(summary.describe_models(target.list_models(), target.get_endpoint(), headline))
+    elif args.verb == "audit":
+        from mlops import audit_trail
+
+        print(audit_trail.describe(audit_trail.read(target.audit, settings.model_id)))
     elif args.verb == "promote":
         promoted = lifecycle.promote(target, settings, args.version, _echo)
         state = "promoted" if promoted.new else "already in the registry"
@@ -536,7 +551,7 @@ def _endpoint(args: argparse.Namespace, target, settings) -> int:
         print(summary.describe_endpoint(target.get_endpoint(), settings.endpoint.name))
         return EXIT_OK
     if args.action == "stop":
-        lifecycle.stop_endpoint(target, _echo)
+        lifecycle.stop_endpoint(target, settings, _echo)
         print(f"endpoint {settings.endpoint.name} stopped")
         return EXIT_OK
     if args.action == "replay":
@@ -569,7 +584,7 @@ def _writes(args: argparse.Namespace) -> bool:
     monitoring = args.verb == "monitor" and args.action is None
     reads_only = (
         monitoring
-        or args.verb in ("runs", "show", "models", "new-model")
+        or args.verb in ("runs", "show", "models", "new-model", "audit")
         or (args.verb == "endpoint" and args.action in ("show", "invoke", "replay"))
     )
     return not reads_only

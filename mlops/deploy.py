@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops import audit as audit_tags
+from mlops import audit_trail
 from mlops.kinds import DEFAULT_KIND, get_kind
 from mlops.runs import TEST_DATA_OUTPUT
 from mlops.settings import Settings
@@ -88,7 +89,7 @@ def deploy(
         if model.deployed_at:
             target.mark_champion(model.version)
         else:
-            _record(target, model, audit)
+            _record(target, settings, model, audit, serving.name, None)
         sample = request_body(smoke_rows(target, settings, model).head(2))
         return DeployResult(
             serving.name,
@@ -130,7 +131,7 @@ def deploy(
             raise DeploymentError(f"{error}\nits server log is kept in {kept}") from None
         raise
     show(f"deployment {name}: takes 100 % of traffic")
-    _record(target, model, audit)
+    _record(target, settings, model, audit, name, serving.model if serving else None)
     from mlops.monitoring.schedule import repoint_after_deploy  # pandas: not for every verb
 
     repoint_after_deploy(target, settings, show)
@@ -145,11 +146,25 @@ def deploy(
     )
 
 
-def _record(target: Target, model: ModelVersion, audit: Mapping[str, str] | None) -> None:
+def _record(
+    target: Target,
+    settings: Settings,
+    model: ModelVersion,
+    audit: Mapping[str, str] | None,
+    deployment: str,
+    replaced: str | None,
+) -> None:
+    """``model`` serves now: its tags, the champion alias and the audit trail say so."""
     now = datetime.now(UTC).isoformat(timespec="microseconds")
     tags = {DEPLOYED_TAG: now, **audit_tags.record(audit or {}, now)}
     target.set_model_tags(model.version, tags)
     target.mark_champion(model.version)
+    action, why = audit_trail.deploy_reason(model, audit or {})
+    registry = model.tags.get(ADOPTED_TAG)
+    audit_trail.record(
+        target, settings, action, model.ref, why,
+        deployment=deployment, replaced=replaced, registry=registry,
+    )  # fmt: skip
 
 
 def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.DataFrame:

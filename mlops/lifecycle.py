@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from mlops import audit, github, promotion
+from mlops import audit, audit_trail, github, promotion
 from mlops import deploy as blue_green
 from mlops.data_checks import DataError, feature_columns, label_key, require_columns
 from mlops.deploy import DeployResult
@@ -327,7 +327,13 @@ def promote(
         except UserError as problem:
             (show or _quiet)(f"note: promoted without a monitor baseline: {problem}")
             folder = None
-        return target.promote_model(model, tags, sample, folder)
+        promoted = target.promote_model(model, tags, sample, folder)
+    if promoted.new:
+        audit_trail.record(
+            target, settings, "promote", model.ref, f"gate: {verdict}",
+            registry=f"{REGISTRY_PREFIX}{promoted.ref}",
+        )  # fmt: skip
+    return promoted
 
 
 def _quiet(line: str) -> None:
@@ -346,10 +352,25 @@ def start_endpoint(target: Target, settings: Settings, show: Printer) -> None:
         pass
 
 
-def stop_endpoint(target: Target, show: Printer) -> None:
-    """Stop and remove the endpoint, waiting for any deploy in progress to end."""
+def stop_endpoint(target: Target, settings: Settings, show: Printer) -> None:
+    """Stop and remove the endpoint, waiting for any deploy in progress to end; the
+    audit trail records what served until then."""
     with target.endpoint_lock(show):
+        try:
+            endpoint = target.get_endpoint()
+        except UserError:  # a state that cannot be read: the endpoint stops all the same
+            stopped = ("unknown (the endpoint's state was unreadable)", None)
+        else:
+            serving = endpoint.serving() if endpoint is not None else None
+            stopped = (serving.model, serving.name) if serving else None
+            if endpoint is not None and serving is None:
+                stopped = ("-", None)  # an endpoint that served nothing
         target.delete_endpoint()
+        if stopped is not None:
+            version, deployment = stopped
+            audit_trail.record(
+                target, settings, "stop", version, "mlops endpoint stop", deployment=deployment
+            )
 
 
 @contextlib.contextmanager

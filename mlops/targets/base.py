@@ -261,6 +261,21 @@ class MonitoringOperations(ABC):
         return None
 
 
+class AuditOperations(ABC):
+    """Where a target keeps its audit trail (``mlops.audit_trail``): one JSON line
+    per change to what serves, appended and never rewritten, kept apart from the
+    endpoint's own state so that losing that loses none of it."""
+
+    @abstractmethod
+    def append(self, line: str) -> None:
+        """Add ``line`` (one JSON object, no line break) at the end of the trail,
+        durably before returning."""
+
+    @abstractmethod
+    def lines(self) -> list[str]:
+        """The trail's lines, oldest first; empty when nothing was recorded yet."""
+
+
 class Target(ABC):
     """Where the lifecycle runs. Implementations take the settings and nothing else."""
 
@@ -445,4 +460,5 @@ class Target(ABC):
     def delete_endpoint(self) -> None:
         """Stop and remove the endpoint and all its deployments."""
 
-    # monitoring: ``self.monitoring`` (``MonitoringOperations``), set by each target
+    # monitoring: ``self.monitoring`` (``MonitoringOperations``), and the audit trail:
+    # ``self.audit`` (``AuditOperations``), set by each target

@@ -31,7 +31,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from mlops import lifecycle, promotion
+from mlops import audit_trail, lifecycle, promotion
 from mlops.audit import OVERRIDE_TAG
 from mlops.cli import main
 from mlops.gate import decide
@@ -200,9 +200,10 @@ def test_a_run_after_the_endpoint_was_stopped_is_gated_against_the_version_deplo
 # `mlops deploy` gates again; --rollback only returns to a version that served.
 
 
-def test_deploy_gates_again_and_a_rollback_only_returns_to_a_version_that_served(served):
+def test_deploy_gates_again_and_a_rollback_only_returns_to_a_version_that_served(served, tmp_path):
     root = served.root
     champion = serving_version(root)
+    recorded_before = len(audit_trail.read(local(root)[1].audit).events)
     auc = champion_auc(root)
     as_good = register_variant(root, served.run, "as-good", auc)
 
@@ -259,6 +260,28 @@ def test_deploy_gates_again_and_a_rollback_only_returns_to_a_version_that_served
     recorded = target.get_model(as_good.version).tags[OVERRIDE_TAG]
     assert " by " in recorded and recorded.endswith(": fixes a bad tail")
     assert_serves(root, as_good.version)
+
+    # The audit trail: each change to what serves, with its reason, then a promotion.
+    code, out, err = mlops(root, "promote", champion)
+    assert code == 0, out + err
+    events = audit_trail.read(target.audit).events[recorded_before:]
+    assert [(e["action"], e["version"], e["why"]) for e in events] == [
+        ("deploy", better.ref, "gate: promote"),
+        ("rollback", f"{MODEL}:{champion}", "rollback: worse on live traffic"),
+        ("deploy", as_good.ref, "gate: reject; gate overridden: fixes a bad tail"),
+        ("promote", f"{MODEL}:{champion}", "gate: promote"),
+    ]
+    assert events[1]["replaced"] == better.ref and events[3]["registry"].startswith("registry:")
+    assert all(e["who"] and e["environment"] == "default" for e in events)
+    # It survives the loss of the endpoint's state: a copy without it shows the same.
+    code, shown, _ = mlops(root, "audit")
+    assert code == 0
+    assert "rollback" in shown and "worse on live traffic" in shown
+    lost = tmp_path / "lost"
+    shutil.copytree(root, lost, ignore=shutil.ignore_patterns("endpoints"))
+    assert not (lost / STATE / "endpoints").exists()
+    code, again, _ = mlops(lost, "audit")
+    assert code == 0 and again == shown
 
 
 # What an interrupted deploy left behind is removed by the next command.

@@ -21,6 +21,7 @@ from mlops.lineage import git_state
 from mlops.pipeline_graph import PipelineGraph, load_pipeline, require_inputs
 from mlops.runs import DATA_INPUT, METRICS_OUTPUT, MODEL_OUTPUT, new_run_id, read_metrics
 from mlops.targets.azure import data, endpoint, jobs, lease, models, registry, storage
+from mlops.targets.azure.audit import AzureAudit
 from mlops.targets.azure.monitoring import AzureMonitoring
 from mlops.targets.azure.workspace import (
     Coordinates,
@@ -62,6 +63,7 @@ class AzureTarget(Target):
         self._datastore: str | None = None
         self._registry_client = None
         self.monitoring = AzureMonitoring(self)
+        self.audit = AzureAudit(self)
 
     # the workspace
 

@@ -38,6 +38,7 @@ from mlops.targets.base import (
     StepRun,
     Target,
 )
+from mlops.targets.local.audit import LocalAudit
 from mlops.targets.local.child_env import child_env
 from mlops.targets.local.data import LocalDataStore
 from mlops.targets.local.endpoint import LocalEndpoint
@@ -76,6 +77,7 @@ class LocalTarget(Target):
         self.monitoring = LocalMonitoring(
             self.state_dir, settings.endpoint.name, settings.pipeline.experiment_name
         )
+        self.audit = LocalAudit(self.state_dir)
         self._registry = None
         self._shared = None  # the registry shared by the environments, once opened
         self._spec = None  # the deployment YAML, once read

@@ -169,7 +169,7 @@ def test_an_identity_that_cannot_write_the_storage_is_told_which_role_it_needs(w
         expiry=datetime.now(UTC) + timedelta(hours=1),
     )
     with pytest.raises(WorkspaceError, match="Storage Blob Data Contributor"):
-        lifecycle.stop_endpoint(workspace.target(), lambda line: None)
+        lifecycle.stop_endpoint(workspace.target(), workspace.settings, lambda line: None)
 
 
 def test_settings_the_pipeline_would_refuse_stop_the_job_before_anything_is_sent(workspace):

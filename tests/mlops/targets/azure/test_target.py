@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from mlops import lifecycle, summary
+from mlops import audit_trail, lifecycle, summary
 from mlops.data_checks import DataError
 from mlops.lineage import model_digest
 from mlops.settings import SettingsError
@@ -209,10 +209,20 @@ def test_the_reading_verbs_and_stop_show_what_the_run_left(workspace):
     # Against itself, now serving: not better by the improvement rule.
     assert not decision.promote
 
-    lifecycle.stop_endpoint(target, lambda line: None)
+    lifecycle.stop_endpoint(target, workspace.settings, lambda line: None)
 
     assert target.get_endpoint() is None
     assert workspace.sent("DELETE", r"/onlineEndpoints/credit-default$")
+    # The audit trail: an append blob in the workspace's datastore, read by any client.
+    trail = audit_trail.read(workspace.target().audit)
+    assert [(e["action"], e["version"], e.get("deployment")) for e in trail.events] == [
+        ("deploy", outcome.model.ref, outcome.deployed.deployment),
+        ("stop", outcome.model.ref, outcome.deployed.deployment),
+    ]
+    assert trail.events[0]["why"] == "gate: promote" and trail.unreadable == 0
+    container = workspace.azurite.service().get_container_client(workspace.fake.container)
+    blob = container.get_blob_client(f"mlops/audit/{workspace.settings.model_id}/events.jsonl")
+    assert blob.get_blob_properties().blob_type == "AppendBlob"
 
 
 def test_data_landing_in_the_datastore_is_registered_from_where_it_lies(workspace, local_run):
