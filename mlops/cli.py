@@ -4,7 +4,8 @@ Exit codes: 0 success (for ``gate``: promote); 1 the work failed (a pipeline
 step, invalid data or settings, a failed deploy), with the reason on stderr;
 2 a usage error; 3 the gate rejected the model (``gate``; ``deploy`` of a
 version that does not beat the champion; ``promote`` of a rejected version);
-141 (128 + SIGPIPE, as a shell reports a program stopped by a closed pipe) the
+4 ``monitor`` found a breach; 5 ``reproduce`` rebuilt something other than the
+version; 141 (128 + SIGPIPE, as a shell reports a program stopped by a closed pipe) the
 reader of the output went away (``mlops models versions | head``), with no message.
 Progress lines of long work (training, a deploy) are dropped once their reader
 is gone: the work goes on to its end, never stopped half-way.
@@ -33,6 +34,7 @@ HELP_EPILOG = (
 )
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 EXIT_BREACH = 4  # `mlops monitor`: a threshold of the monitor's signals breached
+EXIT_DIFFERENT = 5  # `mlops reproduce`: the rebuilt model is not the recorded one
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE (13)
 
 
@@ -206,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument(
         "--report-dir", type=Path, help="where to write monitor.json/.md/.png as well"
     )
+    reproduce = verbs.add_parser(
+        "reproduce",
+        help="rebuild a model version from its lineage (commit, data, inputs) and compare "
+        "its metrics and files with the recorded ones (exit 5 when they differ)",
+    )
+    reproduce.add_argument("version", metavar="MODEL_VERSION", help="model version, or 'latest'")
     audit = verbs.add_parser(
         "audit",
         help="every change to what serves in this environment: deploys, rollbacks, "
@@ -399,6 +407,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         github.set_outputs({"model_version": model.version})
     elif args.verb == "models":
         print(summary.describe_models(target.list_models(), target.get_endpoint(), headline))
+    elif args.verb == "reproduce":
+        from mlops import reproduce
+
+        try:
+            outcome = reproduce.reproduce(target, settings, args.version, _echo)
+        except reproduce.ReproducedDifferent as problem:
+            print(f"reproduce: DIFFERENT: {problem}")
+            return EXIT_DIFFERENT
+        print(reproduce.describe(outcome))
+        return EXIT_DIFFERENT if outcome.verdict == reproduce.DIFFERENT else EXIT_OK
     elif args.verb == "audit":
         from mlops import audit_trail
 
@@ -591,7 +609,7 @@ def _writes(args: argparse.Namespace) -> bool:
 
 
 def _trains(args: argparse.Namespace) -> bool:
-    return args.verb in ("train", "run")
+    return args.verb in ("train", "run", "reproduce")
 
 
 def _deploys(args: argparse.Namespace) -> bool:

@@ -32,6 +32,7 @@ VERBS = [
     "endpoint",
     "run",
     "monitor",
+    "reproduce",
     "audit",
 ]
 
