@@ -2,7 +2,9 @@
 
 Each deploy that moves the traffic (``deploy``; ``rollback`` when it returns
 to an earlier version with a reason), each version promoted to the registry
-(``promote``) and each stop of the endpoint (``stop``) appends one event to
+(``promote``), each stop of the endpoint (``stop``) and each retrain a
+monitor's breach started (``retrain``, whatever the gate then decided)
+appends one event to
 the environment's trail (``target.audit``: a file locally, an append blob in
 the workspace's datastore on Azure), never rewriting one. An event holds
 ``time`` (UTC), ``environment``, ``model_folder``, ``action``, ``version``

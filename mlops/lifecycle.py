@@ -464,6 +464,10 @@ def run(
             target.log_files(trained, report.folder, f"drift/{report.environment or 'local'}")
         if drift:
             show(f"trigger: drift ({why[TRIGGER_REPORT_TAG]})")
+            audit_trail.record(
+                target, settings, "retrain", model.ref,
+                f"drift: {why[TRIGGER_REPORT_TAG]}; gate: {decision.verdict}",
+            )  # fmt: skip
         # The reports (matplotlib) are drawn while the new deployment starts.
         with ThreadPoolExecutor(max_workers=1) as pool:
             reports = pool.submit(

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from tests.conftest import REPO, make_project, model_file, stop_endpoints
-from tests.e2e.test_run import mlops
+from tests.e2e.test_run import in_process, mlops
 
 # name -> (kind, data file of the repository, edits of the scaffolded settings file)
 MODELS = {
@@ -70,7 +70,7 @@ def fork(tmp_path_factory):
 
 
 def invoke(project, name: str) -> dict:
-    answer = mlops(project, "--model", name, "endpoint", "invoke")
+    answer = in_process(project, "--model", name, "endpoint", "invoke")
     assert answer.returncode == 0, answer.stdout + answer.stderr
     return json.loads(answer.stdout)
 
@@ -113,7 +113,7 @@ def test_a_regression_model_trains_gates_deploys_and_answers_numbers(fork):
 @pytest.mark.parametrize(("name", "metric"), [("wine", "f1_macro"), ("progress", "rmse")])
 def test_each_model_is_gated_against_its_own_champion(fork, name, metric):
     project, *_ = fork
-    again = mlops(project, "--model", name, "gate", "latest")
+    again = in_process(project, "--model", name, "gate", "latest")
     assert again.returncode == 3, again.stdout + again.stderr
     assert "gate: REJECT (against champion 1" in again.stdout
     assert row(again.stdout, "improvement", metric)[-1] == "FAIL"
@@ -121,13 +121,15 @@ def test_each_model_is_gated_against_its_own_champion(fork, name, metric):
 
 def test_the_models_serve_side_by_side_each_on_its_own_endpoint(fork):
     project, *_ = fork
-    listed = mlops(project, "models", "list")
+    listed = in_process(project, "models", "list")
     assert listed.returncode == 0, listed.stderr
     rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[2:]}
     assert rows["wine"][1:4] == ["multiclass-classification", "wine", "1"]
     assert rows["progress"][1:4] == ["regression", "progress", "1"]
     assert rows["credit-default"][3] == "-"  # the sample model was never run here
-    shown = {name: mlops(project, "--model", name, "endpoint", "show").stdout for name in MODELS}
+    shown = {
+        name: in_process(project, "--model", name, "endpoint", "show").stdout for name in MODELS
+    }
     urls = {
         name: next(w for w in text.split() if w.endswith("/score")) for name, text in shown.items()
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from mlops import audit_trail
 from tests.conftest import edit_model, make_project, stop_endpoints
 from tests.e2e.test_monitor import SHIFTED, held_out_rows, send
 from tests.e2e.test_run import mlops
@@ -92,6 +93,10 @@ def test_a_breach_retrains_through_the_merge_path_and_no_breach_runs_nothing(pro
     assert target.get_endpoint().serving().model == champion.ref == "credit-default-classifier:1"
     # The new version says why it was trained, and its run holds the report.
     assert newest.tags["mlops.trigger"] == "drift"
+    # The audit trail has the retrain (and no deploy: what serves did not change).
+    last = audit_trail.read(target.audit).events[-1]
+    assert (last["action"], last["version"]) == ("retrain", newest.ref)
+    assert last["why"].startswith("drift: dev blue (") and last["why"].endswith("gate: reject")
     assert newest.tags["mlops.trigger_report"].startswith(
         "dev blue (credit-default-classifier:1): breach on AGE, LIMIT_BAL in "
     )
