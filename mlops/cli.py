@@ -214,6 +214,17 @@ def build_parser() -> argparse.ArgumentParser:
         "its metrics and files with the recorded ones (exit 5 when they differ)",
     )
     reproduce.add_argument("version", metavar="MODEL_VERSION", help="model version, or 'latest'")
+    card = verbs.add_parser(
+        "card",
+        help="the model card of a version: what it is for, its data, metrics, gate, "
+        "fairness, explanations, lineage and where it served",
+    )
+    card.add_argument(
+        "version",
+        nargs="?",
+        metavar="MODEL_VERSION",
+        help="model version, or 'latest' (default: the version serving, else the latest)",
+    )
     audit = verbs.add_parser(
         "audit",
         help="every change to what serves in this environment: deploys, rollbacks, "
@@ -417,6 +428,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             return EXIT_DIFFERENT
         print(reproduce.describe(outcome))
         return EXIT_DIFFERENT if outcome.verdict == reproduce.DIFFERENT else EXIT_OK
+    elif args.verb == "card":
+        from mlops import model_card, promotion
+
+        version = args.version
+        if version is None:
+            serving = promotion.champion(target)
+            version = serving.version if serving is not None else "latest"
+        model = lifecycle.resolve_model(target, settings, version, _echo)
+        print(model_card.markdown(model_card.build(target, settings, model)), end="")
     elif args.verb == "audit":
         from mlops import audit_trail
 
@@ -602,7 +622,7 @@ def _writes(args: argparse.Namespace) -> bool:
     monitoring = args.verb == "monitor" and args.action is None
     reads_only = (
         monitoring
-        or args.verb in ("runs", "show", "models", "new-model", "audit")
+        or args.verb in ("runs", "show", "models", "new-model", "audit", "card")
         or (args.verb == "endpoint" and args.action in ("show", "invoke", "replay"))
     )
     return not reads_only

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops import audit as audit_tags
-from mlops import audit_trail
+from mlops import audit_trail, model_card
 from mlops.kinds import DEFAULT_KIND, get_kind
 from mlops.runs import TEST_DATA_OUTPUT
 from mlops.settings import Settings
@@ -165,6 +165,7 @@ def _record(
         target, settings, action, model.ref, why,
         deployment=deployment, replaced=replaced, registry=registry,
     )  # fmt: skip
+    model_card.store(target, settings, model)
 
 
 def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.DataFrame:

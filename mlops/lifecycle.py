@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from mlops import audit, audit_trail, github, promotion
+from mlops import audit, audit_trail, github, model_card, promotion
 from mlops import deploy as blue_green
 from mlops.data_checks import DataError, feature_columns, label_key, require_columns
 from mlops.deploy import DeployResult
@@ -32,7 +32,7 @@ from mlops.metric_catalog import check_settings
 from mlops.monitoring.training_data import baseline_of
 from mlops.monitoring.trigger import TRIGGER_REPORT_TAG, DriftReport, trigger_tags
 from mlops.outcome import Outcome
-from mlops.reports import GateReport, write_gate_report
+from mlops.reports import GateReport, report_folder, write_gate_report
 from mlops.runs import EXPLANATIONS_FILE, EXPLANATIONS_OUTPUT, METRICS_OUTPUT
 from mlops.settings import Settings, SettingsError
 from mlops.state_files import refuse_link, write_file
@@ -227,6 +227,7 @@ def register(
     decision, serving = promotion.gate(target, settings, run, replace_task)
     model = promotion.register(target, settings, run, decision)
     reports = _write_reports(target, settings, run, decision, serving, model, report_dir)
+    model_card.store(target, settings, model)
     return model, decision, reports
 
 
@@ -298,10 +299,11 @@ def promote(
     target: Target, settings: Settings, version: str, show: Printer | None = None
 ) -> ModelVersion:
     """Copy model version ``version``, which the gate promoted, into the registry the
-    environments share, with its lineage, where it came from, its gate report and
-    its monitor baseline (so that the environments it goes to can monitor it);
-    return the registry version. A rejected version is refused; one whose baseline
-    is unknown here goes without it, which ``show`` says."""
+    environments share, with its lineage, where it came from, its gate report, its
+    model card and its monitor baseline (so that the environments it goes to can
+    show and monitor it); return the registry version. A rejected version is
+    refused; one whose baseline is unknown here goes without it, which ``show``
+    says."""
     model = target.get_model(version)
     verdict = model.tags.get(GATE_TAG)
     if verdict != PROMOTE:
@@ -320,19 +322,20 @@ def promote(
         SOURCE_VERSION_TAG: model.ref,
         GATE_REPORT_TAG: str(report),
     }
-    with tempfile.TemporaryDirectory(prefix="mlops-baseline-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="mlops-promoted-with-") as scratch:
+        folder = Path(scratch)
         try:
-            baseline_of(target, settings, model).write(Path(scratch))
-            folder = Path(scratch)
+            baseline_of(target, settings, model).write(folder)
         except UserError as problem:
             (show or _quiet)(f"note: promoted without a monitor baseline: {problem}")
-            folder = None
+        model_card.write(folder, model_card.build(target, settings, model))
         promoted = target.promote_model(model, tags, sample, folder)
     if promoted.new:
         audit_trail.record(
             target, settings, "promote", model.ref, f"gate: {verdict}",
             registry=f"{REGISTRY_PREFIX}{promoted.ref}",
         )  # fmt: skip
+        model_card.store(target, settings, model)
     return promoted
 
 
@@ -381,11 +384,6 @@ def _holding_endpoint(target: Target, show: Printer) -> Iterator[None]:
     with target.endpoint_lock(show):
         target.resume_endpoint(show)
         yield
-
-
-def report_folder(settings: Settings, run_id: str) -> Path:
-    """Where the gate report of run ``run_id`` is written, and a failed deployment's log kept."""
-    return settings.state_folder() / "reports" / run_id
 
 
 def sample_request(settings: Settings) -> Path:
@@ -486,6 +484,8 @@ def run(
             if deployed is not None:
                 _save_sample(settings, deployed)
             written = reports.result()
+        if deployed is None or deployed.model != model.ref:
+            model_card.store(target, settings, model)  # a deploy of it stored it already
     return Outcome(asset, trained, model, decision, written, deployed)
 
 

@@ -43,6 +43,12 @@ class GateReport:
     champion_explanations: Mapping | None = None
 
 
+def report_folder(settings, run_id: str) -> Path:
+    """Where the gate report of run ``run_id`` is written (under the settings' state
+    folder), and a failed deployment's log kept."""
+    return settings.state_folder() / "reports" / run_id
+
+
 def report_json(report: GateReport) -> str:
     champion = report.champion
     document = {

@@ -151,6 +151,9 @@ def settings_text(fork: Fork, name: str, kind_name: str, existing: dict, source:
         f"  # test_size: {fork.settings.defaults.pipeline.test_size}",
         "  # The seed of the split and the training; default: the fork's defaults.",
         f"  # seed: {fork.settings.defaults.pipeline.seed}",
+        "  # The permutation importance of evaluate: test rows shuffled, shuffles each.",
+        f"  # explain_rows: {fork.settings.defaults.pipeline.explain_rows}",
+        f"  # explain_repeats: {fork.settings.defaults.pipeline.explain_repeats}",
         "  # The metrics the evaluate step writes; a gate rule may only name one of them.",
         f"  metrics: ../../{kind.catalog()}",
         "",
@@ -184,6 +187,11 @@ def settings_text(fork: Fork, name: str, kind_name: str, existing: dict, source:
         "  # The share of requests whose inputs and answers the serving deployment",
         "  # collects (the deployment file's data_collector), from more than 0 to 1.",
         "  sampling_rate: 1.0",
+        "",
+        "# What the model card (mlops card) says of the model that no record can.",
+        "card:",
+        "  intended_use: ''  # what the model is for, and for whom",
+        "  limitations: ''  # where it must not be used, and why",
     ]
     return "\n".join(lines) + "\n"
 

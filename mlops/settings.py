@@ -378,6 +378,14 @@ class MonitorSettings(_Section):
     schedule: MonitorScheduleSettings = MonitorScheduleSettings()
 
 
+class CardSettings(_Section):
+    """What the model card says of the model that no record can: what it is for,
+    and what it must not be used for (``mlops.model_card``)."""
+
+    intended_use: str = ""
+    limitations: str = ""
+
+
 class Settings(_Section):
     """One model's settings as every verb reads them: its own file
     (``models/<name>/mlops.yml``: kind, data, pipeline, model, gate, endpoint,
@@ -393,6 +401,7 @@ class Settings(_Section):
     gate: GateSettings
     endpoint: EndpointSettings
     monitor: MonitorSettings = MonitorSettings()
+    card: CardSettings = CardSettings()
     # Reports, the sample request and each target's own state (on Azure, the
     # downloaded run outputs) live here.
     state_dir: Path = Path(".mlops")
@@ -529,7 +538,7 @@ _Loader.add_implicit_resolver(
 
 # The root mlops.yml holds these; a model's own file holds MODEL_KEYS.
 FORK_KEYS = ("target", "state_dir", "environments", "local", "azure", "defaults")
-MODEL_KEYS = ("kind", "data", "pipeline", "model", "gate", "endpoint", "monitor")
+MODEL_KEYS = ("kind", "data", "pipeline", "model", "gate", "endpoint", "monitor", "card")
 # Paths a model's file may name, each relative to that file's folder.
 # data.path stays as written (messages quote it so); data_source resolves it.
 MODEL_PATHS = (("pipeline", "file"), ("pipeline", "metrics"), ("endpoint", "deployment"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlops.errors import UserError
-from mlops.monitoring.baseline import Baseline, bounded
+from mlops.monitoring.baseline import FEATURES_FILE, Baseline, bounded
 from mlops.monitoring.judge import PREDICTION
 from mlops.runs import ANSWERS_FILE, METRICS_OUTPUT, TRAIN_DATA_OUTPUT
 from mlops.settings import Settings
@@ -29,8 +29,8 @@ def baseline_of(target, settings: Settings, model) -> Baseline:
     promoted = model.tags.get(ADOPTED_TAG, "")
     if promoted:
         number = promoted.removeprefix(REGISTRY_PREFIX).rpartition(":")[2]
-        folder = target.registry_baseline(number)
-        if folder is None:
+        folder = target.registry_promoted_with(number)
+        if folder is None or not (folder / FEATURES_FILE).is_file():
             raise UserError(
                 f"model {model.ref} is registry version {promoted.removeprefix(REGISTRY_PREFIX)}, "
                 "promoted without a baseline: monitor it where it was trained, or promote a "

@@ -382,13 +382,14 @@ class Target(ABC):
         model: ModelVersion,
         tags: Mapping[str, str],
         sample: bytes,
-        baseline: Path | None = None,
+        promoted_with: Path | None = None,
     ) -> ModelVersion:
         """Copy the files of ``model`` (a version of this environment) into the registry
         as a version of ``model.name`` with ``tags``, keeping ``sample`` (a scoring
-        request of its test rows) and the files of folder ``baseline`` (its monitor
-        baseline, ``mlops.monitoring.baseline``) beside it; the same files again
-        return the version they became the first time."""
+        request of its test rows) and the files of folder ``promoted_with`` (its
+        monitor baseline, ``mlops.monitoring.baseline``, and its model card,
+        ``mlops.model_card``) beside it; the same files again return the version they
+        became the first time."""
 
     @abstractmethod
     def get_registry_model(self, version: str) -> ModelVersion:
@@ -399,9 +400,9 @@ class Target(ABC):
         """The scoring request kept with registry version ``version``, if any."""
 
     @abstractmethod
-    def registry_baseline(self, version: str) -> Path | None:
-        """A local folder holding the monitor baseline promoted with registry version
-        ``version``; None when it was promoted without one."""
+    def registry_promoted_with(self, version: str) -> Path | None:
+        """A local folder holding the files promoted with registry version ``version``
+        (its monitor baseline and model card); None when it was promoted without them."""
 
     @abstractmethod
     def adopt_model(self, promoted: ModelVersion) -> ModelVersion:

@@ -33,6 +33,7 @@ VERBS = [
     "run",
     "monitor",
     "reproduce",
+    "card",
     "audit",
 ]
 

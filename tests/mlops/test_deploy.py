@@ -19,7 +19,7 @@ import pytest
 import yaml
 from scipy.stats import wasserstein_distance
 
-from mlops import lifecycle, promotion
+from mlops import lifecycle, model_card, promotion
 from mlops.deploy import request_body, smoke_rows
 from mlops.gate import Champion, decide
 from mlops.monitoring.monitor import monitor
@@ -383,6 +383,11 @@ def test_a_promoted_version_serves_the_same_bytes_in_another_environment(served)
         assert measured[("LIMIT_BAL", "normalized_wasserstein_distance")] == pytest.approx(
             expected, rel=1e-9
         )
+        # The model card came with it: dev's, with staging's own deploy.
+        card = model_card.markdown(model_card.build(staging_target, staging, model))
+        assert f"# Model card: {model.ref}" in card and "Permutation importance (roc_auc)" in card
+        assert f"run `{run.run_id}`" in card and f"promoted from {dev_model.ref}" in card
+        assert "deploy (blue) by " in card
     finally:
         staging_target.delete_endpoint()
 

@@ -30,6 +30,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 
 from mlops import audit_trail, lifecycle, promotion
 from mlops.audit import OVERRIDE_TAG
@@ -282,6 +283,36 @@ def test_deploy_gates_again_and_a_rollback_only_returns_to_a_version_that_served
     assert not (lost / STATE / "endpoints").exists()
     code, again, _ = mlops(lost, "audit")
     assert code == 0 and again == shown
+
+    # The model card of the version rolled back to and promoted: all of it, and the
+    # copy stored with its run is the card of now (updated by the promotion).
+    code, card, err = mlops(root, "card", champion)
+    assert code == 0, err
+    for part in (
+        f"# Model card: {MODEL}:{champion}",
+        "**Kind:** binary-classification: a label of two values",
+        "**Intended use:** Rank the credit-card accounts of the sample by the risk",
+        "**Limitations:** Trained on 30,000 credit card clients in Taiwan",
+        "## Data",
+        "rows, classes 0, 1, SHA-256",
+        "Target `default_payment_next_month`; sensitive column `SEX`; features: LIMIT_BAL",
+        "| auc |",
+        "Gate: **promote** against champion none",
+        "- threshold auc: auc 0.",
+        "## Fairness by group",
+        "| group |",
+        "Permutation importance (roc_auc):",
+        "1. PAY_0: ",
+        f"run `{served.run.run_id}`, pipeline `pipelines/train.yml`",
+        "rollback (blue) by ",
+        "rollback: worse on live traffic",
+        "promote (-) by ",
+    ):
+        assert part in card, part
+    tracking = served.run.tracking_run_id
+    client = MlflowClient(f"sqlite:///{root / STATE / 'mlflow.db'}")
+    stored = Path(client.download_artifacts(tracking, "card/model_card.md", str(tmp_path)))
+    assert stored.read_text() == card
 
 
 # What an interrupted deploy left behind is removed by the next command.

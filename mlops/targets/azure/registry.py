@@ -7,9 +7,10 @@ promotion tags. The smoke-test request goes beside it as a ``uri_file`` data
 asset ``<model>-smoke-request`` whose version is the start of the model's
 digest (so a promote that failed half-way finds it again); the model version
 names it in ``SAMPLE_TAG``. Its monitor baseline (``mlops.monitoring.baseline``)
-goes the same way, a ``uri_folder`` data asset ``<model>-monitor-baseline``
-named in ``BASELINE_TAG``, so that the environments it goes to judge their
-traffic against the rows dev judges with.
+and model card (``mlops.model_card``) go the same way, a ``uri_folder`` data
+asset ``<model>-promoted-with`` named in ``PROMOTED_WITH_TAG``, so that the
+environments it goes to judge their traffic against the rows dev judges with,
+and show the card of what they serve.
 
 Another environment takes a registry version in as a workspace version of its
 own, its files downloaded from the registry and checked against the digest;
@@ -38,9 +39,9 @@ SAMPLE_SUFFIX = "-smoke-request"
 SAMPLE_FILE = "request.json"
 # On a registry version: the data asset holding its smoke-test request.
 SAMPLE_TAG = "mlops.smoke_request"
-BASELINE_SUFFIX = "-monitor-baseline"
-# On a registry version: the data asset holding its monitor baseline.
-BASELINE_TAG = "mlops.monitor_baseline"
+PROMOTED_WITH_SUFFIX = "-promoted-with"
+# On a registry version: the data asset holding its monitor baseline and model card.
+PROMOTED_WITH_TAG = "mlops.promoted_with"
 # On an environment's own version taken in from the registry: what its deployments name.
 ASSET_TAG = "mlops.registry_asset"
 # Azure ML asset versions are at most 30 characters.
@@ -131,10 +132,10 @@ def promote(
     tags: Mapping[str, str],
     sample: bytes,
     description: str,
-    baseline: Path | None = None,
+    promoted_with: Path | None = None,
 ) -> ModelVersion:
     """Registry version ``version`` of ``name`` holding ``files`` with ``tags``, its
-    smoke-test request ``sample`` and the files of folder ``baseline``. Raises
+    smoke-test request ``sample`` and the files of folder ``promoted_with``. Raises
     ``RegistryError`` when ``files`` do not have the digest the tags record, or when
     ``version`` was taken meanwhile."""
     from azure.ai.ml.constants import AssetTypes
@@ -151,8 +152,10 @@ def promote(
             registry_client, registry, f"{name}{SAMPLE_SUFFIX}", digest, AssetTypes.URI_FILE,
             path, f"the smoke-test request of {name} with digest {digest}",
         )  # fmt: skip
-    if baseline is not None:
-        kept[BASELINE_TAG] = keep_baseline(registry_client, registry, name, digest, baseline)
+    if promoted_with is not None:
+        kept[PROMOTED_WITH_TAG] = keep_promoted_with(
+            registry_client, registry, name, digest, promoted_with
+        )
     model = Model(
         name=name,
         version=version,
@@ -173,15 +176,16 @@ def promote(
     return models.to_version(created, new=True)
 
 
-def keep_baseline(registry_client, registry: str, name: str, digest: str, folder: Path) -> str:
-    """The asset id of the monitor baseline (the files of ``folder``) of the version
-    of ``name`` with ``digest``, uploaded unless the registry holds it."""
+def keep_promoted_with(registry_client, registry: str, name: str, digest: str, folder: Path) -> str:
+    """The asset id of the files promoted with the version of ``name`` with ``digest``
+    (those of ``folder``: its monitor baseline and model card), uploaded unless the
+    registry holds them."""
     from azure.ai.ml.constants import AssetTypes
 
-    description = f"the monitor baseline of {name} with digest {digest}"
+    description = f"the monitor baseline and model card of {name} with digest {digest}"
     return _keep_data(
-        registry_client, registry, f"{name}{BASELINE_SUFFIX}", digest, AssetTypes.URI_FOLDER,
-        folder, description,
+        registry_client, registry, f"{name}{PROMOTED_WITH_SUFFIX}", digest,
+        AssetTypes.URI_FOLDER, folder, description,
     )  # fmt: skip
 
 
@@ -217,12 +221,14 @@ def sample(registry_client, registry: str, name: str, version: str) -> bytes | N
     return container.download_blob(blob).readall()
 
 
-def baseline(registry_client, registry: str, name: str, version: str, folder: Path) -> Path | None:
-    """``folder``, holding the monitor baseline kept with registry version ``version``
-    (downloaded once, whole or not at all); None when it was promoted without one."""
+def promoted_with(
+    registry_client, registry: str, name: str, version: str, folder: Path
+) -> Path | None:
+    """``folder``, holding the files kept with registry version ``version`` (downloaded
+    once, whole or not at all); None when it was promoted without them."""
     if folder.is_dir():
         return folder
-    reference = get(registry_client, name, version).tags.get(BASELINE_TAG, "")
+    reference = get(registry_client, name, version).tags.get(PROMOTED_WITH_TAG, "")
     found = _data_asset(registry_client, registry, reference)
     if found is None or not found[1]:
         return None
@@ -230,10 +236,10 @@ def baseline(registry_client, registry: str, name: str, version: str, folder: Pa
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
         for blob in blobs:
-            path = Path(scratch) / "baseline" / Path(blob).name
+            path = Path(scratch) / "files" / Path(blob).name
             path.parent.mkdir(exist_ok=True)
             path.write_bytes(container.download_blob(blob).readall())
-        (Path(scratch) / "baseline").rename(folder)
+        (Path(scratch) / "files").rename(folder)
     return folder
 
 

@@ -318,7 +318,7 @@ class AzureTarget(Target):
         model: ModelVersion,
         tags: Mapping[str, str],
         sample: bytes,
-        baseline: Path | None = None,
+        promoted_with: Path | None = None,
     ) -> ModelVersion:
         with self._registry_calls() as (name, client):
             versions = registry.list_versions(client, model.name)
@@ -330,7 +330,15 @@ class AzureTarget(Target):
         number = max((int(v.version) for v in versions if v.version.isdigit()), default=0) + 1
         with self._registry_calls() as (name, client):
             return registry.promote(
-                client, name, model.name, str(number), files, tags, sample, description, baseline
+                client,
+                name,
+                model.name,
+                str(number),
+                files,
+                tags,
+                sample,
+                description,
+                promoted_with,
             )
 
     def _model_files(self, model: ModelVersion) -> Path:
@@ -359,11 +367,11 @@ class AzureTarget(Target):
         with self._registry_calls() as (name, client):
             return registry.sample(client, name, self.settings.model.name, version)
 
-    def registry_baseline(self, version: str) -> Path | None:
+    def registry_promoted_with(self, version: str) -> Path | None:
         model = self.settings.model.name
-        folder = self.settings.state_folder() / "azure" / "registry-baselines" / model / version
+        folder = self.settings.state_folder() / "azure" / "registry-promoted-with" / model / version
         with self._registry_calls() as (name, client):
-            return registry.baseline(client, name, model, version, folder)
+            return registry.promoted_with(client, name, model, version, folder)
 
     def adopt_model(self, promoted: ModelVersion) -> ModelVersion:
         ref = f"{REGISTRY_PREFIX}{promoted.ref}"

@@ -4,7 +4,8 @@ The local stand-in for an Azure ML registry. Under ``state_dir/registry/``:
 an MLflow registry (``mlflow.db``) whose versions of ``model.name`` point at
 copies of the promoted files (``models/<sha256 of the files>/``), each with
 the smoke-test request it was promoted with (``samples/<version>.json``) and
-its monitor baseline (``baselines/<sha256>/``, ``mlops.monitoring.baseline``).
+the files promoted with it: its monitor baseline and model card
+(``promoted-with/<sha256>/``, ``mlops.monitoring.baseline``, ``mlops.model_card``).
 The copy is the registry's own, so no environment's state, cleaned or
 reset, can change what a registry version serves.
 """
@@ -27,6 +28,7 @@ from mlops.targets.local.registry import to_model_version
 from mlops.targets.local.tracking import store_uri
 
 DB_FILE = "mlflow.db"
+PROMOTED_WITH = "promoted-with"
 
 
 class SharedRegistry:
@@ -43,15 +45,15 @@ class SharedRegistry:
         model_dir: Path,
         tags: Mapping[str, str],
         sample: bytes,
-        baseline: Path | None = None,
+        promoted_with: Path | None = None,
     ) -> ModelVersion:
-        """A version holding a copy of ``model_dir`` (and of the ``baseline`` folder
-        beside it); the version already holding files with the same digest
-        (``DIGEST_TAG``) when there is one, given the baseline if it had none."""
+        """A version holding a copy of ``model_dir`` (and of the ``promoted_with``
+        folder beside it); the version already holding files with the same digest
+        (``DIGEST_TAG``) when there is one, given those files if it had none."""
         digest = tags[DIGEST_TAG]
-        # The baseline first: a version, once it exists, is whole.
-        if baseline is not None:
-            self._copy(baseline, self.folder / "baselines" / digest)
+        # Those files first: a version, once it exists, is whole.
+        if promoted_with is not None:
+            self._copy(promoted_with, self.folder / PROMOTED_WITH / digest)
         existing = next((v for v in self.list() if v.digest == digest), None)
         if existing is not None:
             return existing
@@ -112,7 +114,7 @@ class SharedRegistry:
         except OSError:
             return None
 
-    def baseline(self, version: str) -> Path | None:
-        """The monitor baseline promoted with ``version``, if any."""
-        folder = self.folder / "baselines" / (self.get(version).digest or "-")
+    def promoted_with(self, version: str) -> Path | None:
+        """The folder of files promoted with ``version``, if any."""
+        folder = self.folder / PROMOTED_WITH / (self.get(version).digest or "-")
         return folder if folder.is_dir() else None

@@ -191,9 +191,9 @@ class LocalTarget(Target):
         model: ModelVersion,
         tags: Mapping[str, str],
         sample: bytes,
-        baseline: Path | None = None,
+        promoted_with: Path | None = None,
     ) -> ModelVersion:
-        return self.shared_registry.promote(_model_dir(model), tags, sample, baseline)
+        return self.shared_registry.promote(_model_dir(model), tags, sample, promoted_with)
 
     def get_registry_model(self, version: str) -> ModelVersion:
         return self.shared_registry.get(version)
@@ -201,8 +201,8 @@ class LocalTarget(Target):
     def registry_sample(self, version: str) -> bytes | None:
         return self.shared_registry.sample(version)
 
-    def registry_baseline(self, version: str) -> Path | None:
-        return self.shared_registry.baseline(version)
+    def registry_promoted_with(self, version: str) -> Path | None:
+        return self.shared_registry.promoted_with(version)
 
     def adopt_model(self, promoted: ModelVersion) -> ModelVersion:
         tags = {**promoted.tags, ADOPTED_TAG: f"{REGISTRY_PREFIX}{promoted.ref}"}

@@ -9,7 +9,7 @@ import io
 import pandas as pd
 import pytest
 
-from mlops import lifecycle
+from mlops import lifecycle, model_card
 from mlops.deploy import rows_of
 from mlops.lineage import model_digest
 from mlops.monitoring.schedule import point_schedule
@@ -74,14 +74,21 @@ def test_a_promoted_version_serves_the_same_bytes_in_another_workspace(
     assert model_digest(copy) == promoted.digest
     # The monitor baseline went with it: staging judges what it serves against the
     # training rows dev judges with, and so does Azure's own monitor there.
-    baseline_asset = f"{MODEL}-monitor-baseline/versions/{promoted.digest[:30]}"
+    baseline_asset = f"{MODEL}-promoted-with/versions/{promoted.digest[:30]}"
     (put_baseline,) = workspace.sent("PUT", rf"/registries/{REGISTRY}/data/{baseline_asset}$")
     assert put_baseline.body["properties"]["dataType"] == "uri_folder"
-    assert promoted.tags["mlops.monitor_baseline"].endswith(f"/data/{baseline_asset}")
+    assert promoted.tags["mlops.promoted_with"].endswith(f"/data/{baseline_asset}")
     (train_file,) = local_run.outputs["train_data"].glob("*.parquet")
     trained = pd.read_parquet(train_file).drop(columns=["default_payment_next_month", "SEX"])
-    held = pd.read_parquet(target.registry_baseline("1") / "features.parquet")
+    carried = target.registry_promoted_with("1")
+    held = pd.read_parquet(carried / "features.parquet")
     pd.testing.assert_frame_equal(held, trained)
+    # The model card travels with it: dev's card, with where it served in staging.
+    card = model_card.build(target, staging.settings, adopted)
+    assert card["metrics"]["auc"] == outcome.run.metrics["auc"]
+    assert card["explanations"]["top"] and card["lineage"]["run"] == outcome.run.run_id
+    assert card["lineage"]["registry"] == f"registry:{MODEL}:1"
+    assert [e["action"] for e in card["served"]["events"]] == ["deploy"]
     point_schedule(target, staging.settings, quiet)
     (schedule,) = staging.sent("PUT", r"/schedules/credit-default-monitor$")
     signals = schedule.body["properties"]["action"]["monitorDefinition"]["signals"]
