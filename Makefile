@@ -72,12 +72,13 @@ format: $(STAMP) ## reformat with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) ## benchmarks (pipeline vs steps by hand, endpoint vs mlflow models serve, rows vs time and memory, monitor vs reading); exit 1 on a missed aim, BENCH_FLAGS=--report-only to only report
+bench: $(STAMP) ## benchmarks (pipeline vs steps by hand, endpoint vs mlflow models serve, rows vs time and memory, monitor vs reading, evaluate with vs without explanations); exit 1 on a missed aim, BENCH_FLAGS=--report-only to only report
 	@status=0; \
 	$(BIN)/python -u bench/pipeline_overhead.py $(BENCH_FLAGS) || status=1; \
 	$(BIN)/python -u bench/endpoint_latency.py $(BENCH_FLAGS) || status=1; \
 	$(BIN)/python -u bench/scale.py $(BENCH_FLAGS) || status=1; \
 	$(BIN)/python -u bench/monitor.py $(BENCH_FLAGS) || status=1; \
+	$(BIN)/python -u bench/explanations.py $(BENCH_FLAGS) || status=1; \
 	exit $$status
 
 STACK ?= dev
