@@ -89,7 +89,7 @@ def deploy(
         if model.deployed_at:
             target.mark_champion(model.version)
         else:
-            _record(target, settings, model, audit, serving.name, None)
+            _record(target, settings, model, audit, serving.name, None, show)
         sample = request_body(smoke_rows(target, settings, model).head(2))
         return DeployResult(
             serving.name,
@@ -131,7 +131,7 @@ def deploy(
             raise DeploymentError(f"{error}\nits server log is kept in {kept}") from None
         raise
     show(f"deployment {name}: takes 100 % of traffic")
-    _record(target, settings, model, audit, name, serving.model if serving else None)
+    _record(target, settings, model, audit, name, serving.model if serving else None, show)
     from mlops.monitoring.schedule import repoint_after_deploy  # pandas: not for every verb
 
     repoint_after_deploy(target, settings, show)
@@ -153,8 +153,10 @@ def _record(
     audit: Mapping[str, str] | None,
     deployment: str,
     replaced: str | None,
+    show: Printer,
 ) -> None:
-    """``model`` serves now: its tags, the champion alias and the audit trail say so."""
+    """``model`` serves now: its tags, the champion alias and the audit trail say so,
+    and its model card is stored again (best effort: the deploy stands without it)."""
     now = datetime.now(UTC).isoformat(timespec="microseconds")
     tags = {DEPLOYED_TAG: now, **audit_tags.record(audit or {}, now)}
     target.set_model_tags(model.version, tags)
@@ -165,7 +167,11 @@ def _record(
         target, settings, action, model.ref, why,
         deployment=deployment, replaced=replaced, registry=registry,
     )  # fmt: skip
-    model_card.store(target, settings, model)
+    try:
+        model_card.store(target, settings, model)
+    except Exception as problem:  # the deploy is done; the card is a copy
+        show(f"warning: the model card of {model.ref} was not stored ({problem}); "
+             "`mlops card` shows it")  # fmt: skip
 
 
 def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.DataFrame:
