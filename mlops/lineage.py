@@ -14,6 +14,8 @@ from mlops.targets.base import DIGEST_TAG, GATE_TAG, RUN_TAG
 METRIC_PREFIX = "metric."
 # The tag naming the data version a model was trained on.
 DATA_TAG = "mlops.data_asset"
+# The tags naming the git commit a model was trained at, and whether the tree had changes.
+COMMIT_TAG, DIRTY_TAG = "mlops.git_commit", "mlops.git_dirty"
 UNKNOWN = "unknown"
 
 
@@ -57,8 +59,8 @@ def model_tags(
 ) -> dict[str, str]:
     """The lineage tags of a model version (all values are text, as registries store them)."""
     tags = {
-        "mlops.git_commit": commit,
-        "mlops.git_dirty": UNKNOWN if dirty is None else str(dirty).lower(),
+        COMMIT_TAG: commit,
+        DIRTY_TAG: UNKNOWN if dirty is None else str(dirty).lower(),
         DATA_TAG: data_asset,
         RUN_TAG: run_id,
         DIGEST_TAG: digest,

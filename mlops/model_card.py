@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mlops import audit_trail, promotion
 from mlops.kinds import get_kind
-from mlops.lineage import DATA_TAG, metrics_from_tags
+from mlops.lineage import COMMIT_TAG, DATA_TAG, DIRTY_TAG, metrics_from_tags
 from mlops.reports import report_folder
 from mlops.runs import EXPLANATIONS_FILE, EXPLANATIONS_OUTPUT, METRICS_OUTPUT
 from mlops.settings import Settings
@@ -88,8 +88,8 @@ def build(target, settings: Settings, model: ModelVersion) -> dict:
             "top": explained.get("features", [])[:TOP_FEATURES],
         },
         "lineage": {
-            "git_commit": tags.get("mlops.git_commit"),
-            "git_dirty": tags.get("mlops.git_dirty"),
+            "git_commit": tags.get(COMMIT_TAG),
+            "git_dirty": tags.get(DIRTY_TAG),
             "run": model.run_id,
             "pipeline": str(settings.pipeline.file),
             "digest": model.digest,

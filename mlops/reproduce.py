@@ -38,12 +38,11 @@ import yaml
 
 from mlops import lifecycle
 from mlops.errors import UserError
-from mlops.lineage import DATA_TAG, git_state, metrics_from_tags, model_digest
+from mlops.lineage import COMMIT_TAG, DATA_TAG, git_state, metrics_from_tags, model_digest
 from mlops.runs import MODEL_OUTPUT
 from mlops.settings import Settings
 from mlops.targets.base import Printer
 
-COMMIT_TAG = "mlops.git_commit"
 REPRODUCED, BYTES_DIFFER, DIFFERENT = "reproduced", "reproduced, bytes differ", "different"
 # What MLflow writes anew into MLmodel at every save.
 VOLATILE_MLMODEL_KEYS = ("model_uuid", "utc_time_created")
