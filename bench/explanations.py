@@ -101,7 +101,7 @@ def explaining(model_dir: Path, test: Path, rounds: int) -> tuple[float, float]:
     (source,) = test.glob("*.parquet")
     table = pd.read_parquet(source)
     big = table.sample(n=BIG_ROWS, replace=True, random_state=0).reset_index(drop=True)
-    defaults = argparse.Namespace(explain_rows=200, explain_repeats=5, seed=42)
+    defaults = argparse.Namespace(explain_rows=200, explain_repeats=5, shap_rows=0, seed=42)
 
     def timed(rows: pd.DataFrame) -> float:
         frame, labels = contract.model_frame(rows), rows[contract.roles.target_column]

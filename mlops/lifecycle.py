@@ -98,6 +98,7 @@ SETTINGS_INPUTS = {
     "seed": "pipeline.seed",
     "explain_rows": "pipeline.explain_rows",
     "explain_repeats": "pipeline.explain_repeats",
+    "shap_rows": "pipeline.shap_rows",
 }
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from mlops import audit_trail, promotion
 from mlops.kinds import get_kind
 from mlops.lineage import COMMIT_TAG, DATA_TAG, DIRTY_TAG, metrics_from_tags
-from mlops.reports import report_folder
+from mlops.reports import report_folder, shap_line
 from mlops.runs import EXPLANATIONS_FILE, EXPLANATIONS_OUTPUT, METRICS_OUTPUT
 from mlops.settings import Settings
 from mlops.state_files import write_file
@@ -86,6 +86,7 @@ def build(target, settings: Settings, model: ModelVersion) -> dict:
             "method": explained.get("method"),
             "scoring": explained.get("scoring"),
             "top": explained.get("features", [])[:TOP_FEATURES],
+            "shap": explained.get("shap"),
         },
         "lineage": {
             "git_commit": tags.get(COMMIT_TAG),
@@ -180,6 +181,9 @@ def markdown(card: dict) -> str:
                   for n, e in enumerate(top, 1)]  # fmt: skip
     else:
         lines.append("Not measured (its evaluate step predates explanations).")
+    shap = shap_line(card["explanations"], TOP_FEATURES)
+    if shap:
+        lines += ["", shap]
     origin = ""
     if lineage["registry"]:
         origin = f", promoted from {lineage['promoted_from']} as {lineage['registry']}"

@@ -71,6 +71,7 @@ def report_json(report: GateReport) -> str:
         "top_features": {
             "candidate": _top(report.candidate_explanations),
             "champion": _top(report.champion_explanations) if champion else None,
+            "candidate_shap": (report.candidate_explanations or {}).get("shap"),
         },
     }
     return json.dumps(_finite(document), indent=2)
@@ -81,6 +82,21 @@ def _top(explanations: Mapping | None) -> list[dict] | None:
     if not explanations:
         return None
     return [dict(entry) for entry in explanations.get("features", [])[:TOP_FEATURES]]
+
+
+def shap_line(explanations: Mapping | None, top: int = TOP_FEATURES) -> str | None:
+    """One line on the SHAP values of an ``explanations.json`` (its ``top`` features,
+    or why there are none); None when the evaluate step was not asked for them."""
+    entry = (explanations or {}).get("shap")
+    if not entry:
+        return None
+    if "skipped" in entry:
+        return f"SHAP values: none, {entry['skipped']}."
+    features = entry.get("features", [])[:top]
+    values = ", ".join(f"{e['feature']} {e['mean_abs']:.4g}" for e in features)
+    return (
+        f"SHAP values (mean |value| on the {entry['scale']}, {entry['rows']} test rows): {values}."
+    )
 
 
 def top_features_markdown(report: GateReport) -> list[str]:
@@ -116,7 +132,8 @@ def top_features_markdown(report: GateReport) -> list[str]:
             "The champion's importances are unknown here: its training run predates them, "
             "measures another task, or is held by another environment.",
         ]
-    return lines
+    shap = shap_line(explained)
+    return [*lines, "", f"The candidate's {shap}"] if shap else lines
 
 
 def _feature_cell(entries: list[dict], place: int) -> str:

@@ -154,6 +154,8 @@ def settings_text(fork: Fork, name: str, kind_name: str, existing: dict, source:
         "  # The permutation importance of evaluate: test rows shuffled, shuffles each.",
         f"  # explain_rows: {fork.settings.defaults.pipeline.explain_rows}",
         f"  # explain_repeats: {fork.settings.defaults.pipeline.explain_repeats}",
+        "  # SHAP values on at most this many test rows (0: none).",
+        f"  # shap_rows: {fork.settings.defaults.pipeline.shap_rows}",
         "  # The metrics the evaluate step writes; a gate rule may only name one of them.",
         f"  metrics: ../../{kind.catalog()}",
         "",

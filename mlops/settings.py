@@ -106,6 +106,8 @@ class PipelineSettings(_Section):
     # (drawn with the seed), each feature shuffled this many times.
     explain_rows: int = Field(default=200, ge=1)
     explain_repeats: int = Field(default=5, ge=1)
+    # SHAP values of each feature on at most this many test rows (0: none; needs shap).
+    shap_rows: int = Field(default=0, ge=0, le=100_000)
 
 
 class ModelSettings(_Section):
@@ -551,6 +553,8 @@ class PipelineDefaults(_Section):
     # (drawn with the seed), each feature shuffled this many times.
     explain_rows: int = Field(default=200, ge=1)
     explain_repeats: int = Field(default=5, ge=1)
+    # SHAP values of each feature on at most this many test rows (0: none; needs shap).
+    shap_rows: int = Field(default=0, ge=0, le=100_000)
 
 
 class EndpointDefaults(_Section):
@@ -729,6 +733,7 @@ def model_mapping(fork: Fork, name: str, raw: Mapping, source: Path) -> dict:
         pipeline.setdefault("seed", defaults.pipeline.seed)
         pipeline.setdefault("explain_rows", defaults.pipeline.explain_rows)
         pipeline.setdefault("explain_repeats", defaults.pipeline.explain_repeats)
+        pipeline.setdefault("shap_rows", defaults.pipeline.shap_rows)
         if kind is not None:
             pipeline.setdefault("metrics", str(fork.root / kind.catalog()))
     model = mapping.setdefault("model", {})

@@ -28,6 +28,9 @@ and into ``<explanations_output>``, logged to the MLflow run as well:
   ``neg_root_mean_squared_error``), mean and standard deviation over
   ``--explain-repeats`` shuffles from ``--seed``, on at most
   ``--explain-rows`` test rows (drawn with the seed), most important first.
+  With ``--shap-rows`` N (0, the default: none), also each feature's mean
+  absolute SHAP value on at most N test rows (``explain_shap.py``; the
+  ``shap`` entry, or why the model was not explained by it).
 
 By kind:
 
@@ -61,6 +64,7 @@ import mlflow.sklearn
 import pandas as pd
 from contract import BINARY, CONTRACT_FILE, load_contract
 from explain import explanations, permutation_importance, sample
+from explain_shap import ShapMissing, shap_entry
 from kind_binary import ROC_POINTS as ROC_POINTS  # points of a binary ROC curve, at most
 from kinds import KINDS
 
@@ -140,8 +144,11 @@ def explain_model(model, contract, frame: pd.DataFrame, labels, args) -> dict:
     """``explanations.json`` of ``model`` on the test rows ``frame`` (see the module
     docstring)."""
     kind = KINDS[contract.kind]
-    if args.explain_rows < 1 or args.explain_repeats < 1:
-        raise ValueError("--explain-rows and --explain-repeats take a positive integer")
+    if args.explain_rows < 1 or args.explain_repeats < 1 or args.shap_rows < 0:
+        raise ValueError(
+            "--explain-rows and --explain-repeats take a positive integer, --shap-rows "
+            "0 (no SHAP values) or more"
+        )
     rows, answers = sample(frame, labels, args.explain_rows, args.seed)
     baseline, importances = permutation_importance(
         lambda part: kind.predict(model, part, contract),
@@ -151,9 +158,15 @@ def explain_model(model, contract, frame: pd.DataFrame, labels, args) -> dict:
         args.explain_repeats,
         args.seed,
     )
-    return explanations(
+    explained = explanations(
         rows, baseline, importances, kind.importance_scoring, seed=args.seed, of_rows=len(frame)
     )
+    if args.shap_rows > 0:
+        rows, _ = sample(frame, labels, args.shap_rows, args.seed)
+        explained["shap"] = shap_entry(
+            model, rows, kind.raw_output, kind.shap_scale, of_rows=len(frame)
+        )
+    return explained
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explanations-output", type=Path)
     parser.add_argument("--explain-rows", type=int, default=200)
     parser.add_argument("--explain-repeats", type=int, default=5)
+    parser.add_argument("--shap-rows", type=int, default=0)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
 
@@ -192,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.explanations_output
             else None
         )
+    except ShapMissing as error:
+        return fail(str(error))
     except (OSError, KeyError, ValueError) as error:
         return fail(f"{args.test_data}: {error}")
 

@@ -95,6 +95,12 @@ def importance_score(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[positive].sum() - count * (count + 1) / 2) / (count * (len(ranks) - count)))
 
 
+def raw_output(model, frame: pd.DataFrame) -> np.ndarray:
+    """The log-odds the probabilities come from: one per row for two classes, a
+    column per class for more."""
+    return model.decision_function(frame)
+
+
 def answer(scores: np.ndarray, contract: Contract) -> dict:
     """The scoring answer: each row's label at 0.5 (0 or 1) and its probability."""
     return {

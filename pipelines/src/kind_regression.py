@@ -108,6 +108,11 @@ def importance_score(labels: np.ndarray, scores: np.ndarray) -> float:
     return -float(np.sqrt(np.mean((np.asarray(labels, dtype=float) - scores) ** 2)))
 
 
+def raw_output(model, frame: pd.DataFrame) -> np.ndarray:
+    """The predicted number: a regression's output is its raw output."""
+    return model.predict(frame)
+
+
 def answer(scores: np.ndarray, contract: Contract) -> dict:
     """The scoring answer: each row's predicted number."""
     return {"predictions": [float(value) for value in scores]}

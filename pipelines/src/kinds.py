@@ -57,6 +57,10 @@ class Kind:
     # (labels, scores) -> its value (higher is better), computed from the scores.
     importance_scoring: str
     importance_score: Callable
+    # evaluate (SHAP values, explain_shap.py): (model, frame) -> the raw output a
+    # row's SHAP values add up to, and what that output is.
+    raw_output: Callable
+    shap_scale: str
 
 
 KINDS: dict[str, Kind] = {
@@ -77,6 +81,8 @@ KINDS: dict[str, Kind] = {
         feature_signal=kind_binary.feature_signal,
         importance_scoring="roc_auc",
         importance_score=kind_binary.importance_score,
+        raw_output=kind_binary.raw_output,
+        shap_scale="log-odds of the positive class",
     ),
     "multiclass-classification": Kind(
         name="multiclass-classification",
@@ -96,6 +102,8 @@ KINDS: dict[str, Kind] = {
         feature_signal=None,
         importance_scoring="accuracy",
         importance_score=kind_multiclass.importance_score,
+        raw_output=kind_binary.raw_output,
+        shap_scale="log-odds of each class (the mean over the classes)",
     ),
     "regression": Kind(
         name="regression",
@@ -114,5 +122,7 @@ KINDS: dict[str, Kind] = {
         feature_signal=kind_regression.feature_signal,
         importance_scoring="neg_root_mean_squared_error",
         importance_score=kind_regression.importance_score,
+        raw_output=kind_regression.raw_output,
+        shap_scale="the predicted number",
     ),
 }

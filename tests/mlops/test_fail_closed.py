@@ -178,11 +178,25 @@ def test_a_run_after_the_endpoint_was_stopped_is_gated_against_the_version_deplo
     assert f"endpoint {ENDPOINT} stopped" in out
     assert not endpoint_processes(root)
 
-    # The same data, code and seed: a model merely as good as the champion.
-    code, out, err = mlops(root, "run")
+    # The same data, code and seed: a model merely as good as the champion (its
+    # evaluate step asked for SHAP values too, which change nothing else).
+    own = root / "models" / "credit-default" / "mlops.yml"
+    settings = own.read_text()
+    with_shap = yaml.safe_load(settings)
+    with_shap["pipeline"]["shap_rows"] = 50
+    own.write_text(yaml.safe_dump(with_shap, sort_keys=False))
+    try:
+        code, out, err = mlops(root, "run")
+    finally:
+        own.write_text(settings)
     assert code == 0, out + err
     _, target = local(root)
     newest = target.list_models()[0]
+    code, card, _ = mlops(root, "card", newest.version)
+    assert code == 0
+    (shap,) = [line for line in card.splitlines() if line.startswith("SHAP values")]
+    assert shap.startswith("SHAP values (mean |value| on the log-odds of the positive class, 50")
+    assert "PAY_0" in shap
     assert f"model {newest.ref} registered; gate: reject" in out
     assert f"gate: REJECT (against champion {champion}; the version deployed last (" in out
     assert f"nothing serves now: endpoint {ENDPOINT} does not exist" in out

@@ -23,7 +23,13 @@ def asset_in(folder):
 
 
 def test_the_settings_checked_at_start_are_the_inputs_the_pipeline_gets(tmp_path):
-    chosen = {"test_size": 0.3, "seed": 7, "explain_rows": 300, "explain_repeats": 3}
+    chosen = {
+        "test_size": 0.3,
+        "seed": 7,
+        "explain_rows": 300,
+        "explain_repeats": 3,
+        "shap_rows": 40,
+    }
     settings = load_settings(write_settings(tmp_path, pipeline=chosen))
     asset = asset_in(tmp_path)
     inputs = lifecycle.pipeline_inputs(settings, asset)

@@ -86,6 +86,33 @@ def test_without_the_champions_importances_the_report_says_why_they_are_missing(
     assert "What the models rely on" not in report_markdown(report({"auc": 0.8}))
 
 
+def test_the_candidates_shap_values_are_shown_when_its_evaluate_step_computed_them():
+    shap = {"scale": "log-odds of the positive class", "rows": 80}
+    explained = explanations(("PAY_0", 0.07))
+    features = [{"feature": f"f{i}", "mean_abs": 0.5 / (i + 1)} for i in range(7)]
+
+    shown = report_markdown(
+        report(
+            {"auc": 0.8},
+            candidate_explanations={**explained, "shap": {**shap, "features": features}},
+        )
+    )
+    skipped = report_markdown(
+        report(
+            {"auc": 0.8},
+            candidate_explanations={**explained, "shap": {**shap, "skipped": "it splits on x"}},
+        )
+    )
+
+    line = (
+        "The candidate's SHAP values (mean |value| on the log-odds of the positive class, "
+        "80 test rows): f0 0.5, f1 0.25, f2 0.1667, f3 0.125, f4 0.1."
+    )
+    assert line in shown
+    assert "The candidate's SHAP values: none, it splits on x." in skipped
+    assert "SHAP" not in report_markdown(report({"auc": 0.8}, candidate_explanations=explained))
+
+
 def test_the_files_are_written_and_the_job_summary_appended(tmp_path, monkeypatch):
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")

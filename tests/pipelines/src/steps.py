@@ -59,11 +59,17 @@ def logged(client: MlflowClient, experiment: str) -> dict[str, float]:
 
 
 def run_steps(
-    folder: Path, raw: pd.DataFrame | Path, roles: ColumnRoles, *, evaluated: bool = True
+    folder: Path,
+    raw: pd.DataFrame | Path,
+    roles: ColumnRoles,
+    *,
+    evaluated: bool = True,
+    evaluate_args: tuple[str, ...] = (),
 ) -> dict[str, Path]:
-    """prep, train (20 iterations) and, if ``evaluated``, evaluate on ``raw`` (a
-    table, or a CSV file), each asserted to succeed; returns their folders by
-    name: train, test, model, metrics, explanations."""
+    """prep, train (20 iterations) and, if ``evaluated``, evaluate (with
+    ``evaluate_args`` too) on ``raw`` (a table, or a CSV file), each asserted to
+    succeed; returns their folders by name: train, test, model, metrics,
+    explanations."""
     if isinstance(raw, pd.DataFrame):
         raw.to_csv(folder / "raw.csv", index=False)
         raw = folder / "raw.csv"
@@ -80,7 +86,7 @@ def run_steps(
         scored = ["--model", str(folders["model"]), "--test-data", str(folders["test"])]
         outputs = ["--metrics-output", str(folders["metrics"])]
         outputs += ["--explanations-output", str(folders["explanations"])]
-        assert evaluate.main([*scored, *outputs]) == 0
+        assert evaluate.main([*scored, *outputs, *evaluate_args]) == 0
     return folders
 
 
