@@ -20,7 +20,7 @@ AZURITE_STAMP := $(AZURITE_DIR)/.installed-$(AZURITE_VERSION)
 # The MLflow UI's port (`make mlflow-ui MLFLOW_PORT=5001` when 5000 is taken).
 MLFLOW_PORT ?= 5000
 
-.PHONY: help setup azurite run test lint format bench mlflow-ui infra-plan clean
+.PHONY: help setup llm-setup azurite run test lint format bench mlflow-ui infra-plan clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,10 +30,26 @@ $(UV):
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --all-groups --compile-bytecode --python $(PYTHON)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --all-groups --no-group llm --compile-bytecode --python $(PYTHON)
+	@rm -f $(VENV)/.synced-llm-*
 	@touch $@
 
 setup: $(STAMP) ## create .venv with the locked packages (control plane, model code, dev tools)
+
+# The text-generation kind's packages: the llm dependency group, and torch's CPU build
+# from PyTorch's index (PyPI's Linux build pulls gigabytes of CUDA libraries). The
+# sync above removes them (it makes .venv exactly the lock), hence its stamp's removal.
+TORCH_VERSION := 2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+LLM_STAMP := $(VENV)/.synced-llm-$(TORCH_VERSION)
+
+$(LLM_STAMP): $(STAMP)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --all-groups --inexact --compile-bytecode --python $(PYTHON)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --retries 1 \
+	  --index-url $(TORCH_INDEX) "torch==$(TORCH_VERSION)"
+	@touch $@
+
+llm-setup: $(LLM_STAMP) ## add the text-generation kind's packages to .venv: torch (CPU build), transformers, peft
 
 # npm comes with Node.js. Without it, Debian and Ubuntu get both from apt (as root, or
 # through sudo); anywhere else the message says what to install.
@@ -61,7 +77,7 @@ MODEL ?= credit-default
 run: $(STAMP) ## the main job on the local target for MODEL (default credit-default): register data, train, gate, register, deploy, summary
 	$(BIN)/mlops --model $(MODEL) run
 
-test: $(STAMP) $(AZURITE_STAMP) ## run the whole test suite
+test: $(LLM_STAMP) $(AZURITE_STAMP) ## run the whole test suite
 	$(BIN)/pytest -n 3 --dist loadfile
 
 lint: $(STAMP) ## check style with ruff

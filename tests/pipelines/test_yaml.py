@@ -23,6 +23,7 @@ from tests.conftest import REPO
 COMPONENTS = sorted((REPO / "pipelines" / "components").glob("*.yml"))
 CONDA = REPO / "environments" / "train" / "conda.yml"
 SCORE_CONDA = REPO / "environments" / "score" / "conda.yml"
+FINETUNE_CONDA = REPO / "environments" / "finetune" / "conda.yml"
 ENDPOINTS = REPO / "pipelines" / "endpoints"
 
 
@@ -34,12 +35,26 @@ def test_the_pipeline_job_validates():
     assert job.settings.default_compute == "cpu-cluster"
 
 
+def test_the_fine_tuning_pipeline_trains_on_the_gpu_cluster_from_a_catalog_model():
+    job = load_job(REPO / "pipelines" / "finetune.yml")
+    result = job._validate()
+    assert result.passed, result.error_messages
+    assert set(job.jobs) == {"prep", "train", "evaluate"}
+    assert job.jobs["train"].compute == job.jobs["evaluate"].compute == "gpu-cluster"
+    assert job.jobs["train"].distribution.type == "pytorch"
+    base = job.inputs["base_model"]._data  # the Input the YAML declares
+    assert base.type == "mlflow_model"
+    assert base.path.startswith("azureml://registries/azureml/models/")
+
+
 @pytest.mark.parametrize("path", COMPONENTS, ids=lambda p: p.stem)
-def test_each_component_validates_and_runs_in_the_training_environment(path):
+def test_each_component_validates_and_runs_in_its_kinds_environment(path):
     component = load_component(path)
     result = component._validate()
     assert result.passed, result.error_messages
-    assert component.environment.conda_file == yaml.safe_load(CONDA.read_text())
+    # The text-generation kind's steps (text_*) need torch, on a CUDA image.
+    conda = FINETUNE_CONDA if path.stem.startswith("text_") else CONDA
+    assert component.environment.conda_file == yaml.safe_load(conda.read_text())
     assert component.environment.image.startswith("mcr.microsoft.com/azureml/")
     assert (path.parent / component.code).resolve() == REPO / "pipelines" / "src"
     script = component.command.split()[1]
@@ -59,7 +74,9 @@ def pinned(conda_file):
     )
 
 
-@pytest.mark.parametrize("conda_file", [CONDA, SCORE_CONDA], ids=["train", "score"])
+@pytest.mark.parametrize(
+    "conda_file", [CONDA, SCORE_CONDA, FINETUNE_CONDA], ids=["train", "score", "finetune"]
+)
 def test_the_azure_environments_pin_what_runs_locally(conda_file):
     # A model trained or served on Azure ML must behave as it does under `make run`.
     lock = tomllib.loads((REPO / "uv.lock").read_text())
