@@ -97,6 +97,33 @@ def _chat(messages, where: str) -> Example:
         raise ExampleError(
             f"{where}: messages: a list of at least a user and an assistant message is needed"
         )
+    pairs = _messages(messages, where)
+    if pairs[-1][0] != "assistant":
+        raise ExampleError(
+            f"{where}: messages.{len(pairs) - 1}.role: the last message must be the assistant's "
+            "(the completion the model learns)"
+        )
+    if not any(role == "user" for role, _ in pairs):
+        raise ExampleError(f"{where}: messages: no user message")
+    return Example(prompt=tuple(pairs[:-1]), completion=pairs[-1][1])
+
+
+def parse_prompt(messages, where: str = "request") -> tuple[tuple[str, str], ...]:
+    """The (role, content) pairs of a prompt to complete: messages as a chat line
+    has them, the last a user's. Raises ``ExampleError`` starting with ``where``."""
+    if not isinstance(messages, list) or not messages:
+        raise ExampleError(f"{where}: messages: a list of messages, the last a user's, is needed")
+    pairs = _messages(messages, where)
+    if pairs[-1][0] != "user":
+        raise ExampleError(
+            f"{where}: messages.{len(pairs) - 1}.role: the last message must be the user's "
+            "(the one to answer)"
+        )
+    return tuple(pairs)
+
+
+def _messages(messages: list, where: str) -> list[tuple[str, str]]:
+    """The (role, content) pairs of ``messages``, each checked."""
     pairs = []
     for index, message in enumerate(messages):
         field = f"messages.{index}"
@@ -110,14 +137,7 @@ def _chat(messages, where: str) -> Example:
         if role == "system" and index != 0:
             raise ExampleError(f"{where}: {field}.role: a system message may only come first")
         pairs.append((role, _text(message, "content", where, field)))
-    if pairs[-1][0] != "assistant":
-        raise ExampleError(
-            f"{where}: messages.{len(pairs) - 1}.role: the last message must be the assistant's "
-            "(the completion the model learns)"
-        )
-    if not any(role == "user" for role, _ in pairs):
-        raise ExampleError(f"{where}: messages: no user message")
-    return Example(prompt=tuple(pairs[:-1]), completion=pairs[-1][1])
+    return pairs
 
 
 def _text(record: dict, key: str, where: str, field: str | None = None) -> str:

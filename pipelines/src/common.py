@@ -35,6 +35,19 @@ def read_split(folder: Path):
     return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
+def find_model_dir(root: Path) -> Path:
+    """The one folder under ``root`` that holds an ``MLmodel`` file.
+
+    Azure ML mounts a registered model under ``AZUREML_MODEL_DIR`` in a
+    sub-folder named after the registered path, so the depth is not fixed."""
+    found = sorted(path.parent for path in root.rglob("MLmodel"))
+    if len(found) != 1:
+        raise FileNotFoundError(
+            f"expected one MLflow model (MLmodel file) under {root}, found {found}"
+        )
+    return found[0]
+
+
 def fail(message: str) -> int:
     """Print a one-line error for the step log and return the exit code for it."""
     print(f"error: {message}", file=sys.stderr)

@@ -68,6 +68,7 @@ import skops.io  # noqa: F401  # isort: skip
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
+import request_body
 from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
 from collector_link import BadAnswer, Link
@@ -78,10 +79,11 @@ from contract import BINARY, Column, Contract, load_contract, model_frame
 from kind_binary import THRESHOLD as THRESHOLD
 from kind_binary import positive_probabilities as positive_probabilities
 from kinds import KINDS, Kind
+from request_body import BadRequest, check_content_type, read_body, too_large, utf8_text
+
+from common import find_model_dir
 
 MAX_ROWS = int(os.environ.get("MAX_BATCH_ROWS", "1000"))
-MAX_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", str(1024 * 1024)))
-READ_CHUNK = 64 * 1024
 # Column names quoted in error messages are clipped: they come from the caller.
 NAME_LIMIT = 64
 # Arrays and objects nested deeper than this are refused before parsing (a
@@ -161,27 +163,6 @@ model = None
 contract: Contract | None = None
 # The loaded model's row of kinds.py (a binary classifier's until init() loads one).
 model_kind: Kind = KINDS[BINARY]
-
-
-class BadRequest(ValueError):
-    """The request cannot be scored; the message is safe to return to the caller."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def find_model_dir(root: Path) -> Path:
-    """The one folder under ``root`` that holds an ``MLmodel`` file.
-
-    Azure ML mounts a registered model under ``AZUREML_MODEL_DIR`` in a
-    sub-folder named after the registered path, so the depth is not fixed."""
-    found = sorted(path.parent for path in root.rglob("MLmodel"))
-    if len(found) != 1:
-        raise FileNotFoundError(
-            f"expected one MLflow model (MLmodel file) under {root}, found {found}"
-        )
-    return found[0]
 
 
 def init() -> None:
@@ -374,47 +355,16 @@ def answer(frame: pd.DataFrame) -> dict:
     return model_kind.answer(model_kind.predict(model, frame, contract), contract)
 
 
-def check_content_type(mimetype: str, params: dict[str, str]) -> None:
-    """Refuse (415) a body not declared as JSON in UTF-8. ``mimetype`` is the
-    request's media type in lower case, ``params`` the parameters that follow it."""
-    if mimetype != "application/json":
-        raise BadRequest("Content-Type must be application/json; send the body as JSON", 415)
-    if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
-        raise BadRequest(
-            "Content-Type declares a charset other than utf-8; send JSON in UTF-8", 415
-        )
-
-
-def read_body(request) -> bytes:
-    """The body of ``request`` (a werkzeug request), read no further than one
-    byte past ``MAX_BYTES``: a Content-Length over the limit is refused (413)
-    before reading, a body without one (chunked) once it passes the limit."""
-    declared = request.content_length
-    if declared is not None and declared > MAX_BYTES:
-        raise _too_large()
-    wanted = MAX_BYTES + 1 if declared is None else declared
-    stream, parts, size = request.stream, [], 0
-    while size < wanted:
-        part = stream.read(min(READ_CHUNK, wanted - size))
-        if not part:
-            break
-        parts.append(part)
-        size += len(part)
-    if size > MAX_BYTES:
-        raise _too_large()
-    return b"".join(parts)
-
-
 def parse_request(body: bytes, features: tuple[Column, ...]) -> pd.DataFrame:
     """Validate a request body against the contract's ``features`` and return
     the model's input (``Contract.model_frame``'s form, in the contract's order).
     Raises ``BadRequest`` whose message names what is wrong, never a value."""
     columns = {column.name: column for column in features}
-    if len(body) > MAX_BYTES:
-        raise _too_large()
+    if len(body) > request_body.MAX_BYTES:
+        raise too_large()
     if not body.strip():
         raise BadRequest('request body is empty; send {"input_data": ...} as JSON')
-    text = _utf8(body)
+    text = utf8_text(body)
     if _too_deep(body):
         raise BadRequest(f"request body nests arrays or objects deeper than {MAX_DEPTH} levels")
     try:
@@ -516,19 +466,6 @@ def _check_value(value, column: Column, name: str, row: int) -> None:
         )
 
 
-def _utf8(body: bytes) -> str:
-    """The body as text: JSON is read as UTF-8 only, a leading byte order mark allowed."""
-    message = "request body is not UTF-8 text; send JSON encoded in UTF-8"
-    # JSON starts with an ASCII character: a NUL byte among the first four is
-    # UTF-16 or UTF-32, which json.loads would otherwise decode from bytes.
-    if b"\x00" in body[:4]:
-        raise BadRequest(message)
-    try:
-        return body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BadRequest(message) from None
-
-
 def _too_deep(body: bytes) -> bool:
     """Whether arrays and objects nest deeper than ``MAX_DEPTH`` in ``body``, by
     its brackets outside strings, without parsing it. Every prefix counts, so an
@@ -543,10 +480,6 @@ def _parse_int(text: str):
     if len(text) > MAX_INT_DIGITS and len(text.lstrip("-")) > MAX_INT_DIGITS:
         return _LONG_INTEGER  # refused by _check_value, which knows the column
     return int(text)
-
-
-def _too_large() -> BadRequest:
-    return BadRequest(f"request body is larger than {MAX_BYTES} bytes; send fewer rows", 413)
 
 
 def _no_constant(word: str):

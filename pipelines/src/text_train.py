@@ -71,7 +71,8 @@ def fine_tune(args) -> tuple[object, object, dict]:
     from accelerate.utils import set_seed
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    set_seed(args.seed)
+    # The same seed, data and machine give the same adapter (mlops reproduce).
+    set_seed(args.seed, deterministic=True)
     model, tokenizer = load(args.base_model, for_training=True)
     model = lora_model(model, args)
     examples = read_examples(args.train_data / EXAMPLES_FILE)

@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import request_body
 import score
 from contract import Column
 from flask import Request
@@ -298,15 +299,15 @@ TOO_LARGE = {"message": "request body is larger than 1000 bytes; send fewer rows
 
 
 def test_a_declared_length_over_the_limit_is_refused_before_reading(serving, monkeypatch):
-    monkeypatch.setattr(score, "MAX_BYTES", 1000)
+    monkeypatch.setattr(request_body, "MAX_BYTES", 1000)
     stream = Stream(endless=True)
     assert answer(streamed(stream, 1001)) == (413, TOO_LARGE)
     assert stream.taken == 0
 
 
 def test_a_chunked_body_is_read_up_to_one_byte_past_the_limit(serving, monkeypatch):
-    monkeypatch.setattr(score, "MAX_BYTES", 1000)
-    monkeypatch.setattr(score, "READ_CHUNK", 300)
+    monkeypatch.setattr(request_body, "MAX_BYTES", 1000)
+    monkeypatch.setattr(request_body, "READ_CHUNK", 300)
     stream = Stream(split(ROW), endless=True)
     assert answer(streamed(stream, None)) == (413, TOO_LARGE)
     assert stream.taken == 1001
@@ -330,7 +331,7 @@ def test_too_many_rows_or_bytes_are_refused_as_too_large(monkeypatch):
         413,
         "input_data has 3 rows; at most 2 per request",
     )
-    monkeypatch.setattr(score, "MAX_BYTES", 10)
+    monkeypatch.setattr(request_body, "MAX_BYTES", 10)
     with pytest.raises(score.BadRequest) as refused:
         score.parse_request(split(ROW), COLUMNS)
     assert refused.value.status == 413
