@@ -30,9 +30,8 @@ import json
 import sys
 from pathlib import Path
 
-# MLflow imports skops, the model's format, on saving it; imported before MLflow,
-# its scan of the loaded modules for its trusted types takes half a second less.
-import skops.io  # noqa: F401  # isort: skip
+# The model's format (skops), before MLflow: see model_format.py.
+import model_format  # noqa: F401  # isort: skip
 import mlflow
 import mlflow.sklearn
 import numpy as np
