@@ -5,6 +5,7 @@ Run once by an admin after `az login` (DefaultAzureCredential):
     .venv/bin/python infra/bootstrap.py --subscription-id ID --location westeurope
     ... --register-providers                  # register what is missing, and wait for it
     ... --state-storage rg-pulumi-state stpulumistate1234   # Pulumi state in a blob container
+    ... --compute Standard_DS3_v2:4 --compute Standard_NC4as_T4_v3:1   # vCPU quota for the clusters
 
 It checks that every resource provider the stacks use is registered (with
 ``--register-providers`` it registers the missing ones and waits until Azure
@@ -12,7 +13,13 @@ reports them registered, at most ``--wait-minutes``) and that Azure ML
 offers workspaces in the location; with ``--state-storage``, once both hold,
 it creates a resource group, a storage account (no shared keys, no public
 blobs, TLS 1.2, versioning, deleted containers kept) and the ``pulumi-state``
-container every stack keeps its state in (see state_access.py).
+container every stack keeps its state in (see state_access.py). Each
+``--compute VM_SIZE:NODES`` (a cluster's ``cpuVmSize``/``gpuVmSize`` and its
+most nodes, as the stack's config sets them) is checked against Azure ML's
+vCPU quota in the location: the size's family (Azure ML's ``vmSizes``), and
+what is left of that family's quota and of the regional total (its
+``usages``), named when it is short, with where to ask for more. A GPU
+family's quota is 0 on most new subscriptions.
 Exit code 0 when the subscription is ready, 1 when something is missing or
 still registering when the wait ends.
 """
@@ -47,6 +54,12 @@ WAIT_MINUTES = 15
 POLL_SECONDS = 10
 
 Printer = Callable[[str], None]
+# Azure ML's own API: the VM sizes it offers and its vCPU quota, per location.
+ML_API_VERSION = "2024-10-01"
+QUOTA_HELP = (
+    "ask for more in Azure ML studio (Quota) or with a support request of type "
+    "Service and subscription limits (quotas), Machine Learning Service: Virtual Machine Quota"
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,94 @@ def location_problem(client, location: str) -> str | None:
     )
 
 
+@dataclass(frozen=True)
+class ComputeNeed:
+    vm_size: str
+    nodes: int
+
+
+def parse_compute(text: str) -> ComputeNeed:
+    """``VM_SIZE:NODES`` (``Standard_NC4as_T4_v3:2``); NODES defaults to 1."""
+    size, _, nodes = text.partition(":")
+    if not size.startswith("Standard_") or not (nodes or "1").isdigit() or int(nodes or 1) < 1:
+        raise ValueError(f"{text!r}: expected VM_SIZE:NODES, such as Standard_NC4as_T4_v3:1")
+    return ComputeNeed(size, int(nodes or 1))
+
+
+def _ml_list(client, subscription_id: str, location: str, what: str) -> list[dict]:
+    """The ``value`` of Azure ML's ``locations/{location}/{what}`` list, every page."""
+    from azure.core.rest import HttpRequest
+
+    url = (
+        f"https://management.azure.com/subscriptions/{subscription_id}/providers/"
+        f"Microsoft.MachineLearningServices/locations/{_normal(location)}/{what}"
+        f"?api-version={ML_API_VERSION}"
+    )
+    items = []
+    while url:
+        answer = client.send_request(HttpRequest("GET", url))
+        answer.raise_for_status()
+        page = answer.json()
+        items += page.get("value", [])
+        url = page.get("nextLink")
+    return items
+
+
+def _family_key(name: str) -> str:
+    # vmSizes and usages spell some families apart ("Standard NCASv3_T4 Family").
+    return name.replace(" ", "").lower()
+
+
+def quota_problems(
+    client, subscription_id: str, location: str, needs: list[ComputeNeed], show: Printer
+) -> bool:
+    """Check each of ``needs`` against the vCPU quota in ``location``, one line
+    each; True when every one fits."""
+    if not needs:
+        return True
+    sizes = {s["name"].lower(): s for s in _ml_list(client, subscription_id, location, "vmSizes")}
+    usages = _ml_list(client, subscription_id, location, "usages")
+    left = {}
+    for usage in usages:
+        kind = usage.get("type", "")
+        if kind.endswith("/vmFamily/usages") or kind.endswith("/totalCores/usages"):
+            name = usage["name"]["value"]
+            key = "total" if kind.endswith("/totalCores/usages") else _family_key(name)
+            limit, used = int(usage.get("limit", 0)), int(usage.get("currentValue", 0))
+            left[key] = (limit - used, limit, usage["name"].get("localizedValue") or name)
+    fits, wanted_total = True, 0
+    for need in needs:
+        size = sizes.get(need.vm_size.lower())
+        if size is None:
+            offered = sorted(s["name"] for s in sizes.values())
+            gpus = [n for n in offered if sizes[n.lower()].get("gpus")][:8]
+            show(
+                f"NO  quota {need.vm_size}: Azure ML offers no such size in {location}"
+                + (f" (GPU sizes there include {', '.join(gpus)})" if gpus else "")
+            )
+            fits = False
+            continue
+        wanted = int(size.get("vCPUs", 0)) * need.nodes
+        wanted_total += wanted
+        family = size.get("family", "")
+        free, limit, label = left.get(_family_key(family), (0, 0, family))
+        where = (
+            f"quota {need.vm_size} x {need.nodes}: {wanted} vCPUs of {label} ({family}) in "
+            f"{location}, {max(free, 0)} of {limit} free"
+        )
+        if wanted > free:
+            show(f"NO  {where}: {QUOTA_HELP}")
+            fits = False
+        else:
+            show(f"ok  {where}")
+    if "total" in left and wanted_total > left["total"][0]:
+        free, limit, label = left["total"]
+        show(f"NO  quota: {wanted_total} vCPUs in all, {max(free, 0)} of {limit} {label} free: "
+             f"{QUOTA_HELP}")  # fmt: skip
+        fits = False
+    return fits
+
+
 def state_container_id(subscription_id: str, resource_group: str, account: str) -> str:
     """The resource id of the Pulumi state container: the scope of the CI
     identities' grants on the state (see platform/)."""
@@ -196,10 +297,13 @@ def preflight(
     wait_seconds: float = WAIT_MINUTES * 60,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    compute: list[ComputeNeed] = (),
 ) -> bool:
     """Check (and with the flags, prepare) the subscription; True when ready.
     With ``register``, waits up to ``wait_seconds`` for the registrations (see
-    ``wait_for_registration``) before it checks anything else."""
+    ``wait_for_registration``) before it checks anything else; ``compute`` is
+    checked against the quota once the location is known to be usable (a shortfall
+    makes the answer False, and creates the state storage all the same)."""
     providers = check_providers(client, register)
     if register:
         providers = wait_for_registration(
@@ -219,6 +323,9 @@ def preflight(
     problem = location_problem(client, location)
     show(f"{'NO ' if problem else 'ok '} location {location}" + (f": {problem}" if problem else ""))
     ready = ready and problem is None
+    # Quota is needed by the jobs, not by the stacks: short, it fails the check but
+    # does not hold back the state storage.
+    quota_ok = not ready or quota_problems(client, subscription_id, location, list(compute), show)
     if state_storage and ready:
         group, account = state_storage
         url = create_state_storage(client, subscription_id, group, account, location)
@@ -226,7 +333,7 @@ def preflight(
         show(f"    pulumi login 'azblob://{STATE_CONTAINER}?storage_account={account}'")
     elif state_storage:
         show("--  Pulumi state: not created until the subscription is ready")
-    return ready
+    return ready and quota_ok
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,7 +355,15 @@ def main(argv: list[str] | None = None) -> int:
         "--state-storage", nargs=2, metavar=("RESOURCE_GROUP", "ACCOUNT"),
         help="create a storage account for Pulumi's state",
     )  # fmt: skip
+    parser.add_argument(
+        "--compute", action="append", default=[], metavar="VM_SIZE:NODES",
+        help="check the vCPU quota for a cluster of NODES such VMs (repeat for each cluster)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    try:
+        compute = [parse_compute(text) for text in args.compute]
+    except ValueError as problem:
+        parser.error(f"--compute {problem}")
     if args.wait_minutes < 0:
         parser.error(f"--wait-minutes {args.wait_minutes:g}: expected 0 or more")
     from azure.identity import DefaultAzureCredential
@@ -263,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         register=args.register_providers,
         state_storage=tuple(args.state_storage) if args.state_storage else None,
         wait_seconds=args.wait_minutes * 60,
+        compute=compute,
     )
     return 0 if ok else 1
 

@@ -44,6 +44,7 @@ class FakeArm(requests.adapters.HTTPAdapter):
         self.reads_while_registering: dict[str, int] = {}
         self.calls: list[tuple[str, str, dict | None]] = []
         self.queries: list[str] = []
+        self.usages = usages(gpu_limit=12)
 
     def send(self, request, **kwargs):
         path = urlparse(request.url).path
@@ -83,6 +84,13 @@ class FakeArm(requests.adapters.HTTPAdapter):
                     {"resourceType": "operations", "locations": []},
                 ]
             return 200, {"namespace": namespace, "registrationState": state, "resourceTypes": types}
+        quota = re.match(
+            rf"^/subscriptions/{self.subscription}/providers/Microsoft.MachineLearningServices"
+            r"/locations/([a-z0-9]+)/(vmSizes|usages)$",
+            path,
+        )
+        if quota and method == "GET":
+            return 200, {"value": VM_SIZES if quota.group(2) == "vmSizes" else self.usages}
         if method == "PUT":
             return 200, {
                 "id": path,
@@ -94,6 +102,40 @@ class FakeArm(requests.adapters.HTTPAdapter):
                 },
             }
         return 404, {"error": {"code": "NotFound", "message": path}}
+
+
+# Azure ML's answers, in the shape its REST API gives them (one family spelled with spaces).
+VM_SIZES = [
+    {"name": "Standard_DS3_v2", "family": "standardDSv2Family", "vCPUs": 4, "gpus": 0},
+    {"name": "Standard_NC4as_T4_v3", "family": "Standard NCASv3_T4 Family", "vCPUs": 4, "gpus": 1},
+    {"name": "Standard_NC24ads_A100_v4", "family": "StandardNCADSA100v4Family", "vCPUs": 24,
+     "gpus": 1},
+]  # fmt: skip
+
+
+def usage(kind: str, value: str, limit: int, used: int = 0, label: str = "") -> dict:
+    """One line of Azure ML's usages list."""
+    return {
+        "type": f"Microsoft.MachineLearningServices/{kind}/usages",
+        "currentValue": used,
+        "limit": limit,
+        "unit": "Count",
+        "name": {"value": value, "localizedValue": label or value},
+    }
+
+
+def usages(gpu_limit: int, used: int = 0) -> list[dict]:
+    dedicated = "Family Cluster Dedicated vCPUs"
+    return [
+        usage("totalCores", "Total Cluster Dedicated Regional vCPUs", 100, used),
+        usage("vmFamily", "standardDSv2Family", 24, label=f"Standard DSv2 {dedicated}"),
+        usage("vmFamily", "standardNCASv3_T4Family", gpu_limit, used,
+              label=f"Standard NCASv3_T4 {dedicated}"),
+        usage("vmFamily", "StandardNCADSA100v4Family", 0,
+              label=f"Standard NCADSA100v4 {dedicated}"),
+        # A workspace's own line: not the subscription's quota.
+        usage("workspaces/dedicatedCores", "Dedicated vCPUs", 0),
+    ]  # fmt: skip
 
 
 def client(arm: FakeArm) -> ResourceManagementClient:
@@ -266,3 +308,70 @@ def test_each_required_provider_is_checked(namespace):
     states = {p.namespace: p for p in bootstrap.check_providers(client(arm))}
     assert not states[namespace].ready
     assert all(p.ready for name, p in states.items() if name != namespace)
+
+
+def test_the_clusters_vm_sizes_are_checked_against_azure_mls_vcpu_quota():
+    arm = FakeArm(dict(ALL_REGISTERED))
+    needs = [
+        bootstrap.parse_compute("Standard_DS3_v2:4"),
+        bootstrap.parse_compute("Standard_NC4as_T4_v3:2"),
+    ]
+    shown: list[str] = []
+
+    assert bootstrap.preflight(
+        client(arm), SUBSCRIPTION, "West Europe", shown.append, compute=needs
+    )
+
+    assert shown[-2:] == [
+        "ok  quota Standard_DS3_v2 x 4: 16 vCPUs of Standard DSv2 Family Cluster Dedicated vCPUs "
+        "(standardDSv2Family) in West Europe, 24 of 24 free",
+        "ok  quota Standard_NC4as_T4_v3 x 2: 8 vCPUs of Standard NCASv3_T4 Family Cluster "
+        "Dedicated vCPUs (Standard NCASv3_T4 Family) in West Europe, 12 of 12 free",
+    ]
+    paths = {path for _, path, _ in arm.calls}
+    location = (
+        f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.MachineLearningServices"
+        "/locations/westeurope"
+    )
+    assert {f"{location}/vmSizes", f"{location}/usages"} <= paths
+
+
+def test_a_gpu_family_without_quota_is_named_with_where_to_ask_and_fails_the_check():
+    arm = FakeArm(dict(ALL_REGISTERED))
+    arm.usages = usages(gpu_limit=12, used=10)
+    shown: list[str] = []
+    needs = [
+        bootstrap.parse_compute("Standard_NC24ads_A100_v4"),
+        bootstrap.parse_compute("Standard_NC4as_T4_v3:1"),
+    ]
+
+    ready = bootstrap.preflight(
+        client(arm), SUBSCRIPTION, "westeurope", shown.append, compute=needs,
+        state_storage=("rg-state", "stpulumistate1"),
+    )  # fmt: skip
+
+    assert not ready
+    a100, t4 = shown[-4], shown[-3]
+    assert a100.startswith(
+        "NO  quota Standard_NC24ads_A100_v4 x 1: 24 vCPUs of Standard NCADSA100v4 Family Cluster "
+        "Dedicated vCPUs (StandardNCADSA100v4Family) in westeurope, 0 of 0 free: ask for more in "
+        "Azure ML studio (Quota)"
+    )
+    assert t4.startswith("NO  quota Standard_NC4as_T4_v3 x 1: 4 vCPUs") and "2 of 12 free" in t4
+    # Quota is the jobs' need, not the stacks': the state storage is created all the same.
+    assert shown[-2].startswith("ok  Pulumi state:")
+
+
+def test_a_vm_size_azure_ml_does_not_offer_there_is_named_with_the_gpu_sizes_it_does():
+    arm = FakeArm(dict(ALL_REGISTERED))
+    shown: list[str] = []
+    needs = [bootstrap.parse_compute("Standard_NC6s_v3:1")]  # retired in 2025
+    assert not bootstrap.preflight(
+        client(arm), SUBSCRIPTION, "westeurope", shown.append, compute=needs
+    )
+    assert shown[-1] == (
+        "NO  quota Standard_NC6s_v3: Azure ML offers no such size in westeurope (GPU sizes there "
+        "include Standard_NC24ads_A100_v4, Standard_NC4as_T4_v3)"
+    )
+    with pytest.raises(ValueError, match="expected VM_SIZE:NODES"):
+        bootstrap.parse_compute("NC6:two")

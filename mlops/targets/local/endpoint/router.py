@@ -4,7 +4,10 @@ It plays the part of the managed online endpoint's front end. ``POST
 /score`` goes to one deployment, chosen at random by the traffic map, or to
 the deployment named in the ``azureml-model-deployment`` header (which
 bypasses the map, as on Azure); ``GET /swagger.json`` is passed on too, as
-Azure serves it. Anything else is 404. A body larger than the deployments
+Azure serves it. ``POST /v1/chat/completions``, for a deployment whose model
+generates text (``chat`` in its state entry), is OpenAI's chat completions
+shape, answered through the deployment's ``/score`` (openai_chat.py).
+Anything else is 404. A body larger than the deployments
 accept is refused with 413 before it is read; the request counts as in
 flight on a deployment only from when it is forwarded, so a slow upload
 never holds back a traffic shift.
@@ -48,6 +51,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import random
 import signal
@@ -74,7 +78,7 @@ from aiohttp import (
 )
 from aiohttp.web_protocol import RequestHandler
 
-from mlops.targets.local.endpoint import processes, servers
+from mlops.targets.local.endpoint import openai_chat, processes, servers
 from mlops.targets.local.endpoint.collection import Sink, collected_root
 from mlops.targets.local.endpoint.ports import BACKLOG, HOST
 from mlops.targets.local.endpoint.probes import (
@@ -210,7 +214,8 @@ class Router:
         self.refresh()
         if request.path == ADMIN_PATH and request.headers.get(TOKEN_HEADER) == self.token:
             return web.json_response(self.status())
-        if (request.method, request.path) not in FORWARDED:
+        chat = (request.method, request.path) == ("POST", openai_chat.CHAT_PATH)
+        if (request.method, request.path) not in FORWARDED and not chat:
             return _error(404, "not found; score with POST /score")
         if request.content_length is not None and request.content_length > self.max_body:
             return _too_large(self.max_body)
@@ -224,14 +229,46 @@ class Router:
             return _error(404, f"no deployment named {name[:64]!r} on this endpoint")
         if name in self.down:
             return _error(503, f"deployment {name} is restarting; try again shortly")
+        if chat:
+            return await self.chat(request, name, body)
         return await self.forward(request, name, body)
 
-    async def forward(self, request: web.BaseRequest, name: str, body: bytes) -> web.Response:
+    async def chat(self, request: web.BaseRequest, name: str, body: bytes) -> web.Response:
+        """``POST /v1/chat/completions`` through deployment ``name``'s ``/score``
+        (see openai_chat.py), for a deployment whose model generates text."""
+        item = self.deployments[name]
+        if not item.get("chat"):
+            message = f"deployment {name}'s model does not generate text; score with POST /score"
+            return web.json_response(openai_chat.error(message, status=404), status=404)
+        try:
+            scoring = openai_chat.scoring_body(body)
+        except openai_chat.ChatError as problem:
+            refusal = openai_chat.error(str(problem), problem.param, problem.status)
+            return web.json_response(refusal, status=problem.status)
+        answer = await self.forward(request, name, scoring, path="/score")
+        try:
+            payload = json.loads(answer.body)
+        except (TypeError, ValueError):
+            payload = {}
+        headers = {DEPLOYMENT_HEADER: name}
+        if answer.status != 200:
+            message = payload.get("message") or f"deployment {name} answered HTTP {answer.status}"
+            refusal = openai_chat.error(message, status=answer.status)
+            return web.json_response(refusal, status=answer.status, headers=headers)
+        return web.json_response(
+            openai_chat.chat_completion(payload, item.get("model", name)), headers=headers
+        )
+
+    async def forward(
+        self, request: web.BaseRequest, name: str, body: bytes, path: str | None = None
+    ) -> web.Response:
+        """``request`` with ``body`` sent to deployment ``name`` (at ``path`` instead of
+        the request's own, if given) and its answer."""
         item = self.deployments[name]
         timeout = item.get("request_timeout_ms", 5000) / 1000
         deadline = time.monotonic() + timeout
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
-        url = f"http://{HOST}:{item['port']}{request.path_qs}"
+        url = f"http://{HOST}:{item['port']}{path or request.path_qs}"
         self.inflight[name] += 1
         try:
             try:

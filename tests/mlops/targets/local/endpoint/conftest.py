@@ -32,6 +32,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         time.sleep(float(self.headers.get("x-delay", 0)))
+        if body.startswith(b'{"messages"'):  # generate_score.py's request: its answer's shape
+            asked = json.loads(body)
+            if asked.get("max_new_tokens", 1) > 50:
+                return self.answer(400, {"message": "max_new_tokens takes an integer from 1 to 50"})
+            words = asked["messages"][-1]["content"].split()
+            self.answer(200, {"completion": " ".join(reversed(words)), "finish_reason": "stop",
+                              "usage": {"prompt_tokens": len(words), "completion_tokens": 2},
+                              "received": asked, "path": self.path})
+            return
         self.answer(200, {"predictions": [0], "probabilities": [0.1], "bytes": len(body)})
     def answer(self, status, payload):
         data = json.dumps(payload).encode()

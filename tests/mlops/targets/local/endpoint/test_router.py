@@ -227,3 +227,39 @@ def test_a_router_whose_state_names_another_router_exits_once_that_one_answers(r
     finally:
         successor.kill()
         successor.wait()
+
+
+def test_a_deployment_whose_model_generates_text_answers_openais_chat_shape(routed):
+    url, state, _ = routed
+    chat = f"{url}/v1/chat/completions"
+
+    def ask(**extra):
+        request = {"model": "any", "messages": [{"role": "user", "content": "write twelve"}]}
+        code, name, body = post(chat, json.dumps({**request, **extra}).encode())
+        return code, name, json.loads(body)
+
+    code, _, answer = ask()
+    assert code == 404
+    assert answer["error"]["message"].startswith("deployment blue's model does not generate text")
+    current, _ = state.read()
+    current["deployments"]["blue"]["chat"] = True
+    state.write(current)
+    wait_until(lambda: status(url)["revision"] == 2)
+
+    code, name, answer = ask(max_tokens=5)
+    assert (code, name) == (200, "blue")
+    assert answer["object"] == "chat.completion"
+    assert answer["model"] == "credit-default-classifier:1"  # the deployment's model
+    # The stand-in answers the last message's words in reverse, as generate_score.py's shape.
+    assert answer["choices"][0]["message"] == {"role": "assistant", "content": "twelve write"}
+    assert answer["usage"] == {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}
+    # The deployment's refusal (of max_tokens, passed on as max_new_tokens) in OpenAI's form.
+    code, _, answer = ask(max_tokens=99)
+    assert code == 400
+    message = "max_new_tokens takes an integer from 1 to 50"
+    refusal = {"message": message, "type": "invalid_request_error", "param": None, "code": None}
+    assert answer == {"error": refusal}
+    code, _, answer = ask(stream=True)
+    assert code == 400 and answer["error"]["param"] == "stream"
+    # /score still answers as it did.
+    assert post(f"{url}/score")[0] == 200
