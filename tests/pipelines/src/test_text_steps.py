@@ -1,11 +1,13 @@
-"""The text-generation kind's steps as pipelines/finetune.yml runs them on the
-local target, on a slice of the sample (number words), with the tiny base model
-built from it."""
+"""The text-generation kind's steps as pipelines/finetune.yml runs them (the
+commands the local target renders from it), on a slice of the sample (number
+words), with the tiny base model built from it."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+import shlex
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,8 +22,8 @@ from text_model import load
 from text_prep import EXAMPLES_FILE
 
 from mlops.pipeline_graph import load_pipeline
-from mlops.targets.local.child_env import child_env
-from mlops.targets.local.steps import run_steps
+from mlops.targets.local.commands import render_command
+from mlops.targets.local.steps import _bind_inputs, _bind_outputs
 from tests.conftest import REPO
 from tests.pipelines.src import steps
 
@@ -29,47 +31,61 @@ SAMPLE = REPO / "data" / "number-words" / "number_words.jsonl"
 SLICE = 240  # examples: enough to learn from in seconds
 
 
+def run_in_process(graph, inputs: dict, root: Path) -> dict[tuple[str, str], Path]:
+    """Each step of ``graph`` with the command the local target renders for it (the
+    YAML's, its inputs bound), run by calling the step script's ``main()`` with
+    those arguments in this process: what a step's process runs, without the
+    seconds each takes to import torch. Returns every step's outputs."""
+    produced: dict[tuple[str, str], Path] = {}
+    for step in graph.steps:
+        values = _bind_inputs(step, inputs, produced)
+        outputs = _bind_outputs(step, root / step.name / "outputs")
+        produced.update({(step.name, name): path for name, path in outputs.items()})
+        argv = shlex.split(render_command(step.command, values, outputs))
+        assert argv[:1] == ["python"], step.command
+        script = importlib.import_module(Path(argv[1]).stem)
+        assert script.main(argv[2:]) == 0, f"{step.name}: {argv}"
+    return produced
+
+
 @pytest.fixture(scope="module")
-def tuned(tmp_path_factory) -> SimpleNamespace:
+def tuned(tmp_path_factory, mlflow_store) -> SimpleNamespace:
     """The tiny base model, and the fine-tuning pipeline (pipelines/finetune.yml)
-    run by the local target's step runner, each step's command as Azure ML would
-    run it, on the slice with two lines repeated, for two epochs: the folders of
-    each step's outputs."""
+    on the slice with two lines repeated, for two epochs: the folders of each
+    step's outputs."""
     root = tmp_path_factory.mktemp("text-steps")
     lines = SAMPLE.read_text().splitlines()[:SLICE]
     raw = root / "raw.jsonl"
     raw.write_text("\n".join([*lines, lines[3], lines[7]]) + "\n")
     base = root / "base"
-    assert tiny_model.main(["--data", str(SAMPLE), "--output", str(base)]) == 0
-    graph = load_pipeline(REPO / "pipelines" / "finetune.yml")
-    inputs = {
-        **graph.inputs,
-        "raw_data": raw,
-        "base_model": base,
-        "seed": 7,
-        "target_modules": "c_attn,c_proj",  # the tiny GPT-2's, not Phi-3's
-        "epochs": 2,
-        "learning_rate": 0.005,
-        "max_seq_length": 128,
-        "generate_examples": 20,
-    }
-    env = child_env(
-        {
-            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-            "MLFLOW_EXPERIMENT_NAME": "text-steps",
-            "HF_HUB_OFFLINE": "1",
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        assert tiny_model.main(["--data", str(SAMPLE), "--output", str(base)]) == 0
+        graph = load_pipeline(REPO / "pipelines" / "finetune.yml")
+        inputs = {
+            **graph.inputs,
+            "raw_data": raw,
+            "base_model": base,
+            "seed": 7,
+            "target_modules": "c_attn,c_proj",  # the tiny GPT-2's, not Phi-3's
+            "epochs": 2,
+            "learning_rate": 0.005,
+            "max_seq_length": 128,
+            "generate_examples": 20,
         }
+        with steps.tracking(mlflow_store, "text-steps"):
+            produced = run_in_process(graph, inputs, root)
+    assert [step.name for step in graph.steps] == ["prep", "train", "evaluate"]
+    return SimpleNamespace(
+        root=root,
+        raw=raw,
+        base=base,
+        train=produced["prep", "train_data"],
+        test_data=produced["prep", "test_data"],
+        model=produced["train", "model"],
+        adapter=produced["train", "adapter"],
+        metrics=produced["evaluate", "metrics"],
     )
-    lines = []
-    run_dir = root / "run"
-    run_dir.mkdir()
-    result = run_steps(graph, inputs, run_dir, lines.append, lambda step: env)
-    assert result.ok, "\n".join(lines[-30:])
-    assert [step.name for step in result.steps] == ["prep", "train", "evaluate"]
-    outputs = {name: Path(folder) for name, folder in result.outputs.items()}
-    # The prep step's train split is not a pipeline output: it sits in the step's folder.
-    (train,) = run_dir.glob("**/prep/**/train_data")
-    return SimpleNamespace(root=root, raw=raw, base=base, train=train, **outputs)
 
 
 def train_args(base: Path, folders, model: Path, adapter: Path) -> list[str]:
