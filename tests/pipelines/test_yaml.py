@@ -24,6 +24,7 @@ COMPONENTS = sorted((REPO / "pipelines" / "components").glob("*.yml"))
 CONDA = REPO / "environments" / "train" / "conda.yml"
 SCORE_CONDA = REPO / "environments" / "score" / "conda.yml"
 FINETUNE_CONDA = REPO / "environments" / "finetune" / "conda.yml"
+GENERATE_CONDA = REPO / "environments" / "generate" / "conda.yml"
 ENDPOINTS = REPO / "pipelines" / "endpoints"
 
 
@@ -75,7 +76,9 @@ def pinned(conda_file):
 
 
 @pytest.mark.parametrize(
-    "conda_file", [CONDA, SCORE_CONDA, FINETUNE_CONDA], ids=["train", "score", "finetune"]
+    "conda_file",
+    [CONDA, SCORE_CONDA, FINETUNE_CONDA, GENERATE_CONDA],
+    ids=["train", "score", "finetune", "generate"],
 )
 def test_the_azure_environments_pin_what_runs_locally(conda_file):
     # A model trained or served on Azure ML must behave as it does under `make run`.
@@ -102,6 +105,20 @@ def test_the_online_endpoint_and_deployment_validate():
     assert deployment.environment.conda_file == yaml.safe_load(SCORE_CONDA.read_text())
     assert any(r.startswith("azureml-inference-server-http==") for r in pinned(SCORE_CONDA))
     assert deployment.request_settings.max_concurrent_requests_per_instance == 1
+
+
+def test_a_text_generation_deployment_is_a_gpu_instance_serving_the_generation_script():
+    deployment = load_online_deployment(ENDPOINTS / "generation-deployment.yml")
+    code = (ENDPOINTS / deployment.code_configuration.code).resolve()
+    assert deployment.code_configuration.scoring_script == "generate_score.py"
+    assert (code / "generate_score.py").is_file()
+    assert deployment.instance_type.startswith("Standard_NC")  # an NVIDIA GPU size
+    assert deployment.environment.image.startswith("mcr.microsoft.com/azureml/")
+    assert "cuda" in deployment.environment.image
+    assert deployment.environment.conda_file == yaml.safe_load(GENERATE_CONDA.read_text())
+    assert deployment.request_settings.request_timeout_ms <= 180_000  # Azure ML's ceiling
+    variables = deployment.environment_variables
+    assert int(variables["GENERATION_MAX_NEW_TOKENS"]) >= 1 and variables["WORKER_COUNT"] == "1"
 
 
 def test_the_default_column_roles_are_what_mlops_writes_for_the_sample(tmp_path):
