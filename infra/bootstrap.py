@@ -176,7 +176,7 @@ def _family_key(name: str) -> str:
     return name.replace(" ", "").lower()
 
 
-def quota_problems(
+def check_quota(
     client, subscription_id: str, location: str, needs: list[ComputeNeed], show: Printer
 ) -> bool:
     """Check each of ``needs`` against the vCPU quota in ``location``, one line
@@ -325,7 +325,7 @@ def preflight(
     ready = ready and problem is None
     # Quota is needed by the jobs, not by the stacks: short, it fails the check but
     # does not hold back the state storage.
-    quota_ok = not ready or quota_problems(client, subscription_id, location, list(compute), show)
+    quota_ok = not ready or check_quota(client, subscription_id, location, list(compute), show)
     if state_storage and ready:
         group, account = state_storage
         url = create_state_storage(client, subscription_id, group, account, location)

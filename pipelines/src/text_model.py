@@ -23,11 +23,11 @@ from chat_data import Example
 
 IGNORED = -100  # the label torch's cross-entropy skips
 # Where the weights and the tokenizer sit in each layout, relative to the folder.
+# (A tokenizer beside the weights is taken too.)
 LAYOUTS = (
     (".", "."),
     ("model", "components/tokenizer"),
     ("data/model", "data/tokenizer"),
-    ("data/model", "data/model"),
 )
 
 
