@@ -7,6 +7,7 @@ from flask import Request
 from werkzeug.test import EnvironBuilder
 
 from tests.conftest import REPO
+from tests.pipelines.src.conftest import one_thread
 
 SAMPLE = REPO / "data" / "number-words" / "number_words.jsonl"
 ASK = [{"role": "user", "content": "Write 12 in words."}]
@@ -15,6 +16,7 @@ ASK = [{"role": "user", "content": "Write 12 in words."}]
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """``generate_score`` with the tiny base model loaded, as Azure ML mounts a model."""
+    one_thread()
     root = tmp_path_factory.mktemp("generate")
     assert tiny_model.main(["--data", str(SAMPLE), "--output", str(root / "model" / "1")]) == 0
     with pytest.MonkeyPatch.context() as patch:

@@ -26,6 +26,7 @@ from mlops.targets.local.commands import render_command
 from mlops.targets.local.steps import _bind_inputs, _bind_outputs
 from tests.conftest import REPO
 from tests.pipelines.src import steps
+from tests.pipelines.src.conftest import one_thread
 
 SAMPLE = REPO / "data" / "number-words" / "number_words.jsonl"
 SLICE = 240  # examples: enough to learn from in seconds
@@ -53,6 +54,7 @@ def tuned(tmp_path_factory, mlflow_store) -> SimpleNamespace:
     """The tiny base model, and the fine-tuning pipeline (pipelines/finetune.yml)
     on the slice with two lines repeated, for two epochs: the folders of each
     step's outputs."""
+    one_thread()
     root = tmp_path_factory.mktemp("text-steps")
     lines = SAMPLE.read_text().splitlines()[:SLICE]
     raw = root / "raw.jsonl"
