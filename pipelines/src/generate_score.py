@@ -42,7 +42,7 @@ from pathlib import Path
 from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
 from chat_data import ExampleError, parse_prompt
-from request_body import BadRequest, check_content_type, read_body, utf8_text
+from request_body import BadRequest, json_body, utf8_text
 from text_model import load, prompt_ids
 
 from common import find_model_dir
@@ -67,11 +67,8 @@ def init() -> None:
 
 @rawhttp
 def run(request):
-    if request.method != "POST":
-        return _error("use POST with a JSON body", 405)
     try:
-        check_content_type(request.mimetype, request.mimetype_params)
-        prompt, parameters = parse_request(read_body(request, "send a shorter prompt"))
+        prompt, parameters = parse_request(json_body(request, "send a shorter prompt"))
         ids = prompt_ids(tokenizer, prompt)
         _check_room(len(ids), parameters["max_new_tokens"])
     except BadRequest as problem:

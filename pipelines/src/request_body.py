@@ -32,6 +32,15 @@ def check_content_type(mimetype: str, params: dict[str, str]) -> None:
         )
 
 
+def json_body(request, advice: str = "send fewer rows") -> bytes:
+    """The body of a scoring request: a POST (else 405) declared as JSON in UTF-8
+    (``check_content_type``), read as ``read_body`` reads it."""
+    if request.method != "POST":
+        raise BadRequest("use POST with a JSON body", 405)
+    check_content_type(request.mimetype, request.mimetype_params)
+    return read_body(request, advice)
+
+
 def read_body(request, advice: str = "send fewer rows") -> bytes:
     """The body of ``request`` (a werkzeug request), read no further than one
     byte past ``MAX_BYTES``: a Content-Length over the limit is refused (413)

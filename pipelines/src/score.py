@@ -78,7 +78,7 @@ from contract import BINARY, Column, Contract, load_contract, model_frame
 from kind_binary import THRESHOLD as THRESHOLD
 from kind_binary import positive_probabilities as positive_probabilities
 from kinds import KINDS, Kind
-from request_body import BadRequest, check_content_type, read_body, too_large, utf8_text
+from request_body import BadRequest, json_body, too_large, utf8_text
 
 from common import find_model_dir
 
@@ -183,11 +183,8 @@ def init() -> None:
 
 @rawhttp
 def run(request):
-    if request.method != "POST":
-        return _error("use POST with a JSON body", 405)
     try:
-        check_content_type(request.mimetype, request.mimetype_params)
-        frame = parse_request(read_body(request), contract.columns)
+        frame = parse_request(json_body(request), contract.columns)
     except BadRequest as problem:
         return _error(str(problem), problem.status)
     with scoring:
