@@ -105,6 +105,11 @@ def project(tmp_path):
     repository of one commit; its local environments dev, staging and prod
     stand in for the workspaces. The endpoints are stopped afterwards."""
     root = make_project(tmp_path / "project")
+    # Six endpoints serve at once: one worker each, not two, on a 2-core machine.
+    deployment = root / "pipelines" / "endpoints" / "deployment.yml"
+    spec = yaml.safe_load(deployment.read_text())
+    spec["environment_variables"]["WORKER_COUNT"] = "1"
+    deployment.write_text(yaml.safe_dump(spec, sort_keys=False))
     shutil.copy(REPO / "data" / "wine" / "wine.csv", root / "data" / "wine.csv")
     model_file(root, SECOND).parent.mkdir()
     shutil.copy(model_file(REPO, SECOND), model_file(root, SECOND))
