@@ -258,8 +258,10 @@ def _moment(text: str):
 
 
 def _monitor(target, settings, args) -> int:
+    from mlops.monitoring import require_monitored
     from mlops.monitoring.monitor import PICTURE, describe, markdown, monitor
 
+    require_monitored(settings)
     if args.action == "enable":
         from mlops.monitoring.schedule import point_schedule
 

@@ -17,6 +17,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops.csv_header import HeaderTooLong, read_header
 from mlops.label_checks import (
@@ -28,8 +29,10 @@ from mlops.label_checks import (
     label_key,
     min_rows_per_class,
 )
-from mlops.settings import DataSettings
 from mlops.table_stats import MAX_COLUMNS, ColumnStats, TableStats, read_stats
+
+if TYPE_CHECKING:
+    from mlops.settings import DataSettings
 
 __all__ = ["DataError", "LabelProfile", "check_table", "label_key", "min_rows_per_class"]
 

@@ -22,8 +22,6 @@ hold ``target.endpoint_lock()``.
 from __future__ import annotations
 
 import contextlib
-import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +30,9 @@ from typing import TYPE_CHECKING
 
 from mlops import audit as audit_tags
 from mlops import audit_trail, model_card
-from mlops.kinds import DEFAULT_KIND, get_kind
+from mlops.families import SmokeCases, SmokeTest, operations
+from mlops.families.tabular import TableCases, request_body, rows_of, smoke_test
+from mlops.kinds import get_kind
 from mlops.runs import TEST_DATA_OUTPUT
 from mlops.settings import Settings
 from mlops.targets.base import (
@@ -49,12 +49,6 @@ if TYPE_CHECKING:
     import pandas as pd  # imported where used: it costs 0.4 s to start
 
     from mlops.gate import Decision
-
-
-@dataclass(frozen=True)
-class SmokeTest:
-    rows: int
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -90,7 +84,7 @@ def deploy(
             target.mark_champion(model.version)
         else:
             _record(target, settings, model, audit, serving.name, None, show)
-        sample = request_body(smoke_rows(target, settings, model).head(2))
+        sample = smoke_cases(target, settings, model).sample()
         return DeployResult(
             serving.name,
             model.ref,
@@ -107,11 +101,11 @@ def deploy(
             target.delete_deployment(leftover.name)
             old_traffic.pop(leftover.name, None)
     name = target.deployment_name(model, serving)
-    rows = smoke_rows(target, settings, model)
+    cases = smoke_cases(target, settings, model)
     shifting = False
     try:
         target.create_deployment(name, model, show)
-        smoke = smoke_test(target, name, rows, model_kind(model, settings.kind))
+        smoke = cases.run(target, name, get_kind(model_kind(model, settings.kind)))
         show(f"deployment {name}: smoke test passed ({smoke.rows} rows, {smoke.seconds:.2f} s)")
         shifting = True
         target.set_traffic({**dict.fromkeys(old_traffic, 0), name: 100})
@@ -140,7 +134,7 @@ def deploy(
         show(f"deployment {old}: removed")
     scoring_uri = target.get_endpoint().scoring_uri
     replaced = serving.model if serving else None
-    sample = request_body(rows.head(2))
+    sample = cases.sample()
     return DeployResult(
         name, model.ref, scoring_uri, replaced, smoke, sample, target.token_resource
     )
@@ -174,12 +168,11 @@ def _record(
              "`mlops card` shows it")  # fmt: skip
 
 
-def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.DataFrame:
-    """The first ``endpoint.smoke_rows`` rows of ``model``'s test split as they
-    are (gaps included: scoring accepts what training did), without the target
-    and sensitive columns."""
-    import pandas as pd
-
+def smoke_cases(target: Target, settings: Settings, model: ModelVersion) -> SmokeCases:
+    """What a new deployment of ``model`` is smoke-tested with, as its kind's family
+    says (``mlops.kinds``): from its own test split, or, for a version trained in
+    another environment, what it was promoted with (at most ``endpoint.smoke_rows``)."""
+    family = operations(model_kind(model, settings.kind))
     if not model.run_id:
         raise DeploymentError(f"model {model.ref} has no mlops.run_id tag: no test split to use")
     promoted = model.tags.get(ADOPTED_TAG)
@@ -188,60 +181,14 @@ def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.Da
         sample = target.registry_sample(promoted.rpartition(":")[2])
         if sample is None:
             raise DeploymentError(f"{promoted} keeps no smoke-test rows in the registry")
-        return rows_of(sample).head(settings.endpoint.smoke_rows)
+        return family.from_sample(sample, settings.endpoint.smoke_rows)
     run = target.get_run(model.run_id)
-    folder = target.output_path(run, TEST_DATA_OUTPUT)
-    files = sorted(folder.glob("*.parquet"))
-    if not files:
-        raise DeploymentError(f"{folder}: run {run.run_id} left no test split")
-    table = pd.read_parquet(files[0])
-    data = settings.data
-    roles = [data.target_column, data.sensitive_column]
-    rows = table.drop(columns=[c for c in roles if c], errors="ignore")
-    rows = rows.head(settings.endpoint.smoke_rows)
-    if rows.empty:
-        raise DeploymentError(f"{files[0]}: no row to smoke-test the deployment with")
-    return rows
+    return family.from_split(target.output_path(run, TEST_DATA_OUTPUT), settings)
 
 
-def rows_of(body: bytes) -> pd.DataFrame:
-    """The rows of a scoring request (``request_body``'s inverse)."""
-    import pandas as pd
-
-    split = json.loads(body)["input_data"]
-    return pd.DataFrame(split["data"], columns=split["columns"])
+def smoke_rows(target: Target, settings: Settings, model: ModelVersion) -> pd.DataFrame:
+    """The rows a tabular ``model``'s deployment is smoke-tested with (``TableCases``)."""
+    return smoke_cases(target, settings, model).rows
 
 
-def request_body(rows: pd.DataFrame) -> bytes:
-    """The scoring request for ``rows`` (the ``input_data`` split form score.py takes)."""
-    split = json.loads(rows.to_json(orient="split", index=False))
-    return json.dumps({"input_data": split}).encode()
-
-
-def smoke_test(
-    target: Target, deployment: str, rows: pd.DataFrame, kind: str = DEFAULT_KIND
-) -> SmokeTest:
-    """Score ``rows`` straight on ``deployment``; raise ``DeploymentError`` unless the
-    answer is one of ``kind`` for every row (a binary classifier's: a probability
-    each) and a malformed request is refused as the client's fault."""
-    started = time.perf_counter()
-    status, body = target.invoke(request_body(rows), deployment=deployment)
-    seconds = time.perf_counter() - started
-    where = f"smoke test of deployment {deployment}"
-    if status != 200:
-        raise DeploymentError(f"{where}: HTTP {status}: {body[:300].decode(errors='replace')}")
-    try:
-        answer = json.loads(body)
-        if not isinstance(answer, dict):
-            raise ValueError("the answer is not the scoring contract's JSON")
-        get_kind(kind).check_answer(answer, len(rows))
-    except ValueError as problem:
-        raise DeploymentError(f"{where}: {problem}") from None
-    broken = rows.drop(columns=rows.columns[0])
-    status, _ = target.invoke(request_body(broken), deployment=deployment)
-    if not 400 <= status < 500:
-        raise DeploymentError(
-            f"{where}: a request missing column {rows.columns[0]} got HTTP {status}, not a "
-            "client error (4xx)"
-        )
-    return SmokeTest(rows=len(rows), seconds=seconds)
+__all__ = ["SmokeTest", "TableCases", "request_body", "rows_of", "smoke_test"]

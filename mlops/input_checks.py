@@ -11,6 +11,7 @@ naming the settings key. Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +29,12 @@ TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "string": ((str,), "a string"),
     "boolean": ((bool,), "a boolean"),
 }
+
+
+def inputs_from(settings: object, keys: Mapping[str, str]) -> dict[str, object]:
+    """The value of each settings key of ``keys`` (pipeline input -> dotted key,
+    ``pipeline.seed``) in ``settings``, by pipeline input name."""
+    return {name: functools.reduce(getattr, key.split("."), settings) for name, key in keys.items()}
 
 
 def readers(graph: PipelineGraph, name: str) -> list[tuple[Step, Port]]:

@@ -10,9 +10,6 @@ modules below) with a one-line message.
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
-import json
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -22,11 +19,12 @@ from pathlib import Path
 
 from mlops import audit, audit_trail, github, model_card, promotion
 from mlops import deploy as blue_green
-from mlops.data_checks import DataError, feature_columns, label_key, require_columns
 from mlops.deploy import DeployResult
 from mlops.errors import GateRejected, UserError
+from mlops.families import operations
 from mlops.gate import PROMOTE, Champion, Decision
-from mlops.input_checks import check_inputs
+from mlops.input_checks import check_inputs, inputs_from
+from mlops.kinds import get_kind
 from mlops.lineage import DATA_TAG
 from mlops.metric_catalog import check_settings
 from mlops.monitoring.training_data import baseline_of
@@ -34,7 +32,7 @@ from mlops.monitoring.trigger import TRIGGER_REPORT_TAG, DriftReport, trigger_ta
 from mlops.outcome import Outcome
 from mlops.reports import GateReport, report_folder, write_gate_report
 from mlops.runs import EXPLANATIONS_FILE, EXPLANATIONS_OUTPUT, METRICS_OUTPUT
-from mlops.settings import Settings, SettingsError
+from mlops.settings import Settings
 from mlops.state_files import refuse_link, write_file
 from mlops.summary import describe_asset
 from mlops.targets.base import (
@@ -50,7 +48,7 @@ from mlops.targets.base import (
     Printer,
     Target,
 )
-from mlops.task import REPLACED_TAG
+from mlops.task import REPLACED_TAG, model_kind
 
 CURVES_FILE = "curves.json"
 # Tags a promoted version gains: the workspace and version it came from, and its gate report.
@@ -83,7 +81,8 @@ def preflight(
         refuse_link(sample_request(settings))
     if training:
         graph = target.pipeline_graph()
-        check_inputs(graph, settings_inputs(settings), SETTINGS_INPUTS, settings.source)
+        keys = get_kind(settings.kind).family.settings_inputs
+        check_inputs(graph, settings_inputs(settings), keys, settings.source)
 
 
 def register_data(target: Target, settings: Settings) -> DataAsset:
@@ -91,86 +90,16 @@ def register_data(target: Target, settings: Settings) -> DataAsset:
     return target.register_data(settings.data_source())
 
 
-# The pipeline inputs ``pipeline_inputs`` sets straight from a settings key:
-# input name -> key. ``preflight`` holds them to what the steps declare.
-SETTINGS_INPUTS = {
-    "test_size": "pipeline.test_size",
-    "seed": "pipeline.seed",
-    "explain_rows": "pipeline.explain_rows",
-    "explain_repeats": "pipeline.explain_repeats",
-    "shap_rows": "pipeline.shap_rows",
-}
-
-
 def settings_inputs(settings: Settings) -> dict[str, object]:
-    """The values of ``SETTINGS_INPUTS`` in ``settings``, by pipeline input name."""
-    return {
-        name: functools.reduce(getattr, key.split("."), settings)
-        for name, key in SETTINGS_INPUTS.items()
-    }
-
-
-def _check_forbidden(settings: Settings, features) -> None:
-    """Refuse a forbidden feature of ``gate.explanations`` that the model does not
-    take: the rule could never fail."""
-    for index, rule in enumerate(settings.gate.explanations):
-        for name in rule.forbidden:
-            if name in features:
-                continue
-            why = (
-                "it is data.sensitive_column, which the model never takes"
-                if name == settings.data.sensitive_column
-                else f"the model's features are {', '.join(features)}"
-            )
-            raise SettingsError(
-                f"{settings.source}: gate.explanations.{index}.forbidden: {name!r} is not a "
-                f"feature of the model ({why}); name a feature, or remove it"
-            )
+    """The pipeline inputs set straight from a settings key (the kind's family's
+    ``settings_inputs``), by pipeline input name."""
+    return inputs_from(settings, get_kind(settings.kind).family.settings_inputs)
 
 
 def pipeline_inputs(settings: Settings, asset: DataAsset) -> dict[str, object]:
-    """The pipeline inputs the settings decide, for a run on ``asset``."""
-    data, where = settings.data, f"data asset {asset.ref}"
-    require_columns(asset.columns, data, where=where)
-    features = feature_columns(asset.columns, data)
-    if not features:
-        raise DataError(
-            f"{where}: data.features leaves no feature column (columns: "
-            f"{', '.join(asset.columns)}); include some or exclude fewer"
-        )
-    _check_forbidden(settings, features)
-    # Recorded at registration; assets registered before that record none.
-    positive = data.positive_class
-    if positive is not None and asset.classes and label_key(positive) not in asset.classes:
-        raise DataError(
-            f"{where}: data.positive_class {data.positive_class!r} is not a value of target "
-            f"column {data.target_column!r} (values: {', '.join(asset.classes)})"
-        )
-    roles = {
-        "kind": settings.kind,
-        "target_column": data.target_column,
-        "positive_class": data.positive_class,
-        "sensitive_column": data.sensitive_column,
-        "features": list(features),
-    }
-    return {
-        "columns": write_column_roles(settings, roles),
-        **settings_inputs(settings),
-    }
-
-
-def write_column_roles(settings: Settings, roles: dict) -> Path:
-    """The pipeline's ``columns`` input: ``roles`` as a JSON file under the state
-    folder, named by its content (the same roles give the same file). A file, not
-    command-line strings, so that any column name reaches the steps intact."""
-    text = json.dumps(roles, indent=2, ensure_ascii=False) + "\n"
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = settings.state_folder() / "inputs" / f"columns-{digest}.json"
-    refuse_link(path)  # the steps would read whatever it points to
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_file(path, text.encode())
-    return path
+    """The pipeline inputs the settings decide, for a run on ``asset`` (the kind's
+    family decides which: see ``mlops.kinds``)."""
+    return operations(settings.kind).pipeline_inputs(settings, asset)
 
 
 def train(
@@ -314,7 +243,7 @@ def promote(
         )
     if not model.digest:
         raise LifecycleError(f"model {model.ref} has no {DIGEST_TAG} tag: its files are unknown")
-    sample = blue_green.request_body(blue_green.smoke_rows(target, settings, model))
+    sample = blue_green.smoke_cases(target, settings, model).body()
     local_only = (DEPLOYED_TAG, ROLLBACK_TAG, ADOPTED_TAG)
     report = report_folder(settings, model.run_id or model.version) / "gate.md"
     tags = {
@@ -326,7 +255,8 @@ def promote(
     with tempfile.TemporaryDirectory(prefix="mlops-promoted-with-") as scratch:
         folder = Path(scratch)
         try:
-            baseline_of(target, settings, model).write(folder)
+            if get_kind(model_kind(model, settings.kind)).family.monitored:
+                baseline_of(target, settings, model).write(folder)
         except UserError as problem:
             (show or _quiet)(f"note: promoted without a monitor baseline: {problem}")
         model_card.write(folder, model_card.build(target, settings, model))

@@ -15,11 +15,12 @@ import re
 import textwrap
 from pathlib import Path
 
-from mlops.kinds import get_kind
+from mlops.kinds import KINDS, get_kind
 from mlops.settings import (
     DEFAULT_FILE,
     MODEL_NAME,
     MODELS_FOLDER,
+    FinetuneSettings,
     Fork,
     SettingsError,
     base_ports,
@@ -30,6 +31,10 @@ from mlops.state_files import write_file
 
 # Offsets are handed out in steps of this: room for a few environments each.
 OFFSET_STEP = 10
+
+
+# The base model a new text-generation model starts from on Azure (finetune.base_model).
+CATALOG_MODEL = "azureml://registries/azureml/models/Phi-3-mini-4k-instruct/versions/14"
 
 
 def new_model(fork: Fork, name: str, kind: str, source: str | None = None) -> Path:
@@ -93,7 +98,6 @@ def settings_text(fork: Fork, name: str, kind_name: str, existing: dict, source:
             return _relative_to(absolute, folder)
         return default
 
-    features = data.get("features") if isinstance(data.get("features"), dict) else {}
     lines = [
         *_comment(
             f"Model {name} of the fork: {kind.summary}. `mlops --model {name} ...` (or "
@@ -103,16 +107,134 @@ def settings_text(fork: Fork, name: str, kind_name: str, existing: dict, source:
             + (f" Started from model {source}'s settings." if source else "")
         ),
         "",
-        "# What the model predicts: binary-classification, multiclass-classification or",
-        "# regression. The kind decides the metrics, the default gate and the endpoint's answer.",
+        *_comment(
+            f"What the model predicts: {', '.join(KINDS)}. The kind decides the data, "
+            "the pipeline, the metrics, the default gate and the endpoint's answer."
+        ),
         f"kind: {kind.name}",
         "",
         "data:",
         "  # Name of the data asset; its versions are content hashes of the file.",
         f"  asset_name: {_yaml(data.get('asset_name', name))}",
+    ]
+    if kind.family.labelled:
+        lines += _table_lines(
+            kind, data, path_of(data.get("path"), f"../../data/{name}/{name}.csv")
+        )
+    else:
+        lines += _examples_lines(path_of(data.get("path"), f"../../data/{name}/{name}.jsonl"))
+    family = kind.family
+    defaults = fork.settings.defaults.pipeline
+    lines += [
+        "",
+        "pipeline:",
+        "  # The Azure ML pipeline job both targets run: the fork's shared one, or a",
+        "  # pipeline YAML of this folder's own (its components may be the shared ones).",
+        f"  file: ../../{family.pipeline_file}",
+        "  # The experiment its runs are recorded under.",
+        f"  experiment_name: {name}",
+        "  # Fraction of the rows held out for evaluation; default: the fork's defaults.",
+        f"  # test_size: {defaults.test_size}",
+        "  # The seed of the split and the training; default: the fork's defaults.",
+        f"  # seed: {defaults.seed}",
+    ]
+    if family.labelled:
+        lines += [
+            "  # The permutation importance of evaluate: test rows shuffled, shuffles each.",
+            f"  # explain_rows: {defaults.explain_rows}",
+            f"  # explain_repeats: {defaults.explain_repeats}",
+            "  # SHAP values on at most this many test rows (0: none).",
+            f"  # shap_rows: {defaults.shap_rows}",
+        ]
+    lines += [
+        "  # The metrics the evaluate step writes; a gate rule may only name one of them.",
+        f"  metrics: ../../{kind.catalog()}",
+        "",
+        *(_finetune_lines() if family.fine_tunes else []),
+        "model:",
+        "  # Name under which trained models are registered (and promoted to the registry).",
+        f"  name: {name}",
+        "",
+        "# A new model is promoted only when every rule holds. Each rule names the way",
+        "# its metric improves (better: higher takes min, lower takes max); a missing or",
+        "# NaN metric fails. fairness: gaps between the groups of sensitive_column.",
+        "# plausibility: a value at or beyond implausible_at is refused as too good to",
+        "# be true ([] turns it off). improvement: against the champion, the model",
+        "# serving now: by min_delta (a fraction of the champion's with relative: true).",
+        *_comment(f"The metrics of a {kind.name} model: {', '.join(_catalog(fork, kind))}."),
+        "gate:",
+        *(f"  {line}" for line in _gate_lines(gate)),
+        "",
+        "endpoint:",
+        "  # The online endpoint that serves the model (on Azure, unique per region:",
+        "  # 3-32 letters, digits and hyphens, starting with a letter).",
+        f"  name: {name}",
+        "  # The Azure ML deployment YAML: scoring script, environment, probes, limits.",
+        f"  deployment: ../../{family.deployment_file}",
+        "  # Locally, the endpoint answers on the fork's port (local.endpoint_port, or",
+        "  # the environment's) plus this offset: each model of the fork has its own.",
+        f"  port_offset: {free_offset(fork)}",
+        "  # Rows of the test split sent to a new deployment before it takes traffic.",
+        f"  # smoke_rows: {fork.settings.defaults.endpoint.smoke_rows}",
+        "",
+        *(_monitor_lines() if family.monitored else []),
+        "# What the model card (mlops card) says of the model that no record can.",
+        "card:",
+        "  intended_use: ''  # what the model is for, and for whom",
+        "  limitations: ''  # where it must not be used, and why",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _monitor_lines() -> list[str]:
+    return [
+        "monitor:",
+        "  # The share of requests whose inputs and answers the serving deployment",
+        "  # collects (the deployment file's data_collector), from more than 0 to 1.",
+        "  sampling_rate: 1.0",
+        "",
+    ]
+
+
+def _finetune_lines() -> list[str]:
+    """The finetune section, with the defaults of ``settings.FinetuneSettings``."""
+    tuning = FinetuneSettings(base_model=CATALOG_MODEL)
+    return [
+        "finetune:",
+        "  # On Azure: a model catalog asset, or a registered model (azureml:NAME:VERSION).",
+        f"  base_model: {tuning.base_model}",
+        "  # Locally: the folder of a model on this machine, or tiny: a small GPT-2-style",
+        "  # model built from data.path on first use (real mechanics, no real quality).",
+        f"  local_base_model: {tuning.local_base_model}",
+        "  # pipeline: pipelines/finetune.yml on the GPU cluster; serverless: Azure ML's.",
+        f"  backend: {tuning.backend}",
+        "  # The train step's nodes on Azure (one process per node).",
+        f"  instance_count: {tuning.instance_count}",
+        "  # LoRA's rank, alpha and dropout, and the layers it adapts (or all-linear).",
+        f"  lora_rank: {tuning.lora_rank}",
+        f"  lora_alpha: {tuning.lora_alpha}",
+        f"  lora_dropout: {tuning.lora_dropout}",
+        f"  target_modules: {tuning.target_modules}",
+        f"  epochs: {tuning.epochs}",
+        f"  learning_rate: {tuning.learning_rate}",
+        f"  batch_size: {tuning.batch_size}",
+        "  # Tokens of prompt and completion together; longer examples are cut.",
+        f"  max_seq_length: {tuning.max_seq_length}",
+        "  # The evaluate step: tokens generated per held-out prompt, and how many.",
+        f"  max_new_tokens: {tuning.max_new_tokens}",
+        f"  generate_examples: {tuning.generate_examples}",
+        "",
+    ]
+
+
+def _table_lines(kind, data: dict, path: str) -> list[str]:
+    """The data section's lines of a tabular model, after its asset_name."""
+    sensitive = data.get("sensitive_column")
+    features = data.get("features") if isinstance(data.get("features"), dict) else {}
+    lines = [
         "  # The raw CSV file (never modified: registration copies it), or on Azure a",
         "  # file in the workspace's storage: azureml://datastores/<store>/paths/<file>.",
-        f"  path: {_yaml(path_of(data.get('path'), f'../../data/{name}/{name}.csv'))}",
+        f"  path: {_yaml(path)}",
         "  # The column to predict: "
         + (
             "two values, one of them positive_class."
@@ -140,62 +262,18 @@ def settings_text(fork: Fork, name: str, kind_name: str, existing: dict, source:
         f"    include: {_yaml(features.get('include', []))}",
         "    # Columns never used as features.",
         f"    exclude: {_yaml(features.get('exclude', []))}",
-        "",
-        "pipeline:",
-        "  # The Azure ML pipeline job both targets run: the fork's shared one, or a",
-        "  # pipeline YAML of this folder's own (its components may be the shared ones).",
-        "  file: ../../pipelines/train.yml",
-        "  # The experiment its runs are recorded under.",
-        f"  experiment_name: {name}",
-        "  # Fraction of the rows held out for evaluation; default: the fork's defaults.",
-        f"  # test_size: {fork.settings.defaults.pipeline.test_size}",
-        "  # The seed of the split and the training; default: the fork's defaults.",
-        f"  # seed: {fork.settings.defaults.pipeline.seed}",
-        "  # The permutation importance of evaluate: test rows shuffled, shuffles each.",
-        f"  # explain_rows: {fork.settings.defaults.pipeline.explain_rows}",
-        f"  # explain_repeats: {fork.settings.defaults.pipeline.explain_repeats}",
-        "  # SHAP values on at most this many test rows (0: none).",
-        f"  # shap_rows: {fork.settings.defaults.pipeline.shap_rows}",
-        "  # The metrics the evaluate step writes; a gate rule may only name one of them.",
-        f"  metrics: ../../{kind.catalog()}",
-        "",
-        "model:",
-        "  # Name under which trained models are registered (and promoted to the registry).",
-        f"  name: {name}",
-        "",
-        "# A new model is promoted only when every rule holds. Each rule names the way",
-        "# its metric improves (better: higher takes min, lower takes max); a missing or",
-        "# NaN metric fails. fairness: gaps between the groups of sensitive_column.",
-        "# plausibility: a value at or beyond implausible_at is refused as too good to",
-        "# be true ([] turns it off). improvement: against the champion, the model",
-        "# serving now: by min_delta (a fraction of the champion's with relative: true).",
-        *_comment(f"The metrics of a {kind.name} model: {', '.join(_catalog(fork, kind))}."),
-        "gate:",
-        *(f"  {line}" for line in _gate_lines(gate)),
-        "",
-        "endpoint:",
-        "  # The online endpoint that serves the model (on Azure, unique per region:",
-        "  # 3-32 letters, digits and hyphens, starting with a letter).",
-        f"  name: {name}",
-        "  # The Azure ML deployment YAML: scoring script, environment, probes, limits.",
-        "  deployment: ../../pipelines/endpoints/deployment.yml",
-        "  # Locally, the endpoint answers on the fork's port (local.endpoint_port, or",
-        "  # the environment's) plus this offset: each model of the fork has its own.",
-        f"  port_offset: {free_offset(fork)}",
-        "  # Rows of the test split sent to a new deployment before it takes traffic.",
-        f"  # smoke_rows: {fork.settings.defaults.endpoint.smoke_rows}",
-        "",
-        "monitor:",
-        "  # The share of requests whose inputs and answers the serving deployment",
-        "  # collects (the deployment file's data_collector), from more than 0 to 1.",
-        "  sampling_rate: 1.0",
-        "",
-        "# What the model card (mlops card) says of the model that no record can.",
-        "card:",
-        "  intended_use: ''  # what the model is for, and for whom",
-        "  limitations: ''  # where it must not be used, and why",
     ]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _examples_lines(path: str) -> list[str]:
+    """The data section's lines of a model fine-tuned on examples, after its asset_name."""
+    return [
+        "  # JSONL, one example per line, as Azure ML's fine-tuning takes them:",
+        '  # {"messages": [{"role": "user", "content": ...}, {"role": "assistant", ...}]}',
+        '  # (a system message may come first) or {"prompt": ..., "completion": ...}.',
+        f"  path: {_yaml(path)}",
+    ]
 
 
 def _comment(text: str, indent: str = "") -> list[str]:

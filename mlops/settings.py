@@ -37,6 +37,8 @@ MODEL_VAR = "MLOPS_MODEL"
 MODEL_NAME = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
 DATASTORE_PREFIX = "azureml://"
 ASSET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$"
+# finetune.local_base_model: the small model mlops builds (mlops/base_models.py).
+TINY_BASE_MODEL = "tiny"
 
 
 class SettingsError(UserError):
@@ -57,7 +59,9 @@ class DataSettings(_Section):
     # A file on this machine, or (target: azure) a file in the workspace's storage:
     # azureml://datastores/<store>/paths/<file> (or the long azureml://subscriptions/... form).
     path: str = Field(min_length=1)
-    target_column: str = Field(min_length=1)
+    # The column a tabular kind predicts (required for those; none for a kind
+    # whose data are examples, not a table: see mlops.kinds).
+    target_column: str | None = Field(default=None, min_length=1)
     # The binary classifier's positive class (default "1"); None for the other kinds.
     positive_class: str | None = None
     # None: no group column, so no fairness metrics.
@@ -76,7 +80,29 @@ class DataSettings(_Section):
         return str(value) if isinstance(value, int | float) else value
 
     @model_validator(mode="after")
-    def _columns_do_not_clash(self) -> DataSettings:
+    def _columns_as_the_kind_has_them(self) -> DataSettings:
+        kind = KINDS.get(self.kind)
+        if kind is not None and not kind.family.labelled:
+            given = [
+                key
+                for key, value in (
+                    ("target_column", self.target_column),
+                    ("sensitive_column", self.sensitive_column),
+                    ("features", self.features != FeatureSelection()),
+                )
+                if value
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: a {kind.name} model's data are examples, not "
+                    "columns; remove the key"
+                )
+            return self
+        if self.target_column is None:
+            raise ValueError(
+                "target_column: required for a model of a table's column; name the column "
+                "the model predicts"
+            )
         if self.target_column == self.sensitive_column:
             raise ValueError("target_column and sensitive_column must be different columns")
         roles = {self.target_column} | ({self.sensitive_column} if self.sensitive_column else set())
@@ -380,6 +406,41 @@ class MonitorSettings(_Section):
     schedule: MonitorScheduleSettings = MonitorScheduleSettings()
 
 
+class FinetuneSettings(_Section):
+    """How a text-generation model is fine-tuned (``pipelines/finetune.yml``)."""
+
+    # The model fine-tuned on Azure: a model catalog asset
+    # (azureml://registries/azureml/models/<name>/versions/<v>) or any MLflow
+    # transformers model registered in the workspace (azureml:<name>:<version>).
+    base_model: str = Field(pattern=r"^azureml:")
+    # The local target's base model: a folder holding an MLflow transformers model
+    # or a Hugging Face one, or `tiny`: a small GPT-2-style model built from
+    # nothing on first use, its tokenizer trained on data.path (seconds on a CPU;
+    # real mechanics, no real quality: no weights can be downloaded here).
+    local_base_model: str = Field(default=TINY_BASE_MODEL, min_length=1)
+    # Azure's fine-tuning: `pipeline` runs pipelines/finetune.yml on the GPU
+    # cluster; `serverless` asks Azure ML's serverless fine-tuning (catalog models
+    # that offer it) and evaluates its model with the same evaluate step.
+    backend: Literal["pipeline", "serverless"] = "pipeline"
+    # The train step's nodes on Azure (distribution: pytorch, one process each).
+    instance_count: int = Field(default=1, ge=1, le=64)
+    # LoRA: the adapters' rank, their scale (alpha / rank) and dropout, and the
+    # layers they adapt: names, comma-separated, or all-linear (every linear layer
+    # but the output, whatever the architecture).
+    lora_rank: int = Field(default=8, ge=1)
+    lora_alpha: int = Field(default=16, ge=1)
+    lora_dropout: float = Field(default=0.0, ge=0.0)
+    target_modules: str = Field(default="all-linear", min_length=1)
+    epochs: int = Field(default=3, ge=1)
+    learning_rate: float = Field(default=2e-4, gt=0.0)
+    batch_size: int = Field(default=16, ge=1)
+    # Tokens of prompt and completion together; longer examples are cut.
+    max_seq_length: int = Field(default=512, ge=8)
+    # The evaluate step: tokens generated per held-out prompt, and how many prompts.
+    max_new_tokens: int = Field(default=32, ge=1)
+    generate_examples: int = Field(default=200, ge=1)
+
+
 class CardSettings(_Section):
     """What the model card says of the model that no record can: what it is for,
     and what it must not be used for (``mlops.model_card``)."""
@@ -404,6 +465,8 @@ class Settings(_Section):
     endpoint: EndpointSettings
     monitor: MonitorSettings = MonitorSettings()
     card: CardSettings = CardSettings()
+    # A text-generation model's fine-tuning (required for it, refused for the others).
+    finetune: FinetuneSettings | None = None
     # Reports, the sample request and each target's own state (on Azure, the
     # downloaded run outputs) live here.
     state_dir: Path = Path(".mlops")
@@ -425,6 +488,18 @@ class Settings(_Section):
         if kind not in KINDS:
             raise ValueError(f"no kind {kind!r}; the kinds are {', '.join(KINDS)}")
         return kind
+
+    @model_validator(mode="after")
+    def _finetune_for_what_fine_tunes(self) -> Settings:
+        fine_tunes = get_kind(self.kind).family.fine_tunes
+        if fine_tunes and self.finetune is None:
+            raise ValueError(
+                f"finetune: required for a {self.kind} model (at least finetune.base_model, "
+                "the model catalog asset it starts from)"
+            )
+        if not fine_tunes and self.finetune is not None:
+            raise ValueError(f"finetune: a {self.kind} model is trained, not fine-tuned; remove it")
+        return self
 
     @model_validator(mode="after")
     def _fairness_needs_groups(self) -> Settings:
@@ -540,7 +615,9 @@ _Loader.add_implicit_resolver(
 
 # The root mlops.yml holds these; a model's own file holds MODEL_KEYS.
 FORK_KEYS = ("target", "state_dir", "environments", "local", "azure", "defaults")
-MODEL_KEYS = ("kind", "data", "pipeline", "model", "gate", "endpoint", "monitor", "card")
+MODEL_KEYS = (
+    "kind", "data", "pipeline", "model", "gate", "endpoint", "monitor", "card", "finetune",
+)  # fmt: skip
 # Paths a model's file may name, each relative to that file's folder.
 # data.path stays as written (messages quote it so); data_source resolves it.
 MODEL_PATHS = (("pipeline", "file"), ("pipeline", "metrics"), ("endpoint", "deployment"))
@@ -736,6 +813,7 @@ def model_mapping(fork: Fork, name: str, raw: Mapping, source: Path) -> dict:
         pipeline.setdefault("shap_rows", defaults.pipeline.shap_rows)
         if kind is not None:
             pipeline.setdefault("metrics", str(fork.root / kind.catalog()))
+            pipeline.setdefault("file", kind.family.pipeline_file)
     model = mapping.setdefault("model", {})
     if isinstance(model, dict):
         model.setdefault("name", name)
@@ -744,6 +822,8 @@ def model_mapping(fork: Fork, name: str, raw: Mapping, source: Path) -> dict:
         endpoint.setdefault("name", name)
         endpoint.setdefault("smoke_rows", defaults.endpoint.smoke_rows)
         endpoint.setdefault("lock_wait_seconds", defaults.endpoint.lock_wait_seconds)
+        if kind is not None:
+            endpoint.setdefault("deployment", kind.family.deployment_file)
     if kind is not None:
         grouped = isinstance(data, dict) and data.get("sensitive_column") is not None
         gate = mapping.setdefault("gate", default_gate(kind.name, groups=grouped))

@@ -38,15 +38,29 @@ from text_prep import EXAMPLES_FILE
 from common import fail
 
 TASK = "text-generation"
+# ``--target-modules`` naming every linear layer of any architecture (peft's word).
+ALL_LINEAR = "all-linear"
+# Beside the merged model, as the tabular kinds' train step writes it: what the
+# model takes and gives (mlops.task reads it to compare it with the champion).
+CONTRACT_FILE = "data_contract.json"
+CONTRACT = {
+    "kind": TASK,
+    "target_column": "completion",
+    "positive_class": None,
+    "features": ["messages"],
+}
 
 
 def lora_model(model, args):
     """``model`` with LoRA adapters on ``args.target_modules``, the rest frozen."""
     from peft import LoraConfig, get_peft_model
 
-    modules = [name.strip() for name in args.target_modules.split(",") if name.strip()]
+    if args.target_modules.strip() == ALL_LINEAR:
+        modules = ALL_LINEAR  # peft finds them: every linear layer but the output
+    else:
+        modules = [name.strip() for name in args.target_modules.split(",") if name.strip()]
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    missing = [name for name in modules if name not in present]
+    missing = [] if modules == ALL_LINEAR else [n for n in modules if n not in present]
     if not modules or missing:
         layers = ", ".join(sorted(n for n in present if n and not n.isdigit())[:20])
         raise ValueError(
@@ -128,6 +142,7 @@ def save(peft_model, tokenizer, args) -> None:
             f"peft=={peft.__version__}",
         ],
     )
+    (args.model_output / CONTRACT_FILE).write_text(json.dumps(CONTRACT, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lora-rank", type=int, default=8)
     parser.add_argument("--lora-alpha", type=int, default=16)
     parser.add_argument("--lora-dropout", type=float, default=0.0)
-    parser.add_argument("--target-modules", default="c_attn,c_proj")
+    parser.add_argument("--target-modules", default=ALL_LINEAR)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=16)

@@ -6,7 +6,8 @@ from mlops.fork_models import affected
 from mlops.settings import load_fork
 from tests.conftest import REPO
 
-ALL = ["credit-default", "diabetes-progression", "wine-cultivar"]
+TABLES = ["credit-default", "diabetes-progression", "wine-cultivar"]
+ALL = ["credit-default", "diabetes-progression", "number-words", "wine-cultivar"]
 
 
 @pytest.mark.parametrize(
@@ -17,12 +18,15 @@ ALL = ["credit-default", "diabetes-progression", "wine-cultivar"]
         (["data/wine/wine.csv"], ["wine-cultivar"]),
         # The shared pipeline YAML; diabetes-progression runs its own.
         (["pipelines/train.yml"], ["credit-default", "wine-cultivar"]),
-        # Its own pipeline takes the shared components and their code.
-        (["pipelines/components/train.yml"], ALL),
+        # Its own pipeline takes the shared components and their code; the
+        # text-generation model's pipeline takes other components.
+        (["pipelines/components/train.yml"], TABLES),
+        (["pipelines/finetune.yml"], ["number-words"]),
+        (["environments/finetune/conda.yml"], ["number-words"]),
         (["pipelines/src/score.py"], ALL),
         # In the code folder every step uploads: its snapshot changes for every model.
         (["pipelines/src/metrics/regression.json"], ALL),
-        (["environments/score/conda.yml"], ALL),
+        (["environments/score/conda.yml"], TABLES),
         (["mlops/gate.py"], ALL),
         (["mlops.yml"], ALL),
         (["uv.lock"], ALL),

@@ -3,6 +3,7 @@
 import pytest
 
 from mlops import lifecycle
+from mlops.kinds import TABULAR
 from mlops.settings import load_settings
 from mlops.state_files import StateFileError
 from mlops.targets.base import DataAsset
@@ -34,7 +35,7 @@ def test_the_settings_checked_at_start_are_the_inputs_the_pipeline_gets(tmp_path
     asset = asset_in(tmp_path)
     inputs = lifecycle.pipeline_inputs(settings, asset)
     assert lifecycle.settings_inputs(settings) == chosen
-    assert {name: inputs[name] for name in lifecycle.SETTINGS_INPUTS} == chosen
+    assert {name: inputs[name] for name in TABULAR.settings_inputs} == chosen
 
 
 def test_column_roles_behind_a_link_are_refused_before_a_step_reads_them(tmp_path):

@@ -19,6 +19,7 @@ def fork(tmp_path):
         ("binary-classification", ["auc", "log_loss"]),
         ("multiclass-classification", ["accuracy", "f1_macro"]),
         ("regression", ["r2"]),
+        ("text-generation", ["perplexity", "token_f1"]),
     ],
 )
 def test_a_new_model_of_each_kind_loads_with_its_kinds_gate_and_ports_of_its_own(fork, kind, gated):
@@ -32,9 +33,10 @@ def test_a_new_model_of_each_kind_loads_with_its_kinds_gate_and_ports_of_its_own
     text = path.read_text()
     assert all(line.startswith("#") for line in text.splitlines()[:4])
     assert ("positive_class" in text) == (kind == "binary-classification")
-    # Every section a model's file may hold is there to edit.
+    # Every section a model of the kind may hold is there to edit.
     sections = {line.split(":")[0] for line in text.splitlines() if line[:1].isalpha()}
-    assert sections == set(MODEL_KEYS)
+    fine_tuned = kind == "text-generation"
+    assert sections == set(MODEL_KEYS) - ({"monitor"} if fine_tuned else {"finetune"})
 
 
 def test_from_an_existing_model_it_takes_the_data_and_columns(fork):

@@ -34,7 +34,8 @@ def test_a_fork_of_several_models_says_which_there_are_when_none_is_picked(monke
     monkeypatch.delenv("MLOPS_MODEL", raising=False)
     with pytest.raises(SettingsError) as error:
         load_settings(REPO / "mlops.yml")
-    assert "credit-default, diabetes-progression, wine-cultivar" in str(error.value)
+    models = "credit-default, diabetes-progression, number-words, wine-cultivar"
+    assert models in str(error.value)
     assert "--model NAME or MLOPS_MODEL=NAME" in str(error.value)
     monkeypatch.setenv("MLOPS_MODEL", "wine-cultivar")
     assert load_settings(REPO / "mlops.yml").kind == "multiclass-classification"

@@ -17,8 +17,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from mlops.data_checks import check_table, checked_with, data_path, require_file
-from mlops.kinds import get_kind
+from mlops.data_checks import checked_with, data_path, require_file
+from mlops.families import check_data
 from mlops.settings import DataSettings
 from mlops.targets.azure import storage
 from mlops.targets.base import VERSION_LENGTH, DataAsset
@@ -52,7 +52,7 @@ def register(ml_client, credential, source: str, data: DataSettings, test_size: 
         # The checks depend on the settings too: bytes registered under other
         # column settings are checked again (a version's properties are
         # immutable, so this repeats while the settings differ from its own).
-        profile = check_table(local, data, get_kind(data.kind), test_size=test_size, name=shown)
+        profile = check_data(local, data, test_size, shown)
         if existing is not None:
             return replace(existing, classes=profile.classes)
         from azure.ai.ml.entities import Data

@@ -20,8 +20,8 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops.data_checks import DataError, check_table, checked_with, data_path, require_file
-from mlops.kinds import get_kind
+from mlops.data_checks import DataError, checked_with, data_path, require_file
+from mlops.families import check_data
 from mlops.settings import DataSettings
 from mlops.state_files import write_file
 from mlops.targets.base import VERSION_LENGTH, DataAsset
@@ -60,7 +60,7 @@ class LocalDataStore:
             if existing := self._read(folder / version):
                 return _checked(existing, folder / version, copy, data, test_size, key)
             # Validate the copy, not the source: the bytes checked are the bytes kept.
-            profile = check_table(copy, data, get_kind(data.kind), test_size=test_size, name=shown)
+            profile = check_data(copy, data, test_size, shown)
             asset = DataAsset(
                 name=data.asset_name,
                 version=version,
@@ -123,9 +123,7 @@ def _checked(
     try:
         classes = tuple(json.loads(record.read_text())["classes"])
     except (OSError, ValueError, KeyError, TypeError):
-        profile = check_table(
-            copy, data, get_kind(data.kind), test_size=test_size, name=data_path(data)
-        )
+        profile = check_data(copy, data, test_size, data_path(data))
         classes = profile.classes
         record.parent.mkdir(exist_ok=True)
         write_file(record, json.dumps({"classes": list(classes)}).encode())

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlparse
 
 from mlops.deployment_spec import DeploymentSpec
 from mlops.errors import UserError
+from mlops.kinds import get_kind
 from mlops.pipeline_graph import PipelineGraph, require_inputs
 from mlops.runs import DATA_INPUT, METRICS_OUTPUT, MODEL_OUTPUT, new_run_id, read_metrics
 from mlops.settings import SettingsError
@@ -51,6 +52,7 @@ from mlops.targets.local.steps import run_steps
 from mlops.targets.local.user_cache import cache_folder
 from mlops.targets.local.warm_steps import WarmStart
 from mlops.targets.local.yaml_cache import YamlCache, cached_load
+from mlops.task import model_kind
 
 CACHE = "cache"
 STEPS_CACHE = "steps"  # under CACHE: the records of reusable steps
@@ -221,7 +223,10 @@ class LocalTarget(Target):
 
     def create_deployment(self, name: str, model: ModelVersion, show: Printer) -> Deployment:
         spec = self._load_spec().sampled(self.settings.monitor.sampling_rate)
-        return self.endpoint.create_deployment(name, model.ref, _model_dir(model), spec, show)
+        chat = get_kind(model_kind(model, self.settings.kind)).family.chat
+        return self.endpoint.create_deployment(
+            name, model.ref, _model_dir(model), spec, show, chat=chat
+        )
 
     def _spec_path(self) -> Path:
         return self.settings.resolve(self.settings.endpoint.deployment)

@@ -322,10 +322,18 @@ class LocalEndpoint:
     # deployments
 
     def create_deployment(
-        self, name: str, model_ref: str, model_dir: Path, spec: DeploymentSpec, show: Printer
+        self,
+        name: str,
+        model_ref: str,
+        model_dir: Path,
+        spec: DeploymentSpec,
+        show: Printer,
+        chat: bool = False,
     ) -> Deployment:
         """Start the router if needed and deployment ``name`` at 0 % traffic; return
-        once both answer. On ``DeploymentError`` the caller removes the deployment."""
+        once both answer. With ``chat``, the router also answers OpenAI's chat
+        completions through it (the model generates text). On ``DeploymentError``
+        the caller removes the deployment."""
         state, _ = self.state.read()
         state = state or {"name": self.name, "port": self.port, "traffic": {}, "deployments": {}}
         if name in state["deployments"]:
@@ -351,6 +359,7 @@ class LocalEndpoint:
             "request_timeout_ms": spec.request_timeout_ms,
             "readiness_seconds": spec.readiness_seconds,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "chat": chat,
         }
         state["deployments"][name] = item
         state["traffic"].setdefault(name, 0)
