@@ -19,4 +19,3 @@ def require_monitored(settings) -> None:
             "against its training data; judge it with its gate's metrics on new examples "
             "(`mlops run`)"
         )
-

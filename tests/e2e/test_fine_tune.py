@@ -51,8 +51,7 @@ def run(project, *args: str):
 
 
 def target_of(project):
-    settings = load_settings(project / "mlops.yml", model=MODEL)
-    return settings, get_target(settings)
+    return get_target(load_settings(project / "mlops.yml", model=MODEL))
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +79,7 @@ def test_the_first_fine_tune_is_promoted_and_the_second_no_better_is_rejected(tu
     assert second.returncode == 0, second.stdout + second.stderr
     assert "gate: REJECT (against champion 1)" in second.stdout
     assert "token_f1" in second.stdout.split("gate: REJECT")[1]
-    settings, target = target_of(project)
+    target = target_of(project)
     assert target.get_endpoint().serving().model == f"{MODEL}:1"
     versions = {m.version: m.tags["mlops.gate"] for m in target.list_models()}
     assert versions == {"1": "promote", "2": "reject"}
@@ -88,7 +87,7 @@ def test_the_first_fine_tune_is_promoted_and_the_second_no_better_is_rejected(tu
 
 def test_the_endpoint_generates_on_its_scoring_route_and_as_openai_chat(tuned):
     project, *_ = tuned
-    settings, target = target_of(project)
+    target = target_of(project)
     base = target.get_endpoint().scoring_uri.removesuffix("/score")
     status, answer = post(f"{base}/score", {"messages": PROMPT, "max_new_tokens": 12})
     assert status == 200, answer
@@ -113,7 +112,7 @@ def test_the_endpoint_generates_on_its_scoring_route_and_as_openai_chat(tuned):
 
 def test_generation_parameters_out_of_bounds_are_refused_as_the_clients_fault(tuned):
     project, *_ = tuned
-    _, target = target_of(project)
+    target = target_of(project)
     scoring = target.get_endpoint().scoring_uri
     for body, said in (
         ({"messages": PROMPT, "max_new_tokens": 100_000}, "max_new_tokens"),
@@ -137,7 +136,7 @@ def test_the_model_card_and_the_monitor_speak_of_what_the_model_is(tuned):
 
 def test_a_bad_line_of_examples_stops_registration_naming_the_line_and_field(tuned, tmp_path):
     project, *_ = tuned
-    settings, target = target_of(project)
+    target = target_of(project)
     before = target.find_data()
     bad = tmp_path / "bad.jsonl"
     lines = (project / "data" / "number-words" / "number_words.jsonl").read_text().splitlines()
@@ -171,5 +170,5 @@ def test_a_base_model_folder_that_holds_no_model_stops_the_run_before_training(t
         model_file(project, MODEL).write_text(text)
     assert failed.returncode == 1
     assert "finetune.local_base_model" in failed.stderr and "not a model" in failed.stderr
-    _, target = target_of(project)
+    target = target_of(project)
     assert len(target.list_runs()) == 2 and len(target.list_models()) == 2
