@@ -280,6 +280,42 @@ def trained_template(tmp_path_factory) -> Path:
     return shared_folder(tmp_path_factory, "trained-project", _train)
 
 
+FINE_TUNED_MODEL = "number-words"
+FINE_TUNED_EXAMPLES = 400  # of the sample's 1,200: a fine-tune of seconds
+
+
+def add_fine_tuned_model(project: Path) -> None:
+    """The repository's text-generation model (models/number-words) as it ships,
+    with the first ``FINE_TUNED_EXAMPLES`` of its examples."""
+    shutil.copytree(REPO / "models" / FINE_TUNED_MODEL, project / "models" / FINE_TUNED_MODEL)
+    data = project / "data" / "number-words"
+    data.mkdir(parents=True)
+    lines = (REPO / "data" / "number-words" / "number_words.jsonl").read_text().splitlines()
+    (data / "number_words.jsonl").write_text("\n".join(lines[:FINE_TUNED_EXAMPLES]) + "\n")
+
+
+def _fine_tune(root: Path) -> None:
+    from mlops import lifecycle
+    from mlops.settings import load_settings
+    from mlops.targets import get_target
+
+    make_project(root)
+    add_fine_tuned_model(root)
+    settings = load_settings(root / "mlops.yml", model=FINE_TUNED_MODEL)
+    target = get_target(settings)
+    lifecycle.register_data(target, settings)
+    run = lifecycle.train(target, settings, lambda line: None)
+    assert run.status == "Completed", run.error
+
+
+@pytest.fixture(scope="session")
+def fine_tuned_template(tmp_path_factory) -> Path:
+    """A project (see ``make_project``) with the text-generation model beside the
+    sample's (``add_fine_tuned_model``), its tiny base model built and one
+    completed fine-tuning run, once per session; never changed: tests take copies."""
+    return shared_folder(tmp_path_factory, "fine-tuned-project", _fine_tune)
+
+
 def copy_project(template: Path, root: Path) -> Path:
     """Copy the project ``template`` into ``root`` (its state folder included, which
     settles in its new place), listening on a port of its own; return ``root``."""

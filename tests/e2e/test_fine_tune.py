@@ -10,7 +10,6 @@ nothing registered or deployed."""
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.error
 import urllib.request
 
@@ -18,21 +17,11 @@ import pytest
 
 from mlops.settings import load_settings
 from mlops.targets import get_target
-from tests.conftest import REPO, make_project, model_file, stop_endpoints
+from tests.conftest import FINE_TUNED_MODEL as MODEL
+from tests.conftest import copy_project, model_file, stop_endpoints
 from tests.e2e.test_run import in_process
 
-MODEL = "number-words"
-SLICE = 400  # examples of the sample: a fine-tune of seconds
 PROMPT = [{"role": "user", "content": "Write 417 in words."}]
-
-
-def add_sample_model(project) -> None:
-    """The repository's number-words model and a slice of its data, as they are."""
-    shutil.copytree(REPO / "models" / MODEL, project / "models" / MODEL)
-    data = project / "data" / "number-words"
-    data.mkdir(parents=True)
-    lines = (REPO / "data" / "number-words" / "number_words.jsonl").read_text().splitlines()
-    (data / "number_words.jsonl").write_text("\n".join(lines[:SLICE]) + "\n")
 
 
 def post(url: str, body: dict) -> tuple[int, dict]:
@@ -55,10 +44,10 @@ def target_of(project):
 
 
 @pytest.fixture(scope="module")
-def tuned(tmp_path_factory):
-    """The project after two runs of the sample model on the same examples."""
-    project = make_project(tmp_path_factory.mktemp("fine-tune"))
-    add_sample_model(project)
+def tuned(tmp_path_factory, fine_tuned_template):
+    """A copy of the session's fine-tuned project after two runs of the model on the
+    same examples: the first reuses the template's steps, the second the first's."""
+    project = copy_project(fine_tuned_template, tmp_path_factory.mktemp("fine-tune"))
     try:
         first = run(project, "run")
         second = run(project, "run")
@@ -159,6 +148,8 @@ def test_a_bad_line_of_examples_stops_registration_naming_the_line_and_field(tun
 
 def test_a_base_model_folder_that_holds_no_model_stops_the_run_before_training(tuned, tmp_path):
     project, *_ = tuned
+    target = target_of(project)
+    runs, models = len(target.list_runs()), len(target.list_models())
     (tmp_path / "weights").mkdir()
     text = model_file(project, MODEL).read_text()
     model_file(project, MODEL).write_text(
@@ -170,5 +161,4 @@ def test_a_base_model_folder_that_holds_no_model_stops_the_run_before_training(t
         model_file(project, MODEL).write_text(text)
     assert failed.returncode == 1
     assert "finetune.local_base_model" in failed.stderr and "not a model" in failed.stderr
-    target = target_of(project)
-    assert len(target.list_runs()) == 2 and len(target.list_models()) == 2
+    assert (len(target.list_runs()), len(target.list_models())) == (runs, models)

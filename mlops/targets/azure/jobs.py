@@ -38,6 +38,10 @@ OUTPUT_PATH = "mlops/runs/{run}/{output}/"
 # A pipeline job's property holding, once it ended, when it ran:
 # {"Initialization": null, "Execution": {"StartTime": ..., "EndTime": ..., "Status": ...}}
 STAGES = "azureml.pipelines.stages"
+# Input types whose value is a path or an asset's URI, not a literal.
+ASSET_TYPES = frozenset(
+    {"uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model", "triton_model"}
+)
 
 
 def output_uri(datastore: str, run_id: str, output: str) -> str:
@@ -57,10 +61,14 @@ def build_job(
     datastore: str,
     tags: Mapping[str, str],
     timeout_seconds: int,
+    instance_count: int | None = None,
 ):
     """The pipeline job to submit: ``path`` loaded, with ``asset`` bound to
     ``raw_data`` (as ``azureml:NAME:VERSION``), ``inputs`` bound (a ``Path`` is a
-    local file the SDK uploads), and every output placed under ``run_id``."""
+    local file the SDK uploads; a path or ``azureml:`` URI given to an input the
+    YAML declares a file, folder or model goes as that type), every output
+    placed under ``run_id``, and, with ``instance_count``, that many nodes for
+    each step written to scale out (``distribution``)."""
     from azure.ai.ml import Input, load_job
 
     job = load_job(path)
@@ -72,11 +80,20 @@ def build_job(
         job.inputs, DATA_INPUT, Input(type="uri_file", path=f"azureml:{asset.name}:{asset.version}")
     )
     for name, value in inputs.items():
-        if isinstance(value, Path):
+        declared = getattr(job.inputs.get(name), "_data", None)
+        kind = getattr(declared, "type", None)
+        if kind in ASSET_TYPES and isinstance(value, Path | str):
+            # A file, folder or model: a literal string would reach the step as text.
+            value = Input(type=kind, path=str(value))
+        elif isinstance(value, Path):
             value = Input(type="uri_file", path=str(value))
         setattr(job.inputs, name, value)
     if compute:
         job.settings.default_compute = compute
+    if instance_count is not None:
+        for node in job.jobs.values():
+            if getattr(node, "distribution", None) is not None:  # written to scale out
+                node.resources.instance_count = instance_count
     for name, output in job.outputs.items():
         output.path = output_uri(datastore, run_id, name)
     for node in job.jobs.values():

@@ -136,6 +136,7 @@ class AzureTarget(Target):
         require_inputs(graph, {*inputs, DATA_INPUT})
         commit, _ = git_state(self.settings.root)
         run_id = new_run_id()
+        finetune = self.settings.finetune
         with self._calls() as client:
             job = jobs.build_job(
                 graph.path,
@@ -147,6 +148,7 @@ class AzureTarget(Target):
                 datastore=self._default_datastore(),
                 tags={jobs.DATA_TAG: asset.ref, jobs.COMMIT_TAG: commit},
                 timeout_seconds=self.settings.azure.job_timeout_minutes * 60,
+                instance_count=finetune.instance_count if finetune else None,
             )
             if force_rerun:  # else Azure ML reuses what the YAML lets it
                 job.settings.force_rerun = True

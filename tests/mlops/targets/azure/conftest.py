@@ -22,7 +22,14 @@ import yaml
 from mlops.settings import Settings, load_settings
 from mlops.targets.azure import AzureTarget
 from mlops.targets.local import LocalTarget
-from tests.conftest import REPO, copy_project, edit_model, free_port, shared_folder
+from tests.conftest import (
+    FINE_TUNED_MODEL,
+    REPO,
+    copy_project,
+    edit_model,
+    free_port,
+    shared_folder,
+)
 from tests.mlops.targets.azure.azurite import azurite  # noqa: F401 - a fixture
 from tests.mlops.targets.azure.fake_azureml import FakeAzureML, FakeCredential, JobOutcome
 from tests.mlops.targets.azure.fake_registry import FakeRegistry
@@ -50,8 +57,8 @@ class LocalRun:
     outputs: dict[str, Path]
 
 
-def _local_run(project: Path) -> LocalRun:
-    settings = load_settings(project / "mlops.yml")
+def _local_run(project: Path, model: str | None = None) -> LocalRun:
+    settings = load_settings(project / "mlops.yml", model=model)
     target = LocalTarget(settings)
     run = target.get_run("latest")
     outputs = {name: Path(path) for name, path in run.outputs.items()}
@@ -96,6 +103,40 @@ def regression_run(tmp_path_factory) -> LocalRun:
     """Once per test session, shared by the workers: model diabetes-progression
     (kind regression) trained on this machine; the run its workspace's jobs publish."""
     return _local_run(shared_folder(tmp_path_factory, "azure-regression-run", _train_regression))
+
+
+@pytest.fixture(scope="session")
+def fine_tuned_run(fine_tuned_template) -> LocalRun:
+    """The session's fine-tuning run of the text-generation model on this machine
+    (see ``tests.conftest.fine_tuned_template``): the run its workspace's jobs publish."""
+    return _local_run(fine_tuned_template, FINE_TUNED_MODEL)
+
+
+def real_generator(model_dir: Path):
+    """What a deployment of the text-generation model in ``model_dir`` answers: the
+    generation scoring script's own request checks and completion
+    (generate_score.py, minus its HTTP server)."""
+    import json
+
+    import generate_score as shipped
+
+    spec = importlib.util.spec_from_file_location(f"gen_{uuid.uuid4().hex}", shipped.__file__)
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AZUREML_MODEL_DIR", str(model_dir))
+        generate.init()
+
+    def answer(deployment: str, body: bytes) -> tuple[int, bytes]:
+        try:
+            prompt, parameters = generate.parse_request(body)
+            ids = generate.prompt_ids(generate.tokenizer, prompt)
+            generate._check_room(len(ids), parameters["max_new_tokens"])
+        except generate.BadRequest as problem:
+            return problem.status, json.dumps({"message": str(problem)}).encode()
+        return 200, json.dumps(generate.complete(ids, parameters)).encode()
+
+    return answer
 
 
 def real_scorer(model_dir: Path):
@@ -254,3 +295,21 @@ def regression_workspace(
     return _workspace(
         WORKSPACE, tmp_path, azurite, regression_run, regression_scorer, registry, monkeypatch
     )
+
+
+@pytest.fixture
+def text_workspace(
+    azurite,  # noqa: F811 - the fixture above
+    fine_tuned_run,
+    registry,
+    tmp_path,
+    monkeypatch,
+):
+    """The dev environment's workspace for model number-words (text generation),
+    with the GPU cluster of infra/."""
+    generator = real_generator(fine_tuned_run.outputs["model"])
+    workspace = _workspace(
+        WORKSPACE, tmp_path, azurite, fine_tuned_run, generator, registry, monkeypatch
+    )
+    workspace.fake.computes.add("gpu-cluster")
+    return workspace
