@@ -20,7 +20,7 @@ AZURITE_STAMP := $(AZURITE_DIR)/.installed-$(AZURITE_VERSION)
 # The MLflow UI's port (`make mlflow-ui MLFLOW_PORT=5001` when 5000 is taken).
 MLFLOW_PORT ?= 5000
 
-.PHONY: help setup llm-setup azurite run test lint format bench mlflow-ui infra-plan clean
+.PHONY: help setup llm-setup azurite run finetune test lint format bench mlflow-ui infra-plan clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ MODEL ?= credit-default
 
 run: $(STAMP) ## the main job on the local target for MODEL (default credit-default): register data, train, gate, register, deploy, summary
 	$(BIN)/mlops --model $(MODEL) run
+
+finetune: $(LLM_STAMP) ## the text-generation sample (models/number-words): build the tiny base model, fine-tune, gate, register, deploy
+	$(BIN)/mlops --model number-words run
 
 # The two installs (Python packages, Azurite from npm) wait on the network and the disk
 # more than on the CPU: side by side, a fresh clone's `make test` starts sooner.
