@@ -25,6 +25,11 @@ import random
 import sys
 from pathlib import Path
 
+# Imported at the top, not where they are used: the local target's warm
+# interpreter preloads a later step's top-level imports (seconds of torch).
+import mlflow
+import torch
+import transformers  # noqa: F401 - what text_model.load imports
 from chat_data import ExampleError, read_examples
 from text_metrics import task_metrics
 from text_model import IGNORED, batches, encode, load, prompt_ids
@@ -39,8 +44,6 @@ GENERATIONS_FILE = "generations.jsonl"
 
 def held_out_loss(model, tokenizer, examples, max_length: int, batch_size: int) -> float:
     """The mean cross-entropy per completion token of ``examples``."""
-    import torch
-
     encoded = [encode(tokenizer, example, max_length) for example in examples]
     total, counted = 0.0, 0
     with torch.no_grad():
@@ -61,8 +64,6 @@ def held_out_loss(model, tokenizer, examples, max_length: int, batch_size: int) 
 
 def generate(model, tokenizer, prompts, max_new_tokens: int, batch_size: int) -> list[str]:
     """The greedy completion of each prompt ((role, content) pairs), its text only."""
-    import torch
-
     completions = []
     for start in range(0, len(prompts), batch_size):
         ids = [prompt_ids(tokenizer, prompt) for prompt in prompts[start : start + batch_size]]
@@ -131,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
         results, records = evaluate(model, tokenizer, examples, args)
     except (OSError, ExampleError, ValueError) as error:
         return fail(str(error))
-    import mlflow
-
     output_file(args.metrics_output, METRICS_FILE).write_text(json.dumps(results, indent=2))
     with open(output_file(args.metrics_output, GENERATIONS_FILE), "w", encoding="utf-8") as out:
         for record in records:

@@ -31,6 +31,15 @@ import math
 import sys
 from pathlib import Path
 
+# Imported at the top, not where they are used: the local target's warm
+# interpreter preloads a later step's top-level imports (seconds of torch).
+import mlflow
+import mlflow.transformers
+import peft
+import torch
+import transformers
+from accelerate import Accelerator
+from accelerate.utils import set_seed
 from chat_data import ExampleError, read_examples
 from text_model import batches, encode, load
 from text_prep import EXAMPLES_FILE
@@ -53,8 +62,6 @@ CONTRACT = {
 
 def lora_model(model, args):
     """``model`` with LoRA adapters on ``args.target_modules``, the rest frozen."""
-    from peft import LoraConfig, get_peft_model
-
     if args.target_modules.strip() == ALL_LINEAR:
         modules = ALL_LINEAR  # peft finds them: every linear layer but the output
     else:
@@ -67,23 +74,19 @@ def lora_model(model, args):
             f"--target-modules {args.target_modules!r}: the model has no "
             f"{', '.join(missing) or 'module named'}; its layers include {layers}"
         )
-    config = LoraConfig(
+    config = peft.LoraConfig(
         r=args.lora_rank,
         lora_alpha=args.lora_alpha,
         lora_dropout=args.lora_dropout,
         target_modules=modules,
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, config)
+    return peft.get_peft_model(model, config)
 
 
 def fine_tune(args) -> tuple[object, object, dict]:
     """(the accelerator, the trained peft model, its tokenizer, the training metrics,
     each epoch's mean loss)."""
-    import torch
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     # The same seed, data and machine give the same adapter (mlops reproduce).
     set_seed(args.seed, deterministic=True)
@@ -123,11 +126,6 @@ def fine_tune(args) -> tuple[object, object, dict]:
 
 def save(peft_model, tokenizer, args) -> None:
     """The adapter to ``--adapter-output``, the merged model (MLflow) to ``--model-output``."""
-    import mlflow.transformers
-    import peft
-    import torch
-    import transformers
-
     peft_model.save_pretrained(args.adapter_output)
     merged = peft_model.merge_and_unload()
     merged.eval()
@@ -168,8 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(error))
     if not accelerator.is_main_process:
         return 0
-    import mlflow
-
     params = {
         name: getattr(args, name)
         for name in (
