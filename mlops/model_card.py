@@ -179,6 +179,8 @@ def markdown(card: dict) -> str:
         lines.append(f"Permutation importance ({card['explanations']['scoring']}):")
         lines += [f"{n}. {e['feature']}: {e['mean']:.4f} ± {e['std']:.4f}"
                   for n, e in enumerate(top, 1)]  # fmt: skip
+    elif not get_kind(card["kind"]).family.labelled:
+        lines.append("Not measured: its inputs are prompts, not feature columns.")
     else:
         lines.append("Not measured (its evaluate step predates explanations).")
     shap = shap_line(card["explanations"], TOP_FEATURES)

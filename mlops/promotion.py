@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 from mlops.errors import GateRejected, UserError
 from mlops.gate import Champion, Decision, decide
+from mlops.kinds import get_kind
 from mlops.lineage import git_state, metrics_from_tags, model_digest, model_tags
 from mlops.runs import EXPLANATIONS_FILE, EXPLANATIONS_OUTPUT, METRICS_OUTPUT, MODEL_OUTPUT
 from mlops.settings import Settings
@@ -210,7 +211,9 @@ def _decide(
         metrics,
         current,
         settings.gate,
-        groups=settings.data.sensitive_column is not None,
+        # Examples have no columns, so no group column to miss: no note that one is.
+        groups=settings.data.sensitive_column is not None
+        or not get_kind(settings.kind).family.labelled,
         task_change=_task_change(task, current),
         replace_task=replace_task,
         signal=feature_signal(target, run_id),

@@ -206,8 +206,6 @@ def _finetune_lines() -> list[str]:
         "  # Locally: the folder of a model on this machine, or tiny: a small GPT-2-style",
         "  # model built from data.path on first use (real mechanics, no real quality).",
         f"  local_base_model: {tuning.local_base_model}",
-        "  # pipeline: pipelines/finetune.yml on the GPU cluster; serverless: Azure ML's.",
-        f"  backend: {tuning.backend}",
         "  # The train step's nodes on Azure (one process per node).",
         f"  instance_count: {tuning.instance_count}",
         "  # LoRA's rank, alpha and dropout, and the layers it adapts (or all-linear).",

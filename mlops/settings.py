@@ -418,10 +418,6 @@ class FinetuneSettings(_Section):
     # nothing on first use, its tokenizer trained on data.path (seconds on a CPU;
     # real mechanics, no real quality: no weights can be downloaded here).
     local_base_model: str = Field(default=TINY_BASE_MODEL, min_length=1)
-    # Azure's fine-tuning: `pipeline` runs pipelines/finetune.yml on the GPU
-    # cluster; `serverless` asks Azure ML's serverless fine-tuning (catalog models
-    # that offer it) and evaluates its model with the same evaluate step.
-    backend: Literal["pipeline", "serverless"] = "pipeline"
     # The train step's nodes on Azure (distribution: pytorch, one process each).
     instance_count: int = Field(default=1, ge=1, le=64)
     # LoRA: the adapters' rank, their scale (alpha / rank) and dropout, and the
