@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from mlops.targets.local.tracking import tracking_uri
 from mlops.task import REPLACED_TAG
 from tests.conftest import STATE, copy_project, model_file, sample_frame, stop_endpoints
-from tests.e2e.test_run import mlops
+from tests.e2e.test_run import in_process
 
 LABEL = "default_payment_next_month"
 
@@ -41,10 +41,10 @@ def young_fork(project: Path, model: str = "credit-default", **changes) -> None:
 def fork(trained_template, tmp_path_factory):
     project = copy_project(trained_template, tmp_path_factory.mktemp("fork") / "project")
     try:
-        champion = mlops(project, "run")
+        champion = in_process(project, "run")
         assert champion.returncode == 0, champion.stdout + champion.stderr
         young_fork(project)
-        yield project, mlops(project, "run")
+        yield project, in_process(project, "run")
     finally:
         stop_endpoints(project)
 
@@ -60,7 +60,7 @@ def test_the_changed_task_ends_at_the_gate_with_one_line_and_both_ways_out(fork)
         "its own folder, endpoint and registry name); to replace the champion's task, pass "
         "--replace-task REASON (recorded on the version)"
     )
-    shown = mlops(project, "endpoint", "show")
+    shown = in_process(project, "endpoint", "show")
     assert "credit-default-classifier:1" in shown.stdout
 
 
@@ -73,23 +73,23 @@ def test_the_leaking_feature_is_refused_by_default_and_named(fork):
 def test_a_new_model_serves_beside_the_old_one_and_replacing_the_task_is_recorded(fork):
     project, _ = fork
     without_age = {"features": {"include": [], "exclude": ["AGE"]}}
-    made = mlops(
+    made = in_process(
         project, "new-model", "young", "--kind", "binary-classification", "--from", "credit-default"
     )
     assert made.returncode == 0, made.stdout + made.stderr
     young_fork(project, "young", data=without_age)
-    beside = mlops(project, "--model", "young", "run")
+    beside = in_process(project, "--model", "young", "run")
     assert beside.returncode == 0, beside.stdout + beside.stderr
     assert "gate: PROMOTE (against no champion: no version was ever deployed)" in beside.stdout
     assert "deployed young:1" in beside.stdout
-    young = mlops(project, "--model", "young", "endpoint", "invoke")
+    young = in_process(project, "--model", "young", "endpoint", "invoke")
     assert young.returncode == 0, young.stdout + young.stderr
 
     # The same task as `young` in the credit model: replace its task on purpose.
     young_fork(project, data=without_age)
-    old = mlops(project, "--model", "credit-default", "endpoint", "show")
+    old = in_process(project, "--model", "credit-default", "endpoint", "show")
     assert "credit-default-classifier:1" in old.stdout, old.stdout + old.stderr
-    replaced = mlops(
+    replaced = in_process(
         project,
         "--model",
         "credit-default",

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from tests.conftest import REPO, make_project, model_file, stop_endpoints
-from tests.e2e.test_run import in_process, mlops
+from tests.e2e.test_run import in_process
 
 # name -> (kind, data file of the repository, edits of the scaffolded settings file)
 MODELS = {
@@ -38,7 +38,7 @@ def add_model(project, name: str) -> str:
     Returns the file as the scaffold wrote it."""
     kind, data, edits = MODELS[name]
     shutil.copy(REPO / "data" / data, project / "data" / f"{name}.csv")
-    made = mlops(project, "new-model", name, "--kind", kind)
+    made = in_process(project, "new-model", name, "--kind", kind)
     assert made.returncode == 0, made.stdout + made.stderr
     path = model_file(project, name)
     text = scaffold = path.read_text()
@@ -63,7 +63,7 @@ def fork(tmp_path_factory):
         runs, scaffolds = {}, {}
         for name in MODELS:
             scaffolds[name] = add_model(project, name)
-            runs[name] = mlops(project, "--model", name, "run")
+            runs[name] = in_process(project, "--model", name, "run")
         yield project, runs, scaffolds
     finally:
         stop_endpoints(project)

@@ -10,7 +10,7 @@ import yaml
 
 from tests import tabular
 from tests.conftest import STATE, make_project, model_file, stop_endpoints
-from tests.e2e.test_run import mlops
+from tests.e2e.test_run import in_process
 from tests.tabular import AWKWARD
 
 GATE = {
@@ -45,7 +45,7 @@ def own(tmp_path_factory):
         GATE,
     )
     try:
-        yield project, mlops(project, "run")
+        yield project, in_process(project, "run")
     finally:
         stop_endpoints(project)
 
@@ -53,7 +53,7 @@ def own(tmp_path_factory):
 def invoke(project: Path, request: dict) -> dict:
     path = project / "request.json"
     path.write_text(json.dumps(request))
-    result = mlops(project, "endpoint", "invoke", "--request-file", str(path))
+    result = in_process(project, "endpoint", "invoke", "--request-file", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
 
@@ -106,7 +106,7 @@ def test_a_null_where_training_had_no_gaps_is_refused_naming_the_column(own):
     path.write_text(
         json.dumps({"input_data": {"columns": COLUMNS, "data": [[1.0, None, 2, "phd", True]]}})
     )
-    result = mlops(project, "endpoint", "invoke", "--request-file", str(path))
+    result = in_process(project, "endpoint", "invoke", "--request-file", str(path))
     assert result.returncode != 0
     assert "the endpoint answered HTTP 400" in result.stderr
     message = json.loads(result.stdout)["message"]
