@@ -9,6 +9,7 @@ nothing registered or deployed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -37,6 +38,19 @@ def post(url: str, body: dict) -> tuple[int, dict]:
 
 def run(project, *args: str):
     return in_process(project, "--model", MODEL, *args)
+
+
+@contextlib.contextmanager
+def edited(project, old: str, new: str):
+    """The model's settings file with line ``old`` replaced by ``new`` while in the block."""
+    path = model_file(project, MODEL)
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+    try:
+        yield
+    finally:
+        path.write_text(text)
 
 
 def target_of(project):
@@ -132,14 +146,8 @@ def test_a_bad_line_of_examples_stops_registration_naming_the_line_and_field(tun
     wrong = json.loads(lines[2])
     wrong["messages"][1]["role"] = "bot"
     bad.write_text("\n".join([*lines[:2], json.dumps(wrong), *lines[3:]]) + "\n")
-    text = model_file(project, MODEL).read_text()
-    model_file(project, MODEL).write_text(
-        text.replace("path: ../../data/number-words/number_words.jsonl", f"path: {bad}")
-    )
-    try:
+    with edited(project, "path: ../../data/number-words/number_words.jsonl", f"path: {bad}"):
         failed = run(project, "run")
-    finally:
-        model_file(project, MODEL).write_text(text)
     assert failed.returncode == 1
     assert f"{bad}: line 3: messages.1.role: 'bot' is not a role" in failed.stderr
     assert target.find_data() == before  # no version of the bad file
@@ -151,14 +159,8 @@ def test_a_base_model_folder_that_holds_no_model_stops_the_run_before_training(t
     target = target_of(project)
     runs, models = len(target.list_runs()), len(target.list_models())
     (tmp_path / "weights").mkdir()
-    text = model_file(project, MODEL).read_text()
-    model_file(project, MODEL).write_text(
-        text.replace("local_base_model: tiny", f"local_base_model: {tmp_path / 'weights'}")
-    )
-    try:
+    with edited(project, "local_base_model: tiny", f"local_base_model: {tmp_path / 'weights'}"):
         failed = run(project, "train")
-    finally:
-        model_file(project, MODEL).write_text(text)
     assert failed.returncode == 1
     assert "finetune.local_base_model" in failed.stderr and "not a model" in failed.stderr
     assert (len(target.list_runs()), len(target.list_models())) == (runs, models)

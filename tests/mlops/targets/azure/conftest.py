@@ -112,20 +112,28 @@ def fine_tuned_run(fine_tuned_template) -> LocalRun:
     return _local_run(fine_tuned_template, FINE_TUNED_MODEL)
 
 
+def _initialised(shipped, model_dir: Path):
+    """A copy of scoring script module ``shipped`` of its own, ``init()`` run on the
+    model in ``model_dir``: each script keeps its model in module globals, and a
+    session holds models of several kinds."""
+    spec = importlib.util.spec_from_file_location(f"script_{uuid.uuid4().hex}", shipped.__file__)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AZUREML_MODEL_DIR", str(model_dir))
+        script.init()
+    return script
+
+
 def real_generator(model_dir: Path):
     """What a deployment of the text-generation model in ``model_dir`` answers: the
     generation scoring script's own request checks and completion
     (generate_score.py, minus its HTTP server)."""
     import json
 
-    import generate_score as shipped
+    import generate_score
 
-    spec = importlib.util.spec_from_file_location(f"gen_{uuid.uuid4().hex}", shipped.__file__)
-    generate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generate)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AZUREML_MODEL_DIR", str(model_dir))
-        generate.init()
+    generate = _initialised(generate_score, model_dir)
 
     def answer(deployment: str, body: bytes) -> tuple[int, bytes]:
         try:
@@ -142,18 +150,12 @@ def real_generator(model_dir: Path):
 def real_scorer(model_dir: Path):
     """What a deployment of the model in ``model_dir`` answers, of any kind: the
     scoring script's own request checks and answer (score.py, minus its HTTP
-    server). Each scorer loads a copy of the script of its own: the script keeps
-    its model in module globals, and a session holds models of several kinds."""
+    server), from a copy of the script of its own (``_initialised``)."""
     import json
 
     import score as shipped
 
-    spec = importlib.util.spec_from_file_location(f"score_{uuid.uuid4().hex}", shipped.__file__)
-    score = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(score)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AZUREML_MODEL_DIR", str(model_dir))
-        score.init()
+    score = _initialised(shipped, model_dir)
 
     def answer(deployment: str, body: bytes) -> tuple[int, bytes]:
         try:
