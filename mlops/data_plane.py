@@ -16,7 +16,12 @@ from types import ModuleType
 
 SOURCE = Path(__file__).resolve().parents[1] / "pipelines" / "src"
 # A module -> the modules of pipelines/src it imports at load time.
-NEEDS = {"chat_data": (), "text_model": ("chat_data",)}
+NEEDS = {
+    "chat_data": (),
+    "common": (),
+    "text_model": ("chat_data",),
+    "text_prep": ("chat_data", "common"),
+}
 
 
 def module(name: str) -> ModuleType:

@@ -406,6 +406,14 @@ class MonitorSettings(_Section):
     schedule: MonitorScheduleSettings = MonitorScheduleSettings()
 
 
+# A model catalog asset: what Azure's serverless fine-tuning starts from.
+REGISTRY_MODEL_PREFIX = "azureml://registries/"
+# What only the pipeline's own train step takes.
+PIPELINE_ONLY = frozenset(
+    {"instance_count", "lora_rank", "lora_alpha", "lora_dropout", "target_modules"}
+)
+
+
 class FinetuneSettings(_Section):
     """How a text-generation model is fine-tuned (``pipelines/finetune.yml``)."""
 
@@ -418,6 +426,12 @@ class FinetuneSettings(_Section):
     # nothing on first use, its tokenizer trained on data.path (seconds on a CPU;
     # real mechanics, no real quality: no weights can be downloaded here).
     local_base_model: str = Field(default=TINY_BASE_MODEL, min_length=1)
+    # Azure's fine-tuning: `pipeline` runs pipelines/finetune.yml on the GPU
+    # cluster; `serverless` asks Azure ML's serverless fine-tuning for a catalog
+    # model that offers it (epochs, learning_rate and batch_size are what it
+    # takes), then evaluates its model with the same evaluate step. The local
+    # target has no serverless fine-tuning: it runs the pipeline either way.
+    backend: Literal["pipeline", "serverless"] = "pipeline"
     # The train step's nodes on Azure (distribution: pytorch, one process each).
     instance_count: int = Field(default=1, ge=1, le=64)
     # LoRA: the adapters' rank, their scale (alpha / rank) and dropout, and the
@@ -435,6 +449,25 @@ class FinetuneSettings(_Section):
     # The evaluate step: tokens generated per held-out prompt, and how many prompts.
     max_new_tokens: int = Field(default=32, ge=1)
     generate_examples: int = Field(default=200, ge=1)
+
+    @model_validator(mode="after")
+    def _serverless_takes_a_catalog_model(self) -> FinetuneSettings:
+        if self.backend != "serverless":
+            return self
+        if not self.base_model.startswith(REGISTRY_MODEL_PREFIX):
+            raise ValueError(
+                f"finetune.base_model {self.base_model!r}: serverless fine-tuning starts from "
+                "a model catalog asset (azureml://registries/<registry>/models/<name>/"
+                "versions/<version>); name one, or set finetune.backend: pipeline"
+            )
+        chosen = sorted(PIPELINE_ONLY & self.model_fields_set)
+        if chosen:
+            keys = ", ".join(f"finetune.{key}" for key in chosen)
+            raise ValueError(
+                f"{keys}: serverless fine-tuning chooses these itself (it takes epochs, "
+                "learning_rate and batch_size); remove them, or set finetune.backend: pipeline"
+            )
+        return self
 
 
 class CardSettings(_Section):

@@ -42,7 +42,7 @@ def register(ml_client, credential, source: str, data: DataSettings, test_size: 
     (never the downloaded copy)."""
     shown = data_path(data)
     with tempfile.TemporaryDirectory(prefix="mlops-data-") as scratch:
-        local = _local_copy(ml_client, credential, source, Path(scratch), shown)
+        local = local_copy(ml_client, credential, source, Path(scratch), shown)
         digest = _sha256(local)
         version = digest[:VERSION_LENGTH]
         existing = find(ml_client, data.asset_name, version)
@@ -98,7 +98,9 @@ def find(ml_client, name: str, version: str | None) -> DataAsset | None:
     return _asset(found)
 
 
-def _local_copy(ml_client, credential, source: str, scratch: Path, shown: str) -> Path:
+def local_copy(ml_client, credential, source: str, scratch: Path, shown: str) -> Path:
+    """``source`` (a file here, or a datastore file, downloaded into ``scratch``) as a
+    local file; errors name it as ``shown``."""
     parsed = storage.parse_datastore_uri(source)
     if parsed is None and source.startswith("azureml://"):
         raise storage.StorageError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -25,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mlops.pipeline_graph import PipelineGraph
-from mlops.runs import DATA_INPUT
+from mlops.runs import DATA_INPUT, MODEL_OUTPUT, TEST_DATA_OUTPUT
 from mlops.targets.azure import storage
 from mlops.targets.azure.words import word
 from mlops.targets.base import DataAsset, PipelineRun, Printer, StepRun
@@ -34,6 +35,10 @@ TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
 RUNNING = {"Running", "Finalizing", "CancelRequested"}
 DATA_TAG = "mlops.data_asset"
 COMMIT_TAG = "mlops.git_commit"
+# On a job that evaluates a model another job made (serverless fine-tuning):
+# that job's output, azureml://jobs/<job>/outputs/<output>, the run's model.
+MODEL_TAG = "mlops.model_output"
+JOB_OUTPUT = re.compile(r"azureml://jobs/(?P<job>[^/]+)/outputs/(?P<output>[^/]+)")
 OUTPUT_PATH = "mlops/runs/{run}/{output}/"
 # A pipeline job's property holding, once it ended, when it ran:
 # {"Initialization": null, "Execution": {"StartTime": ..., "EndTime": ..., "Status": ...}}
@@ -102,17 +107,26 @@ def build_job(
     return job
 
 
-def watch(ml_client, run_id: str, graph: PipelineGraph, show: Printer, poll_seconds: float):
+def watch(
+    ml_client,
+    run_id: str,
+    graph: PipelineGraph,
+    show: Printer,
+    poll_seconds: float,
+    numbering: tuple[int, int] | None = None,
+):
     """Follow job ``run_id`` to its end, printing each step as it starts and ends
-    (the lines of the local runner). Returns the finished job and its steps.
-    A Ctrl-C is raised as it comes; the caller cancels the job."""
+    (the lines of the local runner), numbered from 1 of the graph's steps, or
+    from ``numbering`` (first, total) when the job is part of a longer run.
+    Returns the finished job and its steps. A Ctrl-C is raised as it comes; the
+    caller cancels the job."""
     started: dict[str, float] = {}
     done: dict[str, StepRun] = {}
-    total = len(graph.steps)
+    first, total = numbering or (1, len(graph.steps))
     while True:
         job = ml_client.jobs.get(run_id)
         children = step_children(ml_client, run_id, graph)
-        for index, step in enumerate(graph.steps, start=1):
+        for index, step in enumerate(graph.steps, start=first):
             child = children.get(step.name)
             status = word(child.status, "NotStarted") if child is not None else "NotStarted"
             label = f"[{index}/{total}] {step.name}"
@@ -228,8 +242,17 @@ def _job_seconds(job) -> float:
 
 def to_run(job, steps: tuple[StepRun, ...] = (), error: str | None = None) -> PipelineRun:
     """The ``PipelineRun`` of a job as azure-ai-ml returns it: Azure's status word,
-    submitted at its ``createdAt``, its seconds those it recorded (0.0 until it ended)."""
+    submitted at its ``createdAt``, its seconds those it recorded (0.0 until it
+    ended), its outputs those it declares (and the model of ``MODEL_TAG``, and the
+    held-out split it took as an input)."""
     created = getattr(job.creation_context, "created_at", None)
+    outputs = {name: f"azureml://jobs/{job.name}/outputs/{name}" for name in job.outputs or {}}
+    if model := (job.tags or {}).get(MODEL_TAG):
+        outputs[MODEL_OUTPUT] = model
+    # A job given its held-out split as an input (finetune_serverless.yml) has it so.
+    given = _input_path((job.inputs or {}).get(TEST_DATA_OUTPUT))
+    if TEST_DATA_OUTPUT not in outputs and storage.parse_datastore_uri(str(given or "")):
+        outputs[TEST_DATA_OUTPUT] = given
     return PipelineRun(
         run_id=job.name,
         status=status_of(job),
@@ -237,7 +260,7 @@ def to_run(job, steps: tuple[StepRun, ...] = (), error: str | None = None) -> Pi
         started=created.isoformat(timespec="seconds") if isinstance(created, datetime) else "",
         seconds=_job_seconds(job),
         steps=steps,
-        outputs={name: f"azureml://jobs/{job.name}/outputs/{name}" for name in job.outputs or {}},
+        outputs=outputs,
         error=error,
     )
 
@@ -248,13 +271,19 @@ def studio_url(job) -> str | None:
     return getattr(studio, "endpoint", None)
 
 
-def download_output(ml_client, credential, run_id: str, output: str, folder: Path) -> None:
-    """Download output ``output`` of job ``run_id`` into the new folder ``folder``.
+def download_output(ml_client, credential, uri: str, folder: Path) -> None:
+    """Download the job output ``uri`` (``azureml://jobs/<job>/outputs/<output>``, or
+    the datastore folder a job took as an input) into the new folder ``folder``.
 
     ``jobs.download`` first. azure-ai-ml 1.33 to 1.35.2 raise ``TypeError`` there
     for a model-typed output (``BatchGetResolvedUrisDto(values=...)``, against
-    Azure too); the output is then read straight from where ``build_job`` placed
-    it in the default datastore."""
+    Azure too); the output is then read straight from storage: from the path of
+    the model asset it was registered as (a fine-tuning job's), else from where
+    ``build_job`` placed it in the default datastore."""
+    if located := storage.parse_datastore_uri(uri):
+        _download_prefix(ml_client, credential, located, folder, uri)
+        return
+    run_id, output = JOB_OUTPUT.fullmatch(uri).group("job", "output")
     staging = Path(tempfile.mkdtemp(prefix=f".{output}-", dir=folder.parent))
     try:
         try:
@@ -267,11 +296,35 @@ def download_output(ml_client, credential, run_id: str, output: str, folder: Pat
         except TypeError as error:
             if "BatchGetResolvedUrisDto" not in str(error):
                 raise
-        client = storage.container(ml_client, credential)
-        count = storage.download_prefix(
-            client, OUTPUT_PATH.format(run=run_id, output=output), folder
-        )
-        if not count:
-            raise storage.StorageError(f"run {run_id} has no files in its output {output!r}")
+        located = _written_at(ml_client, run_id, output)
+        _download_prefix(ml_client, credential, located, folder, f"output {output!r} of {run_id}")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _written_at(ml_client, run_id: str, output: str) -> tuple[str | None, str]:
+    """(datastore, path; None: the default) where output ``output`` of job ``run_id``
+    is: an output registered as a named model (``registered_model`` of a
+    fine-tuning job) is its newest version's files; any other, ``OUTPUT_PATH``."""
+    declared = (ml_client.jobs.get(run_id).outputs or {}).get(output)
+    name = getattr(declared, "name", None)
+    if name and "model" in str(getattr(declared, "type", "")):
+        newest = max(ml_client.models.list(name=name), key=lambda m: int(m.version))
+        located = storage.parse_datastore_uri(str(newest.path))
+        if located is None:
+            where = newest.path
+            raise storage.StorageError(f"model {name}: its files ({where}) are in no datastore")
+        return located
+    return None, OUTPUT_PATH.format(run=run_id, output=output)
+
+
+def _download_prefix(ml_client, credential, located: tuple, folder: Path, shown: str) -> None:
+    store, prefix = located
+    client = storage.container(ml_client, credential, store)
+    if not storage.download_prefix(client, prefix, folder):
+        raise storage.StorageError(f"{shown}: no files there")
+
+
+def _input_path(value: object) -> str | None:
+    # A pipeline job's input wraps what was bound (``_data``) once loaded or returned.
+    return getattr(getattr(value, "_data", value), "path", None)

@@ -6,19 +6,21 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from mlops.runs import MODEL_OUTPUT
 from mlops.targets.base import ModelNotFound, ModelVersion
 
 
-def register(ml_client, name: str, run_id: str, tags: Mapping[str, str]) -> ModelVersion:
-    """A new version of ``name`` from the ``model`` output of job ``run_id``."""
+def register(
+    ml_client, name: str, run_id: str, source: str, tags: Mapping[str, str]
+) -> ModelVersion:
+    """A new version of ``name`` from the job output ``source``, the model of run ``run_id``
+    (``azureml://jobs/<job>/outputs/<output>``: the run's own, or the fine-tuning job's)."""
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import Model
 
     model = Model(
         name=name,
         type=AssetTypes.MLFLOW_MODEL,
-        path=f"azureml://jobs/{run_id}/outputs/{MODEL_OUTPUT}",
+        path=source,
         tags=dict(tags),
         description=f"trained by pipeline job {run_id}",
     )

@@ -20,7 +20,16 @@ from mlops.deployment_spec import load_deployment_spec
 from mlops.lineage import git_state
 from mlops.pipeline_graph import PipelineGraph, load_pipeline, require_inputs
 from mlops.runs import DATA_INPUT, METRICS_OUTPUT, MODEL_OUTPUT, new_run_id, read_metrics
-from mlops.targets.azure import data, endpoint, jobs, lease, models, registry, storage
+from mlops.targets.azure import (
+    data,
+    endpoint,
+    finetuning,
+    jobs,
+    lease,
+    models,
+    registry,
+    storage,
+)
 from mlops.targets.azure.audit import AzureAudit
 from mlops.targets.azure.monitoring import AzureMonitoring
 from mlops.targets.azure.workspace import (
@@ -125,6 +134,10 @@ class AzureTarget(Target):
             self._graph = load_pipeline(self.settings.resolve(self.settings.pipeline.file))
         return self._graph
 
+    def serverless_graph(self) -> PipelineGraph:
+        """The pipeline that evaluates a serverless fine-tune (``finetuning.PIPELINE_FILE``)."""
+        return load_pipeline(self.settings.resolve(finetuning.PIPELINE_FILE))
+
     def run_pipeline(
         self,
         asset: DataAsset,
@@ -137,6 +150,8 @@ class AzureTarget(Target):
         commit, _ = git_state(self.settings.root)
         run_id = new_run_id()
         finetune = self.settings.finetune
+        if finetune and finetune.backend == "serverless":
+            return finetuning.run_serverless(self, asset, inputs, show, run_id, commit)
         with self._calls() as client:
             job = jobs.build_job(
                 graph.path,
@@ -164,15 +179,20 @@ class AzureTarget(Target):
             except KeyboardInterrupt:
                 jobs.cancel(client, run_id, show)
                 raise
-            run = jobs.to_run(finished, steps)
-            if not run.seconds:  # the job has not written when it ran: what was seen from here
-                run = replace(run, seconds=round(time.perf_counter() - clock, 3))
-            if run.status != "Completed":
-                return replace(run, error=self._failure(client, finished))
-            try:
-                return replace(run, metrics=self._metrics(run))
-            except ValueError as problem:
-                return replace(run, status="Failed", error=str(problem))
+            return self.finished_run(client, finished, steps, clock)
+
+    def finished_run(self, client, job, steps, clock: float) -> PipelineRun:
+        """The ``PipelineRun`` of the ended pipeline job ``job`` (its ``steps`` as
+        watched since ``clock``): its error if it failed, else its metrics."""
+        run = jobs.to_run(job, steps)
+        if not run.seconds:  # the job has not written when it ran: what was seen from here
+            run = replace(run, seconds=round(time.perf_counter() - clock, 3))
+        if run.status != "Completed":
+            return replace(run, error=self._failure(client, job))
+        try:
+            return replace(run, metrics=self._metrics(run))
+        except ValueError as problem:
+            return replace(run, status="Failed", error=str(problem))
 
     def _failure(self, client, job) -> str:
         step, message = jobs.step_error(client, job.name, self.pipeline_graph())
@@ -213,11 +233,14 @@ class AzureTarget(Target):
         name starts with ``run_id``, as the local target takes them."""
         with self._calls() as client:
             job = self._find_job(client, run_id)
-            graph = self.pipeline_graph()
-            children = jobs.step_children(client, job.name, graph)
-            steps = tuple(
-                jobs.to_step(client, step.name, children.get(step.name)) for step in graph.steps
-            )
+            if jobs.MODEL_TAG in (job.tags or {}):
+                steps = finetuning.steps(client, job, self.serverless_graph())
+            else:
+                graph = self.pipeline_graph()
+                children = jobs.step_children(client, job.name, graph)
+                steps = tuple(
+                    jobs.to_step(client, step.name, children.get(step.name)) for step in graph.steps
+                )
             run = jobs.to_run(job, steps)
             if run.status == "Completed":
                 with contextlib.suppress(ValueError, LookupError, OSError):
@@ -253,7 +276,7 @@ class AzureTarget(Target):
         if not folder.is_dir():
             folder.parent.mkdir(parents=True, exist_ok=True)
             with self._calls() as client:
-                jobs.download_output(client, self._credential, run.run_id, name, folder)
+                jobs.download_output(client, self._credential, run.outputs[name], folder)
         return folder
 
     def log_files(self, run: PipelineRun, folder: Path, artifact_path: str) -> None:
@@ -267,7 +290,8 @@ class AzureTarget(Target):
 
     def register_model(self, run: PipelineRun, tags: Mapping[str, str]) -> ModelVersion:
         with self._calls() as client:
-            return models.register(client, self.settings.model.name, run.run_id, tags)
+            name, source = self.settings.model.name, run.outputs[MODEL_OUTPUT]
+            return models.register(client, name, run.run_id, source, tags)
 
     def get_model(self, version: str) -> ModelVersion:
         if version == "latest":

@@ -272,6 +272,9 @@ class LocalTarget(Target):
             {"mlops.data_asset": asset.ref},
         )
         show(f"run {run_id} on data {asset.ref}")
+        if self.settings.finetune and self.settings.finetune.backend == "serverless":
+            # Serverless fine-tuning is Azure's service: here the pipeline stands in.
+            show(f"finetune.backend serverless is Azure's: this machine runs {graph.path.name}")
         reuse = None
         if not (force_rerun or graph.force_rerun):
             cache = self.state_dir / CACHE / STEPS_CACHE

@@ -705,6 +705,23 @@ class FakeAzureML(HttpTransport):
                 "type": _MODEL_OUTPUT_TYPES.get(output_type, output_type),
                 "uri": self.long_form_uri(datastore, path),
             }
+            if asset_name := declared[output].get("assetName"):
+                # A fine-tuning job's registered_model: the service registers it by
+                # the name the job gave (version 1: each job names its own).
+                self._register_job_model(asset_name, written[output]["uri"], name)
+
+    def _register_job_model(self, name: str, uri: str, job: str) -> None:
+        properties = {
+            "modelType": "mlflow_model",
+            "modelUri": uri,
+            "jobName": job,
+            "flavors": {"python_function": {"data": {}}},
+            "provisioningState": "Succeeded",
+        }
+        system = {"createdAt": _now(), "createdBy": USER, "lastModifiedAt": _now()}
+        resource = self._arm(f"models/{name}/versions", "1", properties, systemData=system)
+        resource["_seq"] = next(self._seq)
+        self.assets.setdefault(("models", name), {})["1"] = resource
 
     def upload_folder(self, folder: Path, datastore: str, path: str) -> None:
         """Upload the files under `folder` to `path` in the datastore's container."""
