@@ -11,12 +11,14 @@ not used (the endpoint serves one model). What the scoring script cannot do
 is refused, naming the parameter: ``n`` other than 1, ``stream``, ``stop``,
 ``tools`` and any other key. ``chat_completion`` turns the script's answer
 into a ``chat.completion`` object; ``error`` gives OpenAI's error object,
-which the scoring script's own refusals (``{"message": ...}``) become too.
+and ``scoring_refusal`` the one of the scoring script's own refusal
+(``{"message": ...}``), under the names the request used.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 
@@ -125,3 +127,19 @@ def error(message: str, param: str | None = None, status: int = 400) -> dict:
     """OpenAI's error object (``type`` by the status, as OpenAI's API gives it)."""
     kind = "invalid_request_error" if status < 500 else "server_error"
     return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+
+
+def scoring_refusal(message: str, request: bytes, status: int) -> dict:
+    """OpenAI's error object for the scoring script's refusal ``message`` of the
+    body made from the chat request ``request``: the parameter its message starts
+    with as ``param``, named as the request named it (``max_tokens``, say, where
+    the scoring script says ``max_new_tokens``)."""
+    named = re.match(r"[a-z_]+", message)
+    param = named.group(0) if named else None
+    if param not in {*PASSED, *filter(None, PASSED.values())}:
+        return error(message, None, status)
+    sent = json.loads(request)
+    given = [name for name, passed in PASSED.items() if passed == param and name in sent]
+    if given:
+        message, param = given[0] + message[len(param) :], given[0]
+    return error(message, param, status)

@@ -253,7 +253,7 @@ class Router:
         headers = {DEPLOYMENT_HEADER: name}
         if answer.status != 200:
             message = payload.get("message") or f"deployment {name} answered HTTP {answer.status}"
-            refusal = openai_chat.error(message, status=answer.status)
+            refusal = openai_chat.scoring_refusal(message, body, answer.status)
             return web.json_response(refusal, status=answer.status, headers=headers)
         return web.json_response(
             openai_chat.chat_completion(payload, item.get("model", name)), headers=headers

@@ -2,7 +2,12 @@ import json
 
 import pytest
 
-from mlops.targets.local.endpoint.openai_chat import ChatError, chat_completion, scoring_body
+from mlops.targets.local.endpoint.openai_chat import (
+    ChatError,
+    chat_completion,
+    scoring_body,
+    scoring_refusal,
+)
 
 ASK = [{"role": "user", "content": "Write 12 in words."}]
 
@@ -62,3 +67,25 @@ def test_the_answer_is_a_chat_completion_object_with_its_usage():
          "finish_reason": "length", "logprobs": None}
     ]  # fmt: skip
     assert completion["usage"] == {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
+
+
+@pytest.mark.parametrize(
+    ("sent", "refused", "message", "param"),
+    [
+        ({"max_completion_tokens": 900}, "max_new_tokens takes an integer from 1 to 256",
+         "max_completion_tokens takes an integer from 1 to 256", "max_completion_tokens"),
+        ({"temperature": -1}, "temperature takes a number from 0 (greedy) to 2",
+         "temperature takes a number from 0 (greedy) to 2", "temperature"),
+        ({}, "messages.0.role: 'bot' is not a role", "messages.0.role: 'bot' is not a role",
+         "messages"),
+        ({}, "the model could not generate", "the model could not generate", None),
+    ],
+)  # fmt: skip
+def test_the_scoring_scripts_refusal_names_the_parameter_as_the_request_did(
+    sent, refused, message, param
+):
+    request = json.dumps({"messages": ASK, **sent}).encode()
+    error = scoring_refusal(refused, request, 400)["error"]
+    assert (error["message"], error["param"], error["type"]) == (
+        message, param, "invalid_request_error"
+    )  # fmt: skip

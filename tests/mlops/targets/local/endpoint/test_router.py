@@ -253,11 +253,12 @@ def test_a_deployment_whose_model_generates_text_answers_openais_chat_shape(rout
     # The stand-in answers the last message's words in reverse, as generate_score.py's shape.
     assert answer["choices"][0]["message"] == {"role": "assistant", "content": "twelve write"}
     assert answer["usage"] == {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}
-    # The deployment's refusal (of max_tokens, passed on as max_new_tokens) in OpenAI's form.
+    # The deployment's refusal of max_new_tokens, in OpenAI's form and under the name sent.
     code, _, answer = ask(max_tokens=99)
     assert code == 400
-    message = "max_new_tokens takes an integer from 1 to 50"
-    refusal = {"message": message, "type": "invalid_request_error", "param": None, "code": None}
+    message = "max_tokens takes an integer from 1 to 50"
+    refusal = {"message": message, "type": "invalid_request_error", "param": "max_tokens",
+               "code": None}  # fmt: skip
     assert answer == {"error": refusal}
     code, _, answer = ask(stream=True)
     assert code == 400 and answer["error"]["param"] == "stream"
