@@ -36,7 +36,9 @@ HOST = "127.0.0.1"
 ACCOUNT = "devstoreaccount1"
 # Azurite's development account and its published key: the same on every machine.
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-START_SECONDS = 20
+# Node starts in a second or two, but many more beside three busy test workers; the
+# wait ends as soon as Azurite answers or exits, so a long bound costs nothing.
+START_SECONDS = 120
 # A free port can be taken by another worker before Azurite binds it; Azurite then
 # exits (EADDRINUSE) and a new port is tried.
 ATTEMPTS = 3
